@@ -1,0 +1,24 @@
+//! rewarm's data path: corpora → tokenizers → token shards → replay-mixed, resumable batches.
+//!
+//! Knows nothing of tensors or models. The flow: [`prepare`] reads text ([`corpus`]), tokenizes it
+//! ([`tokenizer`]) and writes [`shard`]s plus a [`manifest`]; [`source`] opens a prepared folder;
+//! [`mixture`] decides, as a pure function of (seed, sequence index, plan), which source and sequence feed
+//! each training row; [`eval`] holds the fixed validation token sets.
+
+pub mod corpus;
+pub mod error;
+pub mod eval;
+pub mod manifest;
+pub mod mixture;
+pub mod prepare;
+pub mod sampler;
+pub mod shard;
+pub mod source;
+pub mod synthetic;
+pub mod tokenizer;
+
+pub use error::{DataError, Result};
+pub use manifest::{Manifest, Split, SplitRule};
+pub use mixture::{Batch, Draw, Mixture, MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec};
+pub use source::{PreparedSource, TokenStream};
+pub use tokenizer::{Tokenizer, TokenizerInfo, TokenizerSpec};

@@ -1,0 +1,220 @@
+//! Tokenizers: GPT-2 BPE offline (tiktoken's `r50k_base` ranks, embedded in `tiktoken-rs`), any Hugging Face
+//! `tokenizer.json`, and BPE training on one's own text.
+//!
+//! Every tokenizer has an identity (`kind`, `name`) and a `hash` that manifests store, so shards made with
+//! one tokenizer are refused when another is requested (STYLE habit 11).
+
+use crate::error::{DataError, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The GPT-2 end-of-text id.
+pub const GPT2_EOT: u32 = 50256;
+/// Special tokens tried, in order, as a Hugging Face tokenizer's document separator.
+pub const EOT_CANDIDATES: [&str; 5] = ["<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|im_end|>"];
+
+/// What a manifest records about the tokenizer that made its shards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerInfo {
+    /// `gpt2` or `hf`.
+    pub kind: String,
+    /// Human-readable: `gpt2` or the tokenizer.json path it was loaded from.
+    pub name: String,
+    /// sha256 of the tokenizer's definition (for `hf`, of tokenizer.json's bytes).
+    pub hash: String,
+    pub vocab_size: u32,
+    pub eot_id: u32,
+}
+
+/// Which tokenizer to use, as given on a command line or in a config: `gpt2` or a path to a tokenizer.json.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenizerSpec {
+    Gpt2,
+    HfFile(PathBuf),
+}
+
+impl std::str::FromStr for TokenizerSpec {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "gpt2" | "r50k" | "r50k_base" => Ok(TokenizerSpec::Gpt2),
+            path if path.ends_with(".json") => Ok(TokenizerSpec::HfFile(PathBuf::from(path))),
+            other => Err(DataError::Tokenizer(format!(
+                "unknown tokenizer `{other}`\nHINT: use `gpt2` or the path of a Hugging Face tokenizer.json \
+                 (make one with `rewarm tokenizer train`)"
+            ))),
+        }
+    }
+}
+
+enum Inner {
+    Gpt2(&'static tiktoken_rs::CoreBPE),
+    Hf(Box<tokenizers::Tokenizer>),
+}
+
+/// A loaded tokenizer. Cheap to share across threads.
+pub struct Tokenizer {
+    inner: Inner,
+    info: TokenizerInfo,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Tokenizer {
+    pub fn load(spec: &TokenizerSpec, eot_token: Option<&str>) -> Result<Self> {
+        match spec {
+            TokenizerSpec::Gpt2 => {
+                if eot_token.is_some_and(|t| t != "<|endoftext|>") {
+                    return Err(DataError::Tokenizer("gpt2's end-of-text token is <|endoftext|>".into()));
+                }
+                Ok(Self::gpt2())
+            }
+            TokenizerSpec::HfFile(path) => Self::from_hf_file(path, eot_token),
+        }
+    }
+
+    pub fn gpt2() -> Self {
+        let bpe = tiktoken_rs::r50k_base_singleton();
+        // tiktoken-rs embeds the ranks without exposing their bytes; hash a fixed identity plus a probe's
+        // encoding, so that a different ranks table would change the hash.
+        let probe = bpe.encode_ordinary("rewarm probe: Hello world! Grüße, 日本語 1234567890.");
+        let ident = format!("tiktoken r50k_base {probe:?}");
+        Tokenizer {
+            inner: Inner::Gpt2(bpe),
+            info: TokenizerInfo {
+                kind: "gpt2".into(),
+                name: "gpt2".into(),
+                hash: sha256_hex(ident.as_bytes()),
+                vocab_size: 50257,
+                eot_id: GPT2_EOT,
+            },
+        }
+    }
+
+    pub fn from_hf_file(path: &Path, eot_token: Option<&str>) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
+            DataError::Tokenizer(format!(
+                "{}: not a Hugging Face tokenizer.json ({e})\nHINT: pass a tokenizer.json saved by `tokenizers` or `rewarm tokenizer train`",
+                path.display()
+            ))
+        })?;
+        let eot_id = match eot_token {
+            Some(t) => tok.token_to_id(t).ok_or_else(|| {
+                DataError::Tokenizer(format!("{}: has no token `{t}` to end documents with", path.display()))
+            })?,
+            None => EOT_CANDIDATES.iter().find_map(|t| tok.token_to_id(t)).ok_or_else(|| {
+                DataError::Tokenizer(format!(
+                    "{}: none of {EOT_CANDIDATES:?} is in the vocabulary\nHINT: name the document separator with --eot-token",
+                    path.display()
+                ))
+            })?,
+        };
+        let vocab_size = tok.get_vocab_size(true) as u32;
+        Ok(Tokenizer {
+            info: TokenizerInfo {
+                kind: "hf".into(),
+                name: path.display().to_string(),
+                hash: sha256_hex(&bytes),
+                vocab_size,
+                eot_id,
+            },
+            inner: Inner::Hf(Box::new(tok)),
+        })
+    }
+
+    pub fn info(&self) -> &TokenizerInfo {
+        &self.info
+    }
+
+    /// Encodes text as ordinary text: special-token strings inside a document are not special.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match &self.inner {
+            Inner::Gpt2(bpe) => Ok(bpe.encode_ordinary(text)),
+            Inner::Hf(tok) => Ok(tok
+                .encode_fast(text, false)
+                .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name)))?
+                .get_ids()
+                .to_vec()),
+        }
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        match &self.inner {
+            Inner::Gpt2(bpe) => bpe.decode(ids).map_err(|e| DataError::Tokenizer(e.to_string())),
+            Inner::Hf(tok) => tok.decode(ids, false).map_err(|e| DataError::Tokenizer(e.to_string())),
+        }
+    }
+}
+
+/// Fits a byte-level BPE (GPT-2 style pre-tokenization, `<|endoftext|>` as its only special token) of
+/// `vocab_size` tokens on `documents` and returns the tokenizer.json text.
+pub fn train_bpe<I>(documents: I, vocab_size: u32) -> Result<String>
+where
+    I: Iterator<Item = String> + Send,
+{
+    use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::{AddedToken, TokenizerBuilder};
+    if vocab_size < 257 + 1 {
+        return Err(DataError::Tokenizer(format!(
+            "vocab size {vocab_size} is too small: a byte-level BPE needs 256 byte tokens + <|endoftext|>\nHINT: use --vocab-size 4096 or more"
+        )));
+    }
+    let mut trainer = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size as usize)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(vec![AddedToken::from("<|endoftext|>", true)])
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build();
+    let mut tok = TokenizerBuilder::new()
+        .with_model(BPE::default())
+        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+        .with_post_processor(Some(ByteLevel::new(false, true, true)))
+        .with_decoder(Some(ByteLevel::new(false, true, true)))
+        .build()
+        .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+    tok.train(&mut trainer, documents).map_err(|e| DataError::Tokenizer(e.to_string()))?;
+    let tok: tokenizers::Tokenizer = tok.into();
+    tok.to_string(true).map_err(|e| DataError::Tokenizer(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpt2_known_ids() {
+        let t = Tokenizer::gpt2();
+        assert_eq!(t.encode("Hello world").unwrap(), vec![15496, 995]);
+        assert_eq!(t.decode(&[15496, 995]).unwrap(), "Hello world");
+        // A literal end-of-text string in a document is ordinary text, not a separator.
+        assert!(!t.encode("a <|endoftext|> b").unwrap().contains(&GPT2_EOT));
+    }
+
+    #[test]
+    fn trained_bpe_round_trips_and_has_eot() {
+        let docs = (0..200).map(|i| format!("der Hund {i} läuft über die Straße. The dog runs {i} times."));
+        let json = train_bpe(docs, 400).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, &json).unwrap();
+        let t = Tokenizer::from_hf_file(&path, None).unwrap();
+        assert_eq!(t.info().eot_id, 0);
+        assert!(t.info().vocab_size <= 400);
+        let text = "Der Hund läuft über die Straße.";
+        assert_eq!(t.decode(&t.encode(text).unwrap()).unwrap(), text);
+    }
+
+    #[test]
+    fn unknown_tokenizer_names_the_fix() {
+        let err = "bert".parse::<TokenizerSpec>().err().unwrap().to_string();
+        assert!(err.contains("bert") && err.contains("HINT"), "{err}");
+    }
+}
