@@ -1,0 +1,529 @@
+//! Model shapes: [`ModelConfig`], its presets, validation, parameter and FLOP counts.
+//!
+//! Field names follow the Hugging Face `config.json` keys where the two families agree; the HF spellings
+//! of the others are accepted as aliases (`num_hidden_layers`, `num_attention_heads`, `num_key_value_heads`,
+//! `max_position_embeddings`, `rotary_emb_base`, `layer_norm_eps` / `rms_norm_eps`, `tie_word_embeddings`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// The architecture family; it decides the block layout and the parameter names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// GPT-NeoX / Pythia: LayerNorm with bias, fused QKV with bias, partial rotary, GELU MLP,
+    /// optionally parallel residual (HF `GPTNeoXForCausalLM`).
+    #[serde(alias = "gpt_neox")]
+    Neox,
+    /// Llama: RMSNorm, no biases, grouped-query attention, full rotary, SwiGLU MLP (HF `LlamaForCausalLM`).
+    Llama,
+}
+
+/// The shape of a decoder-only transformer. Build a model from it with [`crate::Model::new`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Architecture family (`neox` or `llama`).
+    pub family: Family,
+    /// V: rows of the embedding and of the output projection.
+    pub vocab_size: usize,
+    /// C: model width.
+    pub hidden_size: usize,
+    /// L: number of transformer blocks.
+    #[serde(alias = "num_hidden_layers")]
+    pub num_layers: usize,
+    /// H: query heads; head_dim = C / H.
+    #[serde(alias = "num_attention_heads")]
+    pub num_heads: usize,
+    /// Key/value heads (grouped-query attention); must equal `num_heads` for `neox`.
+    #[serde(alias = "num_key_value_heads")]
+    pub num_kv_heads: usize,
+    /// Width of the MLP's hidden layer (4·C in Pythia; the SwiGLU width in Llama).
+    pub intermediate_size: usize,
+    /// Longest sequence the model accepts; the rotary tables are precomputed for this many positions.
+    #[serde(alias = "max_position_embeddings")]
+    pub max_seq_len: usize,
+    /// Fraction of each head's dims that are rotated (HF GPT-NeoX `rotary_pct`); Llama rotates all (1.0).
+    #[serde(default = "default_rotary_pct")]
+    pub rotary_pct: f64,
+    /// RoPE base θ (GPT-NeoX `rotary_emb_base`, Llama `rope_theta`).
+    #[serde(default = "default_rope_theta", alias = "rotary_emb_base")]
+    pub rope_theta: f64,
+    /// ε of LayerNorm (neox) or RMSNorm (llama).
+    #[serde(alias = "layer_norm_eps", alias = "rms_norm_eps")]
+    pub norm_eps: f64,
+    /// Share the input embedding with the output projection (logits = x·Eᵀ).
+    #[serde(alias = "tie_word_embeddings")]
+    pub tie_embeddings: bool,
+    /// NeoX only: x + attn(ln1(x)) + mlp(ln2(x)) instead of two sequential residual steps (Pythia: true).
+    /// Llama is always sequential, so it must be false there.
+    #[serde(default = "default_use_parallel_residual")]
+    pub use_parallel_residual: bool,
+}
+
+// Defaults are those of HF `GPTNeoXConfig`, so a Pythia config.json's omitted keys mean the same here.
+fn default_rotary_pct() -> f64 {
+    0.25
+}
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_use_parallel_residual() -> bool {
+    true
+}
+
+/// Names accepted by [`ModelConfig::preset`]: the two test models, then by size.
+pub const PRESETS: &[&str] = &[
+    "tiny",
+    "tiny-llama",
+    "small",
+    "pythia-70m",
+    "gpt2-124m",
+    "smollm2-135m",
+    "pythia-160m",
+    "pythia-410m",
+];
+
+// Guards against typos such as an extra zero; far above any model this tool trains.
+const MAX_WIDTH: usize = 1 << 20;
+const MAX_VOCAB: usize = 1 << 24;
+const MAX_LAYERS: usize = 1 << 12;
+const MAX_SEQ_LEN: usize = 1 << 24;
+
+impl ModelConfig {
+    /// The preset called `name` (one of [`PRESETS`]), or `None`.
+    pub fn preset(name: &str) -> Option<ModelConfig> {
+        Some(match name {
+            "tiny" => Self::tiny(),
+            "tiny-llama" => Self::tiny_llama(),
+            "small" => Self::small(),
+            "pythia-70m" => Self::pythia_70m(),
+            "pythia-160m" => Self::pythia_160m(),
+            "pythia-410m" => Self::pythia_410m(),
+            "gpt2-124m" => Self::gpt2_124m(),
+            "smollm2-135m" => Self::smollm2_135m(),
+            _ => return None,
+        })
+    }
+
+    /// A Pythia-shaped NeoX with the given sizes: rotary 25%, θ 10⁴, parallel residual, untied, MLP 4·C.
+    fn neox(vocab_size: usize, hidden_size: usize, num_layers: usize, num_heads: usize) -> Self {
+        ModelConfig {
+            family: Family::Neox,
+            vocab_size,
+            hidden_size,
+            num_layers,
+            num_heads,
+            num_kv_heads: num_heads,
+            intermediate_size: 4 * hidden_size,
+            max_seq_len: 2048,
+            rotary_pct: 0.25,
+            rope_theta: 10_000.0,
+            norm_eps: 1e-5,
+            tie_embeddings: false,
+            use_parallel_residual: true,
+        }
+    }
+
+    /// `tiny`: NeoX, 2 layers, C=64, 4 heads, V=512, T=128 (166K params): milliseconds per step, for tests.
+    pub fn tiny() -> Self {
+        ModelConfig {
+            max_seq_len: 128,
+            ..Self::neox(512, 64, 2, 4)
+        }
+    }
+
+    /// `tiny-llama`: Llama, 2 layers, C=64, 4 q / 2 kv heads, tied, V=512, T=128 (125K params): for tests.
+    pub fn tiny_llama() -> Self {
+        ModelConfig {
+            family: Family::Llama,
+            vocab_size: 512,
+            hidden_size: 64,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: 2,
+            // ≈ 8/3·C rounded up to a multiple of 16, the usual SwiGLU width.
+            intermediate_size: 176,
+            max_seq_len: 128,
+            rotary_pct: 1.0,
+            rope_theta: 10_000.0,
+            norm_eps: 1e-5,
+            tie_embeddings: true,
+            use_parallel_residual: false,
+        }
+    }
+
+    /// `small`: NeoX, 4 layers, C=256, 8 heads, V=8192, T=256 (7.4M params): the CPU quickstart.
+    pub fn small() -> Self {
+        ModelConfig {
+            max_seq_len: 256,
+            ..Self::neox(8192, 256, 4, 8)
+        }
+    }
+
+    /// `pythia-70m`: EleutherAI Pythia-70M exactly (6 layers, C=512, 8 heads, V=50304, T=2048; 70.4M params).
+    pub fn pythia_70m() -> Self {
+        Self::neox(50304, 512, 6, 8)
+    }
+
+    /// `pythia-160m`: Pythia-160M exactly (12 layers, C=768, 12 heads, V=50304, T=2048; 162.3M params).
+    pub fn pythia_160m() -> Self {
+        Self::neox(50304, 768, 12, 12)
+    }
+
+    /// `pythia-410m`: Pythia-410M exactly (24 layers, C=1024, 16 heads, V=50304, T=2048; 405.3M params),
+    /// the model of Gupta et al. 2023 and Ibrahim et al. 2024.
+    pub fn pythia_410m() -> Self {
+        Self::neox(50304, 1024, 24, 16)
+    }
+
+    /// `gpt2-124m`: the GPT-2-small shape as a NeoX (12 layers, C=768, 12 heads, V=50304, T=1024; tied and
+    /// sequential like GPT-2, rotary instead of learned positions; 123.7M params): the usual speed benchmark.
+    pub fn gpt2_124m() -> Self {
+        ModelConfig {
+            max_seq_len: 1024,
+            tie_embeddings: true,
+            use_parallel_residual: false,
+            ..Self::neox(50304, 768, 12, 12)
+        }
+    }
+
+    /// `smollm2-135m`: HuggingFaceTB SmolLM2-135M's shape (Llama, 30 layers, C=576, 9 q / 3 kv heads,
+    /// MLP 1536, V=49152, θ=10⁵, tied, T=2048; 134.5M params).
+    pub fn smollm2_135m() -> Self {
+        ModelConfig {
+            family: Family::Llama,
+            vocab_size: 49152,
+            hidden_size: 576,
+            num_layers: 30,
+            num_heads: 9,
+            num_kv_heads: 3,
+            intermediate_size: 1536,
+            max_seq_len: 2048,
+            rotary_pct: 1.0,
+            rope_theta: 100_000.0,
+            norm_eps: 1e-5,
+            tie_embeddings: true,
+            use_parallel_residual: false,
+        }
+    }
+
+    /// Checks every field; the error names the field and the fix.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let sizes = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_WIDTH),
+            ("num_layers", self.num_layers, MAX_LAYERS),
+            ("num_heads", self.num_heads, MAX_WIDTH),
+            ("num_kv_heads", self.num_kv_heads, MAX_WIDTH),
+            ("intermediate_size", self.intermediate_size, MAX_WIDTH),
+            ("max_seq_len", self.max_seq_len, MAX_SEQ_LEN),
+        ];
+        for (field, value, max) in sizes {
+            if value == 0 || value > max {
+                return Err(ModelError::config(
+                    field,
+                    format!("= {value} is outside 1..={max}"),
+                    format!("set `{field}` to a positive size (check for a typo)"),
+                ));
+            }
+        }
+        if self.hidden_size % self.num_heads != 0 {
+            return Err(ModelError::config(
+                "hidden_size",
+                format!(
+                    "= {} is not divisible by num_heads = {}",
+                    self.hidden_size, self.num_heads
+                ),
+                "choose hidden_size = num_heads × head_dim (e.g. a head_dim of 64)",
+            ));
+        }
+        if self.num_heads % self.num_kv_heads != 0 {
+            return Err(ModelError::config(
+                "num_kv_heads",
+                format!("= {} does not divide num_heads = {}", self.num_kv_heads, self.num_heads),
+                "grouped-query attention shares each kv head among num_heads / num_kv_heads query heads; \
+                 pick a divisor of num_heads",
+            ));
+        }
+        for (field, value) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ModelError::config(
+                    field,
+                    format!("= {value} is not a positive finite number"),
+                    "use the published value (rope_theta 10000, norm_eps 1e-5)",
+                ));
+            }
+        }
+        if !(self.rotary_pct > 0.0 && self.rotary_pct <= 1.0) {
+            return Err(ModelError::config(
+                "rotary_pct",
+                format!("= {} is outside (0, 1]", self.rotary_pct),
+                "set the fraction of head dims to rotate (Pythia 0.25, Llama 1.0)",
+            ));
+        }
+        let rotary_dims = self.rotary_dims();
+        if rotary_dims == 0 || rotary_dims % 2 != 0 {
+            return Err(ModelError::config(
+                "rotary_pct",
+                format!(
+                    "= {} rotates {rotary_dims} of head_dim = {} dims, but rotary needs a positive even count",
+                    self.rotary_pct,
+                    self.head_dim()
+                ),
+                "choose rotary_pct so that head_dim × rotary_pct is even (e.g. 0.25 with head_dim 64)",
+            ));
+        }
+        match self.family {
+            Family::Neox => {
+                if self.num_kv_heads != self.num_heads {
+                    return Err(ModelError::config(
+                        "num_kv_heads",
+                        format!(
+                            "= {} differs from num_heads = {}, but GPT-NeoX has no grouped-query attention",
+                            self.num_kv_heads, self.num_heads
+                        ),
+                        "set num_kv_heads = num_heads, or use family = \"llama\"",
+                    ));
+                }
+            }
+            Family::Llama => {
+                if self.rotary_pct != 1.0 {
+                    return Err(ModelError::config(
+                        "rotary_pct",
+                        format!("= {} but Llama rotates the whole head", self.rotary_pct),
+                        "set rotary_pct = 1.0 for family = \"llama\"",
+                    ));
+                }
+                if self.use_parallel_residual {
+                    return Err(ModelError::config(
+                        "use_parallel_residual",
+                        "= true but Llama blocks are sequential",
+                        "set use_parallel_residual = false for family = \"llama\"",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// head_dim = C / H.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Rotated dims per head: ⌊head_dim · rotary_pct⌋ as HF computes it (Pythia-410M: 64·0.25 = 16).
+    pub fn rotary_dims(&self) -> usize {
+        (self.head_dim() as f64 * self.rotary_pct) as usize
+    }
+
+    /// Exact number of parameters (tied embeddings counted once), from the shapes alone; equals the sum of
+    /// `numel` over the tensors [`crate::Model::new`] creates.
+    pub fn num_params(&self) -> u64 {
+        let (v, c, l, i) = self.sizes();
+        let kv = (self.num_kv_heads * self.head_dim()) as u64;
+        let (per_layer, final_norm) = match self.family {
+            Family::Neox => {
+                let norms = 2 * (c + c); // input + post-attention LayerNorm, weight and bias
+                let attention = (3 * c * c + 3 * c) + (c * c + c); // query_key_value, dense
+                let mlp = (i * c + i) + (c * i + c); // dense_h_to_4h, dense_4h_to_h
+                (norms + attention + mlp, 2 * c)
+            }
+            Family::Llama => {
+                let norms = 2 * c; // input + post-attention RMSNorm
+                let attention = 2 * c * c + 2 * c * kv; // q, o: C×C; k, v: C×(Hkv·head_dim)
+                let mlp = 3 * c * i; // gate, up, down
+                (norms + attention + mlp, c)
+            }
+        };
+        let embeddings = if self.tie_embeddings {
+            v * c
+        } else {
+            2 * v * c
+        };
+        l * per_layer + final_norm + embeddings
+    }
+
+    /// Parameters outside the input embedding and the output projection (Kaplan et al. 2020's N; Pythia's
+    /// "non-embedding params", e.g. 18,915,328 for Pythia-70M).
+    pub fn non_embedding_params(&self) -> u64 {
+        let (v, c, _, _) = self.sizes();
+        let embeddings = if self.tie_embeddings {
+            v * c
+        } else {
+            2 * v * c
+        };
+        self.num_params() - embeddings
+    }
+
+    /// Training FLOPs per token (forward + backward) at sequence length `seq_len`:
+    ///
+    /// `6·(N + V·C) + 12·L·T·C`
+    ///
+    /// with N = [`Self::non_embedding_params`]. Each weight in a matmul costs 2 FLOPs per token forward and
+    /// 4 backward (Kaplan et al. 2020; Chinchilla, Hoffmann et al. 2022, App. F); the output projection
+    /// (V·C) is such a matmul, the input embedding is a lookup. Attention scores QKᵀ and the weighted sum
+    /// over V cost 2·2·T·C per layer forward, ×3 with backward: 12·L·T·C, the PaLM (Chowdhery et al.
+    /// 2022, App. B) term, which ignores the causal mask's savings. Norms, softmax and biases are left
+    /// out. This is the numerator of MFU as PaLM, nanoGPT and torchtitan report it.
+    pub fn flops_per_token(&self, seq_len: usize) -> u64 {
+        let (v, c, l, _) = self.sizes();
+        6 * (self.non_embedding_params() + v * c) + 12 * l * seq_len as u64 * c
+    }
+
+    fn sizes(&self) -> (u64, u64, u64, u64) {
+        (
+            self.vocab_size as u64,
+            self.hidden_size as u64,
+            self.num_layers as u64,
+            self.intermediate_size as u64,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_name_resolves_and_validates() {
+        for name in PRESETS {
+            let config = ModelConfig::preset(name).expect("listed preset exists");
+            config.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(ModelConfig::preset("gpt-5"), None);
+    }
+
+    // Hand-computed from the shapes:
+    // NeoX per layer = 12C² + 13C (+ 2C final LayerNorm, + V·C per embedding matrix).
+    //   70m:  6·(12·512² + 13·512)   + 2·512   + 2·50304·512   = 70,426,624
+    //   160m: 12·(12·768² + 13·768)  + 2·768   + 2·50304·768   = 162,322,944
+    //   410m: 24·(12·1024² + 13·1024)+ 2·1024  + 2·50304·1024  = 405,334,016
+    // Llama per layer = 2C² + 2·C·(Hkv·64) + 3·C·I + 2C (+ C final RMSNorm, + V·C tied):
+    //   smollm2: 30·(2·576² + 2·576·192 + 3·576·1536 + 2·576) + 576 + 49152·576 = 134,515,008
+    #[test]
+    fn published_parameter_counts() {
+        assert_eq!(ModelConfig::pythia_70m().num_params(), 70_426_624);
+        assert_eq!(ModelConfig::pythia_160m().num_params(), 162_322_944);
+        assert_eq!(ModelConfig::pythia_410m().num_params(), 405_334_016);
+        assert_eq!(ModelConfig::smollm2_135m().num_params(), 134_515_008);
+        // The Pythia paper's "non-embedding params" column.
+        assert_eq!(ModelConfig::pythia_70m().non_embedding_params(), 18_915_328);
+        assert_eq!(
+            ModelConfig::pythia_160m().non_embedding_params(),
+            85_056_000
+        );
+        assert_eq!(
+            ModelConfig::pythia_410m().non_embedding_params(),
+            302_311_424
+        );
+        // GPT-2 small is "124M": 85,056,000 + 50304·768 tied.
+        assert_eq!(ModelConfig::gpt2_124m().num_params(), 123_689_472);
+    }
+
+    #[test]
+    fn flops_per_token_by_hand() {
+        // tiny: N = 2·(12·64² + 13·64) + 128 = 100,096; V·C = 32,768; 12·L·T·C = 12·2·128·64 = 196,608.
+        let tiny = ModelConfig::tiny();
+        assert_eq!(tiny.non_embedding_params(), 100_096);
+        assert_eq!(tiny.flops_per_token(128), 6 * (100_096 + 32_768) + 196_608);
+        // Attention grows linearly with the sequence length.
+        assert_eq!(
+            tiny.flops_per_token(256) - tiny.flops_per_token(128),
+            196_608
+        );
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let field_of = |c: ModelConfig| match c.validate() {
+            Err(ModelError::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(
+            field_of(ModelConfig {
+                hidden_size: 65,
+                ..ModelConfig::tiny()
+            }),
+            "hidden_size"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                num_kv_heads: 3,
+                ..ModelConfig::tiny_llama()
+            }),
+            "num_kv_heads"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                num_kv_heads: 2,
+                ..ModelConfig::tiny()
+            }),
+            "num_kv_heads"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                rotary_pct: 0.1,
+                ..ModelConfig::tiny()
+            }),
+            "rotary_pct"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                rotary_pct: 0.5,
+                ..ModelConfig::tiny_llama()
+            }),
+            "rotary_pct"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                vocab_size: 0,
+                ..ModelConfig::tiny()
+            }),
+            "vocab_size"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                norm_eps: f64::NAN,
+                ..ModelConfig::tiny()
+            }),
+            "norm_eps"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                use_parallel_residual: true,
+                ..ModelConfig::tiny_llama()
+            }),
+            "use_parallel_residual"
+        );
+        let message = ModelConfig {
+            hidden_size: 65,
+            ..ModelConfig::tiny()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(message.to_string().contains("HINT:"), "{message}");
+    }
+
+    #[test]
+    fn serde_round_trip_defaults_and_hf_aliases() {
+        let tiny = ModelConfig::tiny();
+        let json = serde_json::to_string(&tiny).unwrap();
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), tiny);
+
+        // A Pythia-style config.json subset, HF spellings, defaults left out.
+        let hf = r#"{"family": "gpt_neox", "vocab_size": 50304, "hidden_size": 512,
+            "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 8,
+            "intermediate_size": 2048, "max_position_embeddings": 2048, "layer_norm_eps": 1e-5,
+            "tie_word_embeddings": false}"#;
+        assert_eq!(
+            serde_json::from_str::<ModelConfig>(hf).unwrap(),
+            ModelConfig::pythia_70m()
+        );
+
+        let unknown = json.replace("\"vocab_size\"", "\"vocab_sise\"");
+        let err = serde_json::from_str::<ModelConfig>(&unknown).unwrap_err();
+        assert!(err.to_string().contains("vocab_sise"), "{err}");
+    }
+}

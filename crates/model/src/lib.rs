@@ -1,0 +1,48 @@
+//! rewarm's models on libtorch (`tch`): decoder-only transformers of the GPT-NeoX/Pythia and Llama
+//! families, with presets and parameter names equal to the Hugging Face checkpoint keys.
+//!
+//! Names used in shape comments and docs throughout the crate:
+//!
+//! | name | meaning                                   | config field        |
+//! |------|-------------------------------------------|---------------------|
+//! | B    | batch size (sequences)                    |                     |
+//! | T    | sequence length (positions)               | ≤ `max_seq_len`     |
+//! | C    | model width                               | `hidden_size`       |
+//! | H    | query heads                               | `num_heads`         |
+//! | Hkv  | key/value heads (H in GPT-NeoX)           | `num_kv_heads`      |
+//! | hd   | head dim, C / H                           |                     |
+//! | I    | MLP hidden width                          | `intermediate_size` |
+//! | L    | transformer blocks                        | `num_layers`        |
+//! | V    | vocabulary size                           | `vocab_size`        |
+//!
+//! ```no_run
+//! use rewarm_model::{Model, ModelConfig};
+//! use tch::{nn, Device, Kind, Tensor};
+//!
+//! let config = ModelConfig::preset("tiny").expect("a listed preset");
+//! tch::manual_seed(0);
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let model = Model::new(&vs.root(), &config)?;
+//! let tokens = Tensor::randint(512, [2, 9], (Kind::Int64, Device::Cpu)); // (B, T + 1)
+//! let (inputs, targets) = (tokens.narrow(1, 0, 8), tokens.narrow(1, 1, 8));
+//! let loss = model.loss(&inputs, &targets); // nats, f32 scalar
+//! # Ok::<(), rewarm_model::ModelError>(())
+//! ```
+//!
+//! Files: `config` (shapes, presets, counts), `neox` and `llama` (one architecture each, a struct per
+//! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `model` (the
+//! common entry).
+
+mod config;
+mod error;
+pub mod init;
+pub mod llama;
+mod model;
+pub mod neox;
+mod params;
+pub mod rope;
+
+pub use config::{Family, ModelConfig, PRESETS};
+pub use error::ModelError;
+pub use model::{Arch, Model};
+pub use params::decay_mask;

@@ -1,0 +1,239 @@
+//! Llama (Touvron et al. 2023), computing what Hugging Face's `LlamaForCausalLM` computes, with its
+//! parameter names:
+//!
+//! ```text
+//! x = embed_tokens[tokens]                                     (B, T, C)
+//! per block:  x = x + attention(input_layernorm(x))
+//!             x = x + mlp(post_attention_layernorm(x))
+//! logits = norm(x) · lm_headᵀ   (lm_head = embed_tokens when tied)   (B, T, V)
+//! ```
+//!
+//! Norms are RMSNorm (weight only). Attention is grouped-query: H query heads share Hkv key/value heads,
+//! query head h reading kv head ⌊h / (H/Hkv)⌋; RoPE turns the whole head. The MLP is SwiGLU:
+//! down(silu(gate(x)) ⊙ up(x)). No linear has a bias.
+
+use tch::{nn, Tensor};
+
+use crate::init::{self, Linear, INIT_STD};
+use crate::rope::Rotary;
+use crate::{ModelConfig, ModelError};
+
+/// RMSNorm: x / √(mean(x²) + ε) · weight, over the last axis (computed in f32 for low-precision inputs).
+#[derive(Debug)]
+pub struct RmsNorm {
+    /// (C), initialized to 1.
+    pub weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn new(path: &nn::Path, size: i64, eps: f64) -> Result<Self, ModelError> {
+        Ok(RmsNorm {
+            weight: init::constant(path, "weight", &[size], 1.0)?,
+            eps,
+        })
+    }
+
+    /// (…, C) → (…, C)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.rms_norm(self.weight.size(), Some(&self.weight), self.eps)
+    }
+}
+
+/// Causal grouped-query self-attention with rotary on the full head.
+#[derive(Debug)]
+pub struct Attention {
+    /// C → H·hd
+    pub q_proj: Linear,
+    /// C → Hkv·hd
+    pub k_proj: Linear,
+    /// C → Hkv·hd
+    pub v_proj: Linear,
+    /// H·hd → C, writes into the residual stream.
+    pub o_proj: Linear,
+    num_heads: i64,
+    num_kv_heads: i64,
+    head_dim: i64,
+}
+
+impl Attention {
+    fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        let c = config.hidden_size as i64;
+        let kv = (config.num_kv_heads * config.head_dim()) as i64;
+        let residual_std = init::residual_std(config.num_layers);
+        Ok(Attention {
+            q_proj: Linear::new(&(path / "q_proj"), c, c, false, INIT_STD)?,
+            k_proj: Linear::new(&(path / "k_proj"), c, kv, false, INIT_STD)?,
+            v_proj: Linear::new(&(path / "v_proj"), c, kv, false, INIT_STD)?,
+            o_proj: Linear::new(&(path / "o_proj"), c, c, false, residual_std)?,
+            num_heads: config.num_heads as i64,
+            num_kv_heads: config.num_kv_heads as i64,
+            head_dim: config.head_dim() as i64,
+        })
+    }
+
+    /// (B, T, C) → (B, T, C)
+    pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
+        let (b, t, c) = x
+            .size3()
+            .expect("(B, T, C) input, checked by Model::forward");
+        let heads = |proj: &Linear, n: i64| {
+            proj.forward(x)
+                .view([b, t, n, self.head_dim])
+                .transpose(1, 2) // (B, n, T, hd)
+        };
+        let q = rotary.apply(&heads(&self.q_proj, self.num_heads)); // (B, H, T, hd)
+        let k = rotary.apply(&heads(&self.k_proj, self.num_kv_heads)); // (B, Hkv, T, hd)
+        let v = heads(&self.v_proj, self.num_kv_heads); // (B, Hkv, T, hd)
+
+        // Each kv head serves H/Hkv consecutive query heads. Repeating them here (as HF's `repeat_kv`)
+        // instead of sdpa's `enable_gqa` keeps every sdpa backend (flash, memory-efficient) available.
+        let group = self.num_heads / self.num_kv_heads;
+        let (k, v) = if group > 1 {
+            (
+                k.repeat_interleave_self_int(group, 1, None),
+                v.repeat_interleave_self_int(group, 1, None),
+            )
+        } else {
+            (k, v)
+        }; // (B, H, T, hd)
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            false,
+        ); // (B, H, T, hd)
+        let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
+        self.o_proj.forward(&y)
+    }
+}
+
+/// SwiGLU MLP (Shazeer 2020): C → I (gated) → C.
+#[derive(Debug)]
+pub struct Mlp {
+    /// C → I, through SiLU.
+    pub gate_proj: Linear,
+    /// C → I
+    pub up_proj: Linear,
+    /// I → C, writes into the residual stream.
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (c, i) = (config.hidden_size as i64, config.intermediate_size as i64);
+        let residual_std = init::residual_std(config.num_layers);
+        Ok(Mlp {
+            gate_proj: Linear::new(&(path / "gate_proj"), c, i, false, INIT_STD)?,
+            up_proj: Linear::new(&(path / "up_proj"), c, i, false, INIT_STD)?,
+            down_proj: Linear::new(&(path / "down_proj"), i, c, false, residual_std)?,
+        })
+    }
+
+    /// (B, T, C) → (B, T, C)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let hidden = self.gate_proj.forward(x).silu() * self.up_proj.forward(x); // (B, T, I)
+        self.down_proj.forward(&hidden)
+    }
+}
+
+/// One transformer block, `model.layers.{i}`.
+#[derive(Debug)]
+pub struct Layer {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm,
+    /// Self-attention (`self_attn`).
+    pub self_attn: Attention,
+    /// Feed-forward.
+    pub mlp: Mlp,
+}
+
+impl Layer {
+    fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (c, eps) = (config.hidden_size as i64, config.norm_eps);
+        Ok(Layer {
+            input_layernorm: RmsNorm::new(&(path / "input_layernorm"), c, eps)?,
+            self_attn: Attention::new(&(path / "self_attn"), config)?,
+            post_attention_layernorm: RmsNorm::new(&(path / "post_attention_layernorm"), c, eps)?,
+            mlp: Mlp::new(&(path / "mlp"), config)?,
+        })
+    }
+
+    /// (B, T, C) → (B, T, C)
+    pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
+        let x = x + self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x), rotary);
+        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x));
+        x + mlp
+    }
+}
+
+/// The whole Llama causal LM (HF `LlamaForCausalLM`).
+#[derive(Debug)]
+pub struct Llama {
+    /// `model.embed_tokens.weight`: (V, C).
+    pub embed_tokens: Tensor,
+    /// `model.layers.{i}`.
+    pub layers: Vec<Layer>,
+    /// `model.norm`.
+    pub norm: RmsNorm,
+    /// `lm_head.weight`: (V, C); `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Tensor>,
+    rotary: Rotary,
+}
+
+impl Llama {
+    /// Creates the parameters under `path` with their HF names; `config` must be valid.
+    pub fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (v, c) = (config.vocab_size as i64, config.hidden_size as i64);
+        let base = path / "model";
+        let embed_tokens = init::normal(&(&base / "embed_tokens"), "weight", &[v, c], INIT_STD)?;
+        let layers = (0..config.num_layers)
+            .map(|i| Layer::new(&(&base / "layers" / i), config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let norm = RmsNorm::new(&(&base / "norm"), c, config.norm_eps)?;
+        let lm_head = if config.tie_embeddings {
+            None
+        } else {
+            Some(init::normal(
+                &(path / "lm_head"),
+                "weight",
+                &[v, c],
+                INIT_STD,
+            )?)
+        };
+        let rotary = Rotary::new(
+            config.rotary_dims(),
+            config.max_seq_len,
+            config.rope_theta,
+            path.device(),
+        )?;
+        Ok(Llama {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rotary,
+        })
+    }
+
+    /// tokens (B, T) → logits (B, T, V)
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
+        for layer in &self.layers {
+            x = layer.forward(&x, &self.rotary);
+        }
+        let x = self.norm.forward(&x);
+        x.linear(
+            self.lm_head.as_ref().unwrap_or(&self.embed_tokens),
+            None::<Tensor>,
+        ) // (B, T, V)
+    }
+}

@@ -1,0 +1,127 @@
+//! [`Model`]: one entry point over both families, with input checks and the training loss.
+
+use tch::{nn, Kind, Tensor};
+
+use crate::llama::Llama;
+use crate::neox::GptNeox;
+use crate::{Family, ModelConfig, ModelError};
+
+/// A causal language model of either family, its parameters living in the caller's VarStore.
+#[derive(Debug)]
+pub struct Model {
+    config: ModelConfig,
+    arch: Arch,
+}
+
+/// The family-specific network.
+#[derive(Debug)]
+pub enum Arch {
+    /// GPT-NeoX / Pythia.
+    Neox(GptNeox),
+    /// Llama.
+    Llama(Llama),
+}
+
+impl Model {
+    /// Validates `config`, then creates and initializes the parameters under `path` with their Hugging Face
+    /// names (pass `vs.root()` to get exactly the HF keys). Seed first with `tch::manual_seed` for
+    /// reproducible weights; they do not depend on the device.
+    pub fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        config.validate()?;
+        let arch = match config.family {
+            Family::Neox => Arch::Neox(GptNeox::new(path, config)?),
+            Family::Llama => Arch::Llama(Llama::new(path, config)?),
+        };
+        Ok(Model {
+            config: config.clone(),
+            arch,
+        })
+    }
+
+    /// The (validated) config the model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The family-specific network, for inspecting its blocks.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// tokens (B, T) of Int64 ids < V, 1 ≤ T ≤ max_seq_len → logits (B, T, V) in the parameters' dtype
+    /// (or the autocast dtype).
+    ///
+    /// # Panics
+    /// On the input errors [`Self::f_forward`] reports, and on ids outside 0..V (libtorch's index check).
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        self.f_forward(tokens).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::forward`], returning an error for a tensor of the wrong shape, dtype or length.
+    pub fn f_forward(&self, tokens: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_tokens("tokens", tokens)?;
+        Ok(match &self.arch {
+            Arch::Neox(model) => model.forward(tokens),
+            Arch::Llama(model) => model.forward(tokens),
+        })
+    }
+
+    /// Mean next-token cross-entropy in nats, an f32 scalar: inputs and targets are (B, T), targets[b, t]
+    /// being the token after inputs[b, t]. Targets equal to -100 are ignored (PyTorch's `ignore_index`).
+    ///
+    /// # Panics
+    /// On the input errors [`Self::f_loss`] reports.
+    pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Tensor {
+        self.f_loss(inputs, targets)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::loss`], returning an error for tensors of the wrong shape, dtype or length.
+    pub fn f_loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_tokens("targets", targets)?;
+        if inputs.size() != targets.size() {
+            return Err(ModelError::input(
+                format!(
+                    "inputs {:?} and targets {:?} differ in shape",
+                    inputs.size(),
+                    targets.size()
+                ),
+                "targets are the inputs shifted by one token: take both from one (B, T + 1) window",
+            ));
+        }
+        let logits = self.f_forward(inputs)?; // (B, T, V)
+        let v = self.config.vocab_size as i64;
+        // log-softmax in f32 even when the logits are bf16/fp16 (autocast), then mean NLL over B·T tokens.
+        let log_probs = logits.reshape([-1, v]).log_softmax(-1, Kind::Float); // (B·T, V)
+        Ok(log_probs.nll_loss(&targets.reshape([-1]))) // ()
+    }
+
+    fn check_tokens(&self, name: &str, tokens: &Tensor) -> Result<(), ModelError> {
+        let size = tokens.size();
+        if size.len() != 2 || size.contains(&0) {
+            return Err(ModelError::input(
+                format!("{name} have shape {size:?}, expected (B, T) with B, T ≥ 1"),
+                "pass a 2-D batch of token ids; add a batch axis with `unsqueeze(0)` for one sequence",
+            ));
+        }
+        if tokens.kind() != Kind::Int64 {
+            return Err(ModelError::input(
+                format!(
+                    "{name} have dtype {:?}, expected Int64 token ids",
+                    tokens.kind()
+                ),
+                "convert with `to_kind(Kind::Int64)`",
+            ));
+        }
+        if size[1] as usize > self.config.max_seq_len {
+            return Err(ModelError::input(
+                format!(
+                    "{name} hold {} positions but max_seq_len is {}",
+                    size[1], self.config.max_seq_len
+                ),
+                "use a seq_len ≤ max_seq_len, or raise max_seq_len in the model config",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! Model-level tests: HF parameter names and shapes, parameter counts, causality, GQA layout, learning,
+//! determinism. Tiny, CPU-only, deterministic; run with `cargo test --release -p rewarm-model`.
+
+use std::collections::BTreeMap;
+
+use rewarm_model::{decay_mask, Arch, Family, Model, ModelConfig};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+fn build(config: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Model::new(&vs.root(), config).unwrap_or_else(|e| panic!("{e}"));
+    (vs, model)
+}
+
+/// name → shape of every variable in the store (trainable or not).
+fn shapes(vs: &nn::VarStore) -> BTreeMap<String, Vec<i64>> {
+    vs.variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.size()))
+        .collect()
+}
+
+fn tokens(config: &ModelConfig, b: i64, t: i64, seed: i64) -> Tensor {
+    tch::manual_seed(seed);
+    Tensor::randint(config.vocab_size as i64, [b, t], (Kind::Int64, Device::Cpu))
+}
+
+/// The HF `GPTNeoXForCausalLM` keys and shapes for `tiny` (L=2, C=64, I=256, V=512), written out by hand.
+#[test]
+fn neox_parameter_names_and_shapes_are_the_hf_keys() {
+    let (vs, _) = build(&ModelConfig::tiny(), 0);
+    let mut expected = BTreeMap::new();
+    expected.insert("gpt_neox.embed_in.weight".to_string(), vec![512, 64]);
+    for i in 0..2 {
+        let p = format!("gpt_neox.layers.{i}");
+        for (name, shape) in [
+            ("input_layernorm.weight", vec![64]),
+            ("input_layernorm.bias", vec![64]),
+            ("post_attention_layernorm.weight", vec![64]),
+            ("post_attention_layernorm.bias", vec![64]),
+            ("attention.query_key_value.weight", vec![192, 64]),
+            ("attention.query_key_value.bias", vec![192]),
+            ("attention.dense.weight", vec![64, 64]),
+            ("attention.dense.bias", vec![64]),
+            ("mlp.dense_h_to_4h.weight", vec![256, 64]),
+            ("mlp.dense_h_to_4h.bias", vec![256]),
+            ("mlp.dense_4h_to_h.weight", vec![64, 256]),
+            ("mlp.dense_4h_to_h.bias", vec![64]),
+        ] {
+            expected.insert(format!("{p}.{name}"), shape);
+        }
+    }
+    expected.insert("gpt_neox.final_layer_norm.weight".to_string(), vec![64]);
+    expected.insert("gpt_neox.final_layer_norm.bias".to_string(), vec![64]);
+    expected.insert("embed_out.weight".to_string(), vec![512, 64]);
+    assert_eq!(shapes(&vs), expected);
+    // Everything in the store is a trainable parameter: the rotary tables live outside it.
+    assert_eq!(vs.trainable_variables().len(), expected.len());
+
+    let tied = ModelConfig {
+        tie_embeddings: true,
+        ..ModelConfig::tiny()
+    };
+    let (vs, _) = build(&tied, 0);
+    assert!(!shapes(&vs).contains_key("embed_out.weight"));
+    assert_eq!(shapes(&vs).len(), expected.len() - 1);
+}
+
+/// The HF `LlamaForCausalLM` keys and shapes for `tiny-llama` (L=2, C=64, 4 q / 2 kv heads of 16, I=176).
+#[test]
+fn llama_parameter_names_and_shapes_are_the_hf_keys() {
+    let (vs, _) = build(&ModelConfig::tiny_llama(), 0);
+    let mut expected = BTreeMap::new();
+    expected.insert("model.embed_tokens.weight".to_string(), vec![512, 64]);
+    for i in 0..2 {
+        let p = format!("model.layers.{i}");
+        for (name, shape) in [
+            ("input_layernorm.weight", vec![64]),
+            ("self_attn.q_proj.weight", vec![64, 64]),
+            ("self_attn.k_proj.weight", vec![32, 64]),
+            ("self_attn.v_proj.weight", vec![32, 64]),
+            ("self_attn.o_proj.weight", vec![64, 64]),
+            ("post_attention_layernorm.weight", vec![64]),
+            ("mlp.gate_proj.weight", vec![176, 64]),
+            ("mlp.up_proj.weight", vec![176, 64]),
+            ("mlp.down_proj.weight", vec![64, 176]),
+        ] {
+            expected.insert(format!("{p}.{name}"), shape);
+        }
+    }
+    expected.insert("model.norm.weight".to_string(), vec![64]);
+    assert_eq!(shapes(&vs), expected, "tied: no lm_head");
+    assert_eq!(vs.trainable_variables().len(), expected.len());
+
+    let untied = ModelConfig {
+        tie_embeddings: false,
+        ..ModelConfig::tiny_llama()
+    };
+    let (vs, _) = build(&untied, 0);
+    expected.insert("lm_head.weight".to_string(), vec![512, 64]);
+    assert_eq!(shapes(&vs), expected);
+}
+
+#[test]
+fn forward_shapes_and_dtypes() {
+    for config in [ModelConfig::tiny(), ModelConfig::tiny_llama()] {
+        let (_vs, model) = build(&config, 0);
+        let logits = model.forward(&tokens(&config, 3, 17, 1));
+        assert_eq!(logits.size(), [3, 17, 512], "{:?}", config.family);
+        assert_eq!(logits.kind(), Kind::Float);
+        let inputs = tokens(&config, 3, 17, 2);
+        let loss = model.loss(&inputs, &tokens(&config, 3, 17, 3));
+        assert_eq!(loss.size(), Vec::<i64>::new());
+        assert_eq!(loss.kind(), Kind::Float);
+        // Small init gives near-uniform predictions: loss ≈ ln V (a little above with tied embeddings,
+        // where each position's own token gets a logit of about |e|²/rms(e) ≈ 1.3).
+        let loss = loss.double_value(&[]);
+        assert!((loss - 512f64.ln()).abs() < 0.25, "{loss}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let config = ModelConfig::tiny();
+    let (_vs, model) = build(&config, 0);
+    let too_long = tokens(&config, 1, 129, 0);
+    let message = model.f_forward(&too_long).unwrap_err().to_string();
+    assert!(
+        message.contains("max_seq_len") && message.contains("HINT"),
+        "{message}"
+    );
+    assert!(model
+        .f_forward(&tokens(&config, 2, 8, 0).view([-1]))
+        .is_err());
+    assert!(model
+        .f_forward(&Tensor::zeros([1, 4], (Kind::Float, Device::Cpu)))
+        .is_err());
+    let (a, b) = (tokens(&config, 2, 8, 0), tokens(&config, 2, 7, 0));
+    assert!(model.f_loss(&a, &b).is_err());
+    let bad = ModelConfig {
+        hidden_size: 63,
+        ..config
+    };
+    assert!(Model::new(&nn::VarStore::new(Device::Cpu).root(), &bad).is_err());
+}
+
+/// `num_params()` equals the tensors actually created, for the presets up to Pythia-70M and for
+/// non-default variants. The larger presets (≥ 124M, 0.5–1.6 GB to allocate) use the same formulas; their
+/// counts are checked against the published figures in `config.rs`.
+#[test]
+fn num_params_equals_the_created_tensors() {
+    let mut configs: Vec<ModelConfig> = ["tiny", "tiny-llama", "small", "pythia-70m"]
+        .iter()
+        .map(|name| ModelConfig::preset(name).unwrap())
+        .collect();
+    configs.push(ModelConfig {
+        tie_embeddings: true,
+        ..ModelConfig::tiny()
+    });
+    configs.push(ModelConfig {
+        tie_embeddings: false,
+        num_kv_heads: 1,
+        ..ModelConfig::tiny_llama()
+    });
+    configs.push(ModelConfig {
+        use_parallel_residual: false,
+        intermediate_size: 100,
+        ..ModelConfig::tiny()
+    });
+    for config in configs {
+        // One at a time, dropped before the next.
+        let (vs, _model) = build(
+            &ModelConfig {
+                max_seq_len: 8,
+                ..config.clone()
+            },
+            0,
+        );
+        let created: u64 = vs.variables().values().map(|t| t.numel() as u64).sum();
+        assert_eq!(created, config.num_params(), "{config:?}");
+    }
+}
+
+/// Changing tokens after position t never changes the logits at positions ≤ t.
+#[test]
+fn causal() {
+    let variants = [
+        ModelConfig::tiny(),
+        ModelConfig {
+            use_parallel_residual: false,
+            ..ModelConfig::tiny()
+        },
+        ModelConfig::tiny_llama(),
+    ];
+    for config in variants {
+        let (_vs, model) = build(&config, 0);
+        let a = tokens(&config, 2, 32, 1);
+        let logits_a = model.forward(&a);
+        for t in [0, 7, 30] {
+            // Every token after t replaced by another one.
+            let b = a.copy();
+            let tail = (a.narrow(1, t + 1, 31 - t) + 1).remainder(config.vocab_size as i64);
+            b.narrow(1, t + 1, 31 - t).copy_(&tail);
+            let logits_b = model.forward(&b);
+            let head = |l: &Tensor| l.narrow(1, 0, t + 1);
+            assert!(
+                head(&logits_a).allclose(&head(&logits_b), 1e-6, 1e-6, false),
+                "{:?}: logits at positions ≤ {t} changed",
+                config.family
+            );
+            let rest = |l: &Tensor| l.narrow(1, t + 1, 31 - t);
+            assert!(!rest(&logits_a).allclose(&rest(&logits_b), 1e-4, 1e-4, false));
+        }
+    }
+}
+
+/// Grouped-query attention: query head h reads kv head ⌊h / (H/Hkv)⌋. A model with Hkv kv heads equals
+/// the full multi-head model whose k/v projections repeat each kv head's rows H/Hkv times.
+#[test]
+fn gqa_equals_multi_head_attention_with_repeated_kv_heads() {
+    let x = tokens(&ModelConfig::tiny_llama(), 2, 12, 5);
+    for kv_heads in [4, 2, 1] {
+        let grouped = ModelConfig {
+            num_kv_heads: kv_heads,
+            ..ModelConfig::tiny_llama()
+        };
+        let (grouped_vs, grouped_model) = build(&grouped, 0);
+        let full = ModelConfig {
+            num_kv_heads: 4,
+            ..ModelConfig::tiny_llama()
+        };
+        let (full_vs, full_model) = build(&full, 1);
+        let group = 4 / kv_heads as i64;
+        tch::no_grad(|| {
+            let source = grouped_vs.variables();
+            for (name, mut target) in full_vs.variables() {
+                let value = &source[&name];
+                if name.ends_with("k_proj.weight") || name.ends_with("v_proj.weight") {
+                    // (Hkv·hd, C) → (Hkv, hd, C) → (H, hd, C) → (H·hd, C)
+                    let repeated = value
+                        .view([kv_heads as i64, 16, 64])
+                        .repeat_interleave_self_int(group, 0, None);
+                    target.copy_(&repeated.view([64, 64]));
+                } else {
+                    target.copy_(value);
+                }
+            }
+        });
+        let (a, b) = (grouped_model.forward(&x), full_model.forward(&x));
+        assert!(a.allclose(&b, 1e-5, 1e-5, false), "kv_heads = {kv_heads}");
+    }
+}
+
+/// `tiny` of both families learns the pattern "next = current + 1 mod 17" within 100 Adam steps.
+#[test]
+fn tiny_learns_a_repeating_pattern() {
+    for config in [ModelConfig::tiny(), ModelConfig::tiny_llama()] {
+        let (vs, model) = build(&config, 0);
+        let mut opt = nn::Adam::default().build(&vs, 3e-3).unwrap();
+        let (b, t) = (8, 64);
+        let mut loss = f64::NAN;
+        for step in 0..100 {
+            tch::manual_seed(1000 + step);
+            let offsets = Tensor::randint(17, [b, 1], (Kind::Int64, Device::Cpu));
+            let window =
+                (offsets + Tensor::arange(t + 1, (Kind::Int64, Device::Cpu))).remainder(17);
+            let (inputs, targets) = (window.narrow(1, 0, t), window.narrow(1, 1, t));
+            let l = model.loss(&inputs, &targets);
+            opt.backward_step(&l);
+            loss = l.double_value(&[]);
+        }
+        let ln_v = (config.vocab_size as f64).ln();
+        assert!(
+            loss < 0.1 * ln_v,
+            "{:?}: final loss {loss} vs ln V = {ln_v}",
+            config.family
+        );
+    }
+}
+
+#[test]
+fn deterministic_init_and_forward() {
+    for config in [ModelConfig::tiny(), ModelConfig::tiny_llama()] {
+        let (vs_a, model_a) = build(&config, 42);
+        let (vs_b, _) = build(&config, 42);
+        let (vs_c, _) = build(&config, 43);
+        let (a, b, c) = (vs_a.variables(), vs_b.variables(), vs_c.variables());
+        assert!(
+            a.iter().all(|(name, t)| t.equal(&b[name])),
+            "same seed, same weights"
+        );
+        assert!(
+            a.iter().any(|(name, t)| !t.equal(&c[name])),
+            "another seed, other weights"
+        );
+        let x = tokens(&config, 2, 16, 7);
+        assert!(
+            model_a.forward(&x).equal(&model_a.forward(&x)),
+            "forward is bit-identical"
+        );
+    }
+}
+
+/// Linear weights and embeddings ~ N(0, 0.02); residual projections ~ N(0, 0.02/√(2L)); norms 1, biases 0.
+#[test]
+fn initialization_statistics() {
+    let config = ModelConfig {
+        num_layers: 8,
+        ..ModelConfig::small()
+    };
+    let (vs, _) = build(&config, 0);
+    let residual = 0.02 / (2.0 * 8f64).sqrt();
+    for (name, t) in vs.variables() {
+        let std = t.std(true).double_value(&[]);
+        let mean = t.mean(Kind::Float).double_value(&[]);
+        if name.ends_with("bias") {
+            assert_eq!(t.abs().max().double_value(&[]), 0.0, "{name}");
+        } else if name.contains("layernorm") || name.contains("layer_norm") {
+            assert_eq!(t.min().double_value(&[]), 1.0, "{name}");
+            assert_eq!(t.max().double_value(&[]), 1.0, "{name}");
+        } else if name.ends_with("dense.weight") || name.ends_with("dense_4h_to_h.weight") {
+            assert!((std / residual - 1.0).abs() < 0.05, "{name}: std {std}");
+        } else {
+            assert!((std / 0.02 - 1.0).abs() < 0.05, "{name}: std {std}");
+            assert!(mean.abs() < 1e-3, "{name}: mean {mean}");
+        }
+    }
+}
+
+/// `decay_mask` on every parameter of both families: exactly the 2-D linear weights, plus the input
+/// embedding when asked; never norms or biases.
+#[test]
+fn decay_mask_on_every_parameter() {
+    let configs = [
+        ModelConfig::tiny(),
+        ModelConfig {
+            tie_embeddings: true,
+            ..ModelConfig::tiny()
+        },
+        ModelConfig::tiny_llama(),
+        ModelConfig {
+            tie_embeddings: false,
+            ..ModelConfig::tiny_llama()
+        },
+    ];
+    for config in configs {
+        let (vs, _) = build(&config, 0);
+        for (name, t) in vs.variables() {
+            let input_embedding =
+                name.ends_with("embed_in.weight") || name.ends_with("embed_tokens.weight");
+            let matrix = t.dim() == 2;
+            assert_eq!(
+                decay_mask(&name, false),
+                matrix && !input_embedding,
+                "{name}"
+            );
+            assert_eq!(decay_mask(&name, true), matrix, "{name}");
+        }
+    }
+}
+
+#[test]
+fn arch_matches_family() {
+    let (_vs, neox) = build(&ModelConfig::tiny(), 0);
+    assert!(matches!(neox.arch(), Arch::Neox(m) if m.layers.len() == 2 && m.embed_out.is_some()));
+    let (_vs, llama) = build(&ModelConfig::tiny_llama(), 0);
+    assert!(matches!(llama.arch(), Arch::Llama(m) if m.lm_head.is_none()));
+    assert_eq!(llama.config().family, Family::Llama);
+}
