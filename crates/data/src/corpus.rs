@@ -30,7 +30,11 @@ pub struct CorpusOptions {
 
 impl Default for CorpusOptions {
     fn default() -> Self {
-        CorpusOptions { doc_mode: DocMode::File, text_field: "text".into(), lossy: false }
+        CorpusOptions {
+            doc_mode: DocMode::File,
+            text_field: "text".into(),
+            lossy: false,
+        }
     }
 }
 
@@ -64,10 +68,17 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<(Vec<InputFile>, usize)> {
     for path in paths {
         let meta = std::fs::metadata(path).map_err(io(path))?;
         if meta.is_file() {
-            files.push(InputFile { path: path.clone(), kind: kind_of(path).unwrap_or(InputKind::Txt), bytes: meta.len() });
+            files.push(InputFile {
+                path: path.clone(),
+                kind: kind_of(path).unwrap_or(InputKind::Txt),
+                bytes: meta.len(),
+            });
             continue;
         }
-        for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|e| {
                 let at = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| path.display().to_string());
                 if e.loop_ancestor().is_some() {
@@ -81,8 +92,15 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<(Vec<InputFile>, usize)> {
             }
             match kind_of(entry.path()) {
                 Some(kind) => {
-                    let bytes = entry.metadata().map_err(|e| DataError::Input(format!("{}: {e}", entry.path().display())))?.len();
-                    files.push(InputFile { path: entry.path().to_owned(), kind, bytes })
+                    let bytes = entry
+                        .metadata()
+                        .map_err(|e| DataError::Input(format!("{}: {e}", entry.path().display())))?
+                        .len();
+                    files.push(InputFile {
+                        path: entry.path().to_owned(),
+                        kind,
+                        bytes,
+                    })
                 }
                 None => skipped += 1,
             }
@@ -103,7 +121,10 @@ pub fn decode_text(path: &Path, bytes: Vec<u8>, lossy: bool) -> Result<String> {
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(e) if lossy => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        Err(e) => Err(DataError::NotUtf8 { path: path.to_owned(), offset: e.utf8_error().valid_up_to() }),
+        Err(e) => Err(DataError::NotUtf8 {
+            path: path.to_owned(),
+            offset: e.utf8_error().valid_up_to(),
+        }),
     }
 }
 
@@ -111,7 +132,10 @@ pub fn decode_text(path: &Path, bytes: Vec<u8>, lossy: bool) -> Result<String> {
 pub fn read_documents(file: &InputFile, opts: &CorpusOptions) -> Result<Vec<String>> {
     let bytes = std::fs::read(&file.path).map_err(io(&file.path))?;
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(DataError::Binary { path: file.path.clone(), offset });
+        return Err(DataError::Binary {
+            path: file.path.clone(),
+            offset,
+        });
     }
     let text = decode_text(&file.path, bytes, opts.lossy)?;
     let docs: Vec<String> = match file.kind {
@@ -152,14 +176,31 @@ fn read_jsonl(path: &Path, text: &str, field: &str) -> Result<Vec<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let err = |why: String, fix: &str| DataError::Jsonl { path: path.to_owned(), line: i + 1, why, fix: fix.into() };
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| err(format!("not JSON ({e})"), "each line must be one JSON object"))?;
+        let err = |why: String, fix: &str| DataError::Jsonl {
+            path: path.to_owned(),
+            line: i + 1,
+            why,
+            fix: fix.into(),
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            err(
+                format!("not JSON ({e})"),
+                "each line must be one JSON object",
+            )
+        })?;
         match value.get(field) {
             Some(serde_json::Value::String(s)) => docs.push(s.clone()),
-            Some(_) => return Err(err(format!("field `{field}` is not a string"), "store the document text as a JSON string")),
+            Some(_) => {
+                return Err(err(
+                    format!("field `{field}` is not a string"),
+                    "store the document text as a JSON string",
+                ))
+            }
             None => {
-                let keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+                let keys: Vec<String> = value
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
                 return Err(err(
                     format!("no field `{field}` (fields: {})", keys.join(", ")),
                     "name the text field with --text-field",
@@ -177,7 +218,11 @@ mod tests {
     fn file(dir: &Path, name: &str, bytes: &[u8]) -> InputFile {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
-        InputFile { kind: kind_of(&path).unwrap_or(InputKind::Txt), bytes: bytes.len() as u64, path }
+        InputFile {
+            kind: kind_of(&path).unwrap_or(InputKind::Txt),
+            bytes: bytes.len() as u64,
+            path,
+        }
     }
 
     #[test]
@@ -196,27 +241,54 @@ mod tests {
     fn non_utf8_names_file_and_offset_unless_lossy() {
         let dir = tempfile::tempdir().unwrap();
         let f = file(dir.path(), "bad.txt", b"caf\xe9 ok");
-        let err = read_documents(&f, &CorpusOptions::default()).err().unwrap().to_string();
-        assert!(err.contains("bad.txt") && err.contains("offset 3") && err.contains("--lossy"), "{err}");
-        let o = CorpusOptions { lossy: true, ..Default::default() };
+        let err = read_documents(&f, &CorpusOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("bad.txt") && err.contains("offset 3") && err.contains("--lossy"),
+            "{err}"
+        );
+        let o = CorpusOptions {
+            lossy: true,
+            ..Default::default()
+        };
         assert_eq!(read_documents(&f, &o).unwrap(), ["caf\u{FFFD} ok"]);
     }
 
     #[test]
     fn jsonl_missing_field_names_line_and_fields() {
         let dir = tempfile::tempdir().unwrap();
-        let f = file(dir.path(), "d.jsonl", b"{\"text\": \"a\"}\n{\"body\": \"b\"}\n");
-        let err = read_documents(&f, &CorpusOptions::default()).err().unwrap().to_string();
-        assert!(err.contains("d.jsonl:2") && err.contains("body") && err.contains("--text-field"), "{err}");
+        let f = file(
+            dir.path(),
+            "d.jsonl",
+            b"{\"text\": \"a\"}\n{\"body\": \"b\"}\n",
+        );
+        let err = read_documents(&f, &CorpusOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("d.jsonl:2") && err.contains("body") && err.contains("--text-field"),
+            "{err}"
+        );
     }
 
     #[test]
     fn binary_files_and_empty_folders_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let f = file(dir.path(), "x.txt", b"ab\0cd");
-        assert!(read_documents(&f, &CorpusOptions::default()).err().unwrap().to_string().contains("binary"));
+        assert!(read_documents(&f, &CorpusOptions::default())
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("binary"));
         let empty = tempfile::tempdir().unwrap();
-        assert!(list_inputs(&[empty.path().to_owned()]).err().unwrap().to_string().contains("no .txt or .jsonl"));
+        assert!(list_inputs(&[empty.path().to_owned()])
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("no .txt or .jsonl"));
     }
 
     #[cfg(unix)]
@@ -225,7 +297,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "x").unwrap();
         std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
-        let err = list_inputs(&[dir.path().to_owned()]).err().unwrap().to_string();
+        let err = list_inputs(&[dir.path().to_owned()])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("loop"), "{err}");
     }
 }

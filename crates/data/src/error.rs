@@ -15,13 +15,22 @@ pub enum DataError {
     #[error("{path}: shard is corrupted ({why})\nHINT: the file was truncated or modified after `rewarm prepare` wrote it; prepare the source again")]
     CorruptShard { path: PathBuf, why: String },
     #[error("{path}: {why}\nHINT: {fix}")]
-    Manifest { path: PathBuf, why: String, fix: String },
+    Manifest {
+        path: PathBuf,
+        why: String,
+        fix: String,
+    },
     #[error("{path}: invalid UTF-8 at byte offset {offset}\nHINT: re-encode the file as UTF-8, or pass --lossy to replace invalid bytes with U+FFFD")]
     NotUtf8 { path: PathBuf, offset: usize },
     #[error("{path}: looks like a binary file (NUL byte at offset {offset})\nHINT: remove it from the inputs or list text files explicitly")]
     Binary { path: PathBuf, offset: usize },
     #[error("{path}:{line}: {why}\nHINT: {fix}")]
-    Jsonl { path: PathBuf, line: usize, why: String, fix: String },
+    Jsonl {
+        path: PathBuf,
+        line: usize,
+        why: String,
+        fix: String,
+    },
     #[error("{0}")]
     Input(String),
     #[error("tokenizer: {0}")]

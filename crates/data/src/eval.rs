@@ -16,7 +16,12 @@ pub struct EvalSet {
 
 impl EvalSet {
     /// Takes up to `max_tokens` target tokens (whole sequences) from the start of the validation split.
-    pub fn new(name: &str, source: &PreparedSource, seq_len: usize, max_tokens: u64) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        source: &PreparedSource,
+        seq_len: usize,
+        max_tokens: u64,
+    ) -> Result<Self> {
         let stream = &source.validation;
         let available = stream.sequences(seq_len);
         let n = available.min(max_tokens / seq_len as u64);

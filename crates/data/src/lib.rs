@@ -19,6 +19,9 @@ pub mod tokenizer;
 
 pub use error::{DataError, Result};
 pub use manifest::{Manifest, Split, SplitRule};
-pub use mixture::{Batch, Draw, Mixture, MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec};
+pub use mixture::{
+    Batch, Draw, Mixture, MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec,
+    SourceMeta, StageSpec,
+};
 pub use source::{PreparedSource, TokenStream};
 pub use tokenizer::{Tokenizer, TokenizerInfo, TokenizerSpec};

@@ -28,7 +28,10 @@ pub enum SplitRule {
 impl Default for SplitRule {
     /// About 5% of documents, chosen by hash (issue #2 default).
     fn default() -> Self {
-        SplitRule::Hash { validation_fraction: 0.05, seed: 0 }
+        SplitRule::Hash {
+            validation_fraction: 0.05,
+            seed: 0,
+        }
     }
 }
 
@@ -36,7 +39,10 @@ impl SplitRule {
     /// Whether the `index`-th document with text `doc` goes to validation (not used for `Given`).
     pub fn is_validation(&self, index: u64, doc: &str) -> bool {
         match *self {
-            SplitRule::Hash { validation_fraction, seed } => {
+            SplitRule::Hash {
+                validation_fraction,
+                seed,
+            } => {
                 let h = xxhash_rust::xxh3::xxh3_64_with_seed(doc.as_bytes(), seed);
                 (h as f64 / (u64::MAX as f64 + 1.0)) < validation_fraction
             }
@@ -51,7 +57,9 @@ impl std::str::FromStr for SplitRule {
     /// `hash:0.05`, `every:20`, `none`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
-            DataError::Input(format!("--split `{s}`: expected `hash:FRACTION` (e.g. hash:0.05), `every:N` or `none`"))
+            DataError::Input(format!(
+                "--split `{s}`: expected `hash:FRACTION` (e.g. hash:0.05), `every:N` or `none`"
+            ))
         };
         match s.split_once(':') {
             Some(("hash", f)) => {
@@ -59,9 +67,14 @@ impl std::str::FromStr for SplitRule {
                 if !(0.0..1.0).contains(&f) {
                     return Err(bad());
                 }
-                Ok(SplitRule::Hash { validation_fraction: f, seed: 0 })
+                Ok(SplitRule::Hash {
+                    validation_fraction: f,
+                    seed: 0,
+                })
             }
-            Some(("every", n)) => Ok(SplitRule::Every { n: n.parse().ok().filter(|&n| n >= 2).ok_or_else(bad)? }),
+            Some(("every", n)) => Ok(SplitRule::Every {
+                n: n.parse().ok().filter(|&n| n >= 2).ok_or_else(bad)?,
+            }),
             None if s == "none" => Ok(SplitRule::None),
             _ => Err(bad()),
         }
@@ -138,7 +151,10 @@ impl Manifest {
         if m.format != FORMAT || m.format_version != FORMAT_VERSION {
             return Err(DataError::Manifest {
                 path,
-                why: format!("format {} v{}, this rewarm reads {FORMAT} v{FORMAT_VERSION}", m.format, m.format_version),
+                why: format!(
+                    "format {} v{}, this rewarm reads {FORMAT} v{FORMAT_VERSION}",
+                    m.format, m.format_version
+                ),
                 fix: "re-create the folder with this version's `rewarm prepare`".into(),
             });
         }
@@ -194,16 +210,31 @@ mod tests {
 
     #[test]
     fn split_rules_parse_and_hold_out_about_the_fraction() {
-        assert_eq!("every:20".parse::<SplitRule>().unwrap(), SplitRule::Every { n: 20 });
+        assert_eq!(
+            "every:20".parse::<SplitRule>().unwrap(),
+            SplitRule::Every { n: 20 }
+        );
         assert!("hash:1.5".parse::<SplitRule>().is_err());
-        assert!("foo".parse::<SplitRule>().err().unwrap().to_string().contains("hash:FRACTION"));
+        assert!("foo"
+            .parse::<SplitRule>()
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("hash:FRACTION"));
         let rule = SplitRule::default();
-        let held = (0..20_000).filter(|i| rule.is_validation(*i, &format!("document number {i}"))).count();
+        let held = (0..20_000)
+            .filter(|i| rule.is_validation(*i, &format!("document number {i}")))
+            .count();
         assert!((800..1200).contains(&held), "{held} of 20000 held out");
         // Stable: the same text always lands in the same split, whatever its position.
         let doc = "a fixed document";
         assert!((0..100).all(|i| rule.is_validation(i, doc) == rule.is_validation(0, doc)));
         let every = SplitRule::Every { n: 20 };
-        assert_eq!((0..100).filter(|&i| every.is_validation(i, "")).collect::<Vec<_>>(), [19, 39, 59, 79, 99]);
+        assert_eq!(
+            (0..100)
+                .filter(|&i| every.is_validation(i, ""))
+                .collect::<Vec<_>>(),
+            [19, 39, 59, 79, 99]
+        );
     }
 }

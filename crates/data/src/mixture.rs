@@ -92,7 +92,12 @@ pub struct Draw {
 #[derive(Clone, Debug)]
 enum Node {
     Leaf(usize),
-    Split { p_left: f64, phase: f64, left: Box<Node>, right: Box<Node> },
+    Split {
+        p_left: f64,
+        phase: f64,
+        left: Box<Node>,
+        right: Box<Node>,
+    },
 }
 
 impl Node {
@@ -121,7 +126,12 @@ impl Node {
     fn pick(&self, j: u64) -> (usize, u64) {
         match self {
             Node::Leaf(slot) => (*slot, j),
-            Node::Split { p_left, phase, left, right } => {
+            Node::Split {
+                p_left,
+                phase,
+                left,
+                right,
+            } => {
                 let before = Self::lefts(*p_left, *phase, j);
                 if Self::lefts(*p_left, *phase, j + 1) > before {
                     left.pick(before)
@@ -136,7 +146,12 @@ impl Node {
     fn count(&self, m: u64, out: &mut [u64]) {
         match self {
             Node::Leaf(slot) => out[*slot] += m,
-            Node::Split { p_left, phase, left, right } => {
+            Node::Split {
+                p_left,
+                phase,
+                left,
+                right,
+            } => {
                 let l = Self::lefts(*p_left, *phase, m);
                 left.count(l, out);
                 right.count(m - l, out);
@@ -191,7 +206,10 @@ impl MixtureIndex {
         let n_sources = plan.sources.len();
         let name = |k: usize| plan.sources[k].name.clone();
         if !(plan.max_epochs > 0.0) {
-            return Err(err(format!("data.max_epochs = {}: must be > 0", plan.max_epochs)));
+            return Err(err(format!(
+                "data.max_epochs = {}: must be > 0",
+                plan.max_epochs
+            )));
         }
         let mut main_draws = vec![0u64; n_sources];
         let mut replay_draws = vec![0u64; n_sources];
@@ -201,7 +219,9 @@ impl MixtureIndex {
             let mut leaves = Vec::new();
             let check_source = |k: usize| -> Result<()> {
                 if k >= n_sources {
-                    return Err(err(format!("{at}: source index {k} is not among the {n_sources} sources")));
+                    return Err(err(format!(
+                        "{at}: source index {k} is not among the {n_sources} sources"
+                    )));
                 }
                 if plan.sources[k].sequences == 0 {
                     return Err(err(format!(
@@ -212,13 +232,18 @@ impl MixtureIndex {
                 Ok(())
             };
             if stage.sources.is_empty() {
-                return Err(err(format!("{at}: no sources\nHINT: list at least one source in the stage's mixture")));
+                return Err(err(format!(
+                    "{at}: no sources\nHINT: list at least one source in the stage's mixture"
+                )));
             }
             let mut new_slots = Vec::new();
             for &(k, w) in &stage.sources {
                 check_source(k)?;
                 if !(w.is_finite() && w > 0.0) {
-                    return Err(err(format!("{at}: weight of `{}` is {w}; weights must be > 0", name(k))));
+                    return Err(err(format!(
+                        "{at}: weight of `{}` is {w}; weights must be > 0",
+                        name(k)
+                    )));
                 }
                 new_slots.push((leaves.len(), w));
                 leaves.push(Leaf {
@@ -235,17 +260,25 @@ impl MixtureIndex {
             let tree = match &stage.replay {
                 Some(r) if r.fraction > 0.0 => {
                     if !(r.fraction < 1.0) {
-                        return Err(err(format!("{at}: replay fraction {} must be in [0, 1)", r.fraction)));
+                        return Err(err(format!(
+                            "{at}: replay fraction {} must be in [0, 1)",
+                            r.fraction
+                        )));
                     }
                     if r.sources.is_empty() {
-                        return Err(err(format!("{at}: replay fraction {} but no replay sources", r.fraction)));
+                        return Err(err(format!(
+                            "{at}: replay fraction {} but no replay sources",
+                            r.fraction
+                        )));
                     }
                     let mut slots = Vec::new();
                     for (i, &k) in r.sources.iter().enumerate() {
                         check_source(k)?;
                         let pool = main_draws[k];
                         let w = match &r.weights {
-                            Some(w) => *w.get(i).ok_or_else(|| err(format!("{at}: one replay weight per replay source")))?,
+                            Some(w) => *w.get(i).ok_or_else(|| {
+                                err(format!("{at}: one replay weight per replay source"))
+                            })?,
                             None => pool as f64,
                         };
                         if r.pool == ReplayPool::Seen && pool == 0 {
@@ -255,7 +288,10 @@ impl MixtureIndex {
                             )));
                         }
                         if !(w.is_finite() && w > 0.0) {
-                            return Err(err(format!("{at}: replay weight of `{}` is {w}; must be > 0", name(k))));
+                            return Err(err(format!(
+                                "{at}: replay weight of `{}` is {w}; must be > 0",
+                                name(k)
+                            )));
                         }
                         slots.push((leaves.len(), w));
                         leaves.push(Leaf {
@@ -276,14 +312,22 @@ impl MixtureIndex {
                 }
                 _ => new_tree,
             };
-            let index = StageIndex { tree, leaves, sequences: stage.sequences };
+            let index = StageIndex {
+                tree,
+                leaves,
+                sequences: stage.sequences,
+            };
             let mut counts = vec![0u64; index.leaves.len()];
             index.tree.count(stage.sequences, &mut counts);
             for (leaf, &c) in index.leaves.iter().zip(&counts) {
                 let k = leaf.source;
                 if leaf.replay {
                     replay_draws[k] += c;
-                    let pool = if leaf.whole { plan.sources[k].sequences } else { leaf.pool };
+                    let pool = if leaf.whole {
+                        plan.sources[k].sequences
+                    } else {
+                        leaf.pool
+                    };
                     let epochs = replay_draws[k] as f64 / pool as f64;
                     if epochs > plan.max_epochs {
                         return Err(err(format!(
@@ -304,9 +348,18 @@ impl MixtureIndex {
             }
             stages.push(index);
         }
-        let main_keys = (0..n_sources).map(|k| stream_seed(plan.seed, &format!("data/{}", name(k)))).collect();
-        let replay_keys = (0..n_sources).map(|k| stream_seed(plan.seed, &format!("data/replay/{}", name(k)))).collect();
-        Ok(MixtureIndex { plan, stages, main_keys, replay_keys })
+        let main_keys = (0..n_sources)
+            .map(|k| stream_seed(plan.seed, &format!("data/{}", name(k))))
+            .collect();
+        let replay_keys = (0..n_sources)
+            .map(|k| stream_seed(plan.seed, &format!("data/replay/{}", name(k))))
+            .collect();
+        Ok(MixtureIndex {
+            plan,
+            stages,
+            main_keys,
+            replay_keys,
+        })
     }
 
     pub fn plan(&self) -> &MixturePlan {
@@ -316,7 +369,10 @@ impl MixtureIndex {
     /// Where sequence `i` (0-based, within the stage) of stage `stage` comes from.
     pub fn draw(&self, stage: usize, i: u64) -> Draw {
         let st = &self.stages[stage];
-        debug_assert!(i < st.sequences, "sequence {i} past the end of stage {stage}");
+        debug_assert!(
+            i < st.sequences,
+            "sequence {i} past the end of stage {stage}"
+        );
         let (slot, j) = st.tree.pick(i);
         let leaf = &st.leaves[slot];
         let k = leaf.source;
@@ -332,7 +388,11 @@ impl MixtureIndex {
             };
             self.main_sequence(k, d)
         };
-        Draw { source: k, replay: leaf.replay, sequence }
+        Draw {
+            source: k,
+            replay: leaf.replay,
+            sequence,
+        }
     }
 
     /// The sequence of main-stream draw `g` of source `k`.
@@ -354,7 +414,11 @@ impl MixtureIndex {
         st.leaves
             .iter()
             .zip(counts)
-            .map(|(l, c)| StageDraws { source: l.source, replay: l.replay, sequences: c })
+            .map(|(l, c)| StageDraws {
+                source: l.source,
+                replay: l.replay,
+                sequences: c,
+            })
             .collect()
     }
 
@@ -394,7 +458,11 @@ pub struct Mixture {
 }
 
 impl Mixture {
-    pub fn new(index: MixtureIndex, seq_len: usize, sources: Vec<Arc<PreparedSource>>) -> Result<Self> {
+    pub fn new(
+        index: MixtureIndex,
+        seq_len: usize,
+        sources: Vec<Arc<PreparedSource>>,
+    ) -> Result<Self> {
         for (meta, src) in index.plan.sources.iter().zip(&sources) {
             let n = src.train.sequences(seq_len);
             if n != meta.sequences {
@@ -406,7 +474,11 @@ impl Mixture {
                 )));
             }
         }
-        Ok(Mixture { index, seq_len, sources })
+        Ok(Mixture {
+            index,
+            seq_len,
+            sources,
+        })
     }
 
     /// Fills `batch` with sequences `first .. first + rows` of `stage`.
@@ -418,7 +490,11 @@ impl Mixture {
         batch.replay.clear();
         for r in 0..rows {
             let d = self.index.draw(stage, first + r as u64);
-            self.sources[d.source].train.copy_sequence(d.sequence, self.seq_len, &mut batch.tokens[r * w..(r + 1) * w]);
+            self.sources[d.source].train.copy_sequence(
+                d.sequence,
+                self.seq_len,
+                &mut batch.tokens[r * w..(r + 1) * w],
+            );
             batch.sources.push(d.source as u16);
             batch.replay.push(d.replay);
         }

@@ -3,7 +3,9 @@
 
 use crate::corpus::{list_inputs, read_documents, CorpusOptions, InputFile};
 use crate::error::{io, DataError, Result};
-use crate::manifest::{Manifest, ShardInfo, Split, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE};
+use crate::manifest::{
+    Manifest, ShardInfo, Split, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE,
+};
 use crate::shard::{ShardWriter, TokenDtype};
 use crate::tokenizer::Tokenizer;
 use rayon::prelude::*;
@@ -62,7 +64,8 @@ impl PrepareReport {
         self.source_bytes as f64 / 1e6 / self.seconds.max(1e-9)
     }
     pub fn tokens_per_second(&self) -> f64 {
-        (self.manifest.train.tokens + self.manifest.validation.tokens) as f64 / self.seconds.max(1e-9)
+        (self.manifest.train.tokens + self.manifest.validation.tokens) as f64
+            / self.seconds.max(1e-9)
     }
 }
 
@@ -78,13 +81,24 @@ struct SplitWriter {
 
 impl SplitWriter {
     fn new(dir: &Path, split: Split, dtype: TokenDtype, shard_tokens: u64) -> Self {
-        SplitWriter { dir: dir.to_owned(), split, dtype, shard_tokens, current: None, info: SplitInfo::default() }
+        SplitWriter {
+            dir: dir.to_owned(),
+            split,
+            dtype,
+            shard_tokens,
+            current: None,
+            info: SplitInfo::default(),
+        }
     }
 
     fn write(&mut self, tokens: &[u32], source_bytes: u64) -> Result<()> {
         if self.current.is_none() {
             let name = format!("{}-{:05}.tok", self.split.name(), self.info.shards.len());
-            self.current = Some((ShardWriter::create(&self.dir.join(&name), self.dtype)?, name, 0));
+            self.current = Some((
+                ShardWriter::create(&self.dir.join(&name), self.dtype)?,
+                name,
+                0,
+            ));
         }
         let (writer, _, bytes) = self.current.as_mut().expect("opened above");
         writer.write_document(tokens)?;
@@ -131,7 +145,11 @@ impl Drop for TempDir {
 /// Documents are tokenized in parallel batches of about this many bytes (order is kept).
 const BATCH_BYTES: u64 = 8 << 20;
 
-pub fn prepare(opts: &PrepareOptions, tokenizer: &Tokenizer, progress: &dyn Progress) -> Result<PrepareReport> {
+pub fn prepare(
+    opts: &PrepareOptions,
+    tokenizer: &Tokenizer,
+    progress: &dyn Progress,
+) -> Result<PrepareReport> {
     let started = Instant::now();
     if opts.out.exists() && !opts.force {
         return Err(DataError::Input(format!(
@@ -140,14 +158,29 @@ pub fn prepare(opts: &PrepareOptions, tokenizer: &Tokenizer, progress: &dyn Prog
         )));
     }
     let (train_files, skipped_train) = list_inputs(&opts.inputs)?;
-    let (val_files, skipped_val) =
-        if opts.validation_inputs.is_empty() { (Vec::new(), 0) } else { list_inputs(&opts.validation_inputs)? };
-    let split = if val_files.is_empty() { opts.split.clone() } else { SplitRule::Given };
+    let (val_files, skipped_val) = if opts.validation_inputs.is_empty() {
+        (Vec::new(), 0)
+    } else {
+        list_inputs(&opts.validation_inputs)?
+    };
+    let split = if val_files.is_empty() {
+        opts.split.clone()
+    } else {
+        SplitRule::Given
+    };
     let total_bytes: u64 = train_files.iter().chain(&val_files).map(|f| f.bytes).sum();
     progress.start(total_bytes);
 
-    let name = opts.out.file_name().and_then(|n| n.to_str()).unwrap_or("prepared");
-    let parent = opts.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = opts
+        .out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("prepared");
+    let parent = opts
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -159,12 +192,28 @@ pub fn prepare(opts: &PrepareOptions, tokenizer: &Tokenizer, progress: &dyn Prog
     let mut train = SplitWriter::new(&tmp, Split::Train, dtype, opts.shard_tokens);
     let mut val = SplitWriter::new(&tmp, Split::Validation, dtype, opts.shard_tokens);
     let mut doc_index = 0u64;
-    for_each_batch(&train_files, &opts.corpus, tokenizer, progress, |doc, tokens| {
-        let target = if split.is_validation(doc_index, doc) { &mut val } else { &mut train };
-        doc_index += 1;
-        target.write(tokens, doc.len() as u64)
-    })?;
-    for_each_batch(&val_files, &opts.corpus, tokenizer, progress, |doc, tokens| val.write(tokens, doc.len() as u64))?;
+    for_each_batch(
+        &train_files,
+        &opts.corpus,
+        tokenizer,
+        progress,
+        |doc, tokens| {
+            let target = if split.is_validation(doc_index, doc) {
+                &mut val
+            } else {
+                &mut train
+            };
+            doc_index += 1;
+            target.write(tokens, doc.len() as u64)
+        },
+    )?;
+    for_each_batch(
+        &val_files,
+        &opts.corpus,
+        tokenizer,
+        progress,
+        |doc, tokens| val.write(tokens, doc.len() as u64),
+    )?;
     let (train, validation) = (train.finish()?, val.finish()?);
     if train.documents == 0 {
         return Err(DataError::Input(format!(
@@ -178,8 +227,16 @@ pub fn prepare(opts: &PrepareOptions, tokenizer: &Tokenizer, progress: &dyn Prog
         rewarm_version: env!("CARGO_PKG_VERSION").into(),
         tokenizer: info,
         token_dtype: dtype,
-        inputs: opts.inputs.iter().map(|p| p.display().to_string()).collect(),
-        validation_inputs: opts.validation_inputs.iter().map(|p| p.display().to_string()).collect(),
+        inputs: opts
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        validation_inputs: opts
+            .validation_inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         corpus: opts.corpus.clone(),
         split,
         train,
@@ -215,8 +272,10 @@ fn for_each_batch(
             bytes += files[end].bytes;
             end += 1;
         }
-        let docs: Vec<Vec<String>> =
-            files[start..end].par_iter().map(|f| read_documents(f, corpus)).collect::<Result<_>>()?;
+        let docs: Vec<Vec<String>> = files[start..end]
+            .par_iter()
+            .map(|f| read_documents(f, corpus))
+            .collect::<Result<_>>()?;
         let docs: Vec<String> = docs.into_iter().flatten().collect();
         let tokens: Vec<Vec<u32>> = docs
             .par_iter()
@@ -247,7 +306,9 @@ fn commit(tmp: &Path, out: &Path) -> Result<()> {
     if out.exists() {
         let old = out.with_file_name(format!(
             ".{}.old-{}",
-            out.file_name().and_then(|n| n.to_str()).unwrap_or("prepared"),
+            out.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("prepared"),
             std::process::id()
         ));
         std::fs::rename(out, &old).map_err(io(out))?;

@@ -31,7 +31,8 @@ impl Permutation {
     pub fn new(n: u64, key: u64) -> Self {
         let bits = 64 - n.saturating_sub(1).leading_zeros();
         let half_bits = bits.div_ceil(2).max(1);
-        let keys = [0, 1, 2, 3].map(|r| splitmix64(key ^ (r as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
+        let keys =
+            [0, 1, 2, 3].map(|r| splitmix64(key ^ (r as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
         Permutation { n, half_bits, keys }
     }
 
@@ -88,10 +89,18 @@ mod tests {
 
     #[test]
     fn permutation_depends_on_key_and_shuffles() {
-        let a: Vec<u64> = (0..100).map(|i| Permutation::new(100, 1).apply(i)).collect();
-        let b: Vec<u64> = (0..100).map(|i| Permutation::new(100, 2).apply(i)).collect();
+        let a: Vec<u64> = (0..100)
+            .map(|i| Permutation::new(100, 1).apply(i))
+            .collect();
+        let b: Vec<u64> = (0..100)
+            .map(|i| Permutation::new(100, 2).apply(i))
+            .collect();
         assert_ne!(a, b);
-        let fixed = a.iter().enumerate().filter(|(i, &x)| *i as u64 == x).count();
+        let fixed = a
+            .iter()
+            .enumerate()
+            .filter(|(i, &x)| *i as u64 == x)
+            .count();
         assert!(fixed < 10, "{fixed} fixed points: barely shuffled");
     }
 }

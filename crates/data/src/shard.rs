@@ -70,9 +70,15 @@ impl ShardHeader {
     }
 
     fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let bad = |why: String| DataError::BadShard { path: path.to_owned(), why };
+        let bad = |why: String| DataError::BadShard {
+            path: path.to_owned(),
+            why,
+        };
         if bytes.len() < HEADER_BYTES {
-            return Err(bad(format!("{} bytes, shorter than the {HEADER_BYTES}-byte header", bytes.len())));
+            return Err(bad(format!(
+                "{} bytes, shorter than the {HEADER_BYTES}-byte header",
+                bytes.len()
+            )));
         }
         if &bytes[0..8] != MAGIC {
             return Err(bad("wrong magic number".into()));
@@ -81,14 +87,21 @@ impl ShardHeader {
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
         let version = u32_at(8);
         if version != VERSION {
-            return Err(bad(format!("format version {version}, this rewarm reads version {VERSION}")));
+            return Err(bad(format!(
+                "format version {version}, this rewarm reads version {VERSION}"
+            )));
         }
         let dtype = match u32_at(12) {
             2 => TokenDtype::U16,
             4 => TokenDtype::U32,
             other => return Err(bad(format!("{other} bytes per token (expected 2 or 4)"))),
         };
-        Ok(ShardHeader { dtype, tokens: u64_at(16), documents: u64_at(24), checksum: u64_at(32) })
+        Ok(ShardHeader {
+            dtype,
+            tokens: u64_at(16),
+            documents: u64_at(24),
+            checksum: u64_at(32),
+        })
     }
 }
 
@@ -107,7 +120,14 @@ impl ShardWriter {
         let file = File::create(path).map_err(io(path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&[0u8; HEADER_BYTES]).map_err(io(path))?;
-        Ok(ShardWriter { path: path.to_owned(), out, dtype, hasher: Xxh3::new(), tokens: 0, documents: 0 })
+        Ok(ShardWriter {
+            path: path.to_owned(),
+            out,
+            dtype,
+            hasher: Xxh3::new(),
+            tokens: 0,
+            documents: 0,
+        })
     }
 
     /// Appends one document's tokens; the caller includes the end-of-text id.
@@ -116,11 +136,15 @@ impl ShardWriter {
         match self.dtype {
             TokenDtype::U16 => {
                 for &t in tokens {
-                    let t = u16::try_from(t).map_err(|_| DataError::Tokenizer(format!("token id {t} does not fit u16 shards")))?;
+                    let t = u16::try_from(t).map_err(|_| {
+                        DataError::Tokenizer(format!("token id {t} does not fit u16 shards"))
+                    })?;
                     buf.extend_from_slice(&t.to_le_bytes());
                 }
             }
-            TokenDtype::U32 => tokens.iter().for_each(|t| buf.extend_from_slice(&t.to_le_bytes())),
+            TokenDtype::U32 => tokens
+                .iter()
+                .for_each(|t| buf.extend_from_slice(&t.to_le_bytes())),
         }
         self.hasher.update(&buf);
         self.out.write_all(&buf).map_err(io(&self.path))?;
@@ -142,7 +166,10 @@ impl ShardWriter {
             checksum: self.hasher.digest(),
         };
         let path = self.path;
-        let mut file = self.out.into_inner().map_err(|e| DataError::Io { path: path.clone(), source: e.into_error() })?;
+        let mut file = self.out.into_inner().map_err(|e| DataError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         file.write_all(&header.encode()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
@@ -185,7 +212,9 @@ impl Tokens<'_> {
         match self {
             Tokens::U16(t) => {
                 let n = out.len();
-                out.iter_mut().zip(&t[start..start + n]).for_each(|(o, &x)| *o = x as u32)
+                out.iter_mut()
+                    .zip(&t[start..start + n])
+                    .for_each(|(o, &x)| *o = x as u32)
             }
             Tokens::U32(t) => out.copy_from_slice(&t[start..start + out.len()]),
         }
@@ -200,7 +229,10 @@ impl Shard {
         if actual != shard.header.checksum {
             return Err(DataError::CorruptShard {
                 path: path.to_owned(),
-                why: format!("checksum {actual:016x} does not match the header's {:016x}", shard.header.checksum),
+                why: format!(
+                    "checksum {actual:016x} does not match the header's {:016x}",
+                    shard.header.checksum
+                ),
             });
         }
         Ok(shard)
@@ -216,7 +248,10 @@ impl Shard {
             .tokens
             .checked_mul(header.dtype.bytes() as u64)
             .and_then(|b| b.checked_add(HEADER_BYTES as u64))
-            .ok_or_else(|| DataError::BadShard { path: path.to_owned(), why: "absurd token count".into() })?;
+            .ok_or_else(|| DataError::BadShard {
+                path: path.to_owned(),
+                why: "absurd token count".into(),
+            })?;
         if map.len() as u64 != expected {
             return Err(DataError::CorruptShard {
                 path: path.to_owned(),
@@ -228,9 +263,16 @@ impl Shard {
             });
         }
         if !cfg!(target_endian = "little") {
-            return Err(DataError::BadShard { path: path.to_owned(), why: "big-endian hosts are not supported".into() });
+            return Err(DataError::BadShard {
+                path: path.to_owned(),
+                why: "big-endian hosts are not supported".into(),
+            });
         }
-        Ok(Shard { path: path.to_owned(), map, header })
+        Ok(Shard {
+            path: path.to_owned(),
+            map,
+            header,
+        })
     }
 
     fn payload(&self) -> &[u8] {
@@ -317,8 +359,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.tok");
         std::fs::write(&path, b"hello").unwrap();
-        assert!(Shard::open(&path).err().unwrap().to_string().contains("header"));
+        assert!(Shard::open(&path)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("header"));
         std::fs::write(&path, [7u8; 80]).unwrap();
-        assert!(Shard::open(&path).err().unwrap().to_string().contains("magic"));
+        assert!(Shard::open(&path)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("magic"));
     }
 }

@@ -22,7 +22,11 @@ impl TokenStream {
             starts.push(total);
             total += s.len();
         }
-        TokenStream { shards, starts, total }
+        TokenStream {
+            shards,
+            starts,
+            total,
+        }
     }
 
     pub fn len(&self) -> u64 {
@@ -35,7 +39,10 @@ impl TokenStream {
 
     /// Copies tokens `[start, start + out.len())`, across shard boundaries if needed.
     pub fn copy(&self, start: u64, out: &mut [u32]) {
-        assert!(start + out.len() as u64 <= self.total, "read past the end of a token stream");
+        assert!(
+            start + out.len() as u64 <= self.total,
+            "read past the end of a token stream"
+        );
         let mut shard = self.starts.partition_point(|&s| s <= start) - 1;
         let mut pos = start;
         let mut filled = 0;
@@ -86,7 +93,12 @@ impl PreparedSource {
         let manifest = Manifest::load(dir)?;
         let train = open_split(dir, &manifest, Split::Train)?;
         let validation = open_split(dir, &manifest, Split::Validation)?;
-        Ok(PreparedSource { dir: dir.to_owned(), manifest, train, validation })
+        Ok(PreparedSource {
+            dir: dir.to_owned(),
+            manifest,
+            train,
+            validation,
+        })
     }
 
     pub fn stream(&self, split: Split) -> &TokenStream {
@@ -104,24 +116,36 @@ fn open_split(dir: &Path, manifest: &Manifest, split: Split) -> Result<TokenStre
     for s in &info.shards {
         let path = dir.join(&s.file);
         if s.file.contains('/') || s.file.contains('\\') || s.file.starts_with('.') {
-            return Err(mismatch(dir, format!("shard name `{}` leaves the folder", s.file)));
+            return Err(mismatch(
+                dir,
+                format!("shard name `{}` leaves the folder", s.file),
+            ));
         }
         let shard = Shard::open(&path)?;
         let h = shard.header();
         let problem = if h.dtype != manifest.token_dtype {
-            Some(format!("token type {:?}, the manifest says {:?}", h.dtype, manifest.token_dtype))
+            Some(format!(
+                "token type {:?}, the manifest says {:?}",
+                h.dtype, manifest.token_dtype
+            ))
         } else if h.tokens != s.tokens || h.documents != s.documents {
             Some(format!(
                 "{} tokens / {} documents, the manifest says {} / {}",
                 h.tokens, h.documents, s.tokens, s.documents
             ))
         } else if format!("{:016x}", h.checksum) != s.checksum {
-            Some(format!("checksum {:016x}, the manifest says {}", h.checksum, s.checksum))
+            Some(format!(
+                "checksum {:016x}, the manifest says {}",
+                h.checksum, s.checksum
+            ))
         } else {
             None
         };
         if let Some(why) = problem {
-            return Err(DataError::CorruptShard { path, why: format!("does not match manifest.json: {why}") });
+            return Err(DataError::CorruptShard {
+                path,
+                why: format!("does not match manifest.json: {why}"),
+            });
         }
         tokens += h.tokens;
         documents += h.documents;
@@ -142,5 +166,9 @@ fn open_split(dir: &Path, manifest: &Manifest, split: Split) -> Result<TokenStre
 }
 
 fn mismatch(dir: &Path, why: String) -> DataError {
-    DataError::Manifest { path: Manifest::path(dir), why, fix: "prepare the source again".into() }
+    DataError::Manifest {
+        path: Manifest::path(dir),
+        why,
+        fix: "prepare the source again".into(),
+    }
 }

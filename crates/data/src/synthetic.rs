@@ -3,7 +3,9 @@
 
 use crate::corpus::CorpusOptions;
 use crate::error::Result;
-use crate::manifest::{Manifest, ShardInfo, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE};
+use crate::manifest::{
+    Manifest, ShardInfo, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE,
+};
 use crate::shard::{ShardWriter, TokenDtype};
 use crate::tokenizer::TokenizerInfo;
 use std::path::Path;
@@ -19,7 +21,13 @@ pub fn synthetic_tokenizer(vocab_size: u32) -> TokenizerInfo {
     }
 }
 
-fn write_split(dir: &Path, prefix: &str, tokens: &[u32], dtype: TokenDtype, shard_tokens: usize) -> Result<SplitInfo> {
+fn write_split(
+    dir: &Path,
+    prefix: &str,
+    tokens: &[u32],
+    dtype: TokenDtype,
+    shard_tokens: usize,
+) -> Result<SplitInfo> {
     let mut info = SplitInfo::default();
     for (i, chunk) in tokens.chunks(shard_tokens.max(1)).enumerate() {
         let file = format!("{prefix}-{i:05}.tok");
@@ -44,7 +52,13 @@ fn write_split(dir: &Path, prefix: &str, tokens: &[u32], dtype: TokenDtype, shar
 
 /// Writes a prepared folder whose train split holds `train` and validation split holds `validation`,
 /// cut into shards of `shard_tokens` tokens (one "document" per shard).
-pub fn write_source(dir: &Path, vocab_size: u32, train: &[u32], validation: &[u32], shard_tokens: usize) -> Result<Manifest> {
+pub fn write_source(
+    dir: &Path,
+    vocab_size: u32,
+    train: &[u32],
+    validation: &[u32],
+    shard_tokens: usize,
+) -> Result<Manifest> {
     std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
     let dtype = TokenDtype::for_vocab(vocab_size);
     let manifest = Manifest {
@@ -61,6 +75,10 @@ pub fn write_source(dir: &Path, vocab_size: u32, train: &[u32], validation: &[u3
         validation: write_split(dir, "validation", validation, dtype, shard_tokens)?,
     };
     let path = dir.join(MANIFEST_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("serializes")).map_err(crate::error::io(&path))?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&manifest).expect("serializes"),
+    )
+    .map_err(crate::error::io(&path))?;
     Ok(manifest)
 }

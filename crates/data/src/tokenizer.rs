@@ -12,7 +12,13 @@ use std::path::{Path, PathBuf};
 /// The GPT-2 end-of-text id.
 pub const GPT2_EOT: u32 = 50256;
 /// Special tokens tried, in order, as a Hugging Face tokenizer's document separator.
-pub const EOT_CANDIDATES: [&str; 5] = ["<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|im_end|>"];
+pub const EOT_CANDIDATES: [&str; 5] = [
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<eos>",
+    "<|im_end|>",
+];
 
 /// What a manifest records about the tokenizer that made its shards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +67,10 @@ pub struct Tokenizer {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Tokenizer {
@@ -69,7 +78,9 @@ impl Tokenizer {
         match spec {
             TokenizerSpec::Gpt2 => {
                 if eot_token.is_some_and(|t| t != "<|endoftext|>") {
-                    return Err(DataError::Tokenizer("gpt2's end-of-text token is <|endoftext|>".into()));
+                    return Err(DataError::Tokenizer(
+                        "gpt2's end-of-text token is <|endoftext|>".into(),
+                    ));
                 }
                 Ok(Self::gpt2())
             }
@@ -145,8 +156,12 @@ impl Tokenizer {
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         match &self.inner {
-            Inner::Gpt2(bpe) => bpe.decode(ids).map_err(|e| DataError::Tokenizer(e.to_string())),
-            Inner::Hf(tok) => tok.decode(ids, false).map_err(|e| DataError::Tokenizer(e.to_string())),
+            Inner::Gpt2(bpe) => bpe
+                .decode(ids)
+                .map_err(|e| DataError::Tokenizer(e.to_string())),
+            Inner::Hf(tok) => tok
+                .decode(ids, false)
+                .map_err(|e| DataError::Tokenizer(e.to_string())),
         }
     }
 }
@@ -180,9 +195,11 @@ where
         .with_decoder(Some(ByteLevel::new(false, true, true)))
         .build()
         .map_err(|e| DataError::Tokenizer(e.to_string()))?;
-    tok.train(&mut trainer, documents).map_err(|e| DataError::Tokenizer(e.to_string()))?;
+    tok.train(&mut trainer, documents)
+        .map_err(|e| DataError::Tokenizer(e.to_string()))?;
     let tok: tokenizers::Tokenizer = tok.into();
-    tok.to_string(true).map_err(|e| DataError::Tokenizer(e.to_string()))
+    tok.to_string(true)
+        .map_err(|e| DataError::Tokenizer(e.to_string()))
 }
 
 #[cfg(test)]
@@ -200,7 +217,8 @@ mod tests {
 
     #[test]
     fn trained_bpe_round_trips_and_has_eot() {
-        let docs = (0..200).map(|i| format!("der Hund {i} läuft über die Straße. The dog runs {i} times."));
+        let docs = (0..200)
+            .map(|i| format!("der Hund {i} läuft über die Straße. The dog runs {i} times."));
         let json = train_bpe(docs, 400).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokenizer.json");

@@ -1,7 +1,9 @@
 //! Mixture and replay exactness, resume equivalence and repetition caps, on synthetic sources whose tokens
 //! encode (source, position): token = 100_000·(source+1) + position in the train stream.
 
-use rewarm_data::mixture::{MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec};
+use rewarm_data::mixture::{
+    MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec,
+};
 use rewarm_data::{synthetic, Batch, Mixture, PreparedSource};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,35 +14,72 @@ fn plan(stages: Vec<StageSpec>, sizes: &[u64]) -> MixturePlan {
     MixturePlan {
         seed: 7,
         max_epochs: 4.0,
-        sources: sizes.iter().enumerate().map(|(k, &n)| SourceMeta { name: format!("s{k}"), sequences: n }).collect(),
+        sources: sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| SourceMeta {
+                name: format!("s{k}"),
+                sequences: n,
+            })
+            .collect(),
         stages,
     }
 }
 
-fn stage(name: &str, sources: Vec<(usize, f64)>, replay: Option<ReplaySpec>, sequences: u64) -> StageSpec {
-    StageSpec { name: name.into(), sources, replay, sequences }
+fn stage(
+    name: &str,
+    sources: Vec<(usize, f64)>,
+    replay: Option<ReplaySpec>,
+    sequences: u64,
+) -> StageSpec {
+    StageSpec {
+        name: name.into(),
+        sources,
+        replay,
+        sequences,
+    }
 }
 
 fn replay(fraction: f64, sources: Vec<usize>, pool: ReplayPool) -> Option<ReplaySpec> {
-    Some(ReplaySpec { fraction, sources, weights: None, pool, order: ReplayOrder::Shuffled })
+    Some(ReplaySpec {
+        fraction,
+        sources,
+        weights: None,
+        pool,
+        order: ReplayOrder::Shuffled,
+    })
 }
 
 #[test]
 fn replay_count_per_batch_is_round_rho_b_plus_minus_one_and_exact_per_stage() {
     for rho in [0.01, 0.05, 0.1, 0.25, 0.5, 0.333] {
         let p = plan(
-            vec![stage("d0", vec![(0, 1.0)], None, 10_000), stage("d1", vec![(1, 1.0)], replay(rho, vec![0], ReplayPool::Seen), 20_000)],
+            vec![
+                stage("d0", vec![(0, 1.0)], None, 10_000),
+                stage(
+                    "d1",
+                    vec![(1, 1.0)],
+                    replay(rho, vec![0], ReplayPool::Seen),
+                    20_000,
+                ),
+            ],
             &[50_000, 50_000],
         );
         let idx = MixtureIndex::new(p).unwrap();
         let b = 64u64;
         for step in 0..(20_000 / b) {
             let replayed = (0..b).filter(|i| idx.draw(1, step * b + i).replay).count() as f64;
-            assert!((replayed - (rho * b as f64).round()).abs() <= 1.0, "rho {rho} step {step}: {replayed}");
+            assert!(
+                (replayed - (rho * b as f64).round()).abs() <= 1.0,
+                "rho {rho} step {step}: {replayed}"
+            );
         }
         let draws = idx.stage_draws(1);
         let total_replay: u64 = draws.iter().filter(|d| d.replay).map(|d| d.sequences).sum();
-        assert!((total_replay as f64 - rho * 20_000.0).abs() <= 1.0, "rho {rho}: {total_replay}");
+        assert!(
+            (total_replay as f64 - rho * 20_000.0).abs() <= 1.0,
+            "rho {rho}: {total_replay}"
+        );
         // The closed-form counts agree with the draws themselves.
         let counted = (0..20_000).filter(|&i| idx.draw(1, i).replay).count() as u64;
         assert_eq!(counted, total_replay);
@@ -49,14 +88,26 @@ fn replay_count_per_batch_is_round_rho_b_plus_minus_one_and_exact_per_stage() {
 
 #[test]
 fn source_weights_are_token_fractions_within_one_batch() {
-    let p = plan(vec![stage("mix", vec![(0, 0.5), (1, 0.3), (2, 0.2)], None, 30_000)], &[40_000, 40_000, 40_000]);
+    let p = plan(
+        vec![stage(
+            "mix",
+            vec![(0, 0.5), (1, 0.3), (2, 0.2)],
+            None,
+            30_000,
+        )],
+        &[40_000, 40_000, 40_000],
+    );
     let idx = MixtureIndex::new(p).unwrap();
     let mut counts = [0u64; 3];
     for i in 0..30_000 {
         counts[idx.draw(0, i).source] += 1;
     }
     for (k, w) in [0.5, 0.3, 0.2].iter().enumerate() {
-        assert!((counts[k] as f64 - w * 30_000.0).abs() <= 2.0, "source {k}: {}", counts[k]);
+        assert!(
+            (counts[k] as f64 - w * 30_000.0).abs() <= 2.0,
+            "source {k}: {}",
+            counts[k]
+        );
     }
     let planned: Vec<u64> = idx.stage_draws(0).iter().map(|d| d.sequences).collect();
     assert_eq!(planned, counts);
@@ -77,12 +128,24 @@ fn no_sequence_repeats_within_an_epoch_and_epochs_differ() {
 #[test]
 fn seen_only_replay_draws_exactly_what_earlier_stages_consumed() {
     let p = plan(
-        vec![stage("d0", vec![(0, 1.0)], None, 3_000), stage("d1", vec![(1, 1.0)], replay(0.25, vec![0], ReplayPool::Seen), 8_000)],
+        vec![
+            stage("d0", vec![(0, 1.0)], None, 3_000),
+            stage(
+                "d1",
+                vec![(1, 1.0)],
+                replay(0.25, vec![0], ReplayPool::Seen),
+                8_000,
+            ),
+        ],
         &[10_000, 10_000],
     );
     let idx = MixtureIndex::new(p).unwrap();
     let seen: HashSet<u64> = (0..3_000).map(|i| idx.draw(0, i).sequence).collect();
-    let replayed: Vec<u64> = (0..8_000).map(|i| idx.draw(1, i)).filter(|d| d.replay).map(|d| d.sequence).collect();
+    let replayed: Vec<u64> = (0..8_000)
+        .map(|i| idx.draw(1, i))
+        .filter(|d| d.replay)
+        .map(|d| d.sequence)
+        .collect();
     assert_eq!(replayed.len(), 2_000);
     assert!(replayed.iter().all(|s| seen.contains(s)));
     // 2,000 replays from a pool of 3,000: no repeats within the first pass.
@@ -90,11 +153,22 @@ fn seen_only_replay_draws_exactly_what_earlier_stages_consumed() {
 
     // Whole-set replay reaches sequences the first stage never saw.
     let p = plan(
-        vec![stage("d0", vec![(0, 1.0)], None, 3_000), stage("d1", vec![(1, 1.0)], replay(0.25, vec![0], ReplayPool::Whole), 8_000)],
+        vec![
+            stage("d0", vec![(0, 1.0)], None, 3_000),
+            stage(
+                "d1",
+                vec![(1, 1.0)],
+                replay(0.25, vec![0], ReplayPool::Whole),
+                8_000,
+            ),
+        ],
         &[10_000, 10_000],
     );
     let idx = MixtureIndex::new(p).unwrap();
-    let unseen = (0..8_000).map(|i| idx.draw(1, i)).filter(|d| d.replay && !seen.contains(&d.sequence)).count();
+    let unseen = (0..8_000)
+        .map(|i| idx.draw(1, i))
+        .filter(|d| d.replay && !seen.contains(&d.sequence))
+        .count();
     assert!(unseen > 1000, "{unseen}");
 }
 
@@ -103,13 +177,28 @@ fn original_order_replay_follows_consumption_order() {
     let p = plan(
         vec![
             stage("d0", vec![(0, 1.0)], None, 500),
-            stage("d1", vec![(1, 1.0)], Some(ReplaySpec { fraction: 0.5, sources: vec![0], weights: None, pool: ReplayPool::Seen, order: ReplayOrder::Original }), 400),
+            stage(
+                "d1",
+                vec![(1, 1.0)],
+                Some(ReplaySpec {
+                    fraction: 0.5,
+                    sources: vec![0],
+                    weights: None,
+                    pool: ReplayPool::Seen,
+                    order: ReplayOrder::Original,
+                }),
+                400,
+            ),
         ],
         &[1000, 1000],
     );
     let idx = MixtureIndex::new(p).unwrap();
     let consumed: Vec<u64> = (0..500).map(|i| idx.draw(0, i).sequence).collect();
-    let replayed: Vec<u64> = (0..400).map(|i| idx.draw(1, i)).filter(|d| d.replay).map(|d| d.sequence).collect();
+    let replayed: Vec<u64> = (0..400)
+        .map(|i| idx.draw(1, i))
+        .filter(|d| d.replay)
+        .map(|d| d.sequence)
+        .collect();
     assert_eq!(replayed, consumed[..replayed.len()]);
 }
 
@@ -119,28 +208,69 @@ fn multi_source_replay_is_weighted_by_sequences_seen() {
         vec![
             stage("a", vec![(0, 1.0)], None, 3_000),
             stage("b", vec![(1, 1.0)], None, 1_000),
-            stage("c", vec![(2, 1.0)], replay(0.5, vec![0, 1], ReplayPool::Seen), 8_000),
+            stage(
+                "c",
+                vec![(2, 1.0)],
+                replay(0.5, vec![0, 1], ReplayPool::Seen),
+                8_000,
+            ),
         ],
         &[10_000, 10_000, 10_000],
     );
     let idx = MixtureIndex::new(p).unwrap();
     let draws = idx.stage_draws(2);
-    let from = |k: usize| draws.iter().find(|d| d.replay && d.source == k).unwrap().sequences as f64;
-    assert!((from(0) - 3_000.0).abs() <= 2.0 && (from(1) - 1_000.0).abs() <= 2.0, "{draws:?}");
+    let from = |k: usize| {
+        draws
+            .iter()
+            .find(|d| d.replay && d.source == k)
+            .unwrap()
+            .sequences as f64
+    };
+    assert!(
+        (from(0) - 3_000.0).abs() <= 2.0 && (from(1) - 1_000.0).abs() <= 2.0,
+        "{draws:?}"
+    );
 }
 
 #[test]
 fn repetition_past_the_cap_is_an_error_naming_the_source() {
     let p = plan(vec![stage("d0", vec![(0, 1.0)], None, 5_000)], &[1_000]);
     let err = MixtureIndex::new(p).err().unwrap().to_string();
-    assert!(err.contains("`s0`") && err.contains("max_epochs") && err.contains("HINT"), "{err}");
+    assert!(
+        err.contains("`s0`") && err.contains("max_epochs") && err.contains("HINT"),
+        "{err}"
+    );
     let p = plan(
-        vec![stage("d0", vec![(0, 1.0)], None, 100), stage("d1", vec![(1, 1.0)], replay(0.5, vec![0], ReplayPool::Seen), 2_000)],
+        vec![
+            stage("d0", vec![(0, 1.0)], None, 100),
+            stage(
+                "d1",
+                vec![(1, 1.0)],
+                replay(0.5, vec![0], ReplayPool::Seen),
+                2_000,
+            ),
+        ],
         &[1_000, 10_000],
     );
-    assert!(MixtureIndex::new(p).err().unwrap().to_string().contains("replaying `s0`"));
-    let p = plan(vec![stage("d1", vec![(1, 1.0)], replay(0.1, vec![0], ReplayPool::Seen), 100)], &[1_000, 1_000]);
-    assert!(MixtureIndex::new(p).err().unwrap().to_string().contains("no earlier stage trained on it"));
+    assert!(MixtureIndex::new(p)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("replaying `s0`"));
+    let p = plan(
+        vec![stage(
+            "d1",
+            vec![(1, 1.0)],
+            replay(0.1, vec![0], ReplayPool::Seen),
+            100,
+        )],
+        &[1_000, 1_000],
+    );
+    assert!(MixtureIndex::new(p)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("no earlier stage trained on it"));
 }
 
 fn synthetic_sources(dir: &std::path::Path, sizes: &[usize]) -> Vec<Arc<PreparedSource>> {
@@ -164,7 +294,15 @@ fn batches_carry_the_tokens_of_the_drawn_sequence_and_resume_from_a_counter() {
     let sources = synthetic_sources(dir.path(), &[5_000, 7_000]);
     let sizes: Vec<u64> = sources.iter().map(|s| s.train.sequences(L)).collect();
     let p = plan(
-        vec![stage("d0", vec![(0, 1.0)], None, 200), stage("d1", vec![(1, 1.0)], replay(0.25, vec![0], ReplayPool::Seen), 600)],
+        vec![
+            stage("d0", vec![(0, 1.0)], None, 200),
+            stage(
+                "d1",
+                vec![(1, 1.0)],
+                replay(0.25, vec![0], ReplayPool::Seen),
+                600,
+            ),
+        ],
         &sizes,
     );
     let mixture = Mixture::new(MixtureIndex::new(p.clone()).unwrap(), L, sources.clone()).unwrap();
@@ -179,7 +317,10 @@ fn batches_carry_the_tokens_of_the_drawn_sequence_and_resume_from_a_counter() {
             let d = mixture.index.draw(1, (step * b + r) as u64);
             // Every token says which source and position it came from: sequence j starts at j·L.
             assert_eq!(row[0], 100_000 * (k + 1) + (d.sequence as u32) * L as u32);
-            assert!(row.windows(2).all(|w| w[1] == w[0] + 1), "a row is a contiguous window");
+            assert!(
+                row.windows(2).all(|w| w[1] == w[0] + 1),
+                "a row is a contiguous window"
+            );
             assert_eq!(batch.replay[r], k == 0);
         }
         batches.push(batch);

@@ -27,14 +27,21 @@ fn prepare_writes_verified_shards_and_a_manifest_with_byte_counts() {
     let input = corpus(dir.path(), 400);
     let mut opts = PrepareOptions::new(vec![input.clone()], dir.path().join("out"));
     opts.shard_tokens = 2_000;
-    opts.corpus = CorpusOptions { doc_mode: DocMode::BlankLine, ..Default::default() };
+    opts.corpus = CorpusOptions {
+        doc_mode: DocMode::BlankLine,
+        ..Default::default()
+    };
     let tok = Tokenizer::gpt2();
     let report = prepare(&opts, &tok, &Quiet).unwrap();
     assert_eq!(report.skipped_files, 1);
     let m = &report.manifest;
     assert_eq!(m.train.documents + m.validation.documents, 402);
     assert!(m.train.shards.len() > 1, "several shards of ~2000 tokens");
-    assert!(m.validation.documents > 5 && m.validation.documents < 45, "~5% held out: {}", m.validation.documents);
+    assert!(
+        m.validation.documents > 5 && m.validation.documents < 45,
+        "~5% held out: {}",
+        m.validation.documents
+    );
     assert!(m.train.bytes_per_token() > 2.0 && m.train.bytes_per_token() < 6.0);
     let src = PreparedSource::open(&dir.path().join("out")).unwrap();
     assert_eq!(src.train.len(), m.train.tokens);
@@ -43,7 +50,11 @@ fn prepare_writes_verified_shards_and_a_manifest_with_byte_counts() {
     src.train.copy(0, &mut first);
     assert!(first.contains(&50256));
     // No temporary folder is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("partial")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
     assert!(leftovers.is_empty());
 
     // Deterministic: preparing again gives identical shards and the same split.
@@ -55,7 +66,13 @@ fn prepare_writes_verified_shards_and_a_manifest_with_byte_counts() {
 
     // A fixed eval set: identical tokens every time.
     let e1 = EvalSet::new("v", &src, 16, 160).unwrap();
-    let e2 = EvalSet::new("v", &PreparedSource::open(&dir.path().join("out2")).unwrap(), 16, 160).unwrap();
+    let e2 = EvalSet::new(
+        "v",
+        &PreparedSource::open(&dir.path().join("out2")).unwrap(),
+        16,
+        160,
+    )
+    .unwrap();
     assert_eq!(e1.sequences(), 10);
     assert_eq!(e1, e2);
 }
@@ -67,8 +84,14 @@ fn existing_output_is_refused_without_force_and_replaced_with_it() {
     let mut opts = PrepareOptions::new(vec![input], dir.path().join("out"));
     opts.split = SplitRule::None;
     prepare(&opts, &Tokenizer::gpt2(), &Quiet).unwrap();
-    let err = prepare(&opts, &Tokenizer::gpt2(), &Quiet).err().unwrap().to_string();
-    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    let err = prepare(&opts, &Tokenizer::gpt2(), &Quiet)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
     opts.force = true;
     prepare(&opts, &Tokenizer::gpt2(), &Quiet).unwrap();
 }
@@ -79,10 +102,24 @@ fn failed_prepare_leaves_no_output_and_no_temporary_folder() {
     let input = corpus(dir.path(), 20);
     std::fs::write(input.join("c.txt"), b"valid then \xff invalid").unwrap();
     let out = dir.path().join("out");
-    let err = prepare(&PrepareOptions::new(vec![input], out.clone()), &Tokenizer::gpt2(), &Quiet).err().unwrap().to_string();
-    assert!(err.contains("c.txt") && err.contains("offset 11") && err.contains("--lossy"), "{err}");
+    let err = prepare(
+        &PrepareOptions::new(vec![input], out.clone()),
+        &Tokenizer::gpt2(),
+        &Quiet,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("c.txt") && err.contains("offset 11") && err.contains("--lossy"),
+        "{err}"
+    );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the input folder remains");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the input folder remains"
+    );
 }
 
 #[test]
@@ -109,15 +146,27 @@ fn shards_from_another_tokenizer_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let input = corpus(dir.path(), 50);
     let out = dir.path().join("out");
-    prepare(&PrepareOptions::new(vec![input.clone()], out.clone()), &Tokenizer::gpt2(), &Quiet).unwrap();
+    prepare(
+        &PrepareOptions::new(vec![input.clone()], out.clone()),
+        &Tokenizer::gpt2(),
+        &Quiet,
+    )
+    .unwrap();
     let docs = (0..100).map(|i| format!("some words {i} and more words"));
     let json = rewarm_data::tokenizer::train_bpe(docs, 300).unwrap();
     let tj = dir.path().join("tokenizer.json");
     std::fs::write(&tj, json).unwrap();
     let other = Tokenizer::from_hf_file(&tj, None).unwrap();
     let m = Manifest::load(&out).unwrap();
-    let err = m.check_tokenizer(&out, other.info()).err().unwrap().to_string();
-    assert!(err.contains("manifest.json") && err.contains("gpt2") && err.contains("HINT"), "{err}");
+    let err = m
+        .check_tokenizer(&out, other.info())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("gpt2") && err.contains("HINT"),
+        "{err}"
+    );
     assert!(m.check_tokenizer(&out, Tokenizer::gpt2().info()).is_ok());
 }
 
@@ -126,28 +175,52 @@ fn tampered_shard_or_manifest_fails_open_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = corpus(dir.path(), 50);
     let out = dir.path().join("out");
-    let m = prepare(&PrepareOptions::new(vec![input], out.clone()), &Tokenizer::gpt2(), &Quiet).unwrap().manifest;
+    let m = prepare(
+        &PrepareOptions::new(vec![input], out.clone()),
+        &Tokenizer::gpt2(),
+        &Quiet,
+    )
+    .unwrap()
+    .manifest;
     let shard = out.join(&m.train.shards[0].file);
     let mut bytes = std::fs::read(&shard).unwrap();
     let n = bytes.len();
     bytes[n - 1] ^= 1;
     std::fs::write(&shard, &bytes).unwrap();
     let err = PreparedSource::open(&out).err().unwrap().to_string();
-    assert!(err.contains("train-00000.tok") && err.contains("checksum"), "{err}");
+    assert!(
+        err.contains("train-00000.tok") && err.contains("checksum"),
+        "{err}"
+    );
 
     let text = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    std::fs::write(out.join("manifest.json"), text.replacen("\"format_version\"", "\"surprise\": 1, \"format_version\"", 1)).unwrap();
+    std::fs::write(
+        out.join("manifest.json"),
+        text.replacen(
+            "\"format_version\"",
+            "\"surprise\": 1, \"format_version\"",
+            1,
+        ),
+    )
+    .unwrap();
     let err = Manifest::load(&out).err().unwrap().to_string();
-    assert!(err.contains("surprise") && err.contains("manifest.json"), "{err}");
+    assert!(
+        err.contains("surprise") && err.contains("manifest.json"),
+        "{err}"
+    );
 }
 
 #[test]
 fn empty_corpus_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("e.txt"), "   \n\n").unwrap();
-    let err = prepare(&PrepareOptions::new(vec![dir.path().join("e.txt")], dir.path().join("o")), &Tokenizer::gpt2(), &Quiet)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = prepare(
+        &PrepareOptions::new(vec![dir.path().join("e.txt")], dir.path().join("o")),
+        &Tokenizer::gpt2(),
+        &Quiet,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("no training documents"), "{err}");
 }

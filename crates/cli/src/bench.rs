@@ -1,0 +1,238 @@
+//! `rewarm bench …`: measured throughput, printed as a table to paste into BENCHMARKS.md.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use rayon::prelude::*;
+use rewarm_data::corpus::{list_inputs, read_documents, CorpusOptions};
+use rewarm_data::mixture::{
+    MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec,
+};
+use rewarm_data::{synthetic, Batch, Mixture, PreparedSource, Tokenizer};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Tokenization throughput (GPT-2 BPE, 1 thread and all threads, against Hugging Face `tokenizers`)
+    /// and batch assembly with replay (one core).
+    Data {
+        /// Text to tokenize (.txt/.jsonl files or folders).
+        #[arg(default_value = "data/sample")]
+        inputs: Vec<PathBuf>,
+        /// Folder with GPT-2's encoder.json and vocab.bpe for the `tokenizers` comparison (default: the copy
+        /// inside the tiktoken-rs crate sources in the cargo registry).
+        #[arg(long)]
+        gpt2_vocab: Option<PathBuf>,
+        #[arg(long, default_value_t = 1024)]
+        seq_len: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Data {
+            inputs,
+            gpt2_vocab,
+            seq_len,
+            batch,
+        } => {
+            bench_tokenizers(&inputs, gpt2_vocab)?;
+            bench_batches(seq_len, batch)
+        }
+    }
+}
+
+/// Runs `f` repeatedly for at least `min_secs` and returns seconds per call.
+fn time_per_call(min_secs: f64, mut f: impl FnMut()) -> f64 {
+    f(); // warm up
+    let start = Instant::now();
+    let mut calls = 0;
+    while calls == 0 || start.elapsed().as_secs_f64() < min_secs {
+        f();
+        calls += 1;
+    }
+    start.elapsed().as_secs_f64() / calls as f64
+}
+
+fn find_gpt2_vocab() -> Option<PathBuf> {
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .ok()
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|h| PathBuf::from(h).join(".cargo"))
+        })?;
+    let src = home.join("registry/src");
+    std::fs::read_dir(src)
+        .ok()?
+        .flatten()
+        .map(|d| d.path().join("tiktoken-rs-0.12.1/assets"))
+        .find(|p| p.join("vocab.bpe").exists())
+}
+
+fn hf_gpt2(dir: &std::path::Path) -> Result<tokenizers::Tokenizer> {
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    let vocab = dir.join("encoder.json");
+    let merges = dir.join("vocab.bpe");
+    let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
+        .build()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let mut tok = tokenizers::Tokenizer::new(bpe);
+    tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    Ok(tok)
+}
+
+/// GitHub's `bpe` crate (rust-gems) with r50k ranks and GPT-2's split pattern, the negative look-ahead
+/// `\\s+(?!\\S)` rewritten as bpe-openai does for its own encodings.
+fn github_bpe_r50k(dir: &std::path::Path) -> Result<bpe_openai::Tokenizer> {
+    let path = dir.join("r50k_base.tiktoken");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let tokens = bpe::byte_pair_encoding::read_tiktoken(&text)?;
+    let bpe = bpe::byte_pair_encoding::BytePairEncoding::from_dictionary(tokens, None);
+    let pat1 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+$";
+    bpe_openai::Tokenizer::new_lookahead(
+        bpe,
+        &[(pat1, false), ("\\s+\\s", true), ("\\s+", false)],
+        false,
+    )
+    .map_err(|e| anyhow::anyhow!("pattern: {e}"))
+}
+
+fn bench_tokenizers(inputs: &[PathBuf], gpt2_vocab: Option<PathBuf>) -> Result<()> {
+    let (files, _) = list_inputs(inputs)?;
+    let opts = CorpusOptions::default();
+    let mut docs = Vec::new();
+    for f in &files {
+        docs.extend(read_documents(f, &opts)?);
+    }
+    let bytes: usize = docs.iter().map(|d| d.len()).sum();
+    if bytes == 0 {
+        bail!("no text in the inputs");
+    }
+    let tik = Tokenizer::gpt2();
+    let tokens: usize = docs
+        .iter()
+        .map(|d| tik.encode(d).map(|t| t.len()).unwrap_or(0))
+        .sum();
+    println!(
+        "text: {} documents, {:.2} MB, {} GPT-2 tokens ({:.2} bytes/token)",
+        docs.len(),
+        bytes as f64 / 1e6,
+        tokens,
+        bytes as f64 / tokens as f64
+    );
+    let threads = rayon::current_num_threads();
+    let report = |name: &str, secs: f64| {
+        println!(
+            "  {name:<44} {:>8.2} MB/s {:>12.0} tokens/s",
+            bytes as f64 / 1e6 / secs,
+            tokens as f64 / secs
+        );
+        secs
+    };
+    println!("GPT-2 BPE tokenization:");
+    let tik1 = report(
+        "rewarm (tiktoken-rs r50k), 1 thread",
+        time_per_call(2.0, || {
+            docs.iter().for_each(|d| drop(tik.encode(d)));
+        }),
+    );
+    let tik_n = report(
+        &format!("rewarm (tiktoken-rs r50k), {threads} threads"),
+        time_per_call(2.0, || {
+            docs.par_iter().for_each(|d| drop(tik.encode(d)));
+        }),
+    );
+    match gpt2_vocab.or_else(find_gpt2_vocab) {
+        Some(dir) => {
+            let hf = hf_gpt2(&dir).with_context(|| "building the tokenizers GPT-2 BPE")?;
+            let same = docs.iter().take(200).all(|d| hf.encode_fast(d.as_str(), false).map(|e| e.get_ids().to_vec()).ok() == tik.encode(d).ok());
+            let hf1 = report("HF tokenizers (GPT-2 vocab), 1 thread", time_per_call(2.0, || {
+                docs.iter().for_each(|d| drop(hf.encode_fast(d.as_str(), false)));
+            }));
+            println!("  same ids as rewarm on the first 200 documents: {same}");
+            let gh = github_bpe_r50k(&dir)?;
+            let same = docs.iter().take(200).all(|d| gh.encode(d.as_str()) == tik.encode(d).unwrap_or_default());
+            let gh1 = report("GitHub bpe-openai (r50k ranks), 1 thread", time_per_call(2.0, || {
+                docs.iter().for_each(|d| drop(gh.encode(d.as_str())));
+            }));
+            println!("  same ids as rewarm on the first 200 documents: {same}");
+            println!("  rewarm / fastest other, 1 thread: {:.2}x the time", tik1 / hf1.min(gh1).min(tik1));
+        }
+        None => println!("  (no GPT-2 encoder.json/vocab.bpe found for the tokenizers comparison; pass --gpt2-vocab)"),
+    }
+    println!("  scaling: {:.2}x on {threads} threads", tik1 / tik_n);
+    Ok(())
+}
+
+fn bench_batches(seq_len: usize, batch: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let n_tokens = 16 << 20;
+    let make = |k: u32| -> Result<Arc<PreparedSource>> {
+        let train: Vec<u32> = (0..n_tokens as u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 17) ^ k)
+            .collect();
+        let path = dir.path().join(format!("s{k}"));
+        synthetic::write_source(&path, 50_257, &train, &train[..seq_len * 4], 32 << 20)?;
+        Ok(Arc::new(PreparedSource::open(&path)?))
+    };
+    let sources = vec![make(0)?, make(1)?];
+    let n = sources[0].train.sequences(seq_len);
+    let stages = vec![
+        StageSpec {
+            name: "d0".into(),
+            sources: vec![(0, 1.0)],
+            replay: None,
+            sequences: n,
+        },
+        StageSpec {
+            name: "d1".into(),
+            sources: vec![(1, 1.0)],
+            replay: Some(ReplaySpec {
+                fraction: 0.25,
+                sources: vec![0],
+                weights: None,
+                pool: ReplayPool::Seen,
+                order: ReplayOrder::Shuffled,
+            }),
+            sequences: n,
+        },
+    ];
+    let plan = MixturePlan {
+        seed: 0,
+        max_epochs: 4.0,
+        sources: vec![
+            SourceMeta {
+                name: "old".into(),
+                sequences: n,
+            },
+            SourceMeta {
+                name: "new".into(),
+                sequences: n,
+            },
+        ],
+        stages,
+    };
+    let mixture = Mixture::new(MixtureIndex::new(plan)?, seq_len, sources)?;
+    let mut out = Batch::default();
+    let steps = n / batch as u64;
+    let mut step = 0u64;
+    let secs = time_per_call(2.0, || {
+        mixture.fill(1, (step % steps) * batch as u64, batch, &mut out);
+        step += 1;
+    });
+    let tokens = (batch * seq_len) as f64;
+    println!("batch assembly (25% seen-only replay, u16 shards, {batch} x {seq_len}, one core):");
+    println!(
+        "  {:>10.1} M tokens/s ({:.1} µs per batch)",
+        tokens / secs / 1e6,
+        secs * 1e6
+    );
+    Ok(())
+}

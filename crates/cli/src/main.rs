@@ -1,0 +1,60 @@
+//! The `rewarm` binary: argument parsing and wiring only; the logic lives in the library crates.
+
+mod bench;
+mod data_cmds;
+mod progress;
+mod train_cmds;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rewarm",
+    version,
+    about = "Continual pre-training of language models: re-warm, re-decay, replay."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tokenize text files/folders into token shards plus manifest.json.
+    Prepare(data_cmds::PrepareArgs),
+    /// Validate a prepared folder against its manifest and print its statistics.
+    Inspect(data_cmds::InspectArgs),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(data_cmds::TokenizerCommand),
+    /// Validate a plan and print its resolved stages, tokens, FLOPs and cost before any compute.
+    Plan(train_cmds::PlanArgs),
+    /// Train a plan into a run folder (resumes from its newest complete checkpoint).
+    Train(train_cmds::TrainArgs),
+    /// Benchmarks (results go to BENCHMARKS.md by hand, with machine and date).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Prepare(args) => data_cmds::prepare(args),
+        Command::Inspect(args) => data_cmds::inspect(args),
+        Command::Tokenizer(cmd) => data_cmds::tokenizer(cmd),
+        Command::Plan(args) => train_cmds::plan(args),
+        Command::Train(args) => train_cmds::train(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The plan file as written: serde structs with unknown keys rejected. [`crate::plan::Plan`] validates them.
+//!
+//! ```toml
+//! seed = 1
+//! [model]                      # a preset plus any ModelConfig field as an override
+//! preset = "small"
+//! [data]
+//! sources = { en = "prepared/en", de = "prepared/de" }   # prepared folders, relative to this file
+//! [train]
+//! batch_tokens = 16384
+//! [[stages]]
+//! name = "pretrain"
+//! tokens = 5_000_000
+//! mixture = { en = 1.0 }
+//! schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
+//! ```
+
+use crate::schedule::{BatchSchedule, Schedule};
+use rewarm_data::{ReplayOrder, ReplayPool};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// The one seed; every random stream is derived from it by name.
+    #[serde(default)]
+    pub seed: u64,
+    /// Initialise weights from a checkpoint or Hugging Face folder (weights only: fresh optimizer and
+    /// counters). Distinct from resume, which continues a run folder.
+    #[serde(default)]
+    pub init_from: Option<String>,
+    pub model: toml::Table,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    #[serde(default)]
+    pub guard: GuardConfig,
+    pub stages: Vec<StageConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Named prepared folders (paths relative to the plan file).
+    pub sources: BTreeMap<String, String>,
+    /// If set, every source must have been prepared with this tokenizer (`gpt2` or a tokenizer.json).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// Training sequence length in tokens (default: the model's max_seq_len).
+    #[serde(default)]
+    pub seq_len: Option<usize>,
+    /// How many times over a source (or replay pool) may be read before it is an error. 4 epochs of
+    /// repeated data are nearly as good as fresh data (Muennighoff et al. 2023); more is usually a mistake.
+    #[serde(default = "default_max_epochs")]
+    pub max_epochs: f64,
+}
+
+fn default_max_epochs() -> f64 {
+    4.0
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Global batch in tokens (a multiple of the sequence length).
+    #[serde(default = "default_batch_tokens")]
+    pub batch_tokens: u64,
+    /// Sequences per forward/backward pass; the global batch is reached by gradient accumulation.
+    /// Default: the whole batch at once.
+    #[serde(default)]
+    pub micro_batch_sequences: Option<u64>,
+    /// Batch-size warmup: doubling points in tokens seen (LR × sqrt(B/B0)).
+    #[serde(default)]
+    pub batch_doubling_tokens: Vec<u64>,
+    /// Log a training line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every_steps: u64,
+    /// Torch intra-op threads on CPU (default: all cores).
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+fn default_batch_tokens() -> u64 {
+    16 * 1024
+}
+fn default_log_every() -> u64 {
+    1
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_tokens: default_batch_tokens(),
+            micro_batch_sequences: None,
+            batch_doubling_tokens: Vec::new(),
+            log_every_steps: default_log_every(),
+            threads: None,
+        }
+    }
+}
+
+/// AdamW with decoupled weight decay; defaults are every paper's (spec §1.1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Global-norm gradient clipping threshold (0 disables).
+    pub clip: f64,
+    /// Apply weight decay to embeddings too (norms and biases never decay).
+    pub decay_embeddings: bool,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            clip: 1.0,
+            decay_embeddings: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every labelled validation set every this many steps (0: only at stage ends).
+    pub every_steps: u64,
+    /// Target tokens per validation set (a fixed token set: the first sequences of its validation split).
+    pub tokens: u64,
+    /// Validation sets: source names (default: every source).
+    pub sets: Option<Vec<String>>,
+    /// Right after a stage boundary, evaluate every `dense_every_steps` for `dense_steps` steps, to see the
+    /// stability gap (De Lange et al. 2023; Guo et al. 2024).
+    pub dense_steps: u64,
+    pub dense_every_steps: u64,
+    /// Sequences per evaluation forward pass.
+    pub batch_sequences: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every_steps: 50,
+            tokens: 1 << 16,
+            sets: None,
+            dense_steps: 0,
+            dense_every_steps: 5,
+            batch_sequences: 16,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Save every this many steps (0: only at stage ends and at the end).
+    pub every_steps: u64,
+    /// Keep the newest this many periodic checkpoints.
+    pub keep_last: usize,
+    /// Always keep the checkpoint at the end of each stage (branch points for annealing and CPT).
+    pub keep_stage_ends: bool,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            every_steps: 0,
+            keep_last: 2,
+            keep_stage_ends: true,
+        }
+    }
+}
+
+/// What to do when the loss or gradient norm is not finite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFinite {
+    /// Stop with step, stage and a hint; nothing non-finite is ever saved.
+    #[default]
+    Stop,
+    /// Roll back to the last checkpoint and continue with the LR scaled by `lr_backoff`.
+    Rollback,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    pub non_finite: NonFinite,
+    pub lr_backoff: f64,
+    pub max_rollbacks: u32,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            non_finite: NonFinite::Stop,
+            lr_backoff: 0.5,
+            max_rollbacks: 3,
+        }
+    }
+}
+
+/// What happens to Adam's moments at the start of a stage (spec §4.3: Ibrahim resets, MER keeps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerPolicy {
+    #[default]
+    Reset,
+    Keep,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// Ibrahim et al.: replay takes ρ of every batch and the stage's total tokens stay fixed.
+    #[default]
+    ComputeEquivalent,
+    /// MER (Abbes et al.): `tokens` counts new data only; replay comes on top (total = tokens / (1 − ρ)).
+    Additive,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Fraction ρ of every batch drawn from earlier stages' sources.
+    pub fraction: f64,
+    #[serde(default)]
+    pub mode: ReplayMode,
+    /// Sources to replay (default: every source earlier stages trained on), weighted by sequences seen
+    /// unless `weights` are given.
+    #[serde(default)]
+    pub sources: Option<Vec<String>>,
+    #[serde(default)]
+    pub weights: Option<Vec<f64>>,
+    #[serde(default)]
+    pub pool: ReplayPool,
+    #[serde(default)]
+    pub order: ReplayOrder,
+}
+
+/// Shrink-and-perturb at the start of a stage (Ash & Adams 2020): θ ← λθ + σ·ε, ε ~ N(0, 1).
+/// λ = 1, σ = 0 is a plain warm start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShrinkPerturbConfig {
+    pub lambda: f64,
+    pub sigma: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub name: String,
+    /// Training tokens of the stage (with additive replay: new-data tokens).
+    pub tokens: u64,
+    /// Source name → token fraction (normalized).
+    pub mixture: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub replay: Option<ReplayConfig>,
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub optimizer: OptimizerPolicy,
+    #[serde(default)]
+    pub shrink_perturb: Option<ShrinkPerturbConfig>,
+}
+
+impl PlanConfig {
+    pub fn batch_schedule(&self, seq_len: usize) -> BatchSchedule {
+        BatchSchedule {
+            start_sequences: self.train.batch_tokens / seq_len as u64,
+            double_at_tokens: self.train.batch_doubling_tokens.clone(),
+        }
+    }
+}

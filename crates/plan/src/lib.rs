@@ -1,0 +1,10 @@
+//! rewarm's plans: config structs, validation, and LR / batch-size schedules as pure functions of
+//! progress. No tensors, no I/O beyond parsing.
+
+pub mod config;
+pub mod plan;
+pub mod schedule;
+pub mod summary;
+
+pub use config::PlanConfig;
+pub use plan::{Plan, PlanError, StepInfo};

@@ -1,0 +1,3 @@
+//! rewarm's reports and figures. One plotting module serves `rewarm plan --plot` and the reports.
+
+pub mod plot;

@@ -1,0 +1,45 @@
+//! Errors of training: each says what failed, where, and what to do.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] rewarm_data::DataError),
+    #[error(transparent)]
+    Plan(#[from] rewarm_plan::PlanError),
+    #[error(transparent)]
+    Model(#[from] rewarm_model::ModelError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("non-finite {what} at step {step} (stage `{stage}`, lr {lr:.3e})\nHINT: lower the stage's max_lr, raise optimizer.clip's strictness, check the data; or set guard.non_finite = \"rollback\" to restart from the last checkpoint with a lower LR. Nothing non-finite was saved.")]
+    NonFinite {
+        what: String,
+        step: u64,
+        stage: String,
+        lr: f64,
+    },
+}
+
+impl TrainError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        TrainError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+pub type TrainResult<T> = Result<T, TrainError>;

@@ -1,0 +1,14 @@
+//! rewarm's training: the loop, AdamW, evaluation on fixed validation sets, metrics, atomic checkpoints
+//! with bit-exact resume, and the non-finite guard. Tensors live here and in `rewarm-model` only.
+
+pub mod checkpoint;
+pub mod error;
+pub mod lock;
+pub mod metrics;
+pub mod optim;
+pub mod setup;
+pub mod trainer;
+
+pub use error::{TrainError, TrainResult};
+pub use setup::{open_data, resolve_model};
+pub use trainer::{evaluate_set, train, Observer, Silent, StepRecord, TrainOptions};

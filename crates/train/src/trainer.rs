@@ -1,0 +1,502 @@
+//! The training loop (`train`) and the state it drives (`Trainer`). The loop reads top to bottom; each
+//! periodic action is one `if … due` line; the state is the step counter and the tensors.
+
+use crate::checkpoint::{self, CheckpointData, Retain, TrainState};
+use crate::error::{TrainError, TrainResult};
+use crate::lock::RunLock;
+use crate::metrics::MetricsWriter;
+use crate::optim::AdamW;
+use crate::setup::{open_data, Data};
+use rewarm_data::eval::EvalSet;
+use rewarm_data::sampler::stream_seed;
+use rewarm_data::Batch;
+use rewarm_model::{decay_mask, Model, ModelConfig};
+use rewarm_plan::config::{NonFinite, OptimizerPolicy};
+use rewarm_plan::{Plan, StepInfo};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub run_dir: PathBuf,
+    pub device: Device,
+    /// Stop (with a checkpoint) once this many steps are done; `rewarm train` again resumes.
+    pub stop_at_step: Option<u64>,
+    /// Testing aid: make the loss of this step NaN (exercises the non-finite guard).
+    pub inject_nan_at_step: Option<u64>,
+}
+
+/// What the loop reports as it goes (the CLI draws a progress bar from it).
+pub trait Observer {
+    fn started(&self, _plan: &Plan, _resumed_from: Option<u64>) {}
+    fn step(&self, _record: &StepRecord) {}
+    fn eval(&self, _step: u64, _set: &str, _loss: f64) {}
+    fn checkpoint(&self, _step: u64, _dir: &Path) {}
+    fn note(&self, _message: &str) {}
+}
+
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub step: u64,
+    pub stage: String,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens: u64,
+    pub tokens_per_second: f64,
+}
+
+pub struct Trainer<'a> {
+    plan: &'a Plan,
+    opts: &'a TrainOptions,
+    observer: &'a dyn Observer,
+    pub model: Model,
+    vs: nn::VarStore,
+    opt: AdamW,
+    data: Data,
+    pub state: TrainState,
+    metrics: MetricsWriter,
+    batch: Batch,
+    plan_json: String,
+    _lock: RunLock,
+}
+
+/// Trains `plan` into `opts.run_dir`, resuming from its newest complete checkpoint if it has one.
+pub fn train(
+    plan: &Plan,
+    model_config: &ModelConfig,
+    opts: &TrainOptions,
+    observer: &dyn Observer,
+) -> TrainResult<TrainState> {
+    let mut t = Trainer::open(plan, model_config, opts, observer)?;
+    let stop = opts
+        .stop_at_step
+        .unwrap_or(plan.total_steps)
+        .min(plan.total_steps);
+    if t.state.step == 0 && plan.config.guard.non_finite == NonFinite::Rollback {
+        t.checkpoint()?; // something to roll back to
+    }
+    while t.state.step < stop {
+        let info = plan.step(t.state.step);
+        if info.local_step == 0 {
+            t.begin_stage(info.stage)?;
+        }
+        if let Err(e) = t.train_step(&info) {
+            t.recover_or_fail(e)?;
+            continue;
+        }
+        if plan.eval_due(t.state.step) {
+            t.evaluate()?;
+        }
+        if plan.checkpoint_due(t.state.step) || t.state.step == stop {
+            t.checkpoint()?;
+        }
+    }
+    Ok(t.state)
+}
+
+fn sorted_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+impl<'a> Trainer<'a> {
+    pub fn open(
+        plan: &'a Plan,
+        model_config: &ModelConfig,
+        opts: &'a TrainOptions,
+        observer: &'a dyn Observer,
+    ) -> TrainResult<Self> {
+        std::fs::create_dir_all(&opts.run_dir).map_err(|e| TrainError::io(&opts.run_dir, e))?;
+        let lock = RunLock::acquire(&opts.run_dir)?;
+        if let Some(threads) = plan.config.train.threads {
+            tch::set_num_threads(threads as i32);
+        }
+        let data = open_data(plan, model_config)?;
+        let plan_json =
+            serde_json::to_string_pretty(&json!({ "plan": &plan.config, "model": model_config }))
+                .expect("serializes");
+        let ckpt_root = opts.run_dir.join("ckpt");
+        let latest = checkpoint::list_complete(&ckpt_root).pop();
+        let plan_file = opts.run_dir.join("plan.json");
+        if let Some((_, dir)) = &latest {
+            let saved = std::fs::read_to_string(dir.join(checkpoint::PLAN_FILE))
+                .map_err(|e| TrainError::io(dir, e))?;
+            if saved != plan_json {
+                return Err(TrainError::Config(format!(
+                    "{}: this run folder was trained with a different plan\nHINT: resume with the plan it was started with (saved in {}), or train into a new --run folder",
+                    opts.run_dir.display(),
+                    plan_file.display()
+                )));
+            }
+        }
+        checkpoint::write_synced(&plan_file, plan_json.as_bytes())?;
+
+        tch::manual_seed(stream_seed(plan.config.seed, "model/init") as i64);
+        let vs = nn::VarStore::new(opts.device);
+        let model = Model::new(&vs.root(), model_config)?;
+        let decay_embeddings = plan.config.optimizer.decay_embeddings;
+        let mut opt = AdamW::new(plan.config.optimizer.clone(), sorted_variables(&vs), |n| {
+            decay_mask(n, decay_embeddings)
+        });
+        let mut state = TrainState {
+            step: 0,
+            optimizer_step: 0,
+            lr_scale: 1.0,
+            rollbacks: 0,
+            tokens_by_source: BTreeMap::new(),
+            data_fingerprint: data.fingerprint.clone(),
+            rewarm_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        match &latest {
+            Some((_, dir)) => {
+                state = load_checkpoint(dir, &vs, &mut opt)?;
+                if state.data_fingerprint != data.fingerprint {
+                    return Err(TrainError::Config(format!(
+                        "{}: the sources' data changed since this checkpoint was written\nHINT: restore the prepared folders it was trained on, or start a new run",
+                        dir.display()
+                    )));
+                }
+            }
+            None => {
+                if let Some(init) = &plan.config.init_from {
+                    init_weights(&plan.base_dir.join(init), &vs)?;
+                }
+            }
+        }
+        let metrics = MetricsWriter::open(&opts.run_dir, state.step)?;
+        write_environment(&opts.run_dir, opts.device, latest.as_ref().map(|l| l.0))?;
+        observer.started(plan, latest.as_ref().map(|l| l.0));
+        let mut t = Trainer {
+            plan,
+            opts,
+            observer,
+            model,
+            vs,
+            opt,
+            data,
+            state,
+            metrics,
+            batch: Batch::default(),
+            plan_json,
+            _lock: lock,
+        };
+        if latest.is_none() {
+            t.evaluate()?; // the starting point of every curve
+        }
+        Ok(t)
+    }
+
+    /// Stage boundary: reset or keep Adam's moments, shrink-and-perturb if asked.
+    fn begin_stage(&mut self, stage: usize) -> TrainResult<()> {
+        let st = &self.plan.stages[stage];
+        if st.optimizer == OptimizerPolicy::Reset {
+            self.opt.reset();
+        }
+        if let Some(sp) = &st.shrink_perturb {
+            tch::manual_seed(
+                stream_seed(self.plan.config.seed, &format!("stage/{stage}/perturb")) as i64,
+            );
+            tch::no_grad(|| {
+                for (_, p) in sorted_variables(&self.vs) {
+                    let noise = p.randn_like() * sp.sigma;
+                    let _ = p.shallow_clone().g_mul_scalar_(sp.lambda).g_add_(&noise);
+                }
+            });
+        }
+        self.observer.note(&format!(
+            "stage `{}` begins at step {} ({} steps)",
+            st.name, st.first_step, st.steps
+        ));
+        Ok(())
+    }
+
+    fn tensors(&self, first_row: usize, rows: usize) -> (Tensor, Tensor) {
+        let w = self.plan.seq_len + 1;
+        let ids: Vec<i64> = self.batch.tokens[first_row * w..(first_row + rows) * w]
+            .iter()
+            .map(|&t| t as i64)
+            .collect();
+        let all = Tensor::from_slice(&ids)
+            .reshape([rows as i64, w as i64])
+            .to_device(self.opts.device);
+        let l = self.plan.seq_len as i64;
+        (all.narrow(1, 0, l), all.narrow(1, 1, l))
+    }
+
+    /// One optimizer step: accumulate gradients over micro-batches, check, clip, AdamW.
+    fn train_step(&mut self, info: &StepInfo) -> TrainResult<()> {
+        let started = Instant::now();
+        let b = info.batch_sequences as usize;
+        let micro = self.plan.micro_batch_sequences(info.batch_sequences) as usize;
+        self.data
+            .mixture
+            .fill(info.stage, info.first_sequence, b, &mut self.batch);
+        self.opt.zero_grad();
+        let mut loss = 0.0;
+        for first in (0..b).step_by(micro) {
+            let rows = micro.min(b - first);
+            let (inputs, targets) = self.tensors(first, rows);
+            let weight = rows as f64 / b as f64;
+            let l = self.model.f_loss(&inputs, &targets)?;
+            (&l * weight).backward();
+            loss += l.double_value(&[]) * weight;
+        }
+        if self.opts.inject_nan_at_step == Some(self.state.step) {
+            loss = f64::NAN;
+        }
+        let grad_norm = self.opt.grad_norm().double_value(&[]);
+        let lr = info.lr * self.state.lr_scale;
+        let stage = &self.plan.stages[info.stage].name;
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            let what = if loss.is_finite() {
+                "gradient norm"
+            } else {
+                "loss"
+            };
+            return Err(TrainError::NonFinite {
+                what: what.into(),
+                step: self.state.step,
+                stage: stage.clone(),
+                lr,
+            });
+        }
+        self.opt.step(lr, grad_norm);
+        self.state.step += 1;
+        self.state.optimizer_step = self.opt.step;
+        self.state.tokens_by_source = self.tokens_by_source(info);
+        let tokens = info.tokens_before + (b * self.plan.seq_len) as u64;
+        let tokens_per_second =
+            (b * self.plan.seq_len) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let replay_fraction = self.batch.replayed() as f64 / b as f64;
+        if self.state.step % self.plan.config.train.log_every_steps.max(1) == 0
+            || self.plan.is_stage_end(self.state.step)
+        {
+            self.metrics.write(&json!({
+                "kind": "train", "step": self.state.step, "stage": stage, "tokens": tokens,
+                "tokens_by_source": &self.state.tokens_by_source, "lr": lr, "loss": loss, "grad_norm": grad_norm,
+                "batch_sequences": b, "replay_fraction": replay_fraction, "tokens_per_second": tokens_per_second,
+            }))?;
+        }
+        self.observer.step(&StepRecord {
+            step: self.state.step,
+            stage: stage.clone(),
+            loss,
+            lr,
+            grad_norm,
+            tokens,
+            tokens_per_second,
+        });
+        Ok(())
+    }
+
+    /// Tokens trained on per source (`name` new data, `name/replay` replayed) once `info`'s step is done.
+    fn tokens_by_source(&self, info: &StepInfo) -> BTreeMap<String, u64> {
+        let index = &self.data.mixture.index;
+        let l = self.plan.seq_len as u64;
+        let mut out = BTreeMap::new();
+        for s in 0..=info.stage {
+            let m = if s == info.stage {
+                info.first_sequence + info.batch_sequences
+            } else {
+                self.plan.stages[s].sequences
+            };
+            for d in index.draws_in_first(s, m) {
+                let name = &self.plan.sources[d.source].name;
+                let key = if d.replay {
+                    format!("{name}/replay")
+                } else {
+                    name.clone()
+                };
+                *out.entry(key).or_insert(0) += d.sequences * l;
+            }
+        }
+        out
+    }
+
+    /// Evaluates every labelled validation set on its fixed token set.
+    pub fn evaluate(&mut self) -> TrainResult<()> {
+        let step = self.state.step;
+        let info = self
+            .plan
+            .step(step.saturating_sub(1).min(self.plan.total_steps - 1));
+        let stage = &self.plan.stages[info.stage].name;
+        let tokens = if step == 0 {
+            0
+        } else {
+            info.tokens_before + info.batch_sequences * self.plan.seq_len as u64
+        };
+        for set in &self.data.eval_sets {
+            let loss = evaluate_set(
+                &self.model,
+                set,
+                self.plan.config.eval.batch_sequences as usize,
+                self.opts.device,
+            )?;
+            self.metrics.write(&json!({
+                "kind": "eval", "step": step, "stage": stage, "tokens": tokens, "set": set.name,
+                "loss": loss, "perplexity": loss.exp(), "bits_per_byte": set.bits_per_byte(loss),
+                "eval_tokens": set.target_tokens(),
+            }))?;
+            self.observer.eval(step, &set.name, loss);
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current step and applies retention.
+    pub fn checkpoint(&mut self) -> TrainResult<()> {
+        self.metrics.sync()?;
+        let weights = sorted_variables(&self.vs);
+        let mut moments = Vec::new();
+        for s in &self.opt.slots {
+            moments.push((format!("exp_avg.{}", s.name), &s.exp_avg));
+            moments.push((format!("exp_avg_sq.{}", s.name), &s.exp_avg_sq));
+        }
+        let root = self.opts.run_dir.join("ckpt");
+        let dir = checkpoint::save(
+            &root,
+            &CheckpointData {
+                weights: weights.iter().map(|(n, t)| (n.clone(), t)).collect(),
+                optimizer: moments,
+                state: &self.state,
+                plan_json: &self.plan_json,
+            },
+        )?;
+        self.observer.checkpoint(self.state.step, &dir);
+        let steps: Vec<u64> = checkpoint::list_complete(&root)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let c = &self.plan.config.checkpoint;
+        for (step, action) in checkpoint::retention(
+            &steps,
+            |s| self.plan.is_stage_end(s),
+            c.keep_last,
+            c.keep_stage_ends,
+        ) {
+            if action == Retain::Delete {
+                let old = root.join(checkpoint::step_dir_name(step));
+                std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The non-finite guard: roll back to the last checkpoint with a lower LR if configured, else fail.
+    fn recover_or_fail(&mut self, e: TrainError) -> TrainResult<()> {
+        let g = &self.plan.config.guard;
+        let TrainError::NonFinite { step, .. } = &e else {
+            return Err(e);
+        };
+        if g.non_finite != NonFinite::Rollback || self.state.rollbacks >= g.max_rollbacks {
+            return Err(e);
+        }
+        let Some((ckpt_step, dir)) =
+            checkpoint::list_complete(&self.opts.run_dir.join("ckpt")).pop()
+        else {
+            return Err(e);
+        };
+        let (lr_scale, rollbacks) = (self.state.lr_scale * g.lr_backoff, self.state.rollbacks + 1);
+        self.state = load_checkpoint(&dir, &self.vs, &mut self.opt)?;
+        self.state.lr_scale = lr_scale;
+        self.state.rollbacks = rollbacks;
+        self.metrics = MetricsWriter::open(&self.opts.run_dir, ckpt_step)?;
+        self.metrics.write(&json!({ "kind": "rollback", "step": ckpt_step, "failed_step": step, "lr_scale": lr_scale }))?;
+        self.observer.note(&format!(
+            "non-finite at step {step}: rolled back to step {ckpt_step}, LR × {lr_scale}"
+        ));
+        Ok(())
+    }
+}
+
+/// Mean per-token loss (nats) of `model` on a fixed evaluation set.
+pub fn evaluate_set(
+    model: &Model,
+    set: &EvalSet,
+    batch_sequences: usize,
+    device: Device,
+) -> TrainResult<f64> {
+    let (w, l) = (set.seq_len + 1, set.seq_len as i64);
+    let mut total = 0.0;
+    tch::no_grad(|| -> TrainResult<()> {
+        for first in (0..set.sequences()).step_by(batch_sequences.max(1)) {
+            let rows = batch_sequences.min(set.sequences() - first);
+            let ids: Vec<i64> = set.rows(first, rows).iter().map(|&t| t as i64).collect();
+            let all = Tensor::from_slice(&ids)
+                .reshape([rows as i64, w as i64])
+                .to_device(device);
+            let loss = model.f_loss(&all.narrow(1, 0, l), &all.narrow(1, 1, l))?;
+            total += loss.double_value(&[]) * rows as f64;
+        }
+        Ok(())
+    })?;
+    Ok(total / set.sequences() as f64)
+}
+
+fn load_checkpoint(dir: &Path, vs: &nn::VarStore, opt: &mut AdamW) -> TrainResult<TrainState> {
+    let state = checkpoint::load_state(dir)?;
+    checkpoint::load_tensors_into(
+        &dir.join(checkpoint::MODEL_FILE),
+        &sorted_variables(vs),
+        "checkpoint weights",
+    )?;
+    let mut moments = Vec::new();
+    for s in &opt.slots {
+        moments.push((format!("exp_avg.{}", s.name), s.exp_avg.shallow_clone()));
+        moments.push((
+            format!("exp_avg_sq.{}", s.name),
+            s.exp_avg_sq.shallow_clone(),
+        ));
+    }
+    checkpoint::load_tensors_into(
+        &dir.join(checkpoint::OPTIMIZER_FILE),
+        &moments,
+        "optimizer state",
+    )?;
+    opt.step = state.optimizer_step;
+    Ok(state)
+}
+
+/// `init_from`: weights only, from a checkpoint folder or a folder/file with `model.safetensors`.
+fn init_weights(path: &Path, vs: &nn::VarStore) -> TrainResult<()> {
+    let file = if path.is_dir() {
+        path.join(checkpoint::MODEL_FILE)
+    } else {
+        path.to_owned()
+    };
+    if path.is_dir()
+        && !path.join(checkpoint::DONE).exists()
+        && path.join(checkpoint::STATE_FILE).exists()
+    {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: checkpoint has no DONE marker (incomplete)\nHINT: use a complete checkpoint",
+            path.display()
+        )));
+    }
+    checkpoint::load_tensors_into(&file, &sorted_variables(vs), "init_from weights")
+}
+
+fn write_environment(run_dir: &Path, device: Device, resumed_from: Option<u64>) -> TrainResult<()> {
+    let env = json!({
+        "rewarm_version": env!("CARGO_PKG_VERSION"),
+        "git_revision": option_env!("REWARM_GIT_REVISION").unwrap_or("unknown"),
+        "libtorch": "2.11.0",
+        "device": format!("{device:?}"),
+        "threads": tch::get_num_threads(),
+        "resumed_from_step": resumed_from,
+    });
+    checkpoint::write_synced(
+        &run_dir.join("environment.json"),
+        serde_json::to_string_pretty(&env).expect("json").as_bytes(),
+    )
+}
+
+/// Kind used for tokens on the device.
+pub const TOKEN_KIND: Kind = Kind::Int64;
