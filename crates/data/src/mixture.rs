@@ -279,7 +279,10 @@ impl MixtureIndex {
                             Some(w) => *w.get(i).ok_or_else(|| {
                                 err(format!("{at}: one replay weight per replay source"))
                             })?,
-                            None => pool as f64,
+                            // Weighted by sequences seen so far; a whole-set replay of a source no stage
+                            // of this plan read (e.g. after init_from) counts as one unit.
+                            None if pool > 0 => pool as f64,
+                            None => 1.0,
                         };
                         if r.pool == ReplayPool::Seen && pool == 0 {
                             return Err(err(format!(

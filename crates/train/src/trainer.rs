@@ -64,8 +64,14 @@ pub struct Trainer<'a> {
     metrics: MetricsWriter,
     batch: Batch,
     plan_json: String,
+    /// The testing aid `inject_nan_at_step` fires once per process.
+    injected: bool,
     _lock: RunLock,
 }
+
+/// libtorch's default generator is process-wide: seeding and drawing happen under this lock so that
+/// concurrent trainers in one process (tests) cannot interleave and change each other's draws.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Trains `plan` into `opts.run_dir`, resuming from its newest complete checkpoint if it has one.
 pub fn train(
@@ -139,9 +145,12 @@ impl<'a> Trainer<'a> {
         }
         checkpoint::write_synced(&plan_file, plan_json.as_bytes())?;
 
-        tch::manual_seed(stream_seed(plan.config.seed, "model/init") as i64);
         let vs = nn::VarStore::new(opts.device);
-        let model = Model::new(&vs.root(), model_config)?;
+        let model = {
+            let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+            tch::manual_seed(stream_seed(plan.config.seed, "model/init") as i64);
+            Model::new(&vs.root(), model_config)?
+        };
         let decay_embeddings = plan.config.optimizer.decay_embeddings;
         let mut opt = AdamW::new(plan.config.optimizer.clone(), sorted_variables(&vs), |n| {
             decay_mask(n, decay_embeddings)
@@ -186,6 +195,7 @@ impl<'a> Trainer<'a> {
             metrics,
             batch: Batch::default(),
             plan_json,
+            injected: false,
             _lock: lock,
         };
         if latest.is_none() {
@@ -201,6 +211,7 @@ impl<'a> Trainer<'a> {
             self.opt.reset();
         }
         if let Some(sp) = &st.shrink_perturb {
+            let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
             tch::manual_seed(
                 stream_seed(self.plan.config.seed, &format!("stage/{stage}/perturb")) as i64,
             );
@@ -249,7 +260,8 @@ impl<'a> Trainer<'a> {
             (&l * weight).backward();
             loss += l.double_value(&[]) * weight;
         }
-        if self.opts.inject_nan_at_step == Some(self.state.step) {
+        if self.opts.inject_nan_at_step == Some(self.state.step) && !self.injected {
+            self.injected = true;
             loss = f64::NAN;
         }
         let grad_norm = self.opt.grad_norm().double_value(&[]);

@@ -1,0 +1,385 @@
+//! The training engine end to end on `tiny` and synthetic sources (CPU, seconds): learning, a golden loss
+//! curve, bit-exact resume, replay accounting in a real run, the non-finite guard, init-from and
+//! shrink-and-perturb's identity limit.
+
+use rewarm_data::synthetic;
+use rewarm_plan::{Plan, PlanConfig};
+use rewarm_train::checkpoint::{list_complete, MODEL_FILE};
+use rewarm_train::{metrics, resolve_model, train, Silent, TrainOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A deterministic "language": each token follows from the previous one, with a source-specific rule,
+/// and documents of random length separated by 0.
+fn language(seed: u32, tokens: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(tokens);
+    let mut x = seed;
+    let mut t = 1 + seed % 200;
+    while out.len() < tokens {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        if (x >> 16) % 50 == 0 {
+            out.push(0);
+            t = 1 + (x >> 8) % 200;
+            continue;
+        }
+        t = (t * (3 + seed % 4) + 7 + seed) % 250 + 1;
+        out.push(t);
+    }
+    out
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    plan_path: PathBuf,
+}
+
+fn setup(extra: &str, stage_extra: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, seed) in [("a", 1u32), ("b", 2)] {
+        let toks = language(seed, 64_000);
+        let (train, val) = toks.split_at(60_000);
+        synthetic::write_source(&dir.path().join(name), 512, train, val, 25_000).unwrap();
+    }
+    let plan = format!(
+        r#"
+seed = 3
+{extra}
+[model]
+preset = "tiny"
+max_seq_len = 32
+[data]
+sources = {{ a = "a", b = "b" }}
+[train]
+batch_tokens = 256
+threads = 1
+[eval]
+every_steps = 10
+tokens = 1024
+[checkpoint]
+every_steps = 10
+keep_last = 2
+[[stages]]
+name = "s0"
+tokens = 10240
+mixture = {{ a = 1.0 }}
+schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
+[[stages]]
+name = "s1"
+tokens = 10240
+mixture = {{ b = 1.0 }}
+replay = {{ fraction = 0.25 }}
+schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
+{stage_extra}
+"#
+    );
+    let plan_path = dir.path().join("plan.toml");
+    std::fs::write(&plan_path, plan).unwrap();
+    Setup { dir, plan_path }
+}
+
+fn load(plan_path: &Path) -> (Plan, rewarm_model::ModelConfig) {
+    let config = PlanConfig::load(plan_path).unwrap();
+    let model = resolve_model(&config.model).unwrap();
+    (
+        Plan::new(config, plan_path, model.max_seq_len).unwrap(),
+        model,
+    )
+}
+
+fn opts(run: &Path) -> TrainOptions {
+    TrainOptions {
+        run_dir: run.to_owned(),
+        device: tch::Device::Cpu,
+        stop_at_step: None,
+        inject_nan_at_step: None,
+    }
+}
+
+fn records(run: &Path, kind: &str) -> Vec<Value> {
+    metrics::read(&run.join("metrics.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["kind"] == kind)
+        .collect()
+}
+
+fn train_losses(run: &Path) -> Vec<(u64, f64)> {
+    records(run, "train")
+        .iter()
+        .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+fn final_weights(run: &Path) -> Vec<u8> {
+    let (_, dir) = list_complete(&run.join("ckpt")).pop().unwrap();
+    std::fs::read(dir.join(MODEL_FILE)).unwrap()
+}
+
+#[test]
+fn tiny_learns_the_pattern_and_forgets_a_little_on_the_next_source() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let state = train(&plan, &model, &opts(&run), &Silent).unwrap();
+    if std::env::var("REWARM_KEEP").is_ok() {
+        std::fs::copy(run.join("metrics.jsonl"), "/tmp/learn-metrics.jsonl").unwrap();
+    }
+    assert_eq!(state.step, plan.total_steps);
+    let evals = records(&run, "eval");
+    let loss = |step: u64, set: &str| {
+        evals
+            .iter()
+            .find(|r| r["step"] == step && r["set"] == set)
+            .unwrap()["loss"]
+            .as_f64()
+            .unwrap()
+    };
+    let ln_v = (512f64).ln();
+    let end0 = plan.stages[0].steps;
+    assert!(loss(0, "a") > 0.9 * ln_v, "starts near ln V");
+    assert!(
+        loss(end0, "a") < 0.35 * ln_v,
+        "learns source a: {}",
+        loss(end0, "a")
+    );
+    let end = plan.total_steps;
+    assert!(
+        loss(end, "b") < 0.35 * ln_v,
+        "learns source b: {}",
+        loss(end, "b")
+    );
+    assert!(loss(end, "b") < loss(end0, "b") - 1.0, "adapts to b");
+    // Re-warming on a new source first raises the old source's loss (the stability gap), replay
+    // brings it back down.
+    let peak_a = evals
+        .iter()
+        .filter(|r| r["stage"] == "s1" && r["set"] == "a")
+        .map(|r| r["loss"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        peak_a > loss(end0, "a") + 0.1,
+        "no forgetting seen: {peak_a}"
+    );
+    assert!(
+        loss(end, "a") < peak_a,
+        "replay lets the old source recover"
+    );
+    // The metrics carry what the schema promises.
+    let last = records(&run, "train").pop().unwrap();
+    for key in [
+        "step",
+        "stage",
+        "tokens",
+        "tokens_by_source",
+        "lr",
+        "loss",
+        "grad_norm",
+        "replay_fraction",
+    ] {
+        assert!(!last[key].is_null(), "train record lacks {key}");
+    }
+    let e = &evals[0];
+    for key in [
+        "step",
+        "stage",
+        "tokens",
+        "set",
+        "loss",
+        "perplexity",
+        "bits_per_byte",
+    ] {
+        assert!(!e[key].is_null(), "eval record lacks {key}");
+    }
+}
+
+/// Golden first-20 losses of `tiny` (regenerate with REWARM_BLESS=1 after an intended change).
+#[test]
+fn golden_first_20_losses() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.stop_at_step = Some(20);
+    train(&plan, &model, &o, &Silent).unwrap();
+    let losses: Vec<f64> = train_losses(&run).iter().map(|l| l.1).collect();
+    assert_eq!(losses.len(), 20);
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tiny_first20_losses.json");
+    if std::env::var("REWARM_BLESS").is_ok() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, serde_json::to_string_pretty(&losses).unwrap()).unwrap();
+    }
+    let want: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
+    for (i, (g, w)) in losses.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "step {}: {g} vs golden {w}",
+            i + 1
+        );
+    }
+    assert!(losses[19] < losses[0] - 1.0, "the golden curve falls");
+}
+
+#[test]
+fn stop_and_resume_is_bit_identical_to_an_uninterrupted_run() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let straight = s.dir.path().join("straight");
+    train(&plan, &model, &opts(&straight), &Silent).unwrap();
+    let resumed = s.dir.path().join("resumed");
+    // Stop mid-stage (step 13: not a checkpoint step) and at the stage boundary, then finish.
+    for stop in [13, plan.stages[0].steps, 57] {
+        let mut o = opts(&resumed);
+        o.stop_at_step = Some(stop);
+        let st = train(&plan, &model, &o, &Silent).unwrap();
+        assert_eq!(st.step, stop);
+    }
+    train(&plan, &model, &opts(&resumed), &Silent).unwrap();
+    let a = train_losses(&straight);
+    let b = train_losses(&resumed);
+    assert_eq!(a.len() as u64, plan.total_steps);
+    assert_eq!(a, b, "per-step losses differ (or steps were duplicated)");
+    assert!(
+        final_weights(&straight) == final_weights(&resumed),
+        "final weights differ"
+    );
+    let ea: Vec<Value> = records(&straight, "eval");
+    let eb: Vec<Value> = records(&resumed, "eval");
+    assert_eq!(ea, eb, "evaluation records differ");
+}
+
+#[test]
+fn replay_accounting_in_a_real_run_matches_the_plan() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    train(&plan, &model, &opts(&run), &Silent).unwrap();
+    let train_recs = records(&run, "train");
+    let s1: Vec<&Value> = train_recs.iter().filter(|r| r["stage"] == "s1").collect();
+    let b = plan.stages[1].segments[0].batch_sequences as f64;
+    for r in &s1 {
+        let replayed = r["replay_fraction"].as_f64().unwrap() * b;
+        assert!(
+            (replayed - (0.25 * b).round()).abs() <= 1.0,
+            "batch replay count {replayed}"
+        );
+    }
+    let last = &train_recs.last().unwrap()["tokens_by_source"];
+    let stage_tokens = (plan.stages[1].sequences * plan.seq_len as u64) as f64;
+    let replay = last["a/replay"].as_f64().unwrap();
+    let new_b = last["b"].as_f64().unwrap();
+    let batch_tokens = b * plan.seq_len as f64;
+    assert!(
+        (replay - 0.25 * stage_tokens).abs() <= batch_tokens,
+        "replay tokens {replay}"
+    );
+    assert!(
+        (new_b - 0.75 * stage_tokens).abs() <= batch_tokens,
+        "new tokens {new_b}"
+    );
+    assert_eq!(
+        last["a"].as_f64().unwrap(),
+        (plan.stages[0].sequences * plan.seq_len as u64) as f64
+    );
+}
+
+#[test]
+fn non_finite_loss_stops_with_step_and_stage_and_saves_nothing_non_finite() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.inject_nan_at_step = Some(15);
+    let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+    assert!(
+        err.contains("non-finite loss at step 15") && err.contains("s0") && err.contains("HINT"),
+        "{err}"
+    );
+    let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(steps, [10], "only the checkpoint before the failure");
+    assert!(!std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .contains("NaN"));
+}
+
+#[test]
+fn non_finite_loss_rolls_back_with_a_lower_lr_when_configured() {
+    let s = setup("[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.inject_nan_at_step = Some(15);
+    let state = train(&plan, &model, &o, &Silent).unwrap();
+    assert_eq!(state.step, plan.total_steps);
+    assert_eq!(state.rollbacks, 1);
+    assert_eq!(state.lr_scale, 0.5);
+    let rb = records(&run, "rollback");
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0]["step"], 10);
+    // Steps 11..=15 were redone: no duplicates in the metrics.
+    let steps: Vec<u64> = train_losses(&run).iter().map(|l| l.0).collect();
+    assert_eq!(steps, (1..=plan.total_steps).collect::<Vec<_>>());
+}
+
+#[test]
+fn init_from_loads_weights_only_and_shrink_perturb_identity_is_plain_cpt() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("pre");
+    let mut o = opts(&run);
+    o.stop_at_step = Some(plan.stages[0].steps);
+    train(&plan, &model, &o, &Silent).unwrap();
+    let (_, ckpt) = list_complete(&run.join("ckpt")).pop().unwrap();
+    let stage1 = |extra: &str, stage_extra: &str, name: &str| {
+        let text = std::fs::read_to_string(&s.plan_path).unwrap();
+        // A one-stage continuation of the pretrained checkpoint on b.
+        let mut cont = text.replacen(
+            "seed = 3",
+            &format!("seed = 3\ninit_from = \"{}\"\n{extra}", ckpt.display()),
+            1,
+        );
+        let start = cont.find("[[stages]]").unwrap();
+        let second = cont[start + 1..].find("[[stages]]").unwrap() + start + 1;
+        cont.replace_range(start..second, "");
+        cont = cont.replace(
+            "replay = { fraction = 0.25 }",
+            "replay = { fraction = 0.25, sources = [\"a\"], pool = \"whole\" }",
+        );
+        cont.push_str(stage_extra);
+        let p = s.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&p, cont).unwrap();
+        let (plan, model) = load(&p);
+        let r = s.dir.path().join(name);
+        train(&plan, &model, &opts(&r), &Silent).unwrap();
+        r
+    };
+    let plain = stage1("", "", "plain");
+    // The first evaluation of the continuation equals the pretrained model's final evaluation.
+    let pre_eval: Vec<f64> = records(&run, "eval")
+        .iter()
+        .filter(|r| r["step"] == plan.stages[0].steps)
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect();
+    let cont_eval: Vec<f64> = records(&plain, "eval")
+        .iter()
+        .filter(|r| r["step"] == 0)
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(pre_eval, cont_eval);
+    let sp = stage1(
+        "",
+        "shrink_perturb = { lambda = 1.0, sigma = 0.0 }\n",
+        "sp-identity",
+    );
+    assert_eq!(train_losses(&plain), train_losses(&sp));
+    assert!(final_weights(&plain) == final_weights(&sp));
+    let sp = stage1(
+        "",
+        "shrink_perturb = { lambda = 0.5, sigma = 0.01 }\n",
+        "sp-half",
+    );
+    assert_ne!(train_losses(&plain), train_losses(&sp));
+}
