@@ -205,7 +205,7 @@ impl MixtureIndex {
     pub fn new(plan: MixturePlan) -> Result<Self> {
         let n_sources = plan.sources.len();
         let name = |k: usize| plan.sources[k].name.clone();
-        if !(plan.max_epochs > 0.0) {
+        if plan.max_epochs.is_nan() || plan.max_epochs <= 0.0 {
             return Err(err(format!(
                 "data.max_epochs = {}: must be > 0",
                 plan.max_epochs
@@ -259,7 +259,7 @@ impl MixtureIndex {
             let new_tree = Node::build(&new_slots, seed);
             let tree = match &stage.replay {
                 Some(r) if r.fraction > 0.0 => {
-                    if !(r.fraction < 1.0) {
+                    if r.fraction.is_nan() || r.fraction >= 1.0 {
                         return Err(err(format!(
                             "{at}: replay fraction {} must be in [0, 1)",
                             r.fraction

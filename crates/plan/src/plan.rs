@@ -4,6 +4,7 @@
 use crate::config::{OptimizerPolicy, PlanConfig, ReplayMode, ShrinkPerturbConfig};
 use crate::schedule::{BatchSchedule, Schedule};
 use rewarm_data::mixture::{MixturePlan, ReplaySpec, SourceMeta, StageSpec};
+use rewarm_data::ReplayPool;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +81,12 @@ impl PlanConfig {
     pub fn from_toml(text: &str, file: &Path) -> Result<Self, PlanError> {
         toml::from_str(text).map_err(|e| PlanError {
             file: file.display().to_string(),
-            field: e.span().map(|s| format!("byte {}", s.start)).unwrap_or_else(|| "config".into()),
-            why: e.message().to_owned(),
-            fix: "see docs/plan.md for every key; unknown keys are rejected so typos never pass silently".into(),
+            field: e
+                .span()
+                .map(|s| line_column(text, s.start))
+                .unwrap_or_else(|| "config".into()),
+            why: e.message().trim_end().to_owned(),
+            fix: "see docs/plan.md for every key and its allowed values; unknown keys are rejected so typos never pass silently".into(),
         })
     }
 
@@ -138,6 +142,14 @@ impl PlanConfig {
         }
         Ok(())
     }
+}
+
+/// `line L, column C` (1-based, columns in characters) of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}")
 }
 
 impl Plan {
@@ -203,9 +215,10 @@ impl Plan {
         let batch = config.batch_schedule(seq_len);
         batch.validate().map_err(|e| {
             err(
-                "train.batch_doubling_tokens".into(),
-                e.to_string(),
-                "list increasing token counts",
+                e.field
+                    .replace("batch.double_at_tokens", "train.batch_doubling_tokens"),
+                format!("{}: expected {}", e.got, e.expected),
+                &e.hint,
             )
         })?;
         if let Some(m) = tr.micro_batch_sequences {
@@ -270,9 +283,13 @@ impl Plan {
                     "give every stage its own name",
                 ));
             }
-            st.schedule
-                .validate()
-                .map_err(|e| err(at("schedule"), e.to_string(), "fix the schedule"))?;
+            st.schedule.validate().map_err(|e| {
+                err(
+                    at(&e.field),
+                    format!("{}: expected {}", e.got, e.expected),
+                    &e.hint,
+                )
+            })?;
             if st.mixture.is_empty() {
                 return Err(err(
                     at("mixture"),
@@ -293,8 +310,15 @@ impl Plan {
                 mixture.push((source_index(at("mixture"), name)?, w / total_w));
             }
             let replay = match &st.replay {
+                Some(r) if r.fraction.is_nan() => {
+                    return Err(err(
+                        at("replay.fraction"),
+                        "NaN".into(),
+                        "a fraction of every batch: 0 ≤ ρ < 1",
+                    ))
+                }
                 Some(r) if r.fraction > 0.0 => {
-                    if !(r.fraction < 1.0) {
+                    if r.fraction >= 1.0 {
                         return Err(err(
                             at("replay.fraction"),
                             format!("{}", r.fraction),
@@ -321,6 +345,25 @@ impl Plan {
                                 at("replay.weights"),
                                 format!("{} weights for {} sources", w.len(), srcs.len()),
                                 "give one weight per replay source",
+                            ));
+                        }
+                    }
+                    // Seen-only replay of a source no earlier stage read has nothing to draw, and
+                    // default weights (sequences seen) would give it weight 0.
+                    if let Some(&k) = srcs.iter().find(|k| !trained.contains(k)) {
+                        let name = &sources[k].name;
+                        if r.pool == ReplayPool::Seen {
+                            return Err(err(
+                                at("replay.sources"),
+                                format!("no earlier stage trained on `{name}`, so none of it was seen"),
+                                "replay a source an earlier stage read, or set replay.pool = \"whole\" to draw from its whole training split",
+                            ));
+                        }
+                        if r.weights.is_none() && srcs.len() > 1 {
+                            return Err(err(
+                                at("replay.weights"),
+                                format!("no earlier stage trained on `{name}`, so it has no count of sequences seen to weight it by"),
+                                "give replay.weights, one per replay source",
                             ));
                         }
                     }
