@@ -3,6 +3,7 @@
 mod bench;
 mod data_cmds;
 mod progress;
+mod quickstart;
 mod train_cmds;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(data_cmds::TokenizerCommand),
+    /// The default job on CPU with the vendored sample: pretrain on English, continue on German.
+    Quickstart(quickstart::QuickstartArgs),
     /// Validate a plan and print its resolved stages, tokens, FLOPs and cost before any compute.
     Plan(train_cmds::PlanArgs),
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => data_cmds::prepare(args),
         Command::Inspect(args) => data_cmds::inspect(args),
         Command::Tokenizer(cmd) => data_cmds::tokenizer(cmd),
+        Command::Quickstart(args) => quickstart::quickstart(args),
         Command::Plan(args) => train_cmds::plan(args),
         Command::Train(args) => train_cmds::train(args),
         Command::Bench(cmd) => bench::run(cmd),

@@ -18,14 +18,17 @@ pub fn load_plan(path: &Path) -> Result<(Plan, rewarm_model::ModelConfig)> {
     Ok((plan, model))
 }
 
-/// The mixture index of a plan from its sources' manifests (no shards opened).
-pub fn mixture_index(plan: &Plan) -> Result<MixtureIndex> {
+/// The mixture index of a plan from its sources' manifests (no shards opened). Errors name the plan file
+/// and the source's key as well as the folder.
+pub fn mixture_index(plan: &Plan, file: &Path) -> Result<MixtureIndex> {
     let counts = plan
         .sources
         .iter()
         .map(|s| {
+            let manifest = Manifest::load(&s.dir)
+                .with_context(|| format!("{}: data.sources.{}", file.display(), s.name))?;
             Ok(rewarm_data::source::sequences_in(
-                Manifest::load(&s.dir)?.train.tokens,
+                manifest.train.tokens,
                 plan.seq_len,
             ))
         })
@@ -53,7 +56,7 @@ pub struct PlanArgs {
 
 pub fn plan(args: PlanArgs) -> Result<()> {
     let (plan, model) = load_plan(&args.config)?;
-    let index = mixture_index(&plan)?;
+    let index = mixture_index(&plan, &args.config)?;
     let summary = PlanSummary::new(&plan, &index, model.flops_per_token(plan.seq_len) as f64);
     match args.format {
         PlanFormat::Text => {
@@ -134,6 +137,18 @@ pub struct TrainArgs {
     inject_nan_at_step: Option<u64>,
 }
 
+impl TrainArgs {
+    pub fn new(config: PathBuf, run: PathBuf, device: Option<String>) -> Self {
+        TrainArgs {
+            config,
+            run,
+            device,
+            stop_at_step: None,
+            inject_nan_at_step: None,
+        }
+    }
+}
+
 pub fn parse_device(device: Option<&str>) -> Result<tch::Device> {
     Ok(match device {
         None => tch::Device::cuda_if_available(),
@@ -151,6 +166,17 @@ struct Progress {
     started: Instant,
 }
 
+impl Progress {
+    /// Lines above the bar; plain stderr lines when the bar is hidden (not a terminal), so logs keep them.
+    fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+}
+
 impl Observer for Progress {
     fn started(&self, plan: &Plan, resumed_from: Option<u64>) {
         self.bar.set_length(plan.total_steps);
@@ -161,6 +187,9 @@ impl Observer for Progress {
         }
     }
     fn step(&self, r: &StepRecord) {
+        if self.bar.is_hidden() && r.step % 10 == 0 {
+            eprintln!("step {:>6} {} loss {:.4} lr {:.2e} grad norm {:.3} {:.0} tok/s", r.step, r.stage, r.loss, r.lr, r.grad_norm, r.tokens_per_second);
+        }
         self.bar.set_position(r.step);
         self.bar.set_message(format!(
             "{} loss {:.4} lr {:.2e} {:.0} tok/s",
@@ -172,7 +201,7 @@ impl Observer for Progress {
             .println(format!("step {step:>6} eval {set:<12} loss {loss:.4}"));
     }
     fn note(&self, message: &str) {
-        self.bar.println(message);
+        self.line(message.to_owned());
     }
 }
 
