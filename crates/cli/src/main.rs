@@ -4,6 +4,7 @@ mod bench;
 mod data_cmds;
 mod progress;
 mod quickstart;
+mod sweep_cmd;
 mod train_cmds;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Plan(train_cmds::PlanArgs),
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
     Train(train_cmds::TrainArgs),
+    /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
+    Sweep(sweep_cmd::SweepArgs),
     /// Benchmarks (results go to BENCHMARKS.md by hand, with machine and date).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Quickstart(args) => quickstart::quickstart(args),
         Command::Plan(args) => train_cmds::plan(args),
         Command::Train(args) => train_cmds::train(args),
+        Command::Sweep(args) => sweep_cmd::sweep(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -132,6 +132,9 @@ pub struct TrainArgs {
     /// Stop after this many steps (with a checkpoint); running again resumes.
     #[arg(long)]
     stop_at_step: Option<u64>,
+    /// Torch threads on CPU (overrides the plan's train.threads).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Testing aid: make the loss of this step NaN.
     #[arg(long, hide = true)]
     inject_nan_at_step: Option<u64>,
@@ -139,13 +142,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     pub fn new(config: PathBuf, run: PathBuf, device: Option<String>) -> Self {
-        TrainArgs {
-            config,
-            run,
-            device,
-            stop_at_step: None,
-            inject_nan_at_step: None,
-        }
+        TrainArgs { config, run, device, stop_at_step: None, threads: None, inject_nan_at_step: None }
     }
 }
 
@@ -188,7 +185,10 @@ impl Observer for Progress {
     }
     fn step(&self, r: &StepRecord) {
         if self.bar.is_hidden() && r.step % 10 == 0 {
-            eprintln!("step {:>6} {} loss {:.4} lr {:.2e} grad norm {:.3} {:.0} tok/s", r.step, r.stage, r.loss, r.lr, r.grad_norm, r.tokens_per_second);
+            eprintln!(
+                "step {:>6} {} loss {:.4} lr {:.2e} grad norm {:.3} {:.0} tok/s",
+                r.step, r.stage, r.loss, r.lr, r.grad_norm, r.tokens_per_second
+            );
         }
         self.bar.set_position(r.step);
         self.bar.set_message(format!(
@@ -223,6 +223,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         run_dir: args.run.clone(),
         device,
         stop_at_step: args.stop_at_step,
+        threads: args.threads,
         inject_nan_at_step: args.inject_nan_at_step,
     };
     let state = rewarm_train::train(&plan, &model, &opts, &progress)?;

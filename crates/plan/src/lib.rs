@@ -5,6 +5,7 @@ pub mod config;
 pub mod plan;
 pub mod schedule;
 pub mod summary;
+pub mod sweep;
 
 pub use config::PlanConfig;
 pub use plan::{Plan, PlanError, StepInfo};

@@ -35,7 +35,7 @@ pub struct PlanSummary {
     pub total_tokens: u64,
     pub total_flops: f64,
     pub flops_per_token: f64,
-    /// Tokens of new (non-replay) data over all stages: what a from-scratch retrain on the union reads.
+    /// What a from-scratch retrain on the union reads: every stage's token budget of its own data.
     pub union_tokens: u64,
     /// Tokens of every stage after the first, relative to the union retrain: the cost of continual
     /// pre-training once the first stage's model exists.
@@ -79,9 +79,17 @@ impl PlanSummary {
         let total_tokens: u64 = stages.iter().map(|s| s.tokens).sum();
         let union_tokens: u64 = stages
             .iter()
-            .flat_map(|s| &s.sources)
-            .filter(|t| !t.replay)
-            .map(|t| t.tokens)
+            .zip(&plan.config.stages)
+            .map(|(s, cfg)| {
+                // Each stage's budget of its own data (Ibrahim et al.'s union: 300B Pile + 300B SP);
+                // with additive replay the budget is the new data only.
+                let additive = cfg.replay.as_ref().is_some_and(|r| r.mode == crate::config::ReplayMode::Additive);
+                if additive {
+                    s.sources.iter().filter(|t| !t.replay).map(|t| t.tokens).sum()
+                } else {
+                    s.tokens
+                }
+            })
             .sum();
         let later: u64 = stages.iter().skip(1).map(|s| s.tokens).sum();
         PlanSummary {

@@ -25,6 +25,9 @@ pub struct TrainOptions {
     pub device: Device,
     /// Stop (with a checkpoint) once this many steps are done; `rewarm train` again resumes.
     pub stop_at_step: Option<u64>,
+    /// Torch threads on CPU, overriding the plan's `train.threads` (results can differ in the last bits
+    /// with the thread count, so resume with the same one for bit-exactness).
+    pub threads: Option<usize>,
     /// Testing aid: make the loss of this step NaN (exercises the non-finite guard).
     pub inject_nan_at_step: Option<u64>,
 }
@@ -122,7 +125,7 @@ impl<'a> Trainer<'a> {
     ) -> TrainResult<Self> {
         std::fs::create_dir_all(&opts.run_dir).map_err(|e| TrainError::io(&opts.run_dir, e))?;
         let lock = RunLock::acquire(&opts.run_dir)?;
-        if let Some(threads) = plan.config.train.threads {
+        if let Some(threads) = opts.threads.or(plan.config.train.threads) {
             tch::set_num_threads(threads as i32);
         }
         let data = open_data(plan, model_config)?;
@@ -229,19 +232,6 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    fn tensors(&self, first_row: usize, rows: usize) -> (Tensor, Tensor) {
-        let w = self.plan.seq_len + 1;
-        let ids: Vec<i64> = self.batch.tokens[first_row * w..(first_row + rows) * w]
-            .iter()
-            .map(|&t| t as i64)
-            .collect();
-        let all = Tensor::from_slice(&ids)
-            .reshape([rows as i64, w as i64])
-            .to_device(self.opts.device);
-        let l = self.plan.seq_len as i64;
-        (all.narrow(1, 0, l), all.narrow(1, 1, l))
-    }
-
     /// One optimizer step: accumulate gradients over micro-batches, check, clip, AdamW.
     fn train_step(&mut self, info: &StepInfo) -> TrainResult<()> {
         let started = Instant::now();
@@ -250,21 +240,17 @@ impl<'a> Trainer<'a> {
         self.data
             .mixture
             .fill(info.stage, info.first_sequence, b, &mut self.batch);
-        self.opt.zero_grad();
-        let mut loss = 0.0;
-        for first in (0..b).step_by(micro) {
+        let (seq_len, device, tokens) = (self.plan.seq_len, self.opts.device, &self.batch.tokens);
+        let micro_batches = (0..b).step_by(micro).map(|first| {
             let rows = micro.min(b - first);
-            let (inputs, targets) = self.tensors(first, rows);
-            let weight = rows as f64 / b as f64;
-            let l = self.model.f_loss(&inputs, &targets)?;
-            (&l * weight).backward();
-            loss += l.double_value(&[]) * weight;
-        }
+            let (inputs, targets) = window_tensors(tokens, seq_len, first, rows, device);
+            (inputs, targets, rows as f64 / b as f64)
+        });
+        let (mut loss, grad_norm) = accumulate_gradients(&self.model, &mut self.opt, micro_batches)?;
         if self.opts.inject_nan_at_step == Some(self.state.step) && !self.injected {
             self.injected = true;
             loss = f64::NAN;
         }
-        let grad_norm = self.opt.grad_norm().double_value(&[]);
         let lr = info.lr * self.state.lr_scale;
         let stage = &self.plan.stages[info.stage].name;
         if !loss.is_finite() || !grad_norm.is_finite() {
@@ -426,6 +412,46 @@ impl<'a> Trainer<'a> {
         ));
         Ok(())
     }
+}
+
+/// Rows `first_row..first_row + rows` of a batch of (seq_len + 1)-token windows as (inputs, targets), each
+/// (rows, seq_len) on `device`: targets are the inputs shifted by one token.
+pub fn window_tensors(
+    tokens: &[u32],
+    seq_len: usize,
+    first_row: usize,
+    rows: usize,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let w = seq_len + 1;
+    let ids: Vec<i64> = tokens[first_row * w..(first_row + rows) * w]
+        .iter()
+        .map(|&t| t as i64)
+        .collect();
+    let all = Tensor::from_slice(&ids)
+        .reshape([rows as i64, w as i64])
+        .to_device(device);
+    let l = seq_len as i64;
+    (all.narrow(1, 0, l), all.narrow(1, 1, l))
+}
+
+/// The tensor work of one step before the update, shared by [`train`] and `rewarm bench train`: zero the
+/// gradients, accumulate them over `micro_batches` of (inputs, targets, weight = rows / B), then measure
+/// the global gradient norm. Returns (mean loss, gradient norm before clipping); the caller checks them
+/// and applies [`AdamW::step`].
+pub fn accumulate_gradients(
+    model: &Model,
+    opt: &mut AdamW,
+    micro_batches: impl IntoIterator<Item = (Tensor, Tensor, f64)>,
+) -> TrainResult<(f64, f64)> {
+    opt.zero_grad();
+    let mut loss = 0.0;
+    for (inputs, targets, weight) in micro_batches {
+        let l = model.f_loss(&inputs, &targets)?;
+        (&l * weight).backward();
+        loss += l.double_value(&[]) * weight;
+    }
+    Ok((loss, opt.grad_norm().double_value(&[])))
 }
 
 /// Mean per-token loss (nats) of `model` on a fixed evaluation set.

@@ -91,6 +91,7 @@ fn opts(run: &Path) -> TrainOptions {
         run_dir: run.to_owned(),
         device: tch::Device::Cpu,
         stop_at_step: None,
+        threads: None,
         inject_nan_at_step: None,
     }
 }
