@@ -163,7 +163,7 @@ impl Manifest {
 
     /// Checks that this folder was made with the tokenizer the caller expects.
     pub fn check_tokenizer(&self, dir: &Path, expected: &TokenizerInfo) -> Result<()> {
-        if self.tokenizer.hash != expected.hash {
+        if self.tokenizer.hash != expected.hash || self.tokenizer.eot_id != expected.eot_id {
             return Err(DataError::Manifest {
                 path: Self::path(dir),
                 why: format!(

@@ -146,11 +146,7 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match &self.inner {
             Inner::Gpt2(bpe) => Ok(bpe.encode_ordinary(text)),
-            Inner::Hf(tok) => Ok(tok
-                .encode_fast(text, false)
-                .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name)))?
-                .get_ids()
-                .to_vec()),
+Inner::Hf(tok) => encode_ordinary(tok, text).map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name))),
         }
     }
 
@@ -164,6 +160,23 @@ impl Tokenizer {
                 .map_err(|e| DataError::Tokenizer(e.to_string())),
         }
     }
+}
+
+/// A Hugging Face tokenizer's pipeline without its added vocabulary: normalizer, pre-tokenizer and model
+/// only, so a special-token string inside a document (`<|endoftext|>` in a forum post) stays ordinary text
+/// instead of becoming a document separator — as tiktoken's `encode_ordinary` does for GPT-2.
+fn encode_ordinary(tok: &tokenizers::Tokenizer, text: &str) -> tokenizers::Result<Vec<u32>> {
+    use tokenizers::{Model, Normalizer, OffsetType, PreTokenizedString, PreTokenizer};
+    let mut pre = PreTokenizedString::from(text);
+    if let Some(n) = tok.get_normalizer() {
+        pre.normalize(|s| n.normalize(s))?;
+    }
+    if let Some(p) = tok.get_pre_tokenizer() {
+        p.pre_tokenize(&mut pre)?;
+    }
+    let model = tok.get_model();
+    pre.tokenize(|s| model.tokenize(s.get()))?;
+    Ok(pre.into_encoding(None, 0, OffsetType::Byte)?.get_ids().to_vec())
 }
 
 /// Fits a byte-level BPE (GPT-2 style pre-tokenization, `<|endoftext|>` as its only special token) of
@@ -228,6 +241,10 @@ mod tests {
         assert!(t.info().vocab_size <= 400);
         let text = "Der Hund läuft über die Straße.";
         assert_eq!(t.decode(&t.encode(text).unwrap()).unwrap(), text);
+        // Special-token text inside a document is ordinary text, as with gpt2.
+        let ids = t.encode("a <|endoftext|> b").unwrap();
+        assert!(!ids.contains(&t.info().eot_id), "{ids:?}");
+        assert_eq!(t.decode(&ids).unwrap(), "a <|endoftext|> b");
     }
 
     #[test]

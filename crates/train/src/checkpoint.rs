@@ -34,8 +34,20 @@ pub struct TrainState {
     pub tokens_by_source: BTreeMap<String, u64>,
     /// Fingerprint of the data each source held (manifest hashes), checked on resume.
     pub data_fingerprint: String,
-    /// The reptile/anchor or other state may be added here later; rewarm version that wrote this.
+    /// The rewarm version that wrote this checkpoint.
     pub rewarm_version: String,
+}
+
+/// Removes checkpoint folders a killed writer left half-written (call while holding the run lock).
+pub fn remove_partial(ckpt_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(ckpt_root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().contains(".partial-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 pub fn step_dir_name(step: u64) -> String {

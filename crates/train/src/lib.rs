@@ -1,6 +1,7 @@
 //! rewarm's training: the loop, AdamW, evaluation on fixed validation sets, metrics, atomic checkpoints
 //! with bit-exact resume, and the non-finite guard. Tensors live here and in `rewarm-model` only.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod error;
 pub mod lock;
@@ -11,4 +12,7 @@ pub mod trainer;
 
 pub use error::{TrainError, TrainResult};
 pub use setup::{open_data, resolve_model};
-pub use trainer::{evaluate_set, train, Observer, Silent, StepRecord, TrainOptions};
+pub use trainer::{
+    accumulate_gradients, evaluate_set, train, window_tensors, Observer, Silent, StepRecord,
+    TrainOptions,
+};

@@ -41,8 +41,16 @@ impl RunLock {
                     let mut parts = text.split_whitespace();
                     let pid: Option<u32> = parts.next().and_then(|p| p.parse().ok());
                     let their_host = parts.next().unwrap_or("").to_owned();
-                    let stale = their_host == host()
-                        && pid.is_none_or(|p| !alive(p) || p == std::process::id());
+                    // A file without a pid was left by a crash between creating and writing it (given a
+                    // moment, since its writer may be about to fill it in).
+                    let age = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    let unreadable = pid.is_none() && age.is_some_and(|a| a.as_secs() >= 2);
+                    let dead = their_host == host()
+                        && pid.is_some_and(|p| !alive(p) || p == std::process::id());
+                    let stale = unreadable || dead;
                     if !stale {
                         return Err(TrainError::Locked(format!(
                             "{}: run folder in use by pid {} on {}\nHINT: wait for it to finish, stop it, or train into another --run folder",

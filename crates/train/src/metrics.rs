@@ -13,9 +13,9 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    /// Opens `<run>/metrics.jsonl`, keeping only lines whose `step` ≤ `keep_through` (all if `None` and
-    /// the file is new; a fresh run with `Some(0)` keeps step-0 lines only).
-    pub fn open(run_dir: &Path, keep_through: u64) -> TrainResult<Self> {
+    /// Opens `<run>/metrics.jsonl` for appending, first dropping every line whose `step` is after
+    /// `keep_through` (the checkpoint being resumed); `None` (a fresh start) drops every line.
+    pub fn open(run_dir: &Path, keep_through: Option<u64>) -> TrainResult<Self> {
         let path = run_dir.join(METRICS_FILE);
         if path.exists() {
             let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
@@ -25,7 +25,7 @@ impl MetricsWriter {
                     serde_json::from_str::<serde_json::Value>(l)
                         .ok()
                         .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                        .is_some_and(|s| s <= keep_through)
+                        .is_some_and(|s| keep_through.is_some_and(|k| s <= k))
                 })
                 .map(|l| format!("{l}\n"))
                 .collect();

@@ -93,6 +93,7 @@ pub fn open_data(plan: &Plan, model: &ModelConfig) -> TrainResult<Data> {
     let mut h = Sha256::new();
     for s in &sources {
         h.update(serde_json::to_string(&s.manifest.train).expect("serializes"));
+        h.update(serde_json::to_string(&s.manifest.validation).expect("serializes"));
     }
     let fingerprint = h
         .finalize()
@@ -118,13 +119,25 @@ mod tests {
 
     #[test]
     fn presets_take_overrides_and_unknown_model_keys_are_rejected() {
-        let m = resolve_model(&table("preset = \"tiny\"\nmax_seq_len = 64\nnum_layers = 3")).unwrap();
+        let m = resolve_model(&table(
+            "preset = \"tiny\"\nmax_seq_len = 64\nnum_layers = 3",
+        ))
+        .unwrap();
         assert_eq!((m.max_seq_len, m.num_layers, m.hidden_size), (64, 3, 64));
-        let err = resolve_model(&table("preset = \"tiny\"\nnum_layer = 3")).err().unwrap().to_string();
+        let err = resolve_model(&table("preset = \"tiny\"\nnum_layer = 3"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("num_layer") && err.contains("HINT"), "{err}");
-        let err = resolve_model(&table("preset = \"gpt5\"")).err().unwrap().to_string();
+        let err = resolve_model(&table("preset = \"gpt5\""))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("gpt5") && err.contains("pythia-70m"), "{err}");
-        let err = resolve_model(&table("preset = \"tiny\"\nhidden_size = 65")).err().unwrap().to_string();
+        let err = resolve_model(&table("preset = \"tiny\"\nhidden_size = 65"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("hidden_size"), "{err}");
     }
 }

@@ -28,7 +28,8 @@ pub struct TrainOptions {
     /// Torch threads on CPU, overriding the plan's `train.threads` (results can differ in the last bits
     /// with the thread count, so resume with the same one for bit-exactness).
     pub threads: Option<usize>,
-    /// Testing aid: make the loss of this step NaN (exercises the non-finite guard).
+    /// Testing aid: make the loss of step N NaN (exercises the non-finite guard). Steps are numbered
+    /// as in metrics.jsonl: step N is the N-th optimizer step, logged with `"step": N`.
     pub inject_nan_at_step: Option<u64>,
 }
 
@@ -133,6 +134,7 @@ impl<'a> Trainer<'a> {
             serde_json::to_string_pretty(&json!({ "plan": &plan.config, "model": model_config }))
                 .expect("serializes");
         let ckpt_root = opts.run_dir.join("ckpt");
+        checkpoint::remove_partial(&ckpt_root);
         let latest = checkpoint::list_complete(&ckpt_root).pop();
         let plan_file = opts.run_dir.join("plan.json");
         if let Some((_, dir)) = &latest {
@@ -183,7 +185,7 @@ impl<'a> Trainer<'a> {
                 }
             }
         }
-        let metrics = MetricsWriter::open(&opts.run_dir, state.step)?;
+        let metrics = MetricsWriter::open(&opts.run_dir, latest.as_ref().map(|_| state.step))?;
         write_environment(&opts.run_dir, opts.device, latest.as_ref().map(|l| l.0))?;
         observer.started(plan, latest.as_ref().map(|l| l.0));
         let mut t = Trainer {
@@ -246,8 +248,9 @@ impl<'a> Trainer<'a> {
             let (inputs, targets) = window_tensors(tokens, seq_len, first, rows, device);
             (inputs, targets, rows as f64 / b as f64)
         });
-        let (mut loss, grad_norm) = accumulate_gradients(&self.model, &mut self.opt, micro_batches)?;
-        if self.opts.inject_nan_at_step == Some(self.state.step) && !self.injected {
+        let (mut loss, grad_norm) =
+            accumulate_gradients(&self.model, &mut self.opt, micro_batches)?;
+        if self.opts.inject_nan_at_step == Some(self.state.step + 1) && !self.injected {
             self.injected = true;
             loss = f64::NAN;
         }
@@ -261,7 +264,7 @@ impl<'a> Trainer<'a> {
             };
             return Err(TrainError::NonFinite {
                 what: what.into(),
-                step: self.state.step,
+                step: self.state.step + 1,
                 stage: stage.clone(),
                 lr,
             });
@@ -405,7 +408,7 @@ impl<'a> Trainer<'a> {
         self.state = load_checkpoint(&dir, &self.vs, &mut self.opt)?;
         self.state.lr_scale = lr_scale;
         self.state.rollbacks = rollbacks;
-        self.metrics = MetricsWriter::open(&self.opts.run_dir, ckpt_step)?;
+        self.metrics = MetricsWriter::open(&self.opts.run_dir, Some(ckpt_step))?;
         self.metrics.write(&json!({ "kind": "rollback", "step": ckpt_step, "failed_step": step, "lr_scale": lr_scale }))?;
         self.observer.note(&format!(
             "non-finite at step {step}: rolled back to step {ckpt_step}, LR × {lr_scale}"

@@ -1,0 +1,422 @@
+//! `rewarm bench train`: the throughput of exactly the step `rewarm train` takes (forward, loss, backward,
+//! global gradient norm, clipping, AdamW; see [`accumulate_gradients`] and [`AdamW::step`]) on a preset
+//! with random weights and random tokens, with model FLOPs utilization (MFU) against a stated peak.
+//!
+//! MFU = tokens/s · [`ModelConfig::flops_per_token`] / peak (PaLM, Chowdhery et al. 2022, App. B). The
+//! peak on CPU is measured in the same run as the best f32 throughput of a large square matmul, so the
+//! number says how close the step gets to what this machine's BLAS can do; on CUDA it is the device's
+//! published dense bf16 peak, looked up by name.
+
+use crate::error::{TrainError, TrainResult};
+use crate::optim::AdamW;
+use crate::trainer::{accumulate_gradients, window_tensors};
+use rewarm_model::{decay_mask, Model, ModelConfig};
+use rewarm_plan::config::OptimizerConfig;
+use serde::Serialize;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct TrainBenchOptions {
+    pub device: Device,
+    /// T: positions per sequence (≤ the preset's max_seq_len).
+    pub seq_len: usize,
+    /// B: sequences per step (one micro-batch).
+    pub batch_sequences: usize,
+    /// Untimed steps first (allocator and kernel warm-up).
+    pub warmup_steps: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Torch intra-op threads (`None`: libtorch's default, one per core).
+    pub threads: Option<usize>,
+    /// Seed of the weights and the tokens.
+    pub seed: u64,
+}
+
+/// Seconds per step spent in each part, from extra steps timed part by part after the timed ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepBreakdown {
+    pub steps: usize,
+    pub forward_loss_seconds: f64,
+    /// Backward, including reading the loss back.
+    pub backward_seconds: f64,
+    /// Global gradient norm, including reading it back.
+    pub grad_norm_seconds: f64,
+    /// Clipping and AdamW, plus zeroing the gradients for the next step.
+    pub optimizer_seconds: f64,
+}
+
+/// The peak MFU is measured against.
+#[derive(Clone, Debug, Serialize)]
+pub struct Peak {
+    pub flops_per_second: f64,
+    /// Where the number comes from, in words (printed next to MFU).
+    pub source: String,
+}
+
+/// The result, printed as text or JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainBenchReport {
+    pub model: ModelConfig,
+    pub params: u64,
+    pub device: String,
+    pub threads: i32,
+    pub seq_len: usize,
+    pub batch_sequences: usize,
+    pub tokens_per_step: usize,
+    pub warmup_steps: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    pub step_seconds_mean: f64,
+    pub step_seconds_median: f64,
+    pub step_seconds_min: f64,
+    pub tokens_per_second: f64,
+    pub flops_per_token: u64,
+    pub achieved_flops_per_second: f64,
+    pub peak: Option<Peak>,
+    pub mfu: Option<f64>,
+    /// CPU: the process's peak resident memory (VmHWM), everything included; CUDA: not measured.
+    pub peak_memory_bytes: Option<u64>,
+    pub peak_memory_note: String,
+    pub first_loss: f64,
+    pub last_loss: f64,
+    pub breakdown: Option<StepBreakdown>,
+}
+
+/// Learning rate of the benchmark steps: a typical peak LR, so the update path is the real one.
+const BENCH_LR: f64 = 3e-4;
+
+/// Distinct random batches cycled through (token ids are drawn once, outside the timed loop).
+const DISTINCT_BATCHES: usize = 8;
+
+/// Builds `config` with random weights and measures `opts.steps` training steps after
+/// `opts.warmup_steps`; on the CPU also the matmul peak (before and after) and a per-part breakdown.
+pub fn bench_train(
+    config: &ModelConfig,
+    opts: &TrainBenchOptions,
+) -> TrainResult<TrainBenchReport> {
+    if opts.seq_len == 0 || opts.seq_len > config.max_seq_len {
+        return Err(TrainError::Config(format!(
+            "--seq-len {} is outside 1..={} (the preset's max_seq_len)\nHINT: pick a shorter sequence length",
+            opts.seq_len, config.max_seq_len
+        )));
+    }
+    if opts.batch_sequences == 0 || opts.steps == 0 {
+        return Err(TrainError::Config(
+            "--batch and --steps must be at least 1\nHINT: e.g. --batch 8 --steps 20".into(),
+        ));
+    }
+    if let Some(threads) = opts.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
+    // work on the machine during one of the two does not understate it.
+    let peak_before = (opts.device == Device::Cpu).then(|| cpu_matmul_peak(2048, 5));
+    tch::manual_seed(opts.seed as i64);
+    let vs = nn::VarStore::new(opts.device);
+    let model = Model::new(&vs.root(), config)?;
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let optimizer = OptimizerConfig::default();
+    let decay_embeddings = optimizer.decay_embeddings;
+    let mut opt = AdamW::new(optimizer, vars, |n| decay_mask(n, decay_embeddings));
+
+    let (b, t) = (opts.batch_sequences, opts.seq_len);
+    let batches: Vec<Vec<u32>> = (0..DISTINCT_BATCHES)
+        .map(|_| {
+            let ids = Tensor::randint(
+                config.vocab_size as i64,
+                [(b * (t + 1)) as i64],
+                (Kind::Int64, Device::Cpu),
+            );
+            Vec::<i64>::try_from(&ids)
+                .expect("int64 ids")
+                .into_iter()
+                .map(|x| x as u32)
+                .collect()
+        })
+        .collect();
+
+    let mut step = 0usize;
+    let mut losses = Vec::new();
+    let mut one_step = |opt: &mut AdamW| -> TrainResult<f64> {
+        let tokens = &batches[step % DISTINCT_BATCHES];
+        step += 1;
+        let (inputs, targets) = window_tensors(tokens, t, 0, b, opts.device);
+        let (loss, grad_norm) = accumulate_gradients(&model, opt, [(inputs, targets, 1.0)])?;
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(TrainError::Config(format!(
+                "non-finite loss {loss} or gradient norm {grad_norm} at benchmark step {step}"
+            )));
+        }
+        opt.step(BENCH_LR, grad_norm);
+        Ok(loss)
+    };
+    for _ in 0..opts.warmup_steps {
+        losses.push(one_step(&mut opt)?);
+    }
+    synchronize(opts.device);
+    let mut step_seconds = Vec::with_capacity(opts.steps);
+    let started = Instant::now();
+    for _ in 0..opts.steps {
+        let s = Instant::now();
+        losses.push(one_step(&mut opt)?);
+        step_seconds.push(s.elapsed().as_secs_f64());
+    }
+    synchronize(opts.device);
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_memory_bytes = match opts.device {
+        Device::Cpu => vm_hwm_bytes(),
+        _ => None,
+    };
+    let breakdown = match opts.device {
+        // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
+        Device::Cpu => Some(breakdown(
+            &model,
+            &mut opt,
+            &batches,
+            t,
+            b,
+            opts.steps.clamp(1, 5),
+        )?),
+        _ => None,
+    };
+
+    let tokens_per_step = b * t;
+    let tokens_per_second = (tokens_per_step * opts.steps) as f64 / seconds;
+    let flops_per_token = config.flops_per_token(t);
+    let achieved = tokens_per_second * flops_per_token as f64;
+    let peak = match opts.device {
+        Device::Cpu => {
+            let after = cpu_matmul_peak(2048, 5);
+            peak_before
+                .filter(|b| b.flops_per_second > after.flops_per_second)
+                .or(Some(after))
+        }
+        Device::Cuda(i) => cuda_bf16_peak(i),
+        _ => None,
+    };
+    let mfu = peak.as_ref().map(|p| achieved / p.flops_per_second);
+    let mut sorted = step_seconds.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(TrainBenchReport {
+        model: config.clone(),
+        params: config.num_params(),
+        device: format!("{:?}", opts.device),
+        threads: tch::get_num_threads(),
+        seq_len: t,
+        batch_sequences: b,
+        tokens_per_step,
+        warmup_steps: opts.warmup_steps,
+        steps: opts.steps,
+        seconds,
+        step_seconds_mean: seconds / opts.steps as f64,
+        step_seconds_median: sorted[sorted.len() / 2],
+        step_seconds_min: sorted[0],
+        tokens_per_second,
+        flops_per_token,
+        achieved_flops_per_second: achieved,
+        peak,
+        mfu,
+        peak_memory_bytes,
+        peak_memory_note: match opts.device {
+            Device::Cpu => "process high-water mark (VmHWM), weights, optimizer state, activations and libtorch included".into(),
+            _ => "n/a (no device memory statistics in tch)".into(),
+        },
+        first_loss: losses[0],
+        last_loss: *losses.last().expect("at least one step"),
+        breakdown,
+    })
+}
+
+/// The same step as `bench_train`'s, timed part by part (CPU only: ops there are synchronous).
+fn breakdown(
+    model: &Model,
+    opt: &mut AdamW,
+    batches: &[Vec<u32>],
+    t: usize,
+    b: usize,
+    steps: usize,
+) -> TrainResult<StepBreakdown> {
+    let mut parts = [0.0f64; 4];
+    for (i, tokens) in batches.iter().cycle().take(steps).enumerate() {
+        let (inputs, targets) = window_tensors(tokens, t, 0, b, Device::Cpu);
+        let mut clock = Instant::now();
+        let mut lap = |k: usize| {
+            parts[k] += clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+        };
+        if i == 0 {
+            opt.zero_grad();
+        }
+        let l = model.f_loss(&inputs, &targets)?;
+        lap(0);
+        (&l * 1.0).backward();
+        let _ = l.double_value(&[]);
+        lap(1);
+        let grad_norm = opt.grad_norm().double_value(&[]);
+        lap(2);
+        opt.step(BENCH_LR, grad_norm);
+        opt.zero_grad();
+        lap(3);
+    }
+    let per = |x: f64| x / steps as f64;
+    Ok(StepBreakdown {
+        steps,
+        forward_loss_seconds: per(parts[0]),
+        backward_seconds: per(parts[1]),
+        grad_norm_seconds: per(parts[2]),
+        optimizer_seconds: per(parts[3]),
+    })
+}
+
+fn synchronize(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Best f32 throughput of an n×n by n×n matmul over `reps` timed runs (2n³ FLOPs each), on the CPU with the
+/// current thread count.
+pub fn cpu_matmul_peak(n: i64, reps: usize) -> Peak {
+    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let mut out = Tensor::empty([n, n], (Kind::Float, Device::Cpu));
+    let _ = a.mm_out(&mut out, &b); // warm up
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let s = Instant::now();
+        let _ = a.mm_out(&mut out, &b);
+        best = best.min(s.elapsed().as_secs_f64());
+    }
+    let flops = 2.0 * (n as f64).powi(3) / best;
+    Peak {
+        flops_per_second: flops,
+        source: format!(
+            "measured f32 matmul peak {:.1} GFLOP/s ({n}×{n}×{n}, best of {reps}, {} threads)",
+            flops / 1e9,
+            tch::get_num_threads()
+        ),
+    }
+}
+
+/// Published dense bf16 tensor-core peaks (no sparsity), by a substring of the device name.
+const CUDA_BF16_PEAKS: &[(&str, f64)] = &[
+    ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12), // SXM
+    ("A100", 312e12),
+    ("L4", 121e12),
+    ("A10G", 70e12),
+];
+
+/// The device's dense bf16 peak from [`CUDA_BF16_PEAKS`], its name read with `nvidia-smi` (tch has no
+/// binding for the device name); `None` when the name is unknown.
+fn cuda_bf16_peak(index: usize) -> Option<Peak> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=name",
+            "--format=csv,noheader",
+            &format!("--id={index}"),
+        ])
+        .output()
+        .ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (_, peak) = CUDA_BF16_PEAKS.iter().find(|(k, _)| name.contains(k))?;
+    Some(Peak {
+        flops_per_second: *peak,
+        source: format!(
+            "{name} dense bf16 peak {:.0} TFLOP/s (published; this step runs in f32)",
+            peak / 1e12
+        ),
+    })
+}
+
+/// The process's peak resident set size (VmHWM in /proc/self/status), in bytes.
+pub fn vm_hwm_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+impl TrainBenchReport {
+    /// A few lines to paste into BENCHMARKS.md.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let m = &self.model;
+        s += &format!(
+            "model: {:?} L={} C={} H={} V={} ({:.1}M params), device {}, {} threads\n",
+            m.family,
+            m.num_layers,
+            m.hidden_size,
+            m.num_heads,
+            m.vocab_size,
+            self.params as f64 / 1e6,
+            self.device,
+            self.threads
+        );
+        s += &format!(
+            "step: B={} × T={} = {} tokens, {} warm-up + {} timed steps in {:.2} s\n",
+            self.batch_sequences,
+            self.seq_len,
+            self.tokens_per_step,
+            self.warmup_steps,
+            self.steps,
+            self.seconds
+        );
+        s += &format!(
+            "  {:.0} tokens/s; step time mean {:.1} ms, median {:.1} ms, min {:.1} ms\n",
+            self.tokens_per_second,
+            self.step_seconds_mean * 1e3,
+            self.step_seconds_median * 1e3,
+            self.step_seconds_min * 1e3
+        );
+        s += &format!(
+            "  model FLOPs/token {:.3} M (6·(N + V·C) + 12·L·T·C); achieved {:.4} TFLOP/s\n",
+            self.flops_per_token as f64 / 1e6,
+            self.achieved_flops_per_second / 1e12
+        );
+        match (&self.peak, self.mfu) {
+            (Some(p), Some(mfu)) => s += &format!("  MFU {:.1}% vs {}\n", mfu * 100.0, p.source),
+            _ => s += "  MFU n/a (peak unknown for this device)\n",
+        }
+        match self.peak_memory_bytes {
+            Some(bytes) => {
+                s += &format!(
+                    "  peak memory {:.0} MiB ({})\n",
+                    bytes as f64 / (1 << 20) as f64,
+                    self.peak_memory_note
+                )
+            }
+            None => s += &format!("  peak memory {}\n", self.peak_memory_note),
+        }
+        if let Some(b) = &self.breakdown {
+            let total = b.forward_loss_seconds
+                + b.backward_seconds
+                + b.grad_norm_seconds
+                + b.optimizer_seconds;
+            let pct = |x: f64| 100.0 * x / total;
+            s += &format!(
+                "  per step ({} extra steps): forward+loss {:.1} ms ({:.0}%), backward {:.1} ms ({:.0}%), grad norm {:.1} ms ({:.0}%), clip+AdamW {:.1} ms ({:.0}%)\n",
+                b.steps,
+                b.forward_loss_seconds * 1e3,
+                pct(b.forward_loss_seconds),
+                b.backward_seconds * 1e3,
+                pct(b.backward_seconds),
+                b.grad_norm_seconds * 1e3,
+                pct(b.grad_norm_seconds),
+                b.optimizer_seconds * 1e3,
+                pct(b.optimizer_seconds)
+            );
+        }
+        s += &format!(
+            "  loss {:.3} → {:.3} (random tokens: ln V = {:.3})\n",
+            self.first_loss,
+            self.last_loss,
+            (m.vocab_size as f64).ln()
+        );
+        s
+    }
+}
