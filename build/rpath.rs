@@ -14,7 +14,9 @@ fn main() {
 /// `REWARM_GIT_REVISION`: the checked-out commit, rebuilt when HEAD moves.
 fn git_revision() {
     let git = std::path::Path::new("../../.git");
-    let Ok(head) = std::fs::read_to_string(git.join("HEAD")) else { return };
+    let Ok(head) = std::fs::read_to_string(git.join("HEAD")) else {
+        return;
+    };
     println!("cargo:rerun-if-changed=../../.git/HEAD");
     let sha = match head.trim().strip_prefix("ref: ") {
         Some(r) => {
@@ -25,6 +27,9 @@ fn git_revision() {
     };
     let sha = sha.trim();
     if !sha.is_empty() {
-        println!("cargo:rustc-env=REWARM_GIT_REVISION={}", &sha[..sha.len().min(12)]);
+        println!(
+            "cargo:rustc-env=REWARM_GIT_REVISION={}",
+            &sha[..sha.len().min(12)]
+        );
     }
 }

@@ -1,16 +1,19 @@
 //! `rewarm bench …`: measured throughput, printed as a table to paste into BENCHMARKS.md.
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rayon::prelude::*;
 use rewarm_data::corpus::{list_inputs, read_documents, CorpusOptions};
 use rewarm_data::mixture::{
     MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec,
 };
 use rewarm_data::{synthetic, Batch, Mixture, PreparedSource, Tokenizer};
+use rewarm_model::ModelConfig;
+use rewarm_train::bench::TrainBenchOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use tch::Device;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -29,6 +32,40 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+    /// Training-step throughput of a preset (random weights, random tokens): tokens/s, step time, model
+    /// FLOPs per token, achieved TFLOP/s and MFU, peak memory. Compare with scripts/bench_torch.py.
+    Train(TrainBenchArgs),
+}
+
+#[derive(Args)]
+pub struct TrainBenchArgs {
+    /// Model preset (see `rewarm plan` docs): tiny, small, pythia-70m, gpt2-124m, …
+    #[arg(long)]
+    preset: String,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// T: positions per sequence (default: min(256, the preset's max_seq_len)).
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// B: sequences per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps before them.
+    #[arg(long, default_value_t = 3)]
+    warmup_steps: usize,
+    /// Torch intra-op threads (default: libtorch's, one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seed of the weights and tokens.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the report as JSON (model shape included) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -42,7 +79,53 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             bench_tokenizers(&inputs, gpt2_vocab)?;
             bench_batches(seq_len, batch)
         }
+        BenchCommand::Train(args) => bench_train(args),
     }
+}
+
+fn bench_train(args: TrainBenchArgs) -> Result<()> {
+    let config = ModelConfig::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown preset `{}`\nHINT: pick one of {}",
+            args.preset,
+            rewarm_model::PRESETS.join(", ")
+        )
+    })?;
+    let device = parse_device(&args.device)?;
+    let opts = TrainBenchOptions {
+        device,
+        seq_len: args.seq_len.unwrap_or(config.max_seq_len.min(256)),
+        batch_sequences: args.batch,
+        warmup_steps: args.warmup_steps,
+        steps: args.steps,
+        threads: args.threads,
+        seed: args.seed,
+    };
+    let report = rewarm_train::bench::bench_train(&config, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("rewarm bench train --preset {}", args.preset);
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+fn parse_device(s: &str) -> Result<Device> {
+    let device = match s {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(i)) => Device::Cuda(i),
+            _ => bail!("--device {s}: expected cpu, cuda or cuda:N"),
+        },
+    };
+    if let Device::Cuda(i) = device {
+        if !tch::Cuda::is_available() || i >= tch::Cuda::device_count() as usize {
+            bail!("--device {s}: CUDA device {i} is not available\nHINT: run on a GPU machine with a CUDA libtorch, or use --device cpu");
+        }
+    }
+    Ok(device)
 }
 
 /// Runs `f` repeatedly for at least `min_secs` and returns seconds per call.

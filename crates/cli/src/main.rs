@@ -2,8 +2,11 @@
 
 mod bench;
 mod data_cmds;
+mod interop_cmds;
 mod progress;
 mod quickstart;
+mod report_cmd;
+mod study_cmd;
 mod sweep_cmd;
 mod train_cmds;
 
@@ -38,12 +41,26 @@ enum Command {
     Train(train_cmds::TrainArgs),
     /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
     Sweep(sweep_cmd::SweepArgs),
+    /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd.
+    Study(study_cmd::StudyArgs),
+    /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
+    /// time-to-target (report.md, report.html, figures/*.svg|png).
+    Report(report_cmd::ReportArgs),
     /// Benchmarks (results go to BENCHMARKS.md by hand, with machine and date).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
+    #[command(subcommand)]
+    Import(interop_cmds::ImportCommand),
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`rewarm inspect --json | head`) instead of panicking on a broken pipe.
+    // SAFETY: called first thing, before any thread starts; restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Prepare(args) => data_cmds::prepare(args),
@@ -53,7 +70,10 @@ fn main() -> ExitCode {
         Command::Plan(args) => train_cmds::plan(args),
         Command::Train(args) => train_cmds::train(args),
         Command::Sweep(args) => sweep_cmd::sweep(args),
+        Command::Study(args) => study_cmd::study(args),
+        Command::Report(args) => report_cmd::report(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Import(cmd) => interop_cmds::import(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 use crate::train_cmds::{load_plan, TrainArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use rewarm_plan::sweep::SweepRun;
 use rewarm_train::checkpoint::list_complete;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,50 +44,89 @@ fn status(run_dir: &Path, total_steps: u64) -> Status {
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
     let runs = rewarm_plan::sweep::expand(&args.sweep)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    run_sweep(
+        &runs,
+        &args.out,
+        args.parallel,
+        args.dry_run,
+        args.device.as_deref(),
+    )?;
+    println!("`rewarm report {}` summarises the runs", args.out.display());
+    Ok(())
+}
+
+/// Writes every run's folder and plan, validates them all, then trains the pending ones.
+pub fn run_sweep(
+    runs: &[SweepRun],
+    out: &Path,
+    parallel: usize,
+    dry_run: bool,
+    device: Option<&str>,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut index = Vec::new();
     let mut pending = Vec::new();
     println!("{:<12} {:>7} {:<12} label", "run", "steps", "status");
-    for run in &runs {
-        let dir = args.out.join(&run.id);
+    for run in runs {
+        let dir = out.join(&run.id);
         std::fs::create_dir_all(&dir)?;
         let plan_path = dir.join("plan.toml");
         std::fs::write(&plan_path, toml::to_string(&run.plan)?)?;
-        let (plan, _) = load_plan(&plan_path).with_context(|| format!("run {} ({})", run.id, run.label))?;
+        let (plan, _) =
+            load_plan(&plan_path).with_context(|| format!("run {} ({})", run.id, run.label))?;
         let st = status(&dir, plan.total_steps);
-        println!("{:<12} {:>7} {:<12} {}", run.id, plan.total_steps, format!("{st:?}").to_lowercase(), run.label);
+        println!(
+            "{:<12} {:>7} {:<12} {}",
+            run.id,
+            plan.total_steps,
+            format!("{st:?}").to_lowercase(),
+            run.label
+        );
         index.push(serde_json::json!({ "id": run.id, "label": run.label, "params": run.params, "steps": plan.total_steps }));
         if st != Status::Done {
             pending.push((run.id.clone(), dir, plan_path));
         }
     }
-    std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&index)?)?;
-    if args.dry_run || pending.is_empty() {
+    std::fs::write(
+        out.join("sweep.json"),
+        serde_json::to_string_pretty(&index)?,
+    )?;
+    if dry_run || pending.is_empty() {
         println!("{} runs, {} to train", runs.len(), pending.len());
         return Ok(());
     }
-    let failed = if args.parallel <= 1 {
+    let failed = if parallel <= 1 {
         let mut failed = Vec::new();
         for (id, dir, plan_path) in pending {
             println!("== run {id}");
-            if let Err(e) = crate::train_cmds::train(TrainArgs::new(plan_path, dir, args.device.clone())) {
+            if let Err(e) =
+                crate::train_cmds::train(TrainArgs::new(plan_path, dir, device.map(str::to_owned)))
+            {
                 eprintln!("run {id} failed: {e:#}");
                 failed.push(id);
             }
         }
         failed
     } else {
-        run_parallel(pending, args.parallel, args.device.as_deref())?
+        run_parallel(pending, parallel, device)?
     };
     if !failed.is_empty() {
-        bail!("{} runs failed: {}\nHINT: see each run's train.log or rerun the sweep to resume them", failed.len(), failed.join(", "));
+        bail!(
+            "{} runs failed: {}\nHINT: see each run's train.log or rerun the sweep to resume them",
+            failed.len(),
+            failed.join(", ")
+        );
     }
-    println!("all {} runs done; `rewarm report {}` summarises them", runs.len(), args.out.display());
+    println!("all {} runs done", runs.len());
     Ok(())
 }
 
 /// Trains up to `k` runs at once as child processes (output in each run's train.log), torch threads split.
-fn run_parallel(pending: Vec<(String, PathBuf, PathBuf)>, k: usize, device: Option<&str>) -> Result<Vec<String>> {
+fn run_parallel(
+    pending: Vec<(String, PathBuf, PathBuf)>,
+    k: usize,
+    device: Option<&str>,
+) -> Result<Vec<String>> {
     let exe = std::env::current_exe()?;
     let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / k).max(1);
     let mut queue = pending.into_iter();
@@ -94,15 +134,30 @@ fn run_parallel(pending: Vec<(String, PathBuf, PathBuf)>, k: usize, device: Opti
     let mut failed = Vec::new();
     loop {
         while running.len() < k {
-            let Some((id, dir, plan_path)) = queue.next() else { break };
+            let Some((id, dir, plan_path)) = queue.next() else {
+                break;
+            };
             let log = std::fs::File::create(dir.join("train.log"))?;
             let mut cmd = Command::new(&exe);
-            cmd.arg("train").arg(&plan_path).arg("--run").arg(&dir).arg("--threads").arg(threads.to_string());
+            cmd.arg("train")
+                .arg(&plan_path)
+                .arg("--run")
+                .arg(&dir)
+                .arg("--threads")
+                .arg(threads.to_string());
             if let Some(d) = device {
                 cmd.arg("--device").arg(d);
             }
-            let child = cmd.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn()?;
-            println!("== run {id} started (pid {}, log {})", child.id(), dir.join("train.log").display());
+            let child = cmd
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()?;
+            println!(
+                "== run {id} started (pid {}, log {})",
+                child.id(),
+                dir.join("train.log").display()
+            );
             running.push((id, child));
         }
         if running.is_empty() {

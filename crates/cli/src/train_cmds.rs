@@ -142,7 +142,14 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     pub fn new(config: PathBuf, run: PathBuf, device: Option<String>) -> Self {
-        TrainArgs { config, run, device, stop_at_step: None, threads: None, inject_nan_at_step: None }
+        TrainArgs {
+            config,
+            run,
+            device,
+            stop_at_step: None,
+            threads: None,
+            inject_nan_at_step: None,
+        }
     }
 }
 

@@ -1,0 +1,101 @@
+//! `rewarm study <name>`: a built-in recipe end to end — pretrain D0 (when the study continues from it),
+//! train the study's runs, write the report.
+
+use crate::sweep_cmd::run_sweep;
+use crate::train_cmds::{load_plan, TrainArgs};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use rewarm_data::Manifest;
+use rewarm_plan::study::{self, Size, StudySource};
+use rewarm_train::checkpoint::list_complete;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct StudyArgs {
+    /// warmup | max-lr | replay | union | infinite | wsd
+    name: String,
+    /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// tiny (minutes on 2 cores) | small (tens of minutes) | base (a GPU).
+    #[arg(long, default_value = "tiny")]
+    size: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Runs trained at the same time.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn study(args: StudyArgs) -> Result<()> {
+    let size: Size = args.size.parse().map_err(|e: String| anyhow!(e))?;
+    let mut sources = Vec::new();
+    for d in &args.data {
+        let (name, dir) = d
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--data {d}: expected NAME=FOLDER"))?;
+        let dir = PathBuf::from(dir);
+        let manifest = Manifest::load(&dir)?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("{}", dir.display()))?;
+        sources.push(StudySource {
+            name: name.to_owned(),
+            dir,
+            vocab_size: manifest.tokenizer.vocab_size,
+        });
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let out = args.out.canonicalize()?;
+    // The D0 model the continual runs start from.
+    let pre_dir = out.join("pretrain");
+    let pre_plan_path = pre_dir.join("plan.toml");
+    std::fs::create_dir_all(&pre_dir)?;
+    std::fs::write(
+        &pre_plan_path,
+        toml::to_string(&study::pretrain_plan(&sources, size, args.seed))?,
+    )?;
+    let (pre_plan, _) = load_plan(&pre_plan_path)?;
+    let final_ckpt = pre_dir
+        .join("ckpt")
+        .join(rewarm_train::checkpoint::step_dir_name(
+            pre_plan.total_steps,
+        ));
+    let s =
+        study::build(&args.name, &sources, size, args.seed, &final_ckpt).map_err(|e| anyhow!(e))?;
+    if s.pretrain.is_some()
+        && list_complete(&pre_dir.join("ckpt")).last().map(|c| c.0) != Some(pre_plan.total_steps)
+    {
+        println!(
+            "== pretraining on {} ({} steps)",
+            sources[0].name, pre_plan.total_steps
+        );
+        crate::train_cmds::train(TrainArgs::new(
+            pre_plan_path,
+            pre_dir.clone(),
+            args.device.clone(),
+        ))?;
+    }
+    let runs_dir = out.join("runs");
+    run_sweep(
+        &s.runs,
+        &runs_dir,
+        args.parallel,
+        false,
+        args.device.as_deref(),
+    )?;
+    if !runs_dir.exists() {
+        bail!("no runs were trained");
+    }
+    println!(
+        "runs in {}; summarise with `rewarm report {} --out {}`",
+        runs_dir.display(),
+        runs_dir.display(),
+        out.join("report").display()
+    );
+    Ok(())
+}
