@@ -1,7 +1,7 @@
 //! Shared build script of the crates that link libtorch: embeds libtorch's library folder as an rpath so
 //! binaries and tests find it without LD_LIBRARY_PATH (`LIBTORCH` comes from `.cargo/config.toml`).
 //! Also records the git revision for run folders' environment.json.
-fn main() {
+pub fn main() {
     git_revision();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     if let Ok(libtorch) = std::env::var("LIBTORCH") {

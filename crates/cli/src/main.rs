@@ -52,6 +52,10 @@ enum Command {
     /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
     #[command(subcommand)]
     Import(interop_cmds::ImportCommand),
+    /// Write a rewarm checkpoint as a Hugging Face folder (config.json, model.safetensors, tokenizer.json).
+    Export(interop_cmds::ExportArgs),
+    /// Continue a prompt with a model (HF folder or rewarm checkpoint), streaming tokens to stdout.
+    Sample(interop_cmds::SampleArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::report(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Import(cmd) => interop_cmds::import(cmd),
+        Command::Export(args) => interop_cmds::export(args),
+        Command::Sample(args) => interop_cmds::sample(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,18 +1,18 @@
 //! `rewarm quickstart`: the embedded default job on CPU with the vendored sample, no network. Trains a
 //! byte-level BPE on the English and German samples, prepares both, pretrains a small model on English and
-//! continues on German with the LR re-warmed and re-decayed and 25% English replay
-//! (`examples/two-stage.toml`), then prints forgetting and adaptation.
+//! continues on German three ways — constant low LR; re-warm + re-decay; re-warm + re-decay + 25% English
+//! replay — against retraining from scratch on the union (the `quickstart` study), then prints
+//! forgetting and adaptation and writes the report.
 
 use crate::progress::BytesBar;
-use crate::train_cmds::{load_plan, parse_device, TrainArgs};
+use crate::study_cmd::run_study;
 use anyhow::{Context, Result};
 use clap::Args;
 use rewarm_data::corpus::{list_inputs, read_documents, CorpusOptions};
 use rewarm_data::prepare::{prepare, PrepareOptions};
 use rewarm_data::{SplitRule, Tokenizer};
+use rewarm_plan::study::Size;
 use std::path::{Path, PathBuf};
-
-const PLAN: &str = include_str!("../../../examples/two-stage.toml");
 
 #[derive(Args)]
 pub struct QuickstartArgs {
@@ -59,52 +59,70 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         prepare(&opts, &tokenizer, &bar)?;
         bar.0.finish_and_clear();
     }
-    let plan_path = args.out.join("two-stage.toml");
-    std::fs::write(&plan_path, PLAN.replace("../prepared/", "prepared/"))?;
-    let run = args.out.join("run");
-    println!(
-        "3/3 training {} into {} (pretrain on English, continue on German with 25% English replay)",
-        plan_path.display(),
-        run.display()
-    );
-    parse_device(Some(&args.device))?;
-    crate::train_cmds::train(TrainArgs::new(
-        plan_path.clone(),
-        run.clone(),
-        Some(args.device),
-    ))?;
-    let (plan, _) = load_plan(&plan_path)?;
-    print_outcome(
-        &run.join("metrics.jsonl"),
-        plan.stages[0].steps,
-        plan.total_steps,
-    )
+    println!("3/3 pretraining a 7M-parameter model on English, then continuing on German three ways, and the union retrain");
+    let data = [
+        ("en".to_owned(), prepared.join("en")),
+        ("de".to_owned(), prepared.join("de")),
+    ];
+    let runs = run_study(
+        "quickstart",
+        &data,
+        &args.out,
+        Size::Small,
+        1,
+        1,
+        Some(&args.device),
+    )?;
+    print_outcome(&args.out.join("pretrain"), &runs)
 }
 
-/// Loss per validation set at the stage boundary and at the end: forgetting (English) and adaptation
-/// (German).
-fn print_outcome(metrics: &Path, boundary: u64, end: u64) -> Result<()> {
-    let records = rewarm_train::metrics::read(metrics)?;
-    let loss = |step: u64, set: &str| {
-        records
+/// Final loss per language for each run, with English forgetting and German adaptation relative to the
+/// pretrained model (the report has the full tables and figures).
+fn print_outcome(pretrain: &Path, runs: &Path) -> Result<()> {
+    let final_losses = |run: &Path| -> Result<(u64, std::collections::BTreeMap<String, f64>)> {
+        let records = rewarm_train::metrics::read(&run.join("metrics.jsonl"))?;
+        let last = records
             .iter()
-            .find(|r| r["kind"] == "eval" && r["step"] == step && r["set"] == set)
-            .and_then(|r| r["loss"].as_f64())
-            .unwrap_or(f64::NAN)
+            .filter(|r| r["kind"] == "eval")
+            .filter_map(|r| r["step"].as_u64())
+            .max()
+            .unwrap_or(0);
+        let losses = records
+            .iter()
+            .filter(|r| r["kind"] == "eval" && r["step"] == last)
+            .filter_map(|r| Some((r["set"].as_str()?.to_owned(), r["loss"].as_f64()?)))
+            .collect();
+        Ok((last, losses))
     };
+    let (_, base) = final_losses(pretrain)?;
+    let index: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("sweep.json"))?)?;
+    println!("\nvalidation loss (nats/token)    English   German   English forgetting   German adaptation");
     println!(
-        "\nvalidation loss (nats/token)   start   after English   after German   change in stage 2"
+        "{:<30} {:>8.3} {:>8.3}",
+        "pretrained on English",
+        base["en"],
+        base.get("de").copied().unwrap_or(f64::NAN)
     );
-    for (set, what) in [("en", "forgetting"), ("de", "adaptation")] {
-        let (a, b, c) = (loss(0, set), loss(boundary, set), loss(end, set));
+    for run in &index {
+        let (id, label) = (
+            run["id"].as_str().unwrap_or(""),
+            run["label"].as_str().unwrap_or(""),
+        );
+        let (_, l) = final_losses(&runs.join(id))?;
+        let (en, de) = (
+            l.get("en").copied().unwrap_or(f64::NAN),
+            l.get("de").copied().unwrap_or(f64::NAN),
+        );
         println!(
-            "{set:<30} {a:>6.3} {b:>15.3} {c:>14.3} {:>+10.3} ({what})",
-            c - b
+            "{label:<30} {en:>8.3} {de:>8.3} {:>+20.3} {:>+19.3}",
+            en - base["en"],
+            de - base.get("de").copied().unwrap_or(f64::NAN)
         );
     }
     println!(
-        "\nmetrics: {} (every eval and train step; see docs/metrics.md)",
-        metrics.display()
+        "\nruns: {} (metrics.jsonl in each; see docs/metrics.md)",
+        runs.display()
     );
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use rewarm_report::{report::utc, write_report, ReportOptions};
+use rewarm_report::{render::utc, write_report, ReportOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]

@@ -8,7 +8,7 @@ use clap::Args;
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Size, StudySource};
 use rewarm_train::checkpoint::list_complete;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct StudyArgs {
@@ -38,26 +38,57 @@ pub fn study(args: StudyArgs) -> Result<()> {
         let (name, dir) = d
             .split_once('=')
             .ok_or_else(|| anyhow!("--data {d}: expected NAME=FOLDER"))?;
-        let dir = PathBuf::from(dir);
-        let manifest = Manifest::load(&dir)?;
+        sources.push((name.to_owned(), PathBuf::from(dir)));
+    }
+    let runs_dir = run_study(
+        &args.name,
+        &sources,
+        &args.out,
+        size,
+        args.seed,
+        args.parallel,
+        args.device.as_deref(),
+    )?;
+    println!(
+        "runs in {}; summarise with `rewarm report {} --out {}`",
+        runs_dir.display(),
+        runs_dir.display(),
+        args.out.join("report").display()
+    );
+    Ok(())
+}
+
+/// Pretrains D0 if the study continues from it, then trains the study's runs; returns the runs folder.
+pub fn run_study(
+    name: &str,
+    data: &[(String, PathBuf)],
+    out: &Path,
+    size: Size,
+    seed: u64,
+    parallel: usize,
+    device: Option<&str>,
+) -> Result<PathBuf> {
+    let mut sources = Vec::new();
+    for (name, dir) in data {
+        let manifest = Manifest::load(dir)?;
         let dir = dir
             .canonicalize()
             .with_context(|| format!("{}", dir.display()))?;
         sources.push(StudySource {
-            name: name.to_owned(),
+            name: name.clone(),
             dir,
             vocab_size: manifest.tokenizer.vocab_size,
         });
     }
-    std::fs::create_dir_all(&args.out)?;
-    let out = args.out.canonicalize()?;
+    std::fs::create_dir_all(out)?;
+    let out = out.canonicalize()?;
     // The D0 model the continual runs start from.
     let pre_dir = out.join("pretrain");
     let pre_plan_path = pre_dir.join("plan.toml");
     std::fs::create_dir_all(&pre_dir)?;
     std::fs::write(
         &pre_plan_path,
-        toml::to_string(&study::pretrain_plan(&sources, size, args.seed))?,
+        toml::to_string(&study::pretrain_plan(&sources, size, seed))?,
     )?;
     let (pre_plan, _) = load_plan(&pre_plan_path)?;
     let final_ckpt = pre_dir
@@ -65,8 +96,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         .join(rewarm_train::checkpoint::step_dir_name(
             pre_plan.total_steps,
         ));
-    let s =
-        study::build(&args.name, &sources, size, args.seed, &final_ckpt).map_err(|e| anyhow!(e))?;
+    let s = study::build(name, &sources, size, seed, &final_ckpt).map_err(|e| anyhow!(e))?;
     if s.pretrain.is_some()
         && list_complete(&pre_dir.join("ckpt")).last().map(|c| c.0) != Some(pre_plan.total_steps)
     {
@@ -77,25 +107,13 @@ pub fn study(args: StudyArgs) -> Result<()> {
         crate::train_cmds::train(TrainArgs::new(
             pre_plan_path,
             pre_dir.clone(),
-            args.device.clone(),
+            device.map(str::to_owned),
         ))?;
     }
     let runs_dir = out.join("runs");
-    run_sweep(
-        &s.runs,
-        &runs_dir,
-        args.parallel,
-        false,
-        args.device.as_deref(),
-    )?;
+    run_sweep(&s.runs, &runs_dir, parallel, false, device)?;
     if !runs_dir.exists() {
         bail!("no runs were trained");
     }
-    println!(
-        "runs in {}; summarise with `rewarm report {} --out {}`",
-        runs_dir.display(),
-        runs_dir.display(),
-        out.join("report").display()
-    );
-    Ok(())
+    Ok(runs_dir)
 }

@@ -49,7 +49,7 @@ pub struct PlanArgs {
     config: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
     format: PlanFormat,
-    /// Draw the learning rate (and replay fraction) over the run as an SVG.
+    /// Draw the learning rate (and replay fraction) over the run: SVG, or PNG when the name ends in .png.
     #[arg(long)]
     plot: Option<PathBuf>,
 }

@@ -146,7 +146,8 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match &self.inner {
             Inner::Gpt2(bpe) => Ok(bpe.encode_ordinary(text)),
-Inner::Hf(tok) => encode_ordinary(tok, text).map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name))),
+            Inner::Hf(tok) => encode_ordinary(tok, text)
+                .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name))),
         }
     }
 
@@ -176,7 +177,10 @@ fn encode_ordinary(tok: &tokenizers::Tokenizer, text: &str) -> tokenizers::Resul
     }
     let model = tok.get_model();
     pre.tokenize(|s| model.tokenize(s.get()))?;
-    Ok(pre.into_encoding(None, 0, OffsetType::Byte)?.get_ids().to_vec())
+    Ok(pre
+        .into_encoding(None, 0, OffsetType::Byte)?
+        .get_ids()
+        .to_vec())
 }
 
 /// Fits a byte-level BPE (GPT-2 style pre-tokenization, `<|endoftext|>` as its only special token) of

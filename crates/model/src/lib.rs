@@ -31,10 +31,12 @@
 //!
 //! Files: `config` (shapes, presets, counts), `neox` and `llama` (one architecture each, a struct per
 //! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `model` (the
-//! common entry).
+//! common entry), `hf_config` (Hugging Face config.json ↔ [`ModelConfig`]), `generate` (sampling).
 
 mod config;
 mod error;
+pub mod generate;
+mod hf_config;
 pub mod init;
 pub mod llama;
 mod model;

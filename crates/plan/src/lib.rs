@@ -4,6 +4,7 @@
 pub mod config;
 pub mod plan;
 pub mod schedule;
+pub mod study;
 pub mod summary;
 pub mod sweep;
 

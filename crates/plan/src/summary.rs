@@ -83,9 +83,16 @@ impl PlanSummary {
             .map(|(s, cfg)| {
                 // Each stage's budget of its own data (Ibrahim et al.'s union: 300B Pile + 300B SP);
                 // with additive replay the budget is the new data only.
-                let additive = cfg.replay.as_ref().is_some_and(|r| r.mode == crate::config::ReplayMode::Additive);
+                let additive = cfg
+                    .replay
+                    .as_ref()
+                    .is_some_and(|r| r.mode == crate::config::ReplayMode::Additive);
                 if additive {
-                    s.sources.iter().filter(|t| !t.replay).map(|t| t.tokens).sum()
+                    s.sources
+                        .iter()
+                        .filter(|t| !t.replay)
+                        .map(|t| t.tokens)
+                        .sum()
                 } else {
                     s.tokens
                 }

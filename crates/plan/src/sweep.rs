@@ -46,28 +46,61 @@ pub struct SweepRun {
 }
 
 fn sweep_err(file: &Path, field: &str, why: String, fix: &str) -> PlanError {
-    PlanError { file: file.display().to_string(), field: field.into(), why, fix: fix.into() }
+    PlanError {
+        file: file.display().to_string(),
+        field: field.into(),
+        why,
+        fix: fix.into(),
+    }
 }
 
 /// Reads a sweep file and expands its grid (cartesian product, keys in sorted order).
 pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| sweep_err(path, "file", e.to_string(), "pass the path of a sweep .toml file"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        sweep_err(
+            path,
+            "file",
+            e.to_string(),
+            "pass the path of a sweep .toml file",
+        )
+    })?;
     let sweep: SweepConfig = toml::from_str(&text).map_err(|e| {
-        sweep_err(path, "sweep", e.message().to_owned(), "keys are base, grid, union_baseline (docs/sweeps.md)")
+        sweep_err(
+            path,
+            "sweep",
+            e.message().to_owned(),
+            "keys are base, grid, union_baseline (docs/sweeps.md)",
+        )
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base_path = dir.join(&sweep.base);
-    let base_text = std::fs::read_to_string(&base_path)
-        .map_err(|e| sweep_err(path, "base", format!("{}: {e}", base_path.display()), "point base at a plan file"))?;
-    let mut base: toml::Table = toml::from_str(&base_text)
-        .map_err(|e| sweep_err(&base_path, "plan", e.message().to_owned(), "fix the base plan"))?;
+    let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+        sweep_err(
+            path,
+            "base",
+            format!("{}: {e}", base_path.display()),
+            "point base at a plan file",
+        )
+    })?;
+    let mut base: toml::Table = toml::from_str(&base_text).map_err(|e| {
+        sweep_err(
+            &base_path,
+            "plan",
+            e.message().to_owned(),
+            "fix the base plan",
+        )
+    })?;
     absolutize(&mut base, base_path.parent().unwrap_or(Path::new(".")));
 
     let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
     for (key, values) in &sweep.grid {
         if values.is_empty() {
-            return Err(sweep_err(path, &format!("grid.{key}"), "no values".into(), "list at least one value"));
+            return Err(sweep_err(
+                path,
+                &format!("grid.{key}"),
+                "no values".into(),
+                "list at least one value",
+            ));
         }
         points = points
             .into_iter()
@@ -84,40 +117,68 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
     for params in points {
         let mut plan = base.clone();
         for (key, value) in &params {
-            set_path(&mut plan, key, value.clone())
-                .map_err(|why| sweep_err(path, &format!("grid.{key}"), why, "use a dotted path into the plan, array elements by index"))?;
+            set_path(&mut plan, key, value.clone()).map_err(|why| {
+                sweep_err(
+                    path,
+                    &format!("grid.{key}"),
+                    why,
+                    "use a dotted path into the plan, array elements by index",
+                )
+            })?;
         }
         check(&plan, path)?;
         let label = if params.is_empty() {
             "base".to_owned()
         } else {
-            params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
         };
-        runs.push(SweepRun { id: run_id(&plan), label, params, plan });
+        runs.push(SweepRun {
+            id: run_id(&plan),
+            label,
+            params,
+            plan,
+        });
     }
     if sweep.union_baseline {
-        let plan = union_plan(&base).map_err(|why| sweep_err(&base_path, "stages", why, "fix the base plan"))?;
+        let plan = union_plan(&base)
+            .map_err(|why| sweep_err(&base_path, "stages", why, "fix the base plan"))?;
         check(&plan, path)?;
-        runs.push(SweepRun { id: run_id(&plan), label: "union".into(), params: BTreeMap::new(), plan });
+        runs.push(SweepRun {
+            id: run_id(&plan),
+            label: "union".into(),
+            params: BTreeMap::new(),
+            plan,
+        });
     }
     Ok(runs)
 }
 
 /// The plan must still parse (unknown keys from a typo in a grid path are caught here).
 fn check(plan: &toml::Table, path: &Path) -> Result<(), PlanError> {
-    let text = toml::to_string(plan).map_err(|e| sweep_err(path, "grid", e.to_string(), "check grid values"))?;
+    let text = toml::to_string(plan)
+        .map_err(|e| sweep_err(path, "grid", e.to_string(), "check grid values"))?;
     PlanConfig::from_toml(&text, path).map(|_| ())
 }
 
 pub fn run_id(plan: &toml::Table) -> String {
     let json = serde_json::to_string(plan).expect("toml tables serialize");
-    Sha256::digest(json.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(json.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Sets `a.b.0.c` in a TOML table; intermediate tables are created, arrays must have the index.
 pub fn set_path(table: &mut toml::Table, key: &str, value: Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
-    let mut cur: &mut Value = table.entry(parts[0]).or_insert_with(|| Value::Table(toml::Table::new()));
+    let mut cur: &mut Value = table
+        .entry(parts[0])
+        .or_insert_with(|| Value::Table(toml::Table::new()));
     if parts.len() == 1 {
         *cur = value;
         return Ok(());
@@ -130,19 +191,29 @@ pub fn set_path(table: &mut toml::Table, key: &str, value: Value) -> Result<(), 
                     t.insert((*part).to_owned(), value);
                     return Ok(());
                 }
-                t.entry(*part).or_insert_with(|| Value::Table(toml::Table::new()))
+                t.entry(*part)
+                    .or_insert_with(|| Value::Table(toml::Table::new()))
             }
             Value::Array(a) => {
-                let idx: usize = part.parse().map_err(|_| format!("`{part}` indexes an array: use a number"))?;
+                let idx: usize = part
+                    .parse()
+                    .map_err(|_| format!("`{part}` indexes an array: use a number"))?;
                 let len = a.len();
-                let slot = a.get_mut(idx).ok_or_else(|| format!("index {idx} is past the {len} elements"))?;
+                let slot = a
+                    .get_mut(idx)
+                    .ok_or_else(|| format!("index {idx} is past the {len} elements"))?;
                 if last {
                     *slot = value;
                     return Ok(());
                 }
                 slot
             }
-            _ => return Err(format!("`{}` is not a table or array", parts[..i].join("."))),
+            _ => {
+                return Err(format!(
+                    "`{}` is not a table or array",
+                    parts[..i].join(".")
+                ))
+            }
         };
     }
     Ok(())
@@ -186,17 +257,32 @@ fn absolutize(plan: &mut toml::Table, dir: &Path) {
 /// The union retrain: from scratch (no init_from), one stage over every stage's data weighted by the stage's
 /// token budget, as many tokens as all stages' budgets together, and the first stage's schedule shape.
 pub fn union_plan(base: &toml::Table) -> Result<toml::Table, String> {
-    let stages = base.get("stages").and_then(Value::as_array).ok_or("no [[stages]]")?;
+    let stages = base
+        .get("stages")
+        .and_then(Value::as_array)
+        .ok_or("no [[stages]]")?;
     let mut mixture: BTreeMap<String, f64> = BTreeMap::new();
     let mut tokens = 0f64;
     for st in stages {
         // The union reads each stage's whole budget of its own data (Ibrahim et al.: 300B Pile + 300B
         // SlimPajama = 600B, whatever the CPT runs replayed); with additive replay `tokens` is new data already.
-        let new_tokens = st.get("tokens").and_then(Value::as_integer).ok_or("a stage without tokens")? as f64;
-        let mix = st.get("mixture").and_then(Value::as_table).ok_or("a stage without mixture")?;
-        let total: f64 = mix.values().filter_map(|v| v.as_float().or(v.as_integer().map(|i| i as f64))).sum();
+        let new_tokens = st
+            .get("tokens")
+            .and_then(Value::as_integer)
+            .ok_or("a stage without tokens")? as f64;
+        let mix = st
+            .get("mixture")
+            .and_then(Value::as_table)
+            .ok_or("a stage without mixture")?;
+        let total: f64 = mix
+            .values()
+            .filter_map(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
+            .sum();
         for (name, w) in mix {
-            let w = w.as_float().or(w.as_integer().map(|i| i as f64)).unwrap_or(0.0);
+            let w = w
+                .as_float()
+                .or(w.as_integer().map(|i| i as f64))
+                .unwrap_or(0.0);
             *mixture.entry(name.clone()).or_default() += new_tokens * w / total.max(1e-12);
         }
         tokens += new_tokens;
@@ -207,9 +293,20 @@ pub fn union_plan(base: &toml::Table) -> Result<toml::Table, String> {
     stage.insert("tokens".into(), Value::Integer(tokens.round() as i64));
     stage.insert(
         "mixture".into(),
-        Value::Table(mixture.into_iter().map(|(k, v)| (k, Value::Float(v / tokens.max(1.0)))).collect()),
+        Value::Table(
+            mixture
+                .into_iter()
+                .map(|(k, v)| (k, Value::Float(v / tokens.max(1.0))))
+                .collect(),
+        ),
     );
-    stage.insert("schedule".into(), first.get("schedule").cloned().ok_or("first stage has no schedule")?);
+    stage.insert(
+        "schedule".into(),
+        first
+            .get("schedule")
+            .cloned()
+            .ok_or("first stage has no schedule")?,
+    );
     let mut plan = base.clone();
     plan.remove("init_from");
     plan.insert("stages".into(), Value::Array(vec![Value::Table(stage)]));
@@ -259,13 +356,23 @@ schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
         let ids: std::collections::HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids.len(), 7, "every point gets its own id");
         let again: Vec<String> = expand(&sweep).unwrap().into_iter().map(|r| r.id).collect();
-        assert_eq!(again, runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), "ids are stable");
+        assert_eq!(
+            again,
+            runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            "ids are stable"
+        );
         assert_eq!(runs[0].label, "seed=1,stages.1.replay.fraction=0.0");
         let src = runs[0].plan["data"]["sources"]["en"].as_str().unwrap();
         assert!(Path::new(src).is_absolute(), "{src}");
         // The point's value is in its plan.
-        let r = runs.iter().find(|r| r.label == "seed=2,stages.1.replay.fraction=0.05").unwrap();
-        assert_eq!(r.plan["stages"][1]["replay"]["fraction"].as_float(), Some(0.05));
+        let r = runs
+            .iter()
+            .find(|r| r.label == "seed=2,stages.1.replay.fraction=0.05")
+            .unwrap();
+        assert_eq!(
+            r.plan["stages"][1]["replay"]["fraction"].as_float(),
+            Some(0.05)
+        );
         assert_eq!(r.plan["seed"].as_integer(), Some(2));
     }
 
@@ -285,10 +392,21 @@ schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
     fn bad_grid_paths_and_typos_are_errors_naming_the_key() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.toml", BASE);
-        let bad_index = write(dir.path(), "a.toml", "base = \"base.toml\"\n[grid]\n\"stages.5.tokens\" = [1]\n");
+        let bad_index = write(
+            dir.path(),
+            "a.toml",
+            "base = \"base.toml\"\n[grid]\n\"stages.5.tokens\" = [1]\n",
+        );
         let err = expand(&bad_index).err().unwrap().to_string();
-        assert!(err.contains("grid.stages.5.tokens") && err.contains("past the 2"), "{err}");
-        let typo = write(dir.path(), "b.toml", "base = \"base.toml\"\n[grid]\n\"stages.1.replay.fractoin\" = [0.1]\n");
+        assert!(
+            err.contains("grid.stages.5.tokens") && err.contains("past the 2"),
+            "{err}"
+        );
+        let typo = write(
+            dir.path(),
+            "b.toml",
+            "base = \"base.toml\"\n[grid]\n\"stages.1.replay.fractoin\" = [0.1]\n",
+        );
         let err = expand(&typo).err().unwrap().to_string();
         assert!(err.contains("fractoin"), "{err}");
         let unknown = write(dir.path(), "c.toml", "base = \"base.toml\"\ngrdi = 1\n");

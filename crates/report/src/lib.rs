@@ -1,3 +1,48 @@
-//! rewarm's reports and figures. One plotting module serves `rewarm plan --plot` and the reports.
+//! rewarm's reports and figures: run folders in, tables and plots out (no tensors). One plotting module
+//! ([`plot`]) serves `rewarm plan --plot` and `rewarm report`.
+//!
+//! - [`run`]: [`RunData::load`] reads a run folder (plan.json, metrics.jsonl, environment.json);
+//! - [`metrics`]: the metrics as pure functions of evaluation series (final loss, AVG, forgetting, MER
+//!   forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance profiles);
+//! - [`report`]: the tables and figures of a set of runs;
+//! - [`render`]: those as Markdown, HTML and terminal text.
 
+pub mod metrics;
 pub mod plot;
+pub mod render;
+pub mod report;
+pub mod run;
+
+pub use report::{write_report, Report, ReportOptions};
+pub use run::{EvalPoint, RunData};
+
+use std::path::Path;
+
+/// A report error: the file, what is wrong, and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {why}\nHINT: {hint}")]
+pub struct ReportError {
+    pub path: String,
+    pub why: String,
+    pub hint: String,
+}
+
+impl ReportError {
+    pub fn new(path: &Path, why: String, hint: &str) -> Self {
+        ReportError {
+            path: path.display().to_string(),
+            why,
+            hint: hint.into(),
+        }
+    }
+}
+
+impl From<plot::PlotError> for ReportError {
+    fn from(e: plot::PlotError) -> Self {
+        ReportError {
+            path: e.path,
+            why: e.why,
+            hint: e.hint,
+        }
+    }
+}

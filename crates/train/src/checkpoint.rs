@@ -120,71 +120,104 @@ pub fn save_tensors(path: &Path, tensors: &[(String, &Tensor)]) -> TrainResult<(
 /// Copies tensors from a safetensors file into `targets` (by name), checking every name, shape and dtype.
 /// `what` names the file's role in errors ("checkpoint weights", "optimizer state").
 pub fn load_tensors_into(path: &Path, targets: &[(String, Tensor)], what: &str) -> TrainResult<()> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        TrainError::Checkpoint(format!(
-            "{}: not a valid safetensors file ({e})",
-            path.display()
-        ))
-    })?;
-    let mut missing = Vec::new();
-    for (name, target) in targets {
-        let view = match st.tensor(name) {
-            Ok(v) => v,
-            Err(_) => {
-                missing.push(name.clone());
+    load_tensors_from(&[path.to_owned()], targets, what, &|name| {
+        Some(name.to_owned())
+    })
+}
+
+/// Copies tensors from one or more safetensors files (shards) into `targets`, checking every name, shape
+/// and dtype. `rename` maps a stored name to a target name, or to `None` for a stored tensor that is not
+/// a parameter (e.g. a cached rotary table); every target must be filled exactly once and every other
+/// stored tensor is an error.
+pub fn load_tensors_from(
+    files: &[PathBuf],
+    targets: &[(String, Tensor)],
+    what: &str,
+    rename: &dyn Fn(&str) -> Option<String>,
+) -> TrainResult<()> {
+    let mut filled = vec![false; targets.len()];
+    let index: BTreeMap<&str, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.as_str(), i))
+        .collect();
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "{}: not a valid safetensors file ({e})",
+                path.display()
+            ))
+        })?;
+        let mut stored = st.names();
+        stored.sort();
+        for stored_name in stored {
+            let Some(name) = rename(stored_name) else {
                 continue;
-            }
-        };
-        let want: Vec<usize> = target.size().iter().map(|&d| d as usize).collect();
-        if view.shape() != want.as_slice() {
-            return Err(TrainError::Checkpoint(format!(
-                "{}: {what} tensor `{name}` has shape {:?}, the model needs {want:?}\nHINT: the checkpoint was made for another model shape; use the same model preset and overrides",
-                path.display(),
-                view.shape()
-            )));
-        }
-        let kind = match view.dtype() {
-            Dtype::F32 => Kind::Float,
-            Dtype::BF16 => Kind::BFloat16,
-            Dtype::F16 => Kind::Half,
-            other => {
+            };
+            let Some(&i) = index.get(name.as_str()) else {
                 return Err(TrainError::Checkpoint(format!(
-                    "{}: tensor `{name}` has unsupported dtype {other:?}",
+                    "{}: {what} holds tensor `{stored_name}`, which the model lacks\nHINT: the checkpoint belongs to another architecture or size",
                     path.display()
-                )))
+                )));
+            };
+            if std::mem::replace(&mut filled[i], true) {
+                return Err(TrainError::Checkpoint(format!(
+                    "{}: {what} holds tensor `{name}` twice (under `{stored_name}`)\nHINT: the checkpoint's shards overlap; download them again",
+                    path.display()
+                )));
             }
-        };
-        let shape: Vec<i64> = want.iter().map(|&d| d as i64).collect();
-        let src = Tensor::f_from_data_size(view.data(), &shape, kind)
-            .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-        tch::no_grad(|| {
-            target
-                .shallow_clone()
-                .copy_(&src.to_kind(target.kind()).to_device(target.device()))
-        });
+            let view = st.tensor(stored_name).map_err(|e| {
+                TrainError::Checkpoint(format!("{}: `{stored_name}`: {e}", path.display()))
+            })?;
+            copy_view(path, &name, &view, &targets[i].1, what)?;
+        }
     }
-    if !missing.is_empty() {
+    if let Some(i) = filled.iter().position(|f| !f) {
         return Err(TrainError::Checkpoint(format!(
             "{}: {what} lacks {} tensors the model has, e.g. `{}`\nHINT: the checkpoint belongs to another architecture",
-            path.display(),
-            missing.len(),
-            missing[0]
+            files.first().map_or(String::new(), |f| f.display().to_string()),
+            filled.iter().filter(|f| !**f).count(),
+            targets[i].0
         )));
     }
-    let extra: Vec<&str> = st
-        .names()
-        .into_iter()
-        .filter(|n| !targets.iter().any(|(t, _)| t == *n))
-        .collect();
-    if !extra.is_empty() {
+    Ok(())
+}
+
+fn copy_view(
+    path: &Path,
+    name: &str,
+    view: &TensorView,
+    target: &Tensor,
+    what: &str,
+) -> TrainResult<()> {
+    let want: Vec<usize> = target.size().iter().map(|&d| d as usize).collect();
+    if view.shape() != want.as_slice() {
         return Err(TrainError::Checkpoint(format!(
-            "{}: {what} holds {} tensors the model lacks, e.g. `{}`\nHINT: the checkpoint belongs to another architecture or size",
+            "{}: {what} tensor `{name}` has shape {:?}, the model needs {want:?}\nHINT: the checkpoint was made for another model shape; use the same model preset and overrides",
             path.display(),
-            extra.len(),
-            extra[0]
+            view.shape()
         )));
     }
+    let kind = match view.dtype() {
+        Dtype::F32 => Kind::Float,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F16 => Kind::Half,
+        other => {
+            return Err(TrainError::Checkpoint(format!(
+                "{}: tensor `{name}` has unsupported dtype {other:?}\nHINT: store weights as F32, BF16 or F16",
+                path.display()
+            )))
+        }
+    };
+    let shape: Vec<i64> = want.iter().map(|&d| d as i64).collect();
+    let src = Tensor::f_from_data_size(view.data(), &shape, kind)
+        .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    tch::no_grad(|| {
+        target
+            .shallow_clone()
+            .copy_(&src.to_kind(target.kind()).to_device(target.device()))
+    });
     Ok(())
 }
 

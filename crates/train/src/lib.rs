@@ -7,6 +7,7 @@ pub mod error;
 pub mod lock;
 pub mod metrics;
 pub mod optim;
+pub mod pretrained;
 pub mod setup;
 pub mod trainer;
 

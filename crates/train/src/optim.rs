@@ -1,8 +1,35 @@
 //! AdamW with decoupled weight decay (Loshchilov & Hutter 2019) and global-norm gradient clipping, with
 //! its state (moments and step count) in tensors we own, so checkpoints can save and restore it exactly.
+//!
+//! The update runs in libtorch's fused AdamW kernel (`torch.optim.AdamW(fused=True)`, through
+//! csrc/fused_adamw.cpp): one pass per parameter instead of a dozen tensor ops, which made the optimizer
+//! the slowest part of a CPU step after the matmuls (BENCHMARKS.md). Parameters that are not f32 take the
+//! same formula as separate tensor ops ([`AdamW::step_unfused`]).
 
 use rewarm_plan::config::OptimizerConfig;
+use std::ffi::{c_char, c_int, CStr};
 use tch::{Kind, Tensor};
+use torch_sys::C_tensor;
+
+extern "C" {
+    /// csrc/fused_adamw.cpp: `at::_fused_adamw_` over n tensors; 0 on success, else 1 and a message.
+    fn rewarm_fused_adamw(
+        params: *const *const C_tensor,
+        grads: *const *const C_tensor,
+        exp_avgs: *const *const C_tensor,
+        exp_avg_sqs: *const *const C_tensor,
+        steps: *const *const C_tensor,
+        n: usize,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        grad_scale: *const C_tensor,
+        error: *mut c_char,
+        error_len: usize,
+    ) -> c_int;
+}
 
 /// One parameter and its Adam moments.
 pub struct Slot {
@@ -61,25 +88,111 @@ impl AdamW {
         }
     }
 
-    /// Global L2 norm of all gradients (before clipping), as a 0-d tensor.
+    /// Global L2 norm of all gradients (before clipping), as a 0-d f32 tensor: the norm of the per-tensor
+    /// norms, as `torch.nn.utils.clip_grad_norm_` computes it (one read of each gradient, no temporaries).
     pub fn grad_norm(&self) -> Tensor {
-        let squares: Vec<Tensor> = self
+        let norms: Vec<Tensor> = self
             .slots
             .iter()
-            .filter(|s| s.param.grad().defined())
-            .map(|s| {
-                s.param
-                    .grad()
-                    .to_kind(Kind::Float)
-                    .square()
-                    .sum(Kind::Float)
-            })
+            .map(|s| s.param.grad())
+            .filter(|g| g.defined())
+            .map(|g| g.norm_scalaropt_dtype(2.0, Kind::Float))
             .collect();
-        Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+        Tensor::stack(&norms, 0).norm()
     }
 
-    /// Clips gradients to global norm `clip` given their norm, then takes one AdamW step at `lr`.
+    /// Clips gradients to global norm `clip` given their norm, then takes one AdamW step at `lr`:
+    ///
+    /// ```text
+    /// g ← g · clip / (‖g‖ + 1e-6)   if ‖g‖ > clip
+    /// p ← p · (1 − lr·wd)            (decayed parameters only)
+    /// m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
+    /// p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
+    /// ```
+    ///
+    /// The gradients may be left scaled (clipping happens in place in the fused kernel).
     pub fn step(&mut self, lr: f64, grad_norm: f64) {
+        let fusable = self.slots.iter().all(|s| {
+            let g = s.param.grad();
+            !g.defined()
+                || [&s.param, &g, &s.exp_avg, &s.exp_avg_sq]
+                    .iter()
+                    .all(|t| t.kind() == Kind::Float && t.is_contiguous())
+        });
+        if fusable {
+            self.step_fused(lr, grad_norm)
+        } else {
+            self.step_unfused(lr, grad_norm)
+        }
+    }
+
+    /// [`Self::step`] in libtorch's fused kernel: one call for the decayed parameters, one for the rest.
+    fn step_fused(&mut self, lr: f64, grad_norm: f64) {
+        let c = &self.config;
+        self.step += 1;
+        let Some(device) = self.slots.first().map(|s| s.param.device()) else {
+            return;
+        };
+        let options = (Kind::Float, device);
+        let step = Tensor::full([], self.step as f64, options);
+        // The kernel divides the gradients by grad_scale: (‖g‖ + 1e-6) / clip multiplies them by the clip factor.
+        let grad_scale = (c.clip > 0.0 && grad_norm > c.clip)
+            .then(|| Tensor::full([], (grad_norm + 1e-6) / c.clip, options));
+        for decay in [true, false] {
+            let slots: Vec<(&Slot, Tensor)> = self
+                .slots
+                .iter()
+                .filter(|s| s.decay == decay)
+                .map(|s| (s, s.param.grad()))
+                .filter(|(_, g)| g.defined())
+                .collect();
+            if slots.is_empty() {
+                continue;
+            }
+            let ptrs = |f: &dyn Fn(&(&Slot, Tensor)) -> *const C_tensor| -> Vec<*const C_tensor> {
+                slots.iter().map(f).collect()
+            };
+            let params = ptrs(&|(s, _)| s.param.as_ptr());
+            let grads = ptrs(&|(_, g)| g.as_ptr());
+            let exp_avgs = ptrs(&|(s, _)| s.exp_avg.as_ptr());
+            let exp_avg_sqs = ptrs(&|(s, _)| s.exp_avg_sq.as_ptr());
+            let steps = vec![step.as_ptr(); slots.len()];
+            let weight_decay = if decay { c.weight_decay } else { 0.0 };
+            let mut error = [0 as c_char; 1024];
+            // SAFETY: every pointer is a live tch tensor (an `at::Tensor *`) borrowed from `self.slots`,
+            // `slots`, `step` or `grad_scale`, all of which outlive the call; the arrays hold `n` entries and
+            // `error` has `error.len()` bytes.
+            let rc = unsafe {
+                rewarm_fused_adamw(
+                    params.as_ptr(),
+                    grads.as_ptr(),
+                    exp_avgs.as_ptr(),
+                    exp_avg_sqs.as_ptr(),
+                    steps.as_ptr(),
+                    slots.len(),
+                    lr,
+                    c.beta1,
+                    c.beta2,
+                    weight_decay,
+                    c.eps,
+                    grad_scale.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+                    error.as_mut_ptr(),
+                    error.len(),
+                )
+            };
+            if rc != 0 {
+                // `step` checked dtypes and layout, so this is a libtorch bug, not a data error.
+                let message = unsafe { CStr::from_ptr(error.as_ptr()) };
+                panic!(
+                    "libtorch's fused AdamW failed: {}",
+                    message.to_string_lossy()
+                );
+            }
+        }
+    }
+
+    /// [`Self::step`] as separate tensor ops, for parameters the fused kernel does not take (not f32).
+    pub fn step_unfused(&mut self, lr: f64, grad_norm: f64) {
         let c = &self.config;
         let scale = if c.clip > 0.0 && grad_norm > c.clip {
             c.clip / (grad_norm + 1e-6)
@@ -143,6 +256,62 @@ mod tests {
             assert!((*g as f64 - w).abs() < 1e-6, "{got:?} vs {want:?}");
         }
         let _ = Device::Cpu;
+    }
+
+    /// The fused kernel and the separate tensor ops compute the same update (to f32 rounding), with and
+    /// without clipping, for decayed and undecayed parameters, over several steps.
+    #[test]
+    fn fused_step_matches_the_tensor_op_formula() {
+        tch::manual_seed(7);
+        let make = || {
+            let w = Tensor::randn([33, 17], tch::kind::FLOAT_CPU).set_requires_grad(true);
+            let b = Tensor::randn([17], tch::kind::FLOAT_CPU).set_requires_grad(true);
+            (w, b)
+        };
+        let (w1, b1) = make();
+        let (w2, b2) = (
+            w1.detach().copy().set_requires_grad(true),
+            b1.detach().copy().set_requires_grad(true),
+        );
+        let opt = |w: &Tensor, b: &Tensor| {
+            AdamW::new(
+                OptimizerConfig::default(),
+                vec![
+                    ("l.bias".into(), b.shallow_clone()),
+                    ("l.weight".into(), w.shallow_clone()),
+                ],
+                |n| n.ends_with("weight"),
+            )
+        };
+        let (mut fused, mut unfused) = (opt(&w1, &b1), opt(&w2, &b2));
+        for step in 0..5 {
+            let x = Tensor::randn([4, 33], tch::kind::FLOAT_CPU);
+            // Large gradients at even steps (clipped), small ones at odd steps.
+            let k = if step % 2 == 0 { 10.0 } else { 0.01 };
+            for (is_fused, o, w, b) in [
+                (true, &mut fused, &w1, &b1),
+                (false, &mut unfused, &w2, &b2),
+            ] {
+                o.zero_grad();
+                ((x.matmul(w) + b).square().sum(Kind::Float) * k).backward();
+                let norm = o.grad_norm().double_value(&[]);
+                if is_fused {
+                    o.step(1e-2, norm);
+                } else {
+                    o.step_unfused(1e-2, norm);
+                }
+            }
+            assert_eq!(fused.step, unfused.step);
+            for (a, b) in [(&w1, &w2), (&b1, &b2)] {
+                let diff = (a - b).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "step {step}: parameters differ by {diff}");
+            }
+            let m = (&fused.slots[1].exp_avg_sq - &unfused.slots[1].exp_avg_sq)
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(m < 1e-5, "step {step}: second moments differ by {m}");
+        }
     }
 
     #[test]

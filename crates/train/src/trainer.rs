@@ -181,7 +181,7 @@ impl<'a> Trainer<'a> {
             }
             None => {
                 if let Some(init) = &plan.config.init_from {
-                    init_weights(&plan.base_dir.join(init), &vs)?;
+                    crate::pretrained::init_weights(&plan.base_dir.join(init), &vs, model_config)?;
                 }
             }
         }
@@ -503,25 +503,6 @@ fn load_checkpoint(dir: &Path, vs: &nn::VarStore, opt: &mut AdamW) -> TrainResul
     )?;
     opt.step = state.optimizer_step;
     Ok(state)
-}
-
-/// `init_from`: weights only, from a checkpoint folder or a folder/file with `model.safetensors`.
-fn init_weights(path: &Path, vs: &nn::VarStore) -> TrainResult<()> {
-    let file = if path.is_dir() {
-        path.join(checkpoint::MODEL_FILE)
-    } else {
-        path.to_owned()
-    };
-    if path.is_dir()
-        && !path.join(checkpoint::DONE).exists()
-        && path.join(checkpoint::STATE_FILE).exists()
-    {
-        return Err(TrainError::Checkpoint(format!(
-            "{}: checkpoint has no DONE marker (incomplete)\nHINT: use a complete checkpoint",
-            path.display()
-        )));
-    }
-    checkpoint::load_tensors_into(&file, &sorted_variables(vs), "init_from weights")
 }
 
 fn write_environment(run_dir: &Path, device: Device, resumed_from: Option<u64>) -> TrainResult<()> {

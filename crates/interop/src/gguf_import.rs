@@ -1,0 +1,482 @@
+//! GGUF (llama.cpp) Llama → Hugging Face `LlamaForCausalLM` folder: `config.json`, `model.safetensors`
+//! (f32, HF names), `tokenizer.json` and `tokenizer_config.json`.
+//!
+//! Two conversions undo what llama.cpp's `convert_hf_to_gguf.py` did:
+//! - names: `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, etc. ([`TENSOR_NAMES`]);
+//! - the rotary layout of q_proj / k_proj. HF rotates dim i of a head with dim i + hd/2 ("rotate_half");
+//!   ggml rotates adjacent pairs (2i, 2i + 1). The converter therefore permutes the rows of each head with
+//!   `w.reshape(n_head, 2, hd/2, in).swapaxes(1, 2)` (n_head = Hkv for k_proj). [`unpermute_rows`] is its
+//!   inverse: HF row h·hd + j·hd/2 + i comes from GGUF row h·hd + 2i + j.
+
+use crate::gguf::{GgufFile, TensorInfo, Value};
+use crate::gguf_tokenizer::{tokenizer_from_gguf, RebuiltTokenizer};
+use crate::hf::{self, SafetensorsWriter};
+use crate::InteropError;
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+/// Per-layer GGUF tensor → HF tensor, `{}` standing for the layer index.
+pub const TENSOR_NAMES: &[(&str, &str)] = &[
+    (
+        "blk.{}.attn_norm.weight",
+        "model.layers.{}.input_layernorm.weight",
+    ),
+    (
+        "blk.{}.attn_q.weight",
+        "model.layers.{}.self_attn.q_proj.weight",
+    ),
+    (
+        "blk.{}.attn_k.weight",
+        "model.layers.{}.self_attn.k_proj.weight",
+    ),
+    (
+        "blk.{}.attn_v.weight",
+        "model.layers.{}.self_attn.v_proj.weight",
+    ),
+    (
+        "blk.{}.attn_output.weight",
+        "model.layers.{}.self_attn.o_proj.weight",
+    ),
+    (
+        "blk.{}.ffn_norm.weight",
+        "model.layers.{}.post_attention_layernorm.weight",
+    ),
+    (
+        "blk.{}.ffn_gate.weight",
+        "model.layers.{}.mlp.gate_proj.weight",
+    ),
+    ("blk.{}.ffn_up.weight", "model.layers.{}.mlp.up_proj.weight"),
+    (
+        "blk.{}.ffn_down.weight",
+        "model.layers.{}.mlp.down_proj.weight",
+    ),
+];
+
+/// The shape of a GGUF Llama, from its `llama.*` metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaShape {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub tie_embeddings: bool,
+}
+
+impl LlamaShape {
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+}
+
+/// What an import wrote.
+#[derive(Debug)]
+pub struct ImportSummary {
+    pub shape: LlamaShape,
+    /// The config.json written.
+    pub config: Json,
+    /// Number of tensors of each GGUF type read.
+    pub types: BTreeMap<String, usize>,
+    pub params: u64,
+    /// Whether tokenizer.json was written.
+    pub tokenizer: bool,
+    /// Warnings for the user.
+    pub notes: Vec<String>,
+}
+
+/// GGUF rows → HF rows for a q/k projection of `n_head` heads: `w` is (n_head·hd, cols), row-major.
+pub fn unpermute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
+    permute(w, n_head, cols, false)
+}
+
+/// HF rows → GGUF rows (what llama.cpp's converter does); the inverse of [`unpermute_rows`].
+pub fn permute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
+    permute(w, n_head, cols, true)
+}
+
+fn permute(w: &[f32], n_head: usize, cols: usize, to_gguf: bool) -> Vec<f32> {
+    let rows = w.len() / cols;
+    let half = rows / n_head / 2;
+    let mut out = vec![0f32; w.len()];
+    for h in 0..n_head {
+        for j in 0..2 {
+            for i in 0..half {
+                let hf_row = h * 2 * half + j * half + i;
+                let gguf_row = h * 2 * half + 2 * i + j;
+                let (dst, src) = if to_gguf {
+                    (gguf_row, hf_row)
+                } else {
+                    (hf_row, gguf_row)
+                };
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// An f32 metadata number as the decimal it was written from (1e-5 rather than 9.999999747378752e-6).
+fn shortest(v: &Value) -> Option<f64> {
+    match v {
+        Value::F32(x) => x.to_string().parse().ok(),
+        other => other.as_f64(),
+    }
+}
+
+/// Reads and checks the `llama.*` hyperparameters.
+pub fn llama_shape<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, InteropError> {
+    let file = g.name().to_owned();
+    let arch = g.get_str("general.architecture").unwrap_or("(missing)");
+    if arch != "llama" {
+        return Err(InteropError::invalid(
+            &file,
+            format!("general.architecture is `{arch}`; rewarm imports `llama` GGUF files"),
+            "use a Llama-architecture model (Llama, SmolLM, TinyLlama, …)",
+        ));
+    }
+    let bad = |key: &str, problem: &str| {
+        InteropError::gguf(
+            &file,
+            &format!("metadata `{key}`"),
+            problem,
+            "the file is corrupt or not a plain Llama",
+        )
+    };
+    let size = |key: &str| -> Result<usize, InteropError> {
+        match g.get(key) {
+            None => Err(bad(key, "is missing")),
+            Some(v) => v
+                .as_u64()
+                .filter(|&n| n > 0 && n <= 1 << 24)
+                .map(|n| n as usize)
+                .ok_or_else(|| bad(key, "is not a positive size ≤ 2²⁴")),
+        }
+    };
+    let num_heads = size("llama.attention.head_count")?;
+    let num_kv_heads = if g.get("llama.attention.head_count_kv").is_some() {
+        size("llama.attention.head_count_kv")?
+    } else {
+        num_heads
+    };
+    let hidden_size = size("llama.embedding_length")?;
+    let rms_norm_eps = g
+        .get("llama.attention.layer_norm_rms_epsilon")
+        .and_then(shortest)
+        .filter(|e| *e > 0.0)
+        .ok_or_else(|| {
+            bad(
+                "llama.attention.layer_norm_rms_epsilon",
+                "is missing or not positive",
+            )
+        })?;
+    let rope_theta = match g.get("llama.rope.freq_base") {
+        None => 10_000.0,
+        Some(v) => shortest(v)
+            .filter(|t| *t > 0.0)
+            .ok_or_else(|| bad("llama.rope.freq_base", "is not a positive number"))?,
+    };
+    let embed = g.tensor("token_embd.weight").ok_or_else(|| {
+        InteropError::gguf(
+            &file,
+            "tensor `token_embd.weight`",
+            "is missing",
+            "the file is not a complete Llama",
+        )
+    })?;
+    let vocab_size = match g.get("llama.vocab_size") {
+        Some(_) => size("llama.vocab_size")?,
+        None => embed.dims.get(1).copied().unwrap_or(0) as usize,
+    };
+    let shape = LlamaShape {
+        hidden_size,
+        intermediate_size: size("llama.feed_forward_length")?,
+        num_layers: size("llama.block_count")?,
+        num_heads,
+        num_kv_heads,
+        vocab_size,
+        context_length: size("llama.context_length")?,
+        rms_norm_eps,
+        rope_theta,
+        tie_embeddings: g.tensor("output.weight").is_none(),
+    };
+    if hidden_size % num_heads != 0 || num_heads % num_kv_heads != 0 || shape.head_dim() % 2 != 0 {
+        return Err(bad(
+            "llama.attention.head_count",
+            "does not split embedding_length into even heads shared evenly by head_count_kv",
+        ));
+    }
+    for key in [
+        "llama.rope.dimension_count",
+        "llama.attention.key_length",
+        "llama.attention.value_length",
+    ] {
+        if g.get(key).is_some() && size(key)? != shape.head_dim() {
+            return Err(InteropError::invalid(
+                &file,
+                format!("`{key}` differs from the head dim {}", shape.head_dim()),
+                "partial rotary or odd head sizes are not Llama; rewarm cannot import this model",
+            ));
+        }
+    }
+    if let Some(kind) = g
+        .get_str("llama.rope.scaling.type")
+        .filter(|k| *k != "none")
+    {
+        return Err(InteropError::invalid(
+            &file,
+            format!("uses RoPE scaling `{kind}`, which rewarm's Llama does not implement"),
+            "import a model without rope scaling",
+        ));
+    }
+    if g.get("llama.expert_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        > 0
+    {
+        return Err(InteropError::invalid(
+            &file,
+            "is a mixture-of-experts model",
+            "rewarm's Llama is dense; import a dense model",
+        ));
+    }
+    Ok(shape)
+}
+
+/// The HF `config.json` (LlamaForCausalLM keys) of `shape`.
+pub fn llama_config_json(shape: &LlamaShape, tokenizer: Option<&RebuiltTokenizer>) -> Json {
+    let id = |t: Option<&(u32, String)>| t.map(|t| json!(t.0)).unwrap_or(Json::Null);
+    json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": shape.hidden_size,
+        "intermediate_size": shape.intermediate_size,
+        "num_hidden_layers": shape.num_layers,
+        "num_attention_heads": shape.num_heads,
+        "num_key_value_heads": shape.num_kv_heads,
+        "head_dim": shape.head_dim(),
+        "hidden_act": "silu",
+        "max_position_embeddings": shape.context_length,
+        "rms_norm_eps": shape.rms_norm_eps,
+        "rope_theta": shape.rope_theta,
+        "rope_scaling": null,
+        "attention_bias": false,
+        "mlp_bias": false,
+        "tie_word_embeddings": shape.tie_embeddings,
+        "vocab_size": shape.vocab_size,
+        "bos_token_id": id(tokenizer.and_then(|t| t.bos.as_ref())),
+        "eos_token_id": id(tokenizer.and_then(|t| t.eos.as_ref())),
+        "torch_dtype": "float32",
+    })
+}
+
+/// One tensor to convert: GGUF source, HF name and shape, and the heads to unpermute (q/k only).
+struct Planned<'a> {
+    info: &'a TensorInfo,
+    hf_name: String,
+    hf_shape: Vec<usize>,
+    unpermute_heads: Option<usize>,
+}
+
+fn plan<'a, R: Read + Seek>(
+    g: &'a GgufFile<R>,
+    s: &LlamaShape,
+) -> Result<Vec<Planned<'a>>, InteropError> {
+    let (c, i, v) = (s.hidden_size, s.intermediate_size, s.vocab_size);
+    let kv = s.num_kv_heads * s.head_dim();
+    let mut wanted: Vec<(String, String, Vec<usize>, Option<usize>)> = vec![
+        (
+            "token_embd.weight".into(),
+            "model.embed_tokens.weight".into(),
+            vec![v, c],
+            None,
+        ),
+        (
+            "output_norm.weight".into(),
+            "model.norm.weight".into(),
+            vec![c],
+            None,
+        ),
+    ];
+    if !s.tie_embeddings {
+        wanted.push((
+            "output.weight".into(),
+            "lm_head.weight".into(),
+            vec![v, c],
+            None,
+        ));
+    }
+    for layer in 0..s.num_layers {
+        for &(gguf, hf) in TENSOR_NAMES {
+            let (shape, heads) = match gguf {
+                "blk.{}.attn_norm.weight" | "blk.{}.ffn_norm.weight" => (vec![c], None),
+                "blk.{}.attn_q.weight" => (vec![c, c], Some(s.num_heads)),
+                "blk.{}.attn_k.weight" => (vec![kv, c], Some(s.num_kv_heads)),
+                "blk.{}.attn_v.weight" => (vec![kv, c], None),
+                "blk.{}.ffn_down.weight" => (vec![c, i], None),
+                "blk.{}.ffn_gate.weight" | "blk.{}.ffn_up.weight" => (vec![i, c], None),
+                _ => (vec![c, c], None), // attn_output
+            };
+            let n = layer.to_string();
+            wanted.push((gguf.replace("{}", &n), hf.replace("{}", &n), shape, heads));
+        }
+    }
+    let file = g.name();
+    let mut planned = Vec::with_capacity(wanted.len());
+    for (gguf_name, hf_name, hf_shape, unpermute_heads) in wanted {
+        let info = g.tensor(&gguf_name).ok_or_else(|| {
+            InteropError::gguf(
+                file,
+                &format!("tensor `{gguf_name}`"),
+                "is missing",
+                "the file is not a complete Llama of the shape its metadata declares",
+            )
+        })?;
+        if info.torch_shape() != hf_shape {
+            return Err(InteropError::gguf(
+                file,
+                &format!("tensor `{gguf_name}`"),
+                format!(
+                    "has shape {:?} (PyTorch order) but the metadata implies {hf_shape:?}",
+                    info.torch_shape()
+                ),
+                "the file is corrupt or not a plain Llama",
+            ));
+        }
+        planned.push(Planned {
+            info,
+            hf_name,
+            hf_shape,
+            unpermute_heads,
+        });
+    }
+    if let Some(extra) = g
+        .tensors
+        .iter()
+        .find(|t| !planned.iter().any(|p| p.info.name == t.name))
+    {
+        return Err(InteropError::gguf(
+            file,
+            &format!("tensor `{}`", extra.name),
+            "has no Hugging Face Llama counterpart",
+            "rewarm imports plain Llama models (no RoPE frequency factors, biases or extra heads)",
+        ));
+    }
+    Ok(planned)
+}
+
+/// Converts the GGUF file at `gguf` into a new Hugging Face folder `out` (which must not exist or be
+/// empty).
+pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropError> {
+    let mut g = GgufFile::open(gguf)?;
+    let shape = llama_shape(&g)?;
+    let mut notes = Vec::new();
+    let tokenizer = match tokenizer_from_gguf(&g) {
+        Ok(t) => {
+            notes.extend(t.notes.iter().cloned());
+            Some(t)
+        }
+        Err(e) => {
+            notes.push(format!("tokenizer.json not written: {e}"));
+            None
+        }
+    };
+    if let Some(t) = &tokenizer {
+        let n = t.json["model"]["vocab"].as_object().map_or(0, |v| v.len());
+        if n > shape.vocab_size {
+            return Err(InteropError::invalid(
+                gguf.display(),
+                format!(
+                    "the tokenizer has {n} tokens but the model only {} embeddings",
+                    shape.vocab_size
+                ),
+                "the file is inconsistent",
+            ));
+        }
+    }
+    let config = llama_config_json(&shape, tokenizer.as_ref());
+    let planned = plan(&g, &shape)?;
+
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| InteropError::io(out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(InteropError::invalid(
+            out.display(),
+            "already exists and is not empty",
+            "choose a new --out folder, or remove this one",
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))?;
+    let header: Vec<(String, Vec<usize>)> = planned
+        .iter()
+        .map(|p| (p.hf_name.clone(), p.hf_shape.clone()))
+        .collect();
+    let mut writer = SafetensorsWriter::create(&out.join(hf::WEIGHTS_FILE), &header)?;
+    let mut types = BTreeMap::new();
+    let mut params = 0u64;
+    let infos: Vec<(TensorInfo, String, Option<usize>)> = planned
+        .iter()
+        .map(|p| (p.info.clone(), p.hf_name.clone(), p.unpermute_heads))
+        .collect();
+    for (info, hf_name, heads) in infos {
+        let mut values = g.read_f32(&info)?;
+        if let Some(n_head) = heads {
+            values = unpermute_rows(&values, n_head, shape.hidden_size);
+        }
+        writer.write(&hf_name, &values)?;
+        *types.entry(info.ty.to_string()).or_insert(0) += 1;
+        params += info.numel();
+    }
+    writer.finish()?;
+    hf::write_json(&out.join(hf::CONFIG_FILE), &config)?;
+    if let Some(t) = &tokenizer {
+        hf::write_json(&out.join(hf::TOKENIZER_FILE), &t.json)?;
+        let text = |t: Option<&(u32, String)>| t.map(|t| json!(t.1)).unwrap_or(Json::Null);
+        let mut tok_config = json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": text(t.bos.as_ref()),
+            "eos_token": text(t.eos.as_ref()),
+            "add_bos_token": t.add_bos,
+            "model_max_length": shape.context_length,
+        });
+        if let Some(template) = g.get_str("tokenizer.chat_template") {
+            tok_config["chat_template"] = json!(template);
+        }
+        hf::write_json(&out.join("tokenizer_config.json"), &tok_config)?;
+    }
+    Ok(ImportSummary {
+        shape,
+        config,
+        types,
+        params,
+        tokenizer: tokenizer.is_some(),
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_the_converters_permutation_by_hand() {
+        // 2 heads of hd = 4, one column: HF rows [h0: 0 1 2 3 | h1: 4 5 6 7]. The converter's
+        // reshape(2, 2, 2, 1).swapaxes(1, 2) interleaves each head's halves: [0 2 1 3 | 4 6 5 7].
+        let hf: Vec<f32> = (0..8).map(|r| r as f32).collect();
+        let gguf = permute_rows(&hf, 2, 1);
+        assert_eq!(gguf, [0., 2., 1., 3., 4., 6., 5., 7.]);
+        assert_eq!(unpermute_rows(&gguf, 2, 1), hf);
+        // With several columns whole rows move.
+        let wide: Vec<f32> = (0..24).map(|x| x as f32).collect(); // (8, 3)
+        assert_eq!(unpermute_rows(&permute_rows(&wide, 2, 3), 2, 3), wide);
+        assert_eq!(&permute_rows(&wide, 2, 3)[3..6], &[6., 7., 8.]);
+    }
+}

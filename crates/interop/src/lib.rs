@@ -1,0 +1,21 @@
+//! rewarm's file formats for other tools, in pure Rust with no tensors: the libraries that hold tensors
+//! (`rewarm-model`, `rewarm-train`) call into this crate for bytes and metadata only.
+//!
+//! - [`gguf`]: a hostile-file-safe GGUF v2/v3 reader; [`quant`]: GGML types and dequantization to f32.
+//! - [`gguf_import`]: a GGUF Llama → a Hugging Face `LlamaForCausalLM` folder (names, the q/k rotary
+//!   permutation, config.json); [`gguf_tokenizer`]: tokenizer.json from GGUF metadata.
+//! - [`hf`]: Hugging Face folders: weight files (single or sharded safetensors; pickles refused),
+//!   config.json, a streaming safetensors writer.
+//!
+//! See docs/interop.md for the commands built on it.
+
+mod error;
+pub mod gguf;
+pub mod gguf_import;
+pub mod gguf_tokenizer;
+pub mod hf;
+pub mod quant;
+
+pub use error::InteropError;
+pub use gguf::GgufFile;
+pub use gguf_import::{import_gguf, ImportSummary};
