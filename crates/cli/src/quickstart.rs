@@ -73,7 +73,11 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         1,
         Some(&args.device),
     )?;
-    print_outcome(&args.out.join("pretrain"), &runs)
+    let report = args.out.join("report");
+    crate::report_cmd::report(crate::report_cmd::ReportArgs::new(vec![runs.clone()], report.clone()))?;
+    print_outcome(&args.out.join("pretrain"), &runs)?;
+    println!("report: {} (tables), {} (figures)", report.join("report.md").display(), report.join("figures").display());
+    Ok(())
 }
 
 /// Final loss per language for each run, with English forgetting and German adaptation relative to the

@@ -27,6 +27,12 @@ pub struct ReportArgs {
     last_evals: usize,
 }
 
+impl ReportArgs {
+    pub fn new(runs: Vec<PathBuf>, out: PathBuf) -> Self {
+        ReportArgs { runs, out, baseline: None, target_set: None, target_loss: None, last_evals: 1 }
+    }
+}
+
 pub fn report(args: ReportArgs) -> Result<()> {
     // SOURCE_DATE_EPOCH makes the stamp line reproducible too.
     let now = std::env::var("SOURCE_DATE_EPOCH")
