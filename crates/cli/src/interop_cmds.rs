@@ -53,6 +53,13 @@ pub fn import(cmd: ImportCommand) -> Result<()> {
                     ""
                 }
             );
+            // The model as a plan's [model] table: what `init_from` this folder checks against.
+            let config = rewarm_model::ModelConfig::from_hf_config(&summary.config)?;
+            println!(
+                "to continue pre-training from it, a plan needs\ninit_from = \"{}\"\n{}",
+                args.out.display(),
+                rewarm_train::pretrained::model_toml(&config)
+            );
             for note in &summary.notes {
                 eprintln!("note: {note}");
             }

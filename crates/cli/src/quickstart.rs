@@ -74,9 +74,16 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         Some(&args.device),
     )?;
     let report = args.out.join("report");
-    crate::report_cmd::report(crate::report_cmd::ReportArgs::new(vec![runs.clone()], report.clone()))?;
+    crate::report_cmd::report(crate::report_cmd::ReportArgs::new(
+        vec![runs.clone()],
+        report.clone(),
+    ))?;
     print_outcome(&args.out.join("pretrain"), &runs)?;
-    println!("report: {} (tables), {} (figures)", report.join("report.md").display(), report.join("figures").display());
+    println!(
+        "report: {} (tables), {} (figures)",
+        report.join("report.md").display(),
+        report.join("figures").display()
+    );
     Ok(())
 }
 

@@ -29,7 +29,14 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn new(runs: Vec<PathBuf>, out: PathBuf) -> Self {
-        ReportArgs { runs, out, baseline: None, target_set: None, target_loss: None, last_evals: 1 }
+        ReportArgs {
+            runs,
+            out,
+            baseline: None,
+            target_set: None,
+            target_loss: None,
+            last_evals: 1,
+        }
     }
 }
 

@@ -143,7 +143,7 @@ fn min_value_size(ty: u32) -> Option<u64> {
     Some(match ty {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         10..=12 => 8,
         8 => 8,     // string: its u64 length
         9 => 4 + 8, // array: element type and count

@@ -289,6 +289,19 @@ fn plan<'a, R: Read + Seek>(
 ) -> Result<Vec<Planned<'a>>, InteropError> {
     let (c, i, v) = (s.hidden_size, s.intermediate_size, s.vocab_size);
     let kv = s.num_kv_heads * s.head_dim();
+    // Checked before the names are listed, so a hostile block_count cannot make the list huge.
+    if s.num_layers > g.tensors.len() / TENSOR_NAMES.len() {
+        return Err(InteropError::gguf(
+            g.name(),
+            "metadata `llama.block_count`",
+            format!(
+                "= {} layers, but the file has only {} tensors",
+                s.num_layers,
+                g.tensors.len()
+            ),
+            "the file is corrupt or not a plain Llama",
+        ));
+    }
     let mut wanted: Vec<(String, String, Vec<usize>, Option<usize>)> = vec![
         (
             "token_embd.weight".into(),

@@ -71,6 +71,9 @@ pub struct TrainBenchReport {
     pub step_seconds_mean: f64,
     pub step_seconds_median: f64,
     pub step_seconds_min: f64,
+    /// Process CPU time over wall time during the timed steps: about `threads` on an otherwise idle
+    /// machine (idle OpenMP workers spin), less when other work took CPU from the run.
+    pub cpu_cores_used: Option<f64>,
     pub tokens_per_second: f64,
     pub flops_per_token: u64,
     pub achieved_flops_per_second: f64,
@@ -109,6 +112,9 @@ pub fn bench_train(
     }
     if let Some(threads) = opts.threads {
         tch::set_num_threads(threads as i32);
+    }
+    if opts.device == Device::Cpu {
+        crate::host_memory::reuse_freed_memory(); // as `rewarm train` does
     }
     // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
     // work on the machine during one of the two does not understate it.
@@ -158,6 +164,7 @@ pub fn bench_train(
     }
     synchronize(opts.device);
     let mut step_seconds = Vec::with_capacity(opts.steps);
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     for _ in 0..opts.steps {
         let s = Instant::now();
@@ -166,6 +173,9 @@ pub fn bench_train(
     }
     synchronize(opts.device);
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_cores_used = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| (after - before) / seconds);
     let peak_memory_bytes = match opts.device {
         Device::Cpu => vm_hwm_bytes(),
         _ => None,
@@ -214,6 +224,7 @@ pub fn bench_train(
         step_seconds_mean: seconds / opts.steps as f64,
         step_seconds_median: sorted[sorted.len() / 2],
         step_seconds_min: sorted[0],
+        cpu_cores_used,
         tokens_per_second,
         flops_per_token,
         achieved_flops_per_second: achieved,
@@ -333,6 +344,19 @@ fn cuda_bf16_peak(index: usize) -> Option<Peak> {
     })
 }
 
+/// User + system CPU time of the whole process (all threads) so far, from /proc/self/stat.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name: state is field 3, utime 14, stime 15 (man 5 proc).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / CLOCK_TICKS_PER_SECOND)
+}
+
+/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux architecture rewarm builds for.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
 /// The process's peak resident set size (VmHWM in /proc/self/status), in bytes.
 pub fn vm_hwm_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -378,6 +402,17 @@ impl TrainBenchReport {
             self.flops_per_token as f64 / 1e6,
             self.achieved_flops_per_second / 1e12
         );
+        if let Some(cores) = self.cpu_cores_used {
+            s += &format!(
+                "  CPU use during the timed steps: {cores:.2} cores for {} threads{}\n",
+                self.threads,
+                if cores < 0.9 * self.threads as f64 {
+                    " (other work on the machine took CPU: re-measure when it is idle)"
+                } else {
+                    ""
+                }
+            );
+        }
         match (&self.peak, self.mfu) {
             (Some(p), Some(mfu)) => s += &format!("  MFU {:.1}% vs {}\n", mfu * 100.0, p.source),
             _ => s += "  MFU n/a (peak unknown for this device)\n",

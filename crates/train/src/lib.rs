@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod error;
+pub mod host_memory;
 pub mod lock;
 pub mod metrics;
 pub mod optim;

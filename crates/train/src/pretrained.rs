@@ -167,12 +167,36 @@ pub fn init_weights(path: &Path, vs: &nn::VarStore, model: &ModelConfig) -> Trai
         let theirs = hf_model_config(dir)?;
         if let Some((field, ours, stored)) = model.first_difference(&theirs) {
             return Err(TrainError::Config(format!(
-                "init_from = {}: its model has {field} = {stored} but the plan's [model] has {field} = {ours}\nHINT: make [model] match the checkpoint (for a Hugging Face folder, see its config.json; max_seq_len may differ)",
-                path.display()
+                "init_from = {}: its model has {field} = {stored} but the plan's [model] has {field} = {ours}\nHINT: make [model] match the folder's config.json (max_seq_len may differ), i.e.\n{}",
+                path.display(),
+                model_toml(&theirs)
             )));
         }
     }
     source.load_into(vs, model.family, model.tie_embeddings)
+}
+
+/// `config` as the `[model]` table of a plan, to paste into one: a preset (plus `max_seq_len` if it
+/// differs) when one matches, else every field.
+pub fn model_toml(config: &ModelConfig) -> String {
+    let preset = rewarm_model::PRESETS.iter().find_map(|name| {
+        let preset = ModelConfig::preset(name)?;
+        preset
+            .first_difference(config)
+            .is_none()
+            .then_some((name, preset.max_seq_len))
+    });
+    match preset {
+        Some((name, len)) if len == config.max_seq_len => format!("[model]\npreset = \"{name}\"\n"),
+        Some((name, _)) => format!(
+            "[model]\npreset = \"{name}\"\nmax_seq_len = {}\n",
+            config.max_seq_len
+        ),
+        None => {
+            let table = toml::Table::try_from(config).expect("a model config is a TOML table");
+            format!("[model]\n{table}")
+        }
+    }
 }
 
 /// A model with the weights of `path` (a checkpoint, run folder or Hugging Face folder) on `device`.

@@ -129,6 +129,9 @@ impl<'a> Trainer<'a> {
         if let Some(threads) = opts.threads.or(plan.config.train.threads) {
             tch::set_num_threads(threads as i32);
         }
+        if opts.device == Device::Cpu {
+            crate::host_memory::reuse_freed_memory();
+        }
         let data = open_data(plan, model_config)?;
         let plan_json =
             serde_json::to_string_pretty(&json!({ "plan": &plan.config, "model": model_config }))

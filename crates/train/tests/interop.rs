@@ -1,0 +1,215 @@
+//! Weights across formats: a rewarm checkpoint exported as a Hugging Face folder loads back identical;
+//! `init_from` a Hugging Face folder (single file or shards) checks the plan's model field by field,
+//! skips the buffers HF checkpoints carry, and refuses pickles.
+
+use rewarm_interop::hf;
+use rewarm_model::{Model, ModelConfig};
+use rewarm_train::checkpoint::{self, CheckpointData, TrainState};
+use rewarm_train::pretrained::{export_hf, init_weights, load_model, Source};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+fn build(config: &ModelConfig, seed: i64) -> (Model, nn::VarStore) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Model::new(&vs.root(), config).unwrap();
+    (model, vs)
+}
+
+fn weights(vs: &nn::VarStore) -> BTreeMap<String, Tensor> {
+    vs.variables().into_iter().collect()
+}
+
+fn assert_same(a: &nn::VarStore, b: &nn::VarStore) {
+    let (a, b) = (weights(a), weights(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs");
+    }
+}
+
+/// A complete rewarm checkpoint of `vs` under `root`.
+fn save_checkpoint(root: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathBuf {
+    let vars = weights(vs);
+    let state = TrainState {
+        step: 5,
+        optimizer_step: 5,
+        lr_scale: 1.0,
+        rollbacks: 0,
+        tokens_by_source: BTreeMap::new(),
+        data_fingerprint: String::new(),
+        rewarm_version: "test".into(),
+    };
+    let plan_json =
+        serde_json::to_string_pretty(&serde_json::json!({ "plan": {}, "model": config })).unwrap();
+    let data = CheckpointData {
+        weights: vars.iter().map(|(n, t)| (n.clone(), t)).collect(),
+        optimizer: vec![],
+        state: &state,
+        plan_json: &plan_json,
+    };
+    checkpoint::save(root, &data).unwrap()
+}
+
+#[test]
+fn export_then_load_back_gives_identical_weights() {
+    for config in [ModelConfig::tiny(), ModelConfig::tiny_llama()] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, vs) = build(&config, 11);
+        let run = dir.path().join("run");
+        save_checkpoint(&run.join("ckpt"), &config, &vs);
+        let tokenizer = dir.path().join("tokenizer.json");
+        std::fs::write(
+            &tokenizer,
+            r#"{"version": "1.0", "model": {"type": "BPE"}}"#,
+        )
+        .unwrap();
+
+        // A run folder exports its newest checkpoint.
+        let out = dir.path().join("hf");
+        export_hf(&run, &out, Some(&tokenizer)).unwrap();
+        let json = hf::read_config(&out).unwrap();
+        assert_eq!(json, config.to_hf_config());
+        assert_eq!(ModelConfig::from_hf_config(&json).unwrap(), config);
+        assert_eq!(
+            std::fs::read(out.join("tokenizer.json")).unwrap(),
+            std::fs::read(&tokenizer).unwrap()
+        );
+
+        let (model, back, source) = load_model(&out, Device::Cpu).unwrap();
+        assert_eq!(source, Source::HfFolder(out.clone()));
+        assert_eq!(model.config(), &config);
+        assert_same(&vs, &back);
+
+        // init_from the exported folder into a differently seeded model of the plan's shape.
+        let (_, fresh) = build(&config, 99);
+        init_weights(&out, &fresh, &config).unwrap();
+        assert_same(&vs, &fresh);
+
+        let err = export_hf(&run, &out, None).unwrap_err().to_string();
+        assert!(err.contains("not empty") && err.contains("HINT"), "{err}");
+    }
+}
+
+#[test]
+fn init_from_hf_names_the_differing_field_and_allows_another_context_length() {
+    let config = ModelConfig::tiny_llama();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, vs) = build(&config, 1);
+    let ckpt = save_checkpoint(&dir.path().join("ckpt"), &config, &vs);
+    let out = dir.path().join("hf");
+    export_hf(&ckpt, &out, None).unwrap();
+
+    let (_, target) = build(&config, 2);
+    let plan = ModelConfig {
+        rope_theta: 500_000.0,
+        ..config.clone()
+    };
+    let err = init_weights(&out, &target, &plan).unwrap_err().to_string();
+    assert!(
+        err.contains("rope_theta = 10000.0")
+            && err.contains("rope_theta = 500000.0")
+            && err.contains("HINT"),
+        "{err}"
+    );
+    let plan = ModelConfig {
+        num_kv_heads: 4,
+        ..config.clone()
+    };
+    assert!(init_weights(&out, &target, &plan)
+        .unwrap_err()
+        .to_string()
+        .contains("num_kv_heads"));
+
+    let short = ModelConfig {
+        max_seq_len: 64,
+        ..config.clone()
+    };
+    let (_, target) = build(&short, 2);
+    init_weights(&out, &target, &short).unwrap();
+    assert_same(&vs, &target);
+}
+
+#[test]
+fn sharded_folders_load_and_hf_buffers_are_skipped() {
+    let config = ModelConfig::tiny_llama();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, vs) = build(&config, 3);
+    let vars = weights(&vs);
+    let folder = dir.path().join("sharded");
+    std::fs::create_dir_all(&folder).unwrap();
+    hf::write_json(&folder.join(hf::CONFIG_FILE), &config.to_hf_config()).unwrap();
+
+    // Two shards, plus what transformers checkpoints may hold besides parameters: a cached rotary table
+    // and, although tied, an lm_head copy.
+    let names: Vec<&String> = vars.keys().collect();
+    let (first, second) = names.split_at(names.len() / 2);
+    let inv_freq = Tensor::ones([8], (Kind::Float, Device::Cpu));
+    let mut map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let mut tensors: Vec<(String, &Tensor)> =
+            part.iter().map(|n| ((*n).clone(), &vars[*n])).collect();
+        if file.starts_with("model-00002") {
+            tensors.push((
+                "model.layers.0.self_attn.rotary_emb.inv_freq".into(),
+                &inv_freq,
+            ));
+            tensors.push(("lm_head.weight".into(), &vars["model.embed_tokens.weight"]));
+        }
+        for (name, _) in &tensors {
+            map.insert(name.clone(), file.into());
+        }
+        checkpoint::save_tensors(&folder.join(file), &tensors).unwrap();
+    }
+    hf::write_json(
+        &folder.join(hf::INDEX_FILE),
+        &serde_json::json!({ "metadata": {}, "weight_map": map }),
+    )
+    .unwrap();
+
+    let (_, target) = build(&config, 4);
+    init_weights(&folder, &target, &config).unwrap();
+    assert_same(&vs, &target);
+
+    // A tensor the model lacks is an error naming it.
+    let extra = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+    checkpoint::save_tensors(
+        &folder.join("model-00002-of-00002.safetensors"),
+        &[("model.layers.0.mlp.bias".into(), &extra)],
+    )
+    .unwrap();
+    let err = init_weights(&folder, &target, &config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.layers.0.mlp.bias"), "{err}");
+}
+
+#[test]
+fn pickle_checkpoints_are_refused_with_a_hint() {
+    let config = ModelConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("pythia");
+    std::fs::create_dir_all(&folder).unwrap();
+    hf::write_json(&folder.join(hf::CONFIG_FILE), &config.to_hf_config()).unwrap();
+    std::fs::write(
+        folder.join("pytorch_model.bin"),
+        b"\x80\x02 a pickle that must never be opened",
+    )
+    .unwrap();
+    let (_, target) = build(&config, 0);
+    for path in [folder.clone(), folder.join("pytorch_model.bin")] {
+        let err = init_weights(&path, &target, &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pytorch_model.bin")
+                && err.contains("safetensors")
+                && err.contains("HINT"),
+            "{err}"
+        );
+    }
+}
