@@ -105,9 +105,19 @@ fn print_outcome(pretrain: &Path, runs: &Path) -> Result<()> {
             .collect();
         Ok((last, losses))
     };
-    let (_, base) = final_losses(pretrain)?;
-    let index: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(runs.join("sweep.json"))?)?;
+    let (_, mut base) = final_losses(pretrain)?;
+    let index: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(runs.join("sweep.json"))?)?;
+    // The pretraining run evaluates English only; every continual run's step-0 evaluation is the pretrained
+    // model on all sets, so take German's starting loss from there.
+    if let Some(first) = index.first().and_then(|r| r["id"].as_str()) {
+        for r in rewarm_train::metrics::read(&runs.join(first).join("metrics.jsonl"))? {
+            if r["kind"] == "eval" && r["step"] == 0 {
+                if let (Some(set), Some(loss)) = (r["set"].as_str(), r["loss"].as_f64()) {
+                    base.entry(set.to_owned()).or_insert(loss);
+                }
+            }
+        }
+    }
     println!("\nvalidation loss (nats/token)    English   German   English forgetting   German adaptation");
     println!(
         "{:<30} {:>8.3} {:>8.3}",
