@@ -106,7 +106,8 @@ fn print_outcome(pretrain: &Path, runs: &Path) -> Result<()> {
         Ok((last, losses))
     };
     let (_, mut base) = final_losses(pretrain)?;
-    let index: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(runs.join("sweep.json"))?)?;
+    let index: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("sweep.json"))?)?;
     // The pretraining run evaluates English only; every continual run's step-0 evaluation is the pretrained
     // model on all sets, so take German's starting loss from there.
     if let Some(first) = index.first().and_then(|r| r["id"].as_str()) {
