@@ -63,6 +63,9 @@ pub struct TrainBenchArgs {
     /// Seed of the weights and tokens.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// AdamW as separate tensor ops instead of libtorch's fused kernel (to measure the difference).
+    #[arg(long)]
+    unfused_adamw: bool,
     /// Print the report as JSON (model shape included) instead of text.
     #[arg(long)]
     json: bool,
@@ -100,6 +103,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
         steps: args.steps,
         threads: args.threads,
         seed: args.seed,
+        unfused_adamw: args.unfused_adamw,
     };
     let report = rewarm_train::bench::bench_train(&config, &opts)?;
     if args.json {

@@ -32,6 +32,9 @@ pub struct TrainBenchOptions {
     pub threads: Option<usize>,
     /// Seed of the weights and the tokens.
     pub seed: u64,
+    /// Take AdamW as separate tensor ops ([`AdamW::step_unfused`]) instead of the fused kernel, to measure
+    /// what the kernel saves.
+    pub unfused_adamw: bool,
 }
 
 /// Seconds per step spent in each part, from extra steps timed part by part after the timed ones.
@@ -62,6 +65,8 @@ pub struct TrainBenchReport {
     pub params: u64,
     pub device: String,
     pub threads: i32,
+    /// `fused` (libtorch's kernel) or `unfused` (separate tensor ops).
+    pub adamw: String,
     pub seq_len: usize,
     pub batch_sequences: usize,
     pub tokens_per_step: usize,
@@ -156,7 +161,11 @@ pub fn bench_train(
                 "non-finite loss {loss} or gradient norm {grad_norm} at benchmark step {step}"
             )));
         }
-        opt.step(BENCH_LR, grad_norm);
+        if opts.unfused_adamw {
+            opt.step_unfused(BENCH_LR, grad_norm);
+        } else {
+            opt.step(BENCH_LR, grad_norm);
+        }
         Ok(loss)
     };
     for _ in 0..opts.warmup_steps {
@@ -174,6 +183,7 @@ pub fn bench_train(
     synchronize(opts.device);
     let seconds = started.elapsed().as_secs_f64();
     let cpu_cores_used = cpu_before
+        .filter(|_| opts.device == Device::Cpu)
         .zip(process_cpu_seconds())
         .map(|(before, after)| (after - before) / seconds);
     let peak_memory_bytes = match opts.device {
@@ -189,6 +199,7 @@ pub fn bench_train(
             t,
             b,
             opts.steps.clamp(1, 5),
+            opts.unfused_adamw,
         )?),
         _ => None,
     };
@@ -215,6 +226,7 @@ pub fn bench_train(
         params: config.num_params(),
         device: format!("{:?}", opts.device),
         threads: tch::get_num_threads(),
+        adamw: if opts.unfused_adamw { "unfused" } else { "fused" }.into(),
         seq_len: t,
         batch_sequences: b,
         tokens_per_step,
@@ -249,6 +261,7 @@ fn breakdown(
     t: usize,
     b: usize,
     steps: usize,
+    unfused_adamw: bool,
 ) -> TrainResult<StepBreakdown> {
     let mut parts = [0.0f64; 4];
     for (i, tokens) in batches.iter().cycle().take(steps).enumerate() {
@@ -268,7 +281,11 @@ fn breakdown(
         lap(1);
         let grad_norm = opt.grad_norm().double_value(&[]);
         lap(2);
-        opt.step(BENCH_LR, grad_norm);
+        if unfused_adamw {
+            opt.step_unfused(BENCH_LR, grad_norm);
+        } else {
+            opt.step(BENCH_LR, grad_norm);
+        }
         opt.zero_grad();
         lap(3);
     }
@@ -293,12 +310,12 @@ fn synchronize(device: Device) {
 pub fn cpu_matmul_peak(n: i64, reps: usize) -> Peak {
     let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
     let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let mut out = Tensor::empty([n, n], (Kind::Float, Device::Cpu));
-    let _ = a.mm_out(&mut out, &b); // warm up
+    let out = Tensor::empty([n, n], (Kind::Float, Device::Cpu));
+    let _ = a.mm_out(&out, &b); // warm up
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let s = Instant::now();
-        let _ = a.mm_out(&mut out, &b);
+        let _ = a.mm_out(&out, &b);
         best = best.min(s.elapsed().as_secs_f64());
     }
     let flops = 2.0 * (n as f64).powi(3) / best;
@@ -371,7 +388,7 @@ impl TrainBenchReport {
         let mut s = String::new();
         let m = &self.model;
         s += &format!(
-            "model: {:?} L={} C={} H={} V={} ({:.1}M params), device {}, {} threads\n",
+            "model: {:?} L={} C={} H={} V={} ({:.1}M params), device {}, {} threads, AdamW {}\n",
             m.family,
             m.num_layers,
             m.hidden_size,
@@ -379,7 +396,8 @@ impl TrainBenchReport {
             m.vocab_size,
             self.params as f64 / 1e6,
             self.device,
-            self.threads
+            self.threads,
+            self.adamw
         );
         s += &format!(
             "step: B={} × T={} = {} tokens, {} warm-up + {} timed steps in {:.2} s\n",
