@@ -7,11 +7,21 @@ use rewarm_model::{decay_mask, Arch, Family, Model, ModelConfig};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-fn build(config: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
+/// libtorch's default generator is process-wide and the tests run on several threads: seeding and
+/// drawing happen under this lock so that one test cannot change another's draws.
+fn seeded<T>(seed: i64, draw: impl FnOnce() -> T) -> T {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let model = Model::new(&vs.root(), config).unwrap_or_else(|e| panic!("{e}"));
-    (vs, model)
+    draw()
+}
+
+fn build(config: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
+    seeded(seed, || {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Model::new(&vs.root(), config).unwrap_or_else(|e| panic!("{e}"));
+        (vs, model)
+    })
 }
 
 /// name → shape of every variable in the store (trainable or not).
@@ -23,8 +33,9 @@ fn shapes(vs: &nn::VarStore) -> BTreeMap<String, Vec<i64>> {
 }
 
 fn tokens(config: &ModelConfig, b: i64, t: i64, seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    Tensor::randint(config.vocab_size as i64, [b, t], (Kind::Int64, Device::Cpu))
+    seeded(seed, || {
+        Tensor::randint(config.vocab_size as i64, [b, t], (Kind::Int64, Device::Cpu))
+    })
 }
 
 /// The HF `GPTNeoXForCausalLM` keys and shapes for `tiny` (L=2, C=64, I=256, V=512), written out by hand.
@@ -262,8 +273,9 @@ fn tiny_learns_a_repeating_pattern() {
         let (b, t) = (8, 64);
         let mut loss = f64::NAN;
         for step in 0..100 {
-            tch::manual_seed(1000 + step);
-            let offsets = Tensor::randint(17, [b, 1], (Kind::Int64, Device::Cpu));
+            let offsets = seeded(1000 + step, || {
+                Tensor::randint(17, [b, 1], (Kind::Int64, Device::Cpu))
+            });
             let window =
                 (offsets + Tensor::arange(t + 1, (Kind::Int64, Device::Cpu))).remainder(17);
             let (inputs, targets) = (window.narrow(1, 0, t), window.narrow(1, 1, t));
