@@ -129,16 +129,24 @@ pub fn set_outcomes(run: &RunData, k: usize) -> Vec<SetOutcome> {
             let trained = run.training_stages(set);
             let first = trained.first().copied();
             let last = trained.iter().copied().filter(|&s| s <= current).max();
-            let old = last.is_some_and(|l| l < current);
-            let new = first.is_some_and(|f| f > 0 && f <= current);
+            // A run started with `init_from` continues earlier training: its first stage is a continual one
+            // too, and a set it only evaluates is taken as one the starting weights were trained on, so
+            // its forgetting counts from step 0.
+            let continued = run.init_from.is_some();
+            let old = last.is_some_and(|l| l < current) || (first.is_none() && continued);
+            let new = first.is_some_and(|f| (f > 0 || continued) && f <= current);
             let role = match (first, old, new) {
+                (None, true, _) => Role::Old,
                 (None, _, _) => Role::NotTrained,
                 (_, true, true) => Role::NewThenOld,
                 (_, true, false) => Role::Old,
                 (_, false, true) => Role::New,
                 _ => Role::Trained,
             };
-            let end_of_training = last.map(|l| run.stage_end(l));
+            let end_of_training = match last {
+                Some(l) => Some(run.stage_end(l)),
+                None => continued.then_some(0),
+            };
             SetOutcome {
                 set: set.clone(),
                 role,
@@ -437,8 +445,10 @@ fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
         "Forgetting of an old set = final loss − its loss at the first boundary after the last stage that \
          trained on it (positive = forgotten). MER score = final loss − best loss over all evaluations \
          (Abbes et al. 2025). Adaptation of a new set = loss at the boundary where training on it began − \
-         final loss (positive = learned). Means are over old (forgetting, MER) and new (adaptation) sets; \
-         retained = AVG. Replay ρ and peak LR are those of the last stage."
+         final loss (positive = learned). In a run started with `init_from`, step 0 is such a boundary: a \
+         set the run only evaluates is old (forgetting since step 0) and a set it trains on is new. Means are \
+         over old (forgetting, MER) and new (adaptation) sets; retained = AVG. Replay ρ and peak LR are \
+         those of the last stage."
             .into(),
     );
     let mut t = Table::new(&[
@@ -927,4 +937,74 @@ pub fn write_report(
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::write(path, bytes)
         .map_err(|e| ReportError::new(path, e.to_string(), "pass an --out folder you can write"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{BoundarySource, EvalPoint, StageInfo};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    /// A one-stage run on "de" that also evaluates "en": losses per step 0, 10, 20.
+    fn one_stage_run(init_from: Option<&str>) -> RunData {
+        let series = |l: [f64; 3]| -> Vec<EvalPoint> {
+            (0..3)
+                .map(|i| EvalPoint {
+                    step: 10 * i as u64,
+                    tokens: 100 * i as u64,
+                    loss: l[i],
+                })
+                .collect()
+        };
+        RunData {
+            name: "r".into(),
+            method: "r".into(),
+            group: None,
+            dir: PathBuf::new(),
+            stages: vec![StageInfo {
+                name: "cpt".into(),
+                first_step: 0,
+                tokens_before: 0,
+                sources: vec!["de".into()],
+                replay_fraction: 0.0,
+            }],
+            boundaries_from: BoundarySource::Plan,
+            planned_steps: Some(20),
+            seq_len: None,
+            model: None,
+            init_from: init_from.map(str::to_owned),
+            evals: BTreeMap::from([
+                ("de".into(), series([7.0, 6.0, 5.5])),
+                ("en".into(), series([4.0, 4.5, 5.0])),
+            ]),
+            train: vec![],
+            rollbacks: 0,
+            device: None,
+            rewarm_version: None,
+        }
+    }
+
+    #[test]
+    fn a_run_from_init_from_forgets_its_eval_only_sets_and_adapts_to_its_trained_ones() {
+        let out = set_outcomes(&one_stage_run(Some("/pretrained/checkpoint")), 1);
+        let (de, en) = (&out[0], &out[1]);
+        assert_eq!((de.set.as_str(), de.role), ("de", Role::New));
+        assert_eq!(de.adaptation, Some(7.0 - 5.5));
+        assert_eq!(de.forgetting, None);
+        assert_eq!((en.set.as_str(), en.role), ("en", Role::Old));
+        assert_eq!(en.learned, Some(4.0));
+        assert_eq!(en.forgetting, Some(5.0 - 4.0));
+        assert_eq!(en.adaptation, None);
+    }
+
+    #[test]
+    fn a_run_from_scratch_has_neither_forgetting_nor_adaptation_in_one_stage() {
+        let out = set_outcomes(&one_stage_run(None), 1);
+        assert_eq!(out[0].role, Role::Trained);
+        assert_eq!(out[1].role, Role::NotTrained);
+        assert!(out
+            .iter()
+            .all(|o| o.forgetting.is_none() && o.adaptation.is_none()));
+    }
 }
