@@ -66,6 +66,9 @@ pub struct TrainBenchArgs {
     /// AdamW as separate tensor ops instead of libtorch's fused kernel (to measure the difference).
     #[arg(long)]
     unfused_adamw: bool,
+    /// Also time forward+loss, backward, gradient norm and clip+AdamW separately on a few more steps (CPU).
+    #[arg(long)]
+    breakdown: bool,
     /// Print the report as JSON (model shape included) instead of text.
     #[arg(long)]
     json: bool,
@@ -104,6 +107,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
         threads: args.threads,
         seed: args.seed,
         unfused_adamw: args.unfused_adamw,
+        breakdown: args.breakdown,
     };
     let report = rewarm_train::bench::bench_train(&config, &opts)?;
     if args.json {

@@ -35,6 +35,8 @@ pub struct TrainBenchOptions {
     /// Take AdamW as separate tensor ops ([`AdamW::step_unfused`]) instead of the fused kernel, to measure
     /// what the kernel saves.
     pub unfused_adamw: bool,
+    /// After the timed steps, time up to 5 more part by part (CPU only).
+    pub breakdown: bool,
 }
 
 /// Seconds per step spent in each part, from extra steps timed part by part after the timed ones.
@@ -76,6 +78,8 @@ pub struct TrainBenchReport {
     pub step_seconds_mean: f64,
     pub step_seconds_median: f64,
     pub step_seconds_min: f64,
+    /// Each timed step's wall time, in order.
+    pub step_seconds: Vec<f64>,
     /// Process CPU time over wall time during the timed steps: about `threads` on an otherwise idle
     /// machine (idle OpenMP workers spin), less when other work took CPU from the run.
     pub cpu_cores_used: Option<f64>,
@@ -99,7 +103,7 @@ const BENCH_LR: f64 = 3e-4;
 const DISTINCT_BATCHES: usize = 8;
 
 /// Builds `config` with random weights and measures `opts.steps` training steps after
-/// `opts.warmup_steps`; on the CPU also the matmul peak (before and after) and a per-part breakdown.
+/// `opts.warmup_steps`; on the CPU also the matmul peak (before and after) and, if asked, a breakdown.
 pub fn bench_train(
     config: &ModelConfig,
     opts: &TrainBenchOptions,
@@ -192,7 +196,7 @@ pub fn bench_train(
     };
     let breakdown = match opts.device {
         // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
-        Device::Cpu => Some(breakdown(
+        Device::Cpu if opts.breakdown => Some(breakdown(
             &model,
             &mut opt,
             &batches,
@@ -236,6 +240,7 @@ pub fn bench_train(
         step_seconds_mean: seconds / opts.steps as f64,
         step_seconds_median: sorted[sorted.len() / 2],
         step_seconds_min: sorted[0],
+        step_seconds,
         cpu_cores_used,
         tokens_per_second,
         flops_per_token,
