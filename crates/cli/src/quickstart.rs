@@ -68,16 +68,12 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         "quickstart",
         &data,
         &args.out,
-        Size::Small,
+        &Size::Small.scale(),
         1,
         1,
         Some(&args.device),
     )?;
     let report = args.out.join("report");
-    crate::report_cmd::report(crate::report_cmd::ReportArgs::new(
-        vec![runs.clone()],
-        report.clone(),
-    ))?;
     print_outcome(&args.out.join("pretrain"), &runs)?;
     println!(
         "report: {} (tables), {} (figures)",

@@ -1,12 +1,12 @@
 //! `rewarm study <name>`: a built-in recipe end to end — pretrain D0 (when the study continues from it),
-//! train the study's runs, write the report.
+//! train the study's runs, write the report (`<out>/report`).
 
 use crate::sweep_cmd::run_sweep;
 use crate::train_cmds::{load_plan, TrainArgs};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rewarm_data::Manifest;
-use rewarm_plan::study::{self, Size, StudySource};
+use rewarm_plan::study::{self, Scale, Size, StudySource};
 use rewarm_train::checkpoint::list_complete;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,10 @@ pub struct StudyArgs {
     /// tiny (minutes on 2 cores) | small (tens of minutes) | base (a GPU).
     #[arg(long, default_value = "tiny")]
     size: String,
+    /// Multiplies the size's token budgets (pretraining and every stage), e.g. 0.1 for a quick look. The runs
+    /// get other ids than at the full budget.
+    #[arg(long, default_value_t = 1.0)]
+    token_scale: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Runs trained at the same time.
@@ -33,6 +37,12 @@ pub struct StudyArgs {
 
 pub fn study(args: StudyArgs) -> Result<()> {
     let size: Size = args.size.parse().map_err(|e: String| anyhow!(e))?;
+    if !(args.token_scale > 0.0 && args.token_scale.is_finite()) {
+        bail!(
+            "--token-scale {}: expected a positive number (1 = the size's budgets)",
+            args.token_scale
+        );
+    }
     let mut sources = Vec::new();
     for d in &args.data {
         let (name, dir) = d
@@ -44,26 +54,27 @@ pub fn study(args: StudyArgs) -> Result<()> {
         &args.name,
         &sources,
         &args.out,
-        size,
+        &size.scale().with_token_scale(args.token_scale),
         args.seed,
         args.parallel,
         args.device.as_deref(),
     )?;
     println!(
-        "runs in {}; summarise with `rewarm report {} --out {}`",
+        "runs in {}; report in {} (rewrite it with `rewarm report {} --out …`)",
         runs_dir.display(),
+        args.out.join("report").join("report.md").display(),
         runs_dir.display(),
-        args.out.join("report").display()
     );
     Ok(())
 }
 
-/// Pretrains D0 if the study continues from it, then trains the study's runs; returns the runs folder.
+/// Pretrains D0 if the study continues from it, trains the study's runs and writes their report to
+/// `<out>/report`; returns the runs folder.
 pub fn run_study(
     name: &str,
     data: &[(String, PathBuf)],
     out: &Path,
-    size: Size,
+    scale: &Scale,
     seed: u64,
     parallel: usize,
     device: Option<&str>,
@@ -88,7 +99,7 @@ pub fn run_study(
     std::fs::create_dir_all(&pre_dir)?;
     std::fs::write(
         &pre_plan_path,
-        toml::to_string(&study::pretrain_plan(&sources, size, seed))?,
+        toml::to_string(&study::pretrain_plan(&sources, scale, seed))?,
     )?;
     let (pre_plan, _) = load_plan(&pre_plan_path)?;
     let final_ckpt = pre_dir
@@ -96,7 +107,7 @@ pub fn run_study(
         .join(rewarm_train::checkpoint::step_dir_name(
             pre_plan.total_steps,
         ));
-    let s = study::build(name, &sources, size, seed, &final_ckpt).map_err(|e| anyhow!(e))?;
+    let s = study::build(name, &sources, scale, seed, &final_ckpt).map_err(|e| anyhow!(e))?;
     if s.pretrain.is_some()
         && list_complete(&pre_dir.join("ckpt")).last().map(|c| c.0) != Some(pre_plan.total_steps)
     {
@@ -115,5 +126,9 @@ pub fn run_study(
     if !runs_dir.exists() {
         bail!("no runs were trained");
     }
+    crate::report_cmd::report(crate::report_cmd::ReportArgs::new(
+        vec![runs_dir.clone()],
+        out.join("report"),
+    ))?;
     Ok(runs_dir)
 }

@@ -40,7 +40,9 @@ impl std::str::FromStr for Size {
     }
 }
 
-struct Scale {
+/// What a [`Size`] trains: model preset, sequence length, batch, token budgets, peak LR, eval cadence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scale {
     preset: &'static str,
     seq_len: usize,
     batch_tokens: u64,
@@ -52,7 +54,7 @@ struct Scale {
 }
 
 impl Size {
-    fn scale(self) -> Scale {
+    pub fn scale(self) -> Scale {
         match self {
             Size::Tiny => Scale {
                 preset: "tiny",
@@ -88,6 +90,23 @@ impl Size {
     }
 }
 
+impl Scale {
+    /// The same scale with the pretraining and stage token budgets multiplied by `factor` (rounded to whole
+    /// batches, at least one): `rewarm study --token-scale` for a quick look or a test. Evaluation keeps its
+    /// cadence in steps, and evaluates at every stage end anyway.
+    pub fn with_token_scale(mut self, factor: f64) -> Scale {
+        let scaled = |tokens: u64| {
+            let batches = (tokens as f64 * factor / self.batch_tokens as f64).round() as u64;
+            batches.max(1) * self.batch_tokens
+        };
+        if factor != 1.0 {
+            self.pretrain_tokens = scaled(self.pretrain_tokens);
+            self.stage_tokens = scaled(self.stage_tokens);
+        }
+        self
+    }
+}
+
 /// A prepared source given to a study: name, absolute folder, tokenizer vocabulary.
 #[derive(Clone, Debug)]
 pub struct StudySource {
@@ -103,8 +122,7 @@ pub struct Study {
     pub runs: Vec<SweepRun>,
 }
 
-fn header(seed: u64, sources: &[StudySource], size: Size, init_from: Option<&Path>) -> String {
-    let s = size.scale();
+fn header(seed: u64, sources: &[StudySource], s: &Scale, init_from: Option<&Path>) -> String {
     let vocab =
         (sources.iter().map(|x| x.vocab_size).max().unwrap_or(0) as usize).div_ceil(64) * 64;
     let srcs: Vec<String> = sources
@@ -158,12 +176,11 @@ fn run(label: &str, params: &[(&str, Value)], plan: toml::Table) -> SweepRun {
 }
 
 /// The D0 pretraining plan shared by the continual studies: warmup 1% + cosine to 0.1·η_max (spec §3).
-pub fn pretrain_plan(sources: &[StudySource], size: Size, seed: u64) -> toml::Table {
-    let s = size.scale();
+pub fn pretrain_plan(sources: &[StudySource], s: &Scale, seed: u64) -> toml::Table {
     let d0 = &sources[0].name;
     parse(&format!(
         "{}{}",
-        header(seed, &sources[..1], size, None),
+        header(seed, &sources[..1], s, None),
         stage(
             &format!("pretrain-{d0}"),
             s.pretrain_tokens,
@@ -178,11 +195,10 @@ pub fn pretrain_plan(sources: &[StudySource], size: Size, seed: u64) -> toml::Ta
 pub fn build(
     name: &str,
     sources: &[StudySource],
-    size: Size,
+    s: &Scale,
     seed: u64,
     pretrained: &Path,
 ) -> Result<Study, String> {
-    let s = size.scale();
     let need = if name == "infinite" {
         3
     } else if name == "wsd" {
@@ -205,7 +221,7 @@ pub fn build(
     let cpt = |schedule: &str, extra: &str| -> toml::Table {
         parse(&format!(
             "{}{}",
-            header(seed, cpt_sources, size, Some(pretrained)),
+            header(seed, cpt_sources, s, Some(pretrained)),
             stage(
                 &format!("cpt-{d1}"),
                 s.stage_tokens,
@@ -219,7 +235,7 @@ pub fn build(
     let union = || {
         let both = parse(&format!(
             "{}{}{}",
-            header(seed, cpt_sources, size, None),
+            header(seed, cpt_sources, s, None),
             stage("d0", s.pretrain_tokens, d0, &cosine(s.max_lr, 0.01), ""),
             stage("d1", s.stage_tokens, &d1, &cosine(s.max_lr, 0.01), "")
         ));
@@ -316,7 +332,7 @@ pub fn build(
         "infinite" => {
             let names: Vec<&str> = sources[..3].iter().map(|x| x.name.as_str()).collect();
             let three = |schedules: [String; 3]| {
-                let mut text = header(seed, &sources[..3], size, None);
+                let mut text = header(seed, &sources[..3], s, None);
                 for (i, (src, sch)) in names.iter().zip(&schedules).enumerate() {
                     let tokens = if i == 0 {
                         s.pretrain_tokens
@@ -363,7 +379,7 @@ pub fn build(
                     &[("schedule", Value::String(label.into()))],
                     parse(&format!(
                         "{}{}",
-                        header(seed, &sources[..1], size, None),
+                        header(seed, &sources[..1], s, None),
                         stage("pretrain", s.pretrain_tokens, d0, &schedule, "")
                     )),
                 )
@@ -401,7 +417,7 @@ pub fn build(
     let pretrain = if matches!(name, "infinite" | "wsd") {
         None
     } else {
-        Some(pretrain_plan(sources, size, seed))
+        Some(pretrain_plan(sources, s, seed))
     };
     Ok(Study { pretrain, runs })
 }
@@ -429,7 +445,7 @@ mod tests {
                 let study = build(
                     name,
                     &sources(),
-                    size,
+                    &size.scale(),
                     1,
                     Path::new("/runs/pretrain/ckpt/step_00000010"),
                 )
@@ -452,7 +468,14 @@ mod tests {
 
     #[test]
     fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
-        let s = build("replay", &sources(), Size::Tiny, 1, Path::new("/ck")).unwrap();
+        let s = build(
+            "replay",
+            &sources(),
+            &Size::Tiny.scale(),
+            1,
+            Path::new("/ck"),
+        )
+        .unwrap();
         let labels: Vec<&str> = s.runs.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -466,14 +489,30 @@ mod tests {
             ]
         );
         assert_eq!(s.runs[0].plan["init_from"].as_str(), Some("/ck"));
-        let u = build("union", &sources(), Size::Tiny, 1, Path::new("/ck")).unwrap();
+        let u = build(
+            "union",
+            &sources(),
+            &Size::Tiny.scale(),
+            1,
+            Path::new("/ck"),
+        )
+        .unwrap();
         let union = u.runs.last().unwrap();
         assert_eq!(union.label, "union");
         assert!(union.plan.get("init_from").is_none());
-        assert!(build("infinite", &sources()[..2], Size::Tiny, 1, Path::new("/ck")).is_err());
-        assert!(build("nope", &sources(), Size::Tiny, 1, Path::new("/ck"))
-            .err()
-            .unwrap()
-            .contains("warmup"));
+        assert!(build(
+            "infinite",
+            &sources()[..2],
+            &Size::Tiny.scale(),
+            1,
+            Path::new("/ck")
+        )
+        .is_err());
+        assert!(
+            build("nope", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck"))
+                .err()
+                .unwrap()
+                .contains("warmup")
+        );
     }
 }

@@ -573,7 +573,8 @@ fn gap_section(ctx: &Ctx) -> Section {
         "After each boundary: depth = the largest rise of a set's loss within the stage above its value at \
          the boundary; peak = steps after the boundary where it was measured; recovery = steps after the \
          boundary until, after the peak, the loss is back at or below the boundary value (\"never\" \
-         within the stage). Dense evaluation right after boundaries (`eval.dense_steps`) sharpens these."
+         within the stage). Step 0 of a run started with `init_from` is a boundary too. Dense evaluation \
+         right after boundaries (`eval.dense_steps`) sharpens these."
             .into(),
     );
     let mut t = Table::new(&[
@@ -587,7 +588,9 @@ fn gap_section(ctx: &Ctx) -> Section {
     ])
     .left(&[1, 2]);
     for r in runs {
-        for k in 1..r.stages.len() {
+        // A run started with `init_from` begins at a boundary: its step 0 follows earlier training.
+        let first = if r.init_from.is_some() { 0 } else { 1 };
+        for k in first..r.stages.len() {
             let b = r.stages[k].first_step;
             let end = r.stage_end(k);
             for (set, series) in &r.evals {
@@ -996,6 +999,37 @@ mod tests {
         assert_eq!(en.learned, Some(4.0));
         assert_eq!(en.forgetting, Some(5.0 - 4.0));
         assert_eq!(en.adaptation, None);
+    }
+
+    #[test]
+    fn a_run_from_init_from_has_a_stability_gap_at_step_0() {
+        let run = one_stage_run(Some("/pretrained/checkpoint"));
+        let ctx_runs = [run];
+        let options = ReportOptions {
+            last_k: 1,
+            baseline: None,
+            target_set: None,
+            target_loss: None,
+            stamp: String::new(),
+        };
+        let gaps = |runs: &[RunData]| {
+            let ctx = Ctx {
+                runs,
+                k: 1,
+                baseline_of: vec![None; runs.len()],
+                outcomes: vec![],
+                options: &options,
+            };
+            gap_section(&ctx).tables.first().map(|t| t.rows.clone())
+        };
+        // en rises from 4.0 to 5.0 and never recovers; de falls (depth 0).
+        let rows = gaps(&ctx_runs).expect("a gap table");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[1][1..],
+            ["cpt @ 0", "en", "4.0000", "1.0000", "+20", "never"]
+        );
+        assert!(gaps(&[one_stage_run(None)]).is_none());
     }
 
     #[test]
