@@ -56,6 +56,9 @@ enum Command {
     Export(interop_cmds::ExportArgs),
     /// Continue a prompt with a model (HF folder or rewarm checkpoint), streaming tokens to stdout.
     Sample(interop_cmds::SampleArgs),
+    /// A model's logits on a text or token ids as JSON: per position the log-sum-exp, next-token
+    /// log-probability and argmax, and the logits themselves (every N-th id with --stride).
+    Logits(interop_cmds::LogitsArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Import(cmd) => interop_cmds::import(cmd),
         Command::Export(args) => interop_cmds::export(args),
         Command::Sample(args) => interop_cmds::sample(args),
+        Command::Logits(args) => interop_cmds::logits(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

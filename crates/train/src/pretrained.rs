@@ -244,12 +244,21 @@ pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<&Path>) -> TrainResu
     let convert = |e: rewarm_interop::InteropError| TrainError::Config(e.to_string());
     std::fs::copy(dir.join(MODEL_FILE), out.join(hf::WEIGHTS_FILE))
         .map_err(|e| TrainError::io(&out.join(hf::WEIGHTS_FILE), e))?;
-    hf::write_json(&out.join(hf::CONFIG_FILE), &config.to_hf_config()).map_err(convert)?;
+    let mut hf_config = config.to_hf_config();
     if let Some(tokenizer) = tokenizer {
         let bytes = std::fs::read(tokenizer).map_err(|e| TrainError::io(tokenizer, e))?;
         tokenizers_check(tokenizer, &bytes)?;
+        // The document separator the data was prepared with starts and ends sequences (as in Pythia's
+        // config); without it transformers' `generate` would stop at its family default id instead.
+        let eot = rewarm_data::tokenizer::Tokenizer::from_hf_file(tokenizer, None)
+            .map_err(|e| TrainError::Config(e.to_string()))?
+            .info()
+            .eot_id;
+        hf_config["bos_token_id"] = eot.into();
+        hf_config["eos_token_id"] = eot.into();
         hf::write_synced(&out.join(hf::TOKENIZER_FILE), &bytes).map_err(convert)?;
     }
+    hf::write_json(&out.join(hf::CONFIG_FILE), &hf_config).map_err(convert)?;
     Ok(())
 }
 

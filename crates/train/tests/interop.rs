@@ -60,16 +60,19 @@ fn export_then_load_back_gives_identical_weights() {
         let run = dir.path().join("run");
         save_checkpoint(&run.join("ckpt"), &config, &vs);
         let tokenizer = dir.path().join("tokenizer.json");
-        std::fs::write(
-            &tokenizer,
-            r#"{"version": "1.0", "model": {"type": "BPE"}}"#,
-        )
-        .unwrap();
+        let docs = ["the cat sat on the mat", "a dog ran to the barn"].map(String::from);
+        let bpe =
+            rewarm_data::tokenizer::train_bpe(docs.into_iter().cycle().take(40), 300).unwrap();
+        std::fs::write(&tokenizer, bpe).unwrap();
 
-        // A run folder exports its newest checkpoint.
+        // A run folder exports its newest checkpoint; the config names the tokenizer's end-of-text (id 0 in
+        // a trained BPE) as the start and end of sequences.
         let out = dir.path().join("hf");
         export_hf(&run, &out, Some(&tokenizer)).unwrap();
-        let json = hf::read_config(&out).unwrap();
+        let mut json = hf::read_config(&out).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        assert_eq!(obj.remove("bos_token_id"), Some(0.into()));
+        assert_eq!(obj.remove("eos_token_id"), Some(0.into()));
         assert_eq!(json, config.to_hf_config());
         assert_eq!(ModelConfig::from_hf_config(&json).unwrap(), config);
         assert_eq!(
