@@ -152,7 +152,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         t.kind,
         t.vocab_size,
         t.eot_id,
-        &t.hash[..16.min(t.hash.len())]
+        t.short_hash(16)
     );
     println!("tokens      {:?}, split {:?}", m.token_dtype, m.split);
     println!(

@@ -83,6 +83,8 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<(Vec<InputFile>, usize)> {
                 let at = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| path.display().to_string());
                 if e.loop_ancestor().is_some() {
                     DataError::Input(format!("{at}: symbolic link loop\nHINT: remove the link or list the folders to read explicitly"))
+                } else if e.path().is_some_and(|p| p.is_symlink() && !p.exists()) {
+                    DataError::Input(format!("{at}: broken symbolic link (its target does not exist)\nHINT: remove the link or fix its target"))
                 } else {
                     DataError::Input(format!("{at}: {e}"))
                 }
@@ -116,21 +118,60 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<(Vec<InputFile>, usize)> {
     Ok((files, skipped))
 }
 
-/// Decodes bytes as UTF-8, naming the file and byte offset of the first bad byte unless `lossy`.
-pub fn decode_text(path: &Path, bytes: Vec<u8>, lossy: bool) -> Result<String> {
+/// Byte-order marks of encodings rewarm does not read: (mark, name, iconv's name). UTF-32 LE before
+/// UTF-16 LE, whose mark is its prefix.
+const FOREIGN_BOMS: &[(&[u8], &str, &str)] = &[
+    (b"\x00\x00\xFE\xFF", "UTF-32 (big-endian)", "UTF-32BE"),
+    (b"\xFF\xFE\x00\x00", "UTF-32 (little-endian)", "UTF-32LE"),
+    (b"\xFE\xFF", "UTF-16 (big-endian)", "UTF-16BE"),
+    (b"\xFF\xFE", "UTF-16 (little-endian)", "UTF-16LE"),
+];
+
+/// UTF-8's byte-order mark, which some editors write; it is dropped, not read as text.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decodes bytes as UTF-8, naming the file and byte offset of the first bad byte unless `lossy`. A UTF-8
+/// byte-order mark is dropped; a UTF-16 or UTF-32 one is an error naming the encoding, even if `lossy`
+/// (replacing every other byte would turn the text into garbage).
+pub fn decode_text(path: &Path, mut bytes: Vec<u8>, lossy: bool) -> Result<String> {
+    if let Some(&(_, encoding, iconv)) =
+        FOREIGN_BOMS.iter().find(|(bom, ..)| bytes.starts_with(bom))
+    {
+        return Err(DataError::Encoding {
+            path: path.to_owned(),
+            encoding,
+            iconv,
+        });
+    }
+    let skipped = if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+        UTF8_BOM.len()
+    } else {
+        0
+    };
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(e) if lossy => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
         Err(e) => Err(DataError::NotUtf8 {
             path: path.to_owned(),
-            offset: e.utf8_error().valid_up_to(),
+            offset: skipped + e.utf8_error().valid_up_to(),
         }),
     }
 }
 
-/// Reads one input file into its documents (empty ones dropped).
+/// Reads one input file into its documents (empty ones dropped). Files in UTF-16/32 (by their byte-order
+/// mark), with NUL bytes (binary), or with invalid UTF-8 (unless `lossy`) are errors naming the file.
 pub fn read_documents(file: &InputFile, opts: &CorpusOptions) -> Result<Vec<String>> {
     let bytes = std::fs::read(&file.path).map_err(io(&file.path))?;
+    if let Some(&(_, encoding, iconv)) =
+        FOREIGN_BOMS.iter().find(|(bom, ..)| bytes.starts_with(bom))
+    {
+        return Err(DataError::Encoding {
+            path: file.path.clone(),
+            encoding,
+            iconv,
+        });
+    }
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         return Err(DataError::Binary {
             path: file.path.clone(),

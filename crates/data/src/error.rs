@@ -22,8 +22,14 @@ pub enum DataError {
     },
     #[error("{path}: invalid UTF-8 at byte offset {offset}\nHINT: re-encode the file as UTF-8, or pass --lossy to replace invalid bytes with U+FFFD")]
     NotUtf8 { path: PathBuf, offset: usize },
-    #[error("{path}: looks like a binary file (NUL byte at offset {offset})\nHINT: remove it from the inputs or list text files explicitly")]
+    #[error("{path}: looks like a binary file (NUL byte at offset {offset})\nHINT: remove it from the inputs or list text files explicitly; if it is UTF-16 or UTF-32 text, re-encode it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)")]
     Binary { path: PathBuf, offset: usize },
+    #[error("{path}: is {encoding} text (it starts with that byte-order mark); rewarm reads UTF-8\nHINT: re-encode it, e.g. `iconv -f {iconv} -t UTF-8 IN > OUT`")]
+    Encoding {
+        path: PathBuf,
+        encoding: &'static str,
+        iconv: &'static str,
+    },
     #[error("{path}:{line}: {why}\nHINT: {fix}")]
     Jsonl {
         path: PathBuf,

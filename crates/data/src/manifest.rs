@@ -143,20 +143,50 @@ impl Manifest {
             why: format!("cannot read ({e})"),
             fix: "point at a folder written by `rewarm prepare`".into(),
         })?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
-            path: path.clone(),
+        Self::parse(&path, &text)
+    }
+
+    /// Parses and checks the text of a manifest; `path` labels errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let m: Manifest = serde_json::from_str(text).map_err(|e| DataError::Manifest {
+            path: path.to_owned(),
             why: format!("invalid manifest ({e})"),
             fix: "re-create the folder with `rewarm prepare`".into(),
         })?;
         if m.format != FORMAT || m.format_version != FORMAT_VERSION {
             return Err(DataError::Manifest {
-                path,
+                path: path.to_owned(),
                 why: format!(
                     "format {} v{}, this rewarm reads {FORMAT} v{FORMAT_VERSION}",
                     m.format, m.format_version
                 ),
                 fix: "re-create the folder with this version's `rewarm prepare`".into(),
             });
+        }
+        let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let bad = |why: String| DataError::Manifest {
+            path: path.to_owned(),
+            why,
+            fix: "the manifest was edited or damaged; re-create the folder with `rewarm prepare`"
+                .into(),
+        };
+        let id = &m.tokenizer.hash;
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(format!(
+                "tokenizer.hash `{}` is not a digest (up to 128 ASCII letters, digits and punctuation)",
+                id.escape_debug()
+            )));
+        }
+        for (split, info) in [("train", &m.train), ("validation", &m.validation)] {
+            for s in &info.shards {
+                if s.checksum.len() != 16 || !hex(&s.checksum) {
+                    return Err(bad(format!(
+                        "{split} shard `{}`: checksum `{}` is not 16 hex digits",
+                        s.file.escape_debug(),
+                        s.checksum.escape_debug()
+                    )));
+                }
+            }
         }
         Ok(m)
     }
@@ -170,9 +200,9 @@ impl Manifest {
                     "shards were made with tokenizer `{}` ({}, hash {}), but `{}` (hash {}) was requested",
                     self.tokenizer.name,
                     self.tokenizer.kind,
-                    &self.tokenizer.hash[..12.min(self.tokenizer.hash.len())],
+                    self.tokenizer.short_hash(12),
                     expected.name,
-                    &expected.hash[..12.min(expected.hash.len())]
+                    expected.short_hash(12)
                 ),
                 fix: "prepare the source again with the requested tokenizer, or request the one it was made with".into(),
             });

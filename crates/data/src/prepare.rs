@@ -272,19 +272,27 @@ fn for_each_batch(
             bytes += files[end].bytes;
             end += 1;
         }
-        let docs: Vec<Vec<String>> = files[start..end]
+        // Results are collected in order before the first error is taken, so that of several bad files
+        // the first in input order is named, whatever the threads' timing.
+        let docs: Vec<Result<Vec<String>>> = files[start..end]
             .par_iter()
             .map(|f| read_documents(f, corpus))
-            .collect::<Result<_>>()?;
-        let docs: Vec<String> = docs.into_iter().flatten().collect();
-        let tokens: Vec<Vec<u32>> = docs
+            .collect();
+        let docs: Vec<String> = docs
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let tokens: Vec<Result<Vec<u32>>> = docs
             .par_iter()
             .map(|d| {
                 let mut t = tokenizer.encode(d)?;
                 t.push(eot);
                 Ok(t)
             })
-            .collect::<Result<_>>()?;
+            .collect();
+        let tokens: Vec<Vec<u32>> = tokens.into_iter().collect::<Result<_>>()?;
         for (doc, toks) in docs.iter().zip(&tokens) {
             sink(doc, toks)?;
         }

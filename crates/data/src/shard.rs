@@ -177,14 +177,32 @@ impl ShardWriter {
     }
 }
 
-/// A memory-mapped shard whose header, length and checksum were checked on open.
+/// A shard whose header, length and (unless opened unverified) checksum were checked: memory-mapped from
+/// its file, or copied from bytes ([`Shard::from_bytes`]).
 pub struct Shard {
     path: PathBuf,
-    map: Mmap,
+    storage: Storage,
     header: ShardHeader,
 }
 
-/// The tokens of a shard, borrowed from the mapping.
+/// Where a shard's bytes live. Both are aligned for u32, so the payload after the 64-byte header can be
+/// viewed as u16 or u32 tokens in place.
+enum Storage {
+    /// Page-aligned.
+    Map(Mmap),
+    /// Copied into u32 words; `len` is the byte length.
+    Owned { words: Vec<u32>, len: usize },
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Map(m) => m,
+            Storage::Owned { words, len } => &bytemuck::cast_slice(words)[..*len],
+        }
+    }
+}
+/// The tokens of a shard, borrowed from its storage.
 #[derive(Clone, Copy)]
 pub enum Tokens<'a> {
     U16(&'a [u16]),
@@ -224,26 +242,36 @@ impl Tokens<'_> {
 impl Shard {
     /// Opens and fully validates a shard.
     pub fn open(path: &Path) -> Result<Self> {
-        let shard = Self::open_unverified(path)?;
-        let actual = xxhash_rust::xxh3::xxh3_64(shard.payload());
-        if actual != shard.header.checksum {
-            return Err(DataError::CorruptShard {
-                path: path.to_owned(),
-                why: format!(
-                    "checksum {actual:016x} does not match the header's {:016x}",
-                    shard.header.checksum
-                ),
-            });
-        }
-        Ok(shard)
+        Self::check(path, Self::map(path)?, true)
     }
 
     /// Opens a shard checking header and length but not the checksum (for tools that report all problems).
     pub fn open_unverified(path: &Path) -> Result<Self> {
+        Self::check(path, Self::map(path)?, false)
+    }
+
+    /// Validates a shard held in memory (header, length and checksum) exactly as [`Shard::open`] validates
+    /// a file; `path` only labels errors. The bytes are copied.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        let storage = Storage::Owned {
+            words,
+            len: bytes.len(),
+        };
+        Self::check(path, storage, true)
+    }
+
+    fn map(path: &Path) -> Result<Storage> {
         let file = File::open(path).map_err(io(path))?;
         // SAFETY: shards are written once by `prepare` and never modified in place; the mapping is read-only.
         let map = unsafe { Mmap::map(&file) }.map_err(io(path))?;
-        let header = ShardHeader::decode(path, &map)?;
+        Ok(Storage::Map(map))
+    }
+
+    fn check(path: &Path, storage: Storage, verify_checksum: bool) -> Result<Self> {
+        let bytes = storage.bytes();
+        let header = ShardHeader::decode(path, bytes)?;
         let expected = header
             .tokens
             .checked_mul(header.dtype.bytes() as u64)
@@ -252,12 +280,12 @@ impl Shard {
                 path: path.to_owned(),
                 why: "absurd token count".into(),
             })?;
-        if map.len() as u64 != expected {
+        if bytes.len() as u64 != expected {
             return Err(DataError::CorruptShard {
                 path: path.to_owned(),
                 why: format!(
                     "{} bytes on disk, the header's {} tokens need {expected} (truncated or appended to)",
-                    map.len(),
+                    bytes.len(),
                     header.tokens
                 ),
             });
@@ -268,15 +296,27 @@ impl Shard {
                 why: "big-endian hosts are not supported".into(),
             });
         }
+        if verify_checksum {
+            let actual = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_BYTES..]);
+            if actual != header.checksum {
+                return Err(DataError::CorruptShard {
+                    path: path.to_owned(),
+                    why: format!(
+                        "checksum {actual:016x} does not match the header's {:016x}",
+                        header.checksum
+                    ),
+                });
+            }
+        }
         Ok(Shard {
             path: path.to_owned(),
-            map,
+            storage,
             header,
         })
     }
 
     fn payload(&self) -> &[u8] {
-        &self.map[HEADER_BYTES..]
+        &self.storage.bytes()[HEADER_BYTES..]
     }
 
     pub fn header(&self) -> &ShardHeader {
@@ -296,7 +336,7 @@ impl Shard {
     }
 
     pub fn tokens(&self) -> Tokens<'_> {
-        // The mapping is page-aligned and the header is 64 bytes, so the payload is aligned for u16/u32.
+        // The storage is aligned for u32 and the header is 64 bytes, so the payload is aligned for u16/u32.
         match self.header.dtype {
             TokenDtype::U16 => Tokens::U16(bytemuck::cast_slice(self.payload())),
             TokenDtype::U32 => Tokens::U32(bytemuck::cast_slice(self.payload())),
@@ -352,6 +392,34 @@ mod tests {
         let err = Shard::open(&path).err().unwrap().to_string();
         assert!(err.contains("checksum"), "{err}");
         assert!(Shard::open_unverified(&path).is_ok());
+    }
+
+    #[test]
+    fn bytes_are_checked_exactly_as_files_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TokenDtype::U32, &[&[70_000, 1, 0], &[2, 0]]);
+        let bytes = std::fs::read(&path).unwrap();
+        let s = Shard::from_bytes(&path, &bytes).unwrap();
+        let mut out = vec![0; 5];
+        s.tokens().copy_to(0, &mut out);
+        assert_eq!(out, [70_000, 1, 0, 2, 0]);
+        // Every truncation and a flipped byte fail the same way from bytes as from the file.
+        for cut in 0..bytes.len() {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let from_file = Shard::open(&path).err().unwrap().to_string();
+            let from_bytes = Shard::from_bytes(&path, &bytes[..cut])
+                .err()
+                .unwrap()
+                .to_string();
+            assert_eq!(from_file, from_bytes);
+        }
+        let mut flipped = bytes.clone();
+        flipped[HEADER_BYTES] ^= 1;
+        let err = Shard::from_bytes(&path, &flipped)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("checksum") && err.contains("s.tok"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub struct TokenizerInfo {
     pub eot_id: u32,
 }
 
+impl TokenizerInfo {
+    /// The first `n` characters of the hash, for messages (never splits a character, whatever the hash
+    /// holds: a hand-edited manifest may hold anything).
+    pub fn short_hash(&self, n: usize) -> &str {
+        let end = self
+            .hash
+            .char_indices()
+            .nth(n)
+            .map_or(self.hash.len(), |(i, _)| i);
+        &self.hash[..end]
+    }
+}
+
 /// Which tokenizer to use, as given on a command line or in a config: `gpt2` or a path to a tokenizer.json.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenizerSpec {

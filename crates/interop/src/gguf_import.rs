@@ -276,14 +276,17 @@ pub fn llama_config_json(shape: &LlamaShape, tokenizer: Option<&RebuiltTokenizer
 }
 
 /// One tensor to convert: GGUF source, HF name and shape, and the heads to unpermute (q/k only).
-struct Planned<'a> {
-    info: &'a TensorInfo,
-    hf_name: String,
-    hf_shape: Vec<usize>,
-    unpermute_heads: Option<usize>,
+#[derive(Debug)]
+pub struct Planned<'a> {
+    pub info: &'a TensorInfo,
+    pub hf_name: String,
+    pub hf_shape: Vec<usize>,
+    pub unpermute_heads: Option<usize>,
 }
 
-fn plan<'a, R: Read + Seek>(
+/// Every tensor of a Llama of `s`'s shape, matched to the GGUF's tensors by name and shape; any GGUF
+/// tensor left over is an error.
+pub fn plan<'a, R: Read + Seek>(
     g: &'a GgufFile<R>,
     s: &LlamaShape,
 ) -> Result<Vec<Planned<'a>>, InteropError> {

@@ -131,6 +131,94 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>, InteropError> {
         .collect()
 }
 
+/// The element types rewarm loads weights as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightDtype {
+    F32,
+    BF16,
+    F16,
+}
+
+impl WeightDtype {
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            WeightDtype::F32 => 4,
+            WeightDtype::BF16 | WeightDtype::F16 => 2,
+        }
+    }
+}
+
+/// One tensor of a checked safetensors file, borrowing its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTensor<'a> {
+    pub name: String,
+    /// `None` for a type rewarm does not load (BOOL masks, integers…): an error only if the tensor is used.
+    pub dtype: Option<WeightDtype>,
+    /// The stored type as safetensors names it (`F32`, `BOOL`…), for errors.
+    pub dtype_name: String,
+    pub shape: Vec<usize>,
+    /// Exactly `shape.product() × dtype.size()` bytes for the loadable types.
+    pub data: &'a [u8],
+}
+
+/// Parses and checks the bytes of a safetensors file, trusting nothing in it: the header length, JSON,
+/// dtypes, shapes and data offsets (inside the file, contiguous, not overlapping, each the size its shape
+/// and dtype need) are all checked before any tensor is handed out, so a lying or truncated file is an
+/// error naming `file`, never a panic, an out-of-bounds read or an allocation beyond the header's size.
+/// Tensors come sorted by name.
+pub fn read_safetensors<'a>(
+    bytes: &'a [u8],
+    file: &Path,
+) -> Result<Vec<StoredTensor<'a>>, InteropError> {
+    let bad = |problem: String| {
+        InteropError::invalid(
+            file.display(),
+            problem,
+            "the file is truncated or corrupt; write or download it again",
+        )
+    };
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let mut tensors: Vec<StoredTensor<'a>> = st
+        .iter()
+        .map(|(name, view)| {
+            use safetensors::Dtype;
+            let dtype = match view.dtype() {
+                Dtype::F32 => Some(WeightDtype::F32),
+                Dtype::BF16 => Some(WeightDtype::BF16),
+                Dtype::F16 => Some(WeightDtype::F16),
+                _ => None,
+            };
+            StoredTensor {
+                name: name.to_owned(),
+                dtype,
+                dtype_name: format!("{:?}", view.dtype()),
+                shape: view.shape().to_vec(),
+                data: view.data(),
+            }
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    for t in &tensors {
+        let Some(dtype) = t.dtype else { continue };
+        let need = t
+            .shape
+            .iter()
+            .try_fold(dtype.size(), |n, &d| n.checked_mul(d));
+        if need != Some(t.data.len()) {
+            return Err(bad(format!(
+                "tensor `{}` of shape {:?} and type {} holds {} bytes",
+                t.name,
+                t.shape,
+                t.dtype_name,
+                t.data.len()
+            )));
+        }
+    }
+    Ok(tensors)
+}
+
 /// Writes an F32 safetensors file tensor by tensor: the header (all names and shapes) first, then each
 /// tensor's data in the declared order.
 pub struct SafetensorsWriter {

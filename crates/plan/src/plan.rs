@@ -415,13 +415,32 @@ impl Plan {
                     "give the stage a positive token budget",
                 ));
             }
-            // Steps until the stage has drawn its sequences; the batch may grow along the way.
+            // Steps until the stage has drawn its sequences; the batch may grow along the way. Computed a
+            // segment (a run of steps with one batch size) at a time, so that a huge token budget costs no
+            // more than a small one; counts that would overflow 64 bits are an error.
             let first_step = step;
             let tokens_before = tokens_seen;
             let mut sequences = 0u64;
             let mut segments: Vec<Segment> = Vec::new();
+            let overflow = || {
+                err(
+                    at("tokens"),
+                    format!(
+                        "{} tokens: the plan's step and token counts overflow 64 bits",
+                        st.tokens
+                    ),
+                    "give the stages token budgets a run can reach",
+                )
+            };
             while sequences < target_sequences {
                 let b = batch.sequences_at(tokens_seen);
+                let batch_tokens = b.checked_mul(seq_len as u64).ok_or_else(overflow)?;
+                // Steps at this batch size: until the stage has its sequences, or until the step that
+                // starts at or past the next doubling point.
+                let mut n = (target_sequences - sequences).div_ceil(b);
+                if let Some(&next) = batch.double_at_tokens.iter().find(|&&t| t > tokens_seen) {
+                    n = n.min((next - tokens_seen).div_ceil(batch_tokens));
+                }
                 if segments.last().is_none_or(|seg| seg.batch_sequences != b) {
                     segments.push(Segment {
                         first_step: step,
@@ -429,9 +448,15 @@ impl Plan {
                         first_sequence: sequences,
                     });
                 }
-                sequences += b;
-                tokens_seen += b * seq_len as u64;
-                step += 1;
+                sequences = n
+                    .checked_mul(b)
+                    .and_then(|x| x.checked_add(sequences))
+                    .ok_or_else(overflow)?;
+                tokens_seen = n
+                    .checked_mul(batch_tokens)
+                    .and_then(|x| x.checked_add(tokens_seen))
+                    .ok_or_else(overflow)?;
+                step = step.checked_add(n).ok_or_else(overflow)?;
             }
             for &(k, _) in &mixture {
                 if !trained.contains(&k) {

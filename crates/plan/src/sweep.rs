@@ -33,6 +33,10 @@ pub struct SweepConfig {
     pub union_baseline: bool,
 }
 
+/// The most runs one sweep file may expand to: far more than anyone trains, few enough that expanding
+/// and checking them all takes moments (a hostile grid of ten keys × ten values would be 10¹⁰ plans).
+pub const MAX_RUNS: usize = 4096;
+
 /// One concrete run of a sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepRun {
@@ -64,14 +68,7 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
             "pass the path of a sweep .toml file",
         )
     })?;
-    let sweep: SweepConfig = toml::from_str(&text).map_err(|e| {
-        sweep_err(
-            path,
-            "sweep",
-            e.message().to_owned(),
-            "keys are base, grid, union_baseline (docs/sweeps.md)",
-        )
-    })?;
+    let sweep = parse(&text, path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base_path = dir.join(&sweep.base);
     let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
@@ -82,9 +79,31 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
             "point base at a plan file",
         )
     })?;
-    let mut base: toml::Table = toml::from_str(&base_text).map_err(|e| {
+    expand_with_base(&sweep, path, &base_path, &base_text)
+}
+
+/// Parses the text of a sweep file; `path` labels errors.
+pub fn parse(text: &str, path: &Path) -> Result<SweepConfig, PlanError> {
+    toml::from_str(text).map_err(|e| {
         sweep_err(
-            &base_path,
+            path,
+            "sweep",
+            e.message().to_owned(),
+            "keys are base, grid, union_baseline (docs/sweeps.md)",
+        )
+    })
+}
+
+/// Expands a parsed sweep (read from `path`) over its base plan, already read from `base_path`.
+pub fn expand_with_base(
+    sweep: &SweepConfig,
+    path: &Path,
+    base_path: &Path,
+    base_text: &str,
+) -> Result<Vec<SweepRun>, PlanError> {
+    let mut base: toml::Table = toml::from_str(base_text).map_err(|e| {
+        sweep_err(
+            base_path,
             "plan",
             e.message().to_owned(),
             "fix the base plan",
@@ -92,7 +111,7 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
     })?;
     absolutize(&mut base, base_path.parent().unwrap_or(Path::new(".")));
 
-    let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
+    let mut count = 1usize;
     for (key, values) in &sweep.grid {
         if values.is_empty() {
             return Err(sweep_err(
@@ -102,6 +121,27 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
                 "list at least one value",
             ));
         }
+        count = count.saturating_mul(values.len());
+    }
+    if count > MAX_RUNS {
+        let sizes: Vec<String> = sweep.grid.values().map(|v| v.len().to_string()).collect();
+        return Err(sweep_err(
+            path,
+            "grid",
+            format!(
+                "expands to {} runs ({}), more than the {MAX_RUNS} one sweep may hold",
+                if count == usize::MAX {
+                    "over 2^64".to_owned()
+                } else {
+                    count.to_string()
+                },
+                sizes.join(" × ")
+            ),
+            "split the sweep into several files, or list fewer values",
+        ));
+    }
+    let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
+    for (key, values) in &sweep.grid {
         points = points
             .into_iter()
             .flat_map(|p| {
@@ -145,7 +185,7 @@ pub fn expand(path: &Path) -> Result<Vec<SweepRun>, PlanError> {
     }
     if sweep.union_baseline {
         let plan = union_plan(&base)
-            .map_err(|why| sweep_err(&base_path, "stages", why, "fix the base plan"))?;
+            .map_err(|why| sweep_err(base_path, "stages", why, "fix the base plan"))?;
         check(&plan, path)?;
         runs.push(SweepRun {
             id: run_id(&plan),
