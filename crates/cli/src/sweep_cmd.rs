@@ -1,11 +1,15 @@
 //! `rewarm sweep`: expand a grid into run folders (all validated before anything runs), then run the
 //! pending ones, one after another or k at a time, skipping finished runs and resuming interrupted ones.
+//! Several sweeps may share one output folder: each claims a run (`SWEEP_LOCK` in its folder, the run
+//! lock of lock.rs under another name) before training it and skips runs another process holds.
 
 use crate::train_cmds::{load_plan, TrainArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rewarm_plan::sweep::SweepRun;
 use rewarm_train::checkpoint::list_complete;
+use rewarm_train::lock::{RunLock, SWEEP_LOCK};
+use rewarm_train::TrainError;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -55,6 +59,45 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` unless it already holds them, through a temporary file and a rename, so that
+/// another sweep reading it meanwhile never sees it half-written.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Claims a pending run for this process: `None` (with the reason printed) when another sweep holds it,
+/// a trainer is running in it, or it finished since the sweep started.
+fn claim(id: &str, dir: &Path, total_steps: u64) -> Result<Option<RunLock>> {
+    let busy = |e: TrainError| -> Result<Option<RunLock>> {
+        match e {
+            TrainError::Locked(msg) => {
+                let why = msg.lines().next().unwrap_or_default().to_owned();
+                println!("== run {id} skipped: {why}");
+                Ok(None)
+            }
+            e => Err(e.into()),
+        }
+    };
+    let claim = match RunLock::acquire_named(dir, SWEEP_LOCK) {
+        Ok(c) => c,
+        Err(e) => return busy(e),
+    };
+    // A trainer may still run in it without a sweep (started by hand, or orphaned by a killed sweep).
+    if let Err(e) = RunLock::acquire(dir) {
+        return busy(e);
+    }
+    if status(dir, total_steps) == Status::Done {
+        println!("== run {id} finished meanwhile");
+        return Ok(None);
+    }
+    Ok(Some(claim))
+}
+
 /// Writes every run's folder and plan, validates them all, then trains the pending ones.
 pub fn run_sweep(
     runs: &[SweepRun],
@@ -71,7 +114,7 @@ pub fn run_sweep(
         let dir = out.join(&run.id);
         std::fs::create_dir_all(&dir)?;
         let plan_path = dir.join("plan.toml");
-        std::fs::write(&plan_path, toml::to_string(&run.plan)?)?;
+        write_if_changed(&plan_path, toml::to_string(&run.plan)?.as_bytes())?;
         let (plan, _) =
             load_plan(&plan_path).with_context(|| format!("run {} ({})", run.id, run.label))?;
         let st = status(&dir, plan.total_steps);
@@ -84,20 +127,25 @@ pub fn run_sweep(
         );
         index.push(serde_json::json!({ "id": run.id, "label": run.label, "params": run.params, "steps": plan.total_steps }));
         if st != Status::Done {
-            pending.push((run.id.clone(), dir, plan_path));
+            pending.push((run.id.clone(), dir, plan_path, plan.total_steps));
         }
     }
-    std::fs::write(
-        out.join("sweep.json"),
-        serde_json::to_string_pretty(&index)?,
+    write_if_changed(
+        &out.join("sweep.json"),
+        serde_json::to_string_pretty(&index)?.as_bytes(),
     )?;
     if dry_run || pending.is_empty() {
         println!("{} runs, {} to train", runs.len(), pending.len());
         return Ok(());
     }
+    let mut skipped = Vec::new();
     let failed = if parallel <= 1 {
         let mut failed = Vec::new();
-        for (id, dir, plan_path) in pending {
+        for (id, dir, plan_path, steps) in pending {
+            let Some(_claim) = claim(&id, &dir, steps)? else {
+                skipped.push(id);
+                continue;
+            };
             println!("== run {id}");
             if let Err(e) =
                 crate::train_cmds::train(TrainArgs::new(plan_path, dir, device.map(str::to_owned)))
@@ -108,8 +156,15 @@ pub fn run_sweep(
         }
         failed
     } else {
-        run_parallel(pending, parallel, device)?
+        run_parallel(pending, parallel, device, &mut skipped)?
     };
+    if !skipped.is_empty() {
+        println!(
+            "{} runs skipped, in use by other processes: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
     if !failed.is_empty() {
         bail!(
             "{} runs failed: {}\nHINT: see each run's train.log or rerun the sweep to resume them",
@@ -117,25 +172,32 @@ pub fn run_sweep(
             failed.join(", ")
         );
     }
-    println!("all {} runs done", runs.len());
+    if skipped.is_empty() {
+        println!("all {} runs done", runs.len());
+    }
     Ok(())
 }
 
 /// Trains up to `k` runs at once as child processes (output in each run's train.log), torch threads split.
 fn run_parallel(
-    pending: Vec<(String, PathBuf, PathBuf)>,
+    pending: Vec<(String, PathBuf, PathBuf, u64)>,
     k: usize,
     device: Option<&str>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<String>> {
     let exe = std::env::current_exe()?;
     let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / k).max(1);
     let mut queue = pending.into_iter();
-    let mut running: Vec<(String, Child)> = Vec::new();
+    let mut running: Vec<(String, Child, RunLock)> = Vec::new();
     let mut failed = Vec::new();
     loop {
         while running.len() < k {
-            let Some((id, dir, plan_path)) = queue.next() else {
+            let Some((id, dir, plan_path, steps)) = queue.next() else {
                 break;
+            };
+            let Some(claim) = claim(&id, &dir, steps)? else {
+                skipped.push(id);
+                continue;
             };
             let log = std::fs::File::create(dir.join("train.log"))?;
             let mut cmd = Command::new(&exe);
@@ -158,21 +220,21 @@ fn run_parallel(
                 child.id(),
                 dir.join("train.log").display()
             );
-            running.push((id, child));
+            running.push((id, child, claim));
         }
         if running.is_empty() {
             return Ok(failed);
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         let mut still = Vec::new();
-        for (id, mut child) in running {
+        for (id, mut child, claim) in running {
             match child.try_wait()? {
                 Some(status) if status.success() => println!("== run {id} done"),
                 Some(_) => {
                     eprintln!("== run {id} failed (see its train.log)");
                     failed.push(id);
                 }
-                None => still.push((id, child)),
+                None => still.push((id, child, claim)),
             }
         }
         running = still;

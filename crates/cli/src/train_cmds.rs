@@ -138,6 +138,9 @@ pub struct TrainArgs {
     /// Testing aid: make the loss of this step NaN.
     #[arg(long, hide = true)]
     inject_nan_at_step: Option<u64>,
+    /// Testing aid: `SITE@STEP[=nan|inf|-inf]`, SITE one of loss, grad, batch (docs/reliability.md).
+    #[arg(long, hide = true)]
+    inject_non_finite: Option<rewarm_train::Injection>,
 }
 
 impl TrainArgs {
@@ -149,6 +152,7 @@ impl TrainArgs {
             stop_at_step: None,
             threads: None,
             inject_nan_at_step: None,
+            inject_non_finite: None,
         }
     }
 }
@@ -231,7 +235,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         device,
         stop_at_step: args.stop_at_step,
         threads: args.threads,
-        inject_nan_at_step: args.inject_nan_at_step,
+        inject_non_finite: args.inject_non_finite.or(args
+            .inject_nan_at_step
+            .map(rewarm_train::Injection::nan_loss)),
     };
     let state = rewarm_train::train(&plan, &model, &opts, &progress)?;
     progress.bar.finish_and_clear();

@@ -5,7 +5,9 @@
 //! leaves a checkpoint that looks complete.
 
 use crate::error::{TrainError, TrainResult};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use crate::fault;
+use rewarm_interop::hf::{self, StoredTensor, WeightDtype};
+use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -143,15 +145,10 @@ pub fn load_tensors_from(
         .collect();
     for path in files {
         let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-            TrainError::Checkpoint(format!(
-                "{}: not a valid safetensors file ({e})",
-                path.display()
-            ))
-        })?;
-        let mut stored = st.names();
-        stored.sort();
-        for stored_name in stored {
+        let stored = hf::read_safetensors(&bytes, path)
+            .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        for view in &stored {
+            let stored_name = view.name.as_str();
             let Some(name) = rename(stored_name) else {
                 continue;
             };
@@ -167,10 +164,7 @@ pub fn load_tensors_from(
                     path.display()
                 )));
             }
-            let view = st.tensor(stored_name).map_err(|e| {
-                TrainError::Checkpoint(format!("{}: `{stored_name}`: {e}", path.display()))
-            })?;
-            copy_view(path, &name, &view, &targets[i].1, what)?;
+            copy_view(path, &name, view, &targets[i].1, what)?;
         }
     }
     if let Some(i) = filled.iter().position(|f| !f) {
@@ -187,31 +181,32 @@ pub fn load_tensors_from(
 fn copy_view(
     path: &Path,
     name: &str,
-    view: &TensorView,
+    view: &StoredTensor,
     target: &Tensor,
     what: &str,
 ) -> TrainResult<()> {
     let want: Vec<usize> = target.size().iter().map(|&d| d as usize).collect();
-    if view.shape() != want.as_slice() {
+    if view.shape != want {
         return Err(TrainError::Checkpoint(format!(
             "{}: {what} tensor `{name}` has shape {:?}, the model needs {want:?}\nHINT: the checkpoint was made for another model shape; use the same model preset and overrides",
             path.display(),
-            view.shape()
+            view.shape
         )));
     }
-    let kind = match view.dtype() {
-        Dtype::F32 => Kind::Float,
-        Dtype::BF16 => Kind::BFloat16,
-        Dtype::F16 => Kind::Half,
-        other => {
+    let kind = match view.dtype {
+        Some(WeightDtype::F32) => Kind::Float,
+        Some(WeightDtype::BF16) => Kind::BFloat16,
+        Some(WeightDtype::F16) => Kind::Half,
+        None => {
             return Err(TrainError::Checkpoint(format!(
-                "{}: tensor `{name}` has unsupported dtype {other:?}\nHINT: store weights as F32, BF16 or F16",
-                path.display()
-            )))
+            "{}: tensor `{name}` has unsupported dtype {}\nHINT: store weights as F32, BF16 or F16",
+            path.display(),
+            view.dtype_name
+        )))
         }
     };
     let shape: Vec<i64> = want.iter().map(|&d| d as i64).collect();
-    let src = Tensor::f_from_data_size(view.data(), &shape, kind)
+    let src = Tensor::f_from_data_size(view.data, &shape, kind)
         .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
     tch::no_grad(|| {
         target
@@ -241,33 +236,59 @@ pub struct CheckpointData<'a> {
     pub plan_json: &'a str,
 }
 
-/// Writes a complete checkpoint for `state.step` under `ckpt_root`; returns its folder.
+/// Writes a complete checkpoint for `state.step` under `ckpt_root`; returns its folder. On an error the
+/// temporary folder is removed and every complete checkpoint is left as it was.
 pub fn save(ckpt_root: &Path, data: &CheckpointData) -> TrainResult<PathBuf> {
     std::fs::create_dir_all(ckpt_root).map_err(|e| TrainError::io(ckpt_root, e))?;
     let name = step_dir_name(data.state.step);
     let final_dir = ckpt_root.join(&name);
     let tmp = ckpt_root.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
+    let inject =
+        |point: &str, next: &Path| fault::point(point).map_err(|e| TrainError::io(next, e));
     let result = (|| {
         std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        inject("checkpoint:begin", &tmp.join(MODEL_FILE))?;
         save_tensors(&tmp.join(MODEL_FILE), &data.weights)?;
+        inject("checkpoint:after-weights", &tmp.join(OPTIMIZER_FILE))?;
         save_tensors(&tmp.join(OPTIMIZER_FILE), &data.optimizer)?;
+        inject("checkpoint:after-optimizer", &tmp.join(STATE_FILE))?;
         let state = serde_json::to_string_pretty(data.state).expect("state serializes");
         write_synced(&tmp.join(STATE_FILE), state.as_bytes())?;
         write_synced(&tmp.join(PLAN_FILE), data.plan_json.as_bytes())?;
+        inject("checkpoint:before-done", &tmp.join(DONE))?;
         write_synced(&tmp.join(DONE), b"")?;
         sync_dir(&tmp);
+        inject("checkpoint:before-rename", &final_dir)?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
+            // A step written again (the step-0 checkpoint of a `rollback` run that restarts at step 0):
+            // move the old one aside atomically, so no half-deleted folder ever carries the final name.
+            remove(&final_dir)?;
         }
         std::fs::rename(&tmp, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
         sync_dir(ckpt_root);
+        inject("checkpoint:after-rename", &final_dir)?;
         Ok(final_dir.clone())
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result
+}
+
+/// Deletes a checkpoint folder without ever leaving a half-deleted folder under a checkpoint's name: it
+/// is first renamed to `.step_XXXXXXXX.partial-delete-<pid>` (atomic; loaders ignore that name and the
+/// next start removes it if this process dies first), then removed.
+pub fn remove(dir: &Path) -> TrainResult<()> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let aside = dir.with_file_name(format!(".{name}.partial-delete-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::rename(dir, &aside).map_err(|e| TrainError::io(dir, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent);
+    }
+    fault::point("retention:mid-delete").map_err(|e| TrainError::io(&aside, e))?;
+    std::fs::remove_dir_all(&aside).map_err(|e| TrainError::io(&aside, e))
 }
 
 pub fn load_state(dir: &Path) -> TrainResult<TrainState> {

@@ -24,6 +24,12 @@ pub enum TrainError {
     Config(String),
     #[error("{0}")]
     Locked(String),
+    #[error("could not write the checkpoint of step {step}: {cause}\nHINT: {hint}")]
+    CheckpointWrite {
+        step: u64,
+        cause: Box<TrainError>,
+        hint: String,
+    },
     #[error("non-finite {what} at step {step} (stage `{stage}`, lr {lr:.3e})\nHINT: lower the stage's max_lr, raise optimizer.clip's strictness, check the data; or set guard.non_finite = \"rollback\" to restart from the last checkpoint with a lower LR. Nothing non-finite was saved.")]
     NonFinite {
         what: String,

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod error;
+pub mod fault;
 pub mod host_memory;
 pub mod lock;
 pub mod metrics;
@@ -15,6 +16,6 @@ pub mod trainer;
 pub use error::{TrainError, TrainResult};
 pub use setup::{open_data, resolve_model};
 pub use trainer::{
-    accumulate_gradients, evaluate_set, train, window_tensors, Observer, Silent, StepRecord,
-    TrainOptions,
+    accumulate_gradients, evaluate_set, train, window_tensors, InjectSite, Injection, Observer,
+    Silent, StepRecord, TrainOptions,
 };

@@ -46,8 +46,18 @@ impl MetricsWriter {
     pub fn write(&mut self, record: &serde_json::Value) -> TrainResult<()> {
         let mut line = serde_json::to_string(record).expect("json serializes");
         line.push('\n');
+        let mut bytes = line.as_bytes();
+        if crate::fault::armed("metrics:mid-line") {
+            // Testing aid: a torn line, as a kill or a full disk in the middle of a write leaves.
+            let (head, tail) = bytes.split_at(bytes.len() / 2);
+            self.file
+                .write_all(head)
+                .and_then(|()| crate::fault::point("metrics:mid-line"))
+                .map_err(|e| TrainError::io(&self.path, e))?;
+            bytes = tail;
+        }
         self.file
-            .write_all(line.as_bytes())
+            .write_all(bytes)
             .map_err(|e| TrainError::io(&self.path, e))
     }
 

@@ -28,9 +28,67 @@ pub struct TrainOptions {
     /// Torch threads on CPU, overriding the plan's `train.threads` (results can differ in the last bits
     /// with the thread count, so resume with the same one for bit-exactness).
     pub threads: Option<usize>,
-    /// Testing aid: make the loss of step N NaN (exercises the non-finite guard). Steps are numbered
-    /// as in metrics.jsonl: step N is the N-th optimizer step, logged with `"step": N`.
-    pub inject_nan_at_step: Option<u64>,
+    /// Testing aid: a non-finite value at one step (exercises the non-finite guard).
+    pub inject_non_finite: Option<Injection>,
+}
+
+/// Testing aid: where and when a non-finite value is injected. It fires once per process.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Injection {
+    /// Steps are numbered as in metrics.jsonl: step N is the N-th optimizer step, logged with `"step": N`.
+    pub step: u64,
+    pub site: InjectSite,
+    /// NaN or ±inf.
+    pub value: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectSite {
+    /// The step's mean loss, after the backward pass (the gradients stay finite).
+    Loss,
+    /// One gradient element of the first parameter, before the norm is measured.
+    Gradient,
+    /// The first micro-batch: its loss is scaled by the value before the backward pass, so the loss and
+    /// every gradient it reaches turn non-finite, as with a batch whose forward pass overflows. (Token ids
+    /// cannot be NaN; a shard that no longer matches its manifest is refused when the data is opened.)
+    Batch,
+}
+
+impl Injection {
+    /// The loss of step `step` is NaN (`--inject-nan-at-step`).
+    pub fn nan_loss(step: u64) -> Self {
+        Injection {
+            step,
+            site: InjectSite::Loss,
+            value: f64::NAN,
+        }
+    }
+}
+
+impl std::str::FromStr for Injection {
+    type Err = String;
+    /// `SITE@STEP[=VALUE]`: SITE is `loss`, `grad` or `batch`; VALUE is `nan` (default), `inf` or `-inf`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage =
+            || format!("`{s}`: expected SITE@STEP[=nan|inf|-inf] with SITE loss, grad or batch");
+        let (site, rest) = s.split_once('@').ok_or_else(usage)?;
+        let (step, value) = rest.split_once('=').unwrap_or((rest, "nan"));
+        Ok(Injection {
+            step: step.parse().map_err(|_| usage())?,
+            site: match site {
+                "loss" => InjectSite::Loss,
+                "grad" => InjectSite::Gradient,
+                "batch" => InjectSite::Batch,
+                _ => return Err(usage()),
+            },
+            value: match value {
+                "nan" => f64::NAN,
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                _ => return Err(usage()),
+            },
+        })
+    }
 }
 
 /// What the loop reports as it goes (the CLI draws a progress bar from it).
@@ -68,7 +126,7 @@ pub struct Trainer<'a> {
     metrics: MetricsWriter,
     batch: Batch,
     plan_json: String,
-    /// The testing aid `inject_nan_at_step` fires once per process.
+    /// The testing aid `inject_non_finite` fires once per process.
     injected: bool,
     _lock: RunLock,
 }
@@ -246,16 +304,44 @@ impl<'a> Trainer<'a> {
             .mixture
             .fill(info.stage, info.first_sequence, b, &mut self.batch);
         let (seq_len, device, tokens) = (self.plan.seq_len, self.opts.device, &self.batch.tokens);
+        let inject = self
+            .opts
+            .inject_non_finite
+            .filter(|i| i.step == self.state.step + 1 && !self.injected);
+        self.injected |= inject.is_some();
+        let poison = inject
+            .filter(|i| i.site == InjectSite::Batch)
+            .map_or(1.0, |i| i.value);
         let micro_batches = (0..b).step_by(micro).map(|first| {
             let rows = micro.min(b - first);
             let (inputs, targets) = window_tensors(tokens, seq_len, first, rows, device);
-            (inputs, targets, rows as f64 / b as f64)
+            let weight = rows as f64 / b as f64;
+            (
+                inputs,
+                targets,
+                if first == 0 { weight * poison } else { weight },
+            )
         });
-        let (mut loss, grad_norm) =
+        let (mut loss, mut grad_norm) =
             accumulate_gradients(&self.model, &mut self.opt, micro_batches)?;
-        if self.opts.inject_nan_at_step == Some(self.state.step + 1) && !self.injected {
-            self.injected = true;
-            loss = f64::NAN;
+        match inject {
+            Some(Injection {
+                site: InjectSite::Loss,
+                value,
+                ..
+            }) => loss = value,
+            Some(Injection {
+                site: InjectSite::Gradient,
+                value,
+                ..
+            }) => {
+                let grad = self.opt.slots[0].param.grad();
+                tch::no_grad(|| {
+                    let _ = grad.view([-1]).narrow(0, 0, 1).fill_(value);
+                });
+                grad_norm = self.opt.grad_norm().double_value(&[]);
+            }
+            _ => {}
         }
         let lr = info.lr * self.state.lr_scale;
         let stage = &self.plan.stages[info.stage].name;
@@ -274,6 +360,8 @@ impl<'a> Trainer<'a> {
         }
         self.opt.step(lr, grad_norm);
         self.state.step += 1;
+        crate::fault::point("step:after-update")
+            .map_err(|e| TrainError::io(&self.opts.run_dir, e))?;
         self.state.optimizer_step = self.opt.step;
         self.state.tokens_by_source = self.tokens_by_source(info);
         let tokens = info.tokens_before + (b * self.plan.seq_len) as u64;
@@ -350,6 +438,7 @@ impl<'a> Trainer<'a> {
                 "eval_tokens": set.target_tokens(),
             }))?;
             self.observer.eval(step, &set.name, loss);
+            crate::fault::point("eval:mid").map_err(|e| TrainError::io(&self.opts.run_dir, e))?;
         }
         Ok(())
     }
@@ -372,7 +461,24 @@ impl<'a> Trainer<'a> {
                 state: &self.state,
                 plan_json: &self.plan_json,
             },
-        )?;
+        )
+        .map_err(|e| {
+            let last = checkpoint::list_complete(&root).pop().map(|c| c.0);
+            TrainError::CheckpointWrite {
+                step: self.state.step,
+                cause: Box::new(e),
+                hint: match last {
+                    Some(s) => format!(
+                        "free space on its disk or make {} writable, then run the same command again: it resumes from the last complete checkpoint (step {s}), which is intact",
+                        self.opts.run_dir.display()
+                    ),
+                    None => format!(
+                        "free space on its disk or make {} writable, then run the same command again (no checkpoint was complete yet: it starts over)",
+                        self.opts.run_dir.display()
+                    ),
+                },
+            }
+        })?;
         self.observer.checkpoint(self.state.step, &dir);
         let steps: Vec<u64> = checkpoint::list_complete(&root)
             .into_iter()
@@ -386,8 +492,7 @@ impl<'a> Trainer<'a> {
             c.keep_stage_ends,
         ) {
             if action == Retain::Delete {
-                let old = root.join(checkpoint::step_dir_name(step));
-                std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+                checkpoint::remove(&root.join(checkpoint::step_dir_name(step)))?;
             }
         }
         Ok(())

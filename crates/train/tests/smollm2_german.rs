@@ -141,7 +141,7 @@ fn smollm2_german_example_trains_on_cpu_and_reports() {
         device: tch::Device::Cpu,
         stop_at_step: None,
         threads: Some(1),
-        inject_nan_at_step: None,
+        inject_non_finite: None,
     };
     let state = train(&plan, &model, &opts, &Silent).unwrap();
     assert_eq!(state.step, 3);

@@ -4,8 +4,9 @@
 
 use rewarm_data::synthetic;
 use rewarm_plan::{Plan, PlanConfig};
+use rewarm_train::checkpoint::OPTIMIZER_FILE;
 use rewarm_train::checkpoint::{list_complete, MODEL_FILE};
-use rewarm_train::{metrics, resolve_model, train, Silent, TrainOptions};
+use rewarm_train::{metrics, resolve_model, train, InjectSite, Injection, Silent, TrainOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +93,7 @@ fn opts(run: &Path) -> TrainOptions {
         device: tch::Device::Cpu,
         stop_at_step: None,
         threads: None,
-        inject_nan_at_step: None,
+        inject_non_finite: None,
     }
 }
 
@@ -290,7 +291,7 @@ fn non_finite_loss_stops_with_step_and_stage_and_saves_nothing_non_finite() {
     let (plan, model) = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
-    o.inject_nan_at_step = Some(15);
+    o.inject_non_finite = Some(Injection::nan_loss(15));
     let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
     assert!(
         err.contains("non-finite loss at step 15") && err.contains("s0") && err.contains("HINT"),
@@ -312,7 +313,7 @@ fn non_finite_loss_rolls_back_with_a_lower_lr_when_configured() {
     let (plan, model) = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
-    o.inject_nan_at_step = Some(15);
+    o.inject_non_finite = Some(Injection::nan_loss(15));
     let state = train(&plan, &model, &o, &Silent).unwrap();
     assert_eq!(state.step, plan.total_steps);
     assert_eq!(state.rollbacks, 1);
@@ -323,6 +324,88 @@ fn non_finite_loss_rolls_back_with_a_lower_lr_when_configured() {
     // Steps 11..=15 were redone: no duplicates in the metrics.
     let steps: Vec<u64> = train_losses(&run).iter().map(|l| l.0).collect();
     assert_eq!(steps, (1..=plan.total_steps).collect::<Vec<_>>());
+}
+
+/// Every value of every tensor in every complete checkpoint of `run` (weights and Adam moments) is finite.
+fn assert_checkpoints_finite(run: &Path) {
+    let ckpts = list_complete(&run.join("ckpt"));
+    assert!(!ckpts.is_empty());
+    for (step, dir) in ckpts {
+        for file in [MODEL_FILE, OPTIMIZER_FILE] {
+            let bytes = std::fs::read(dir.join(file)).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            for (name, view) in st.tensors() {
+                assert_eq!(view.dtype(), safetensors::Dtype::F32);
+                let finite = view
+                    .data()
+                    .chunks_exact(4)
+                    .all(|c| f32::from_le_bytes(c.try_into().unwrap()).is_finite());
+                assert!(finite, "step {step}: {file} `{name}` is not finite");
+            }
+        }
+    }
+}
+
+/// inf as well as NaN, in the gradients and in a data batch as well as in the loss: the guard stops
+/// before the update, names what was non-finite, and leaves only finite checkpoints.
+#[test]
+fn non_finite_gradients_batches_and_inf_are_caught_before_the_update() {
+    let s = setup("", "");
+    let (plan, model) = load(&s.plan_path);
+    let cases = [
+        ("grad@12=inf", "non-finite gradient norm at step 12"),
+        ("grad@12=nan", "non-finite gradient norm at step 12"),
+        ("batch@12=nan", "non-finite loss at step 12"),
+        ("batch@12=inf", "non-finite loss at step 12"),
+        ("loss@12=-inf", "non-finite loss at step 12"),
+    ];
+    for (i, (spec, want)) in cases.iter().enumerate() {
+        let run = s.dir.path().join(format!("run{i}"));
+        let mut o = opts(&run);
+        o.inject_non_finite = Some(spec.parse().unwrap());
+        let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+        assert!(err.contains(want) && err.contains("HINT"), "{spec}: {err}");
+        let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(steps, [10], "{spec}");
+        assert_checkpoints_finite(&run);
+        let last = train_losses(&run).last().unwrap().0;
+        assert_eq!(last, 11, "{spec}: the failed step is not logged");
+        assert!(!run.join("LOCK").exists());
+    }
+    assert!("batch@x".parse::<Injection>().is_err());
+    assert_eq!(
+        "batch@3=inf".parse::<Injection>().unwrap(),
+        Injection {
+            step: 3,
+            site: InjectSite::Batch,
+            value: f64::INFINITY
+        }
+    );
+}
+
+/// A poisoned batch under `rollback`: the run rolls back, finishes with finite weights in every checkpoint,
+/// and its metrics hold each step once.
+#[test]
+fn a_non_finite_batch_rolls_back_and_the_run_folder_stays_consistent() {
+    let s = setup("[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5", "");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.inject_non_finite = Some("batch@15=inf".parse().unwrap());
+    let state = train(&plan, &model, &o, &Silent).unwrap();
+    assert_eq!(
+        (state.step, state.rollbacks, state.lr_scale),
+        (plan.total_steps, 1, 0.5)
+    );
+    assert_eq!(records(&run, "rollback")[0]["failed_step"], 15);
+    assert_checkpoints_finite(&run);
+    let steps: Vec<u64> = train_losses(&run).iter().map(|l| l.0).collect();
+    assert_eq!(steps, (1..=plan.total_steps).collect::<Vec<_>>());
+    assert!(train_losses(&run).iter().all(|l| l.1.is_finite()));
+    assert!(!run.join("LOCK").exists());
 }
 
 #[test]
