@@ -2,6 +2,8 @@
 //! relative to it, so messages are short) and checks exit codes, files written, and that errors name the
 //! file or field and end with a HINT. Training runs are a few steps of the `tiny` preset on CPU.
 
+mod common;
+use common::{checkpoint_names, metrics, read_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -74,11 +76,6 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     }
     std::fs::write(&path, bytes).unwrap();
     path
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Copies a file of the vendored sample corpus (data/sample) into `dir` as `name`.
@@ -215,26 +212,6 @@ fn train(dir: &Path, run: &str, extra: &str) -> Output {
         dir,
         &format!("train plan.toml --run {run} --device cpu {extra}"),
     )
-}
-
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad metrics line {l}: {e}")))
-        .collect()
-}
-
-/// Names in `<run>/ckpt`, sorted (temporary folders included, so leftovers show).
-fn checkpoints(run: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(run.join("ckpt"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Every value of every F32 tensor of a safetensors file (8-byte header length, JSON header, data).
@@ -879,7 +856,7 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
         assert!(losses.last() < losses.first(), "{set}: {losses:?}");
     }
 
-    let ckpts = checkpoints(&run);
+    let ckpts = checkpoint_names(&run);
     assert!(ckpts.contains(&"step_00000008".to_owned()), "{ckpts:?}");
     assert!(ckpts.iter().all(|c| c.starts_with("step_")), "{ckpts:?}");
     for c in &ckpts {
@@ -916,7 +893,7 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
         std::fs::read_to_string(run.join("metrics.jsonl")).unwrap(),
         before
     );
-    assert_eq!(checkpoints(&run), ckpts);
+    assert_eq!(checkpoint_names(&run), ckpts);
     assert_eq!(
         read_json(&run.join("environment.json"))["resumed_from_step"],
         8
@@ -1006,7 +983,7 @@ fn train_takes_over_a_stale_lock() {
     write(d, "run/LOCK", format!("{pid} {}\n", hostname()));
     let out = train(d, "run", "--stop-at-step 2");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(checkpoints(&d.join("run")), ["step_00000002"]);
+    assert_eq!(checkpoint_names(&d.join("run")), ["step_00000002"]);
     assert!(!d.join("run/LOCK").exists());
 }
 
@@ -1023,7 +1000,7 @@ fn train_stops_at_injected_nan_without_saving_it() {
         &text(&out.stderr),
         &["non-finite loss at step 2", "stage `first`", "HINT"],
     );
-    assert_eq!(checkpoints(&d.join("due")), Vec::<String>::new());
+    assert_eq!(checkpoint_names(&d.join("due")), Vec::<String>::new());
 
     // Step 3 fails after the checkpoint of step 2: that one stays the only one, and it is finite.
     let run = d.join("run");
@@ -1033,7 +1010,7 @@ fn train_stops_at_injected_nan_without_saving_it() {
         &text(&out.stderr),
         &["non-finite loss at step 3", "stage `first`", "HINT"],
     );
-    assert_eq!(checkpoints(&run), ["step_00000002"]);
+    assert_eq!(checkpoint_names(&run), ["step_00000002"]);
     for file in ["model.safetensors", "optimizer.safetensors"] {
         let values = safetensors_f32_values(&run.join("ckpt/step_00000002").join(file));
         assert!(!values.is_empty());
@@ -1049,7 +1026,7 @@ fn train_stops_at_injected_nan_without_saving_it() {
     // Without the fault, the run resumes from that checkpoint and finishes.
     let out = train(d, "run", "");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(checkpoints(&run).contains(&"step_00000008".to_owned()));
+    assert!(checkpoint_names(&run).contains(&"step_00000008".to_owned()));
 }
 
 #[test]

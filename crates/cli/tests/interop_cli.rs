@@ -2,6 +2,8 @@
 //! samples the same text and gives the same logits as the checkpoint, sampling is reproducible by seed, the
 //! logits JSON is consistent with itself and with the model, and errors end with a HINT.
 
+mod common;
+use common::read_json;
 use rewarm_model::{Model, ModelConfig};
 use rewarm_train::checkpoint::{self, CheckpointData, TrainState};
 use std::collections::BTreeMap;
@@ -157,11 +159,6 @@ fn export_and_sample_are_reproducible_and_agree() {
     assert!(err.contains("not empty") && err.contains("HINT"), "{err}");
     let err = fails(dir, &["sample", "hf", "--prompt", "x", "--temperature=-1"]);
     assert!(err.contains("--temperature"), "{err}");
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn floats(value: &serde_json::Value) -> Vec<f64> {

@@ -2,6 +2,8 @@
 //! faults while checkpointing, and two sweeps sharing one output folder. Runs are the `tiny` preset on
 //! synthetic sources (no tokenizer), CPU, one thread.
 
+mod common;
+use common::checkpoint_names;
 use rewarm_data::synthetic;
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
@@ -100,12 +102,9 @@ fn train_ok(dir: &Path, run: &Path, extra: &[&str]) {
 
 /// metrics.jsonl without the wall-clock field, one value per line.
 fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad metrics line {l}: {e}"));
+    common::metrics(run)
+        .into_iter()
+        .map(|mut v| {
             v.as_object_mut().unwrap().remove("tokens_per_second");
             v
         })
@@ -118,18 +117,6 @@ fn complete(run: &Path) -> Vec<u64> {
         .into_iter()
         .map(|c| c.0)
         .collect()
-}
-
-/// Every name in `<run>/ckpt`, sorted (temporary folders included).
-fn ckpt_names(run: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(run.join("ckpt"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Every folder a loader would take as a checkpoint really is one: all files present, tensors parse, the
@@ -372,9 +359,11 @@ fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
     assert_same_outcome(&got, &want);
     // Nothing half-written is left behind, and the last trainer released the lock.
     assert!(
-        ckpt_names(&run).iter().all(|n| n.starts_with("step_")),
+        checkpoint_names(&run)
+            .iter()
+            .all(|n| n.starts_with("step_")),
         "{:?}",
-        ckpt_names(&run)
+        checkpoint_names(&run)
     );
     assert!(!run.join("LOCK").exists());
     assert!(!run.join("metrics.jsonl.tmp").exists());
@@ -461,7 +450,7 @@ fn checkpoint_fault(
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Retention did not run, nothing half-written is left, the lock is released.
-    assert_eq!(ckpt_names(run), ["step_00000002", "step_00000004"]);
+    assert_eq!(checkpoint_names(run), ["step_00000002", "step_00000004"]);
     assert_checkpoints_whole(run);
     assert!(!run.join("LOCK").exists());
     // The metrics of steps 5 and 6 were written before the failed checkpoint; the resume drops them
