@@ -14,30 +14,12 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-/// A deterministic "language" per source: each token follows from the previous one; 0 separates documents.
-fn language(seed: u32, tokens: usize) -> Vec<u32> {
-    let mut out = Vec::with_capacity(tokens);
-    let mut x = seed;
-    let mut t = 1 + seed % 200;
-    while out.len() < tokens {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        if (x >> 16) % 50 == 0 {
-            out.push(0);
-            t = 1 + (x >> 8) % 200;
-            continue;
-        }
-        t = (t * (3 + seed % 4) + 7 + seed) % 250 + 1;
-        out.push(t);
-    }
-    out
-}
-
 /// Sources `a` and `b` and `plan.toml`: two stages of `steps` steps each (256 tokens per step), the second
 /// on `b` with 25% replay of `a`; evaluation every 3 steps on both, a checkpoint every 2, the newest 2 kept
 /// plus stage ends.
 fn project(dir: &Path, steps: u64) {
     for (name, seed) in [("a", 1u32), ("b", 2)] {
-        let toks = language(seed, 24_000);
+        let toks = synthetic::language(seed, 24_000);
         let (train, val) = toks.split_at(20_000);
         synthetic::write_source(&dir.join(name), 512, train, val, 8_000).unwrap();
     }

@@ -82,3 +82,23 @@ pub fn write_source(
     .map_err(crate::error::io(&path))?;
     Ok(manifest)
 }
+
+/// `tokens` ids of a deterministic "language" (ids 1..=250, 0 between documents): each token follows from
+/// the previous one by a rule that depends on `seed`, and documents have pseudo-random lengths, so a model
+/// can learn it and sources with different seeds are told apart. Pure: the same arguments, the same ids.
+pub fn language(seed: u32, tokens: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(tokens);
+    let mut x = seed;
+    let mut t = 1 + seed % 200;
+    while out.len() < tokens {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        if (x >> 16) % 50 == 0 {
+            out.push(0);
+            t = 1 + (x >> 8) % 200;
+            continue;
+        }
+        t = (t * (3 + seed % 4) + 7 + seed) % 250 + 1;
+        out.push(t);
+    }
+    out
+}

@@ -10,25 +10,6 @@ use rewarm_train::{metrics, resolve_model, train, InjectSite, Injection, Silent,
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// A deterministic "language": each token follows from the previous one, with a source-specific rule,
-/// and documents of random length separated by 0.
-fn language(seed: u32, tokens: usize) -> Vec<u32> {
-    let mut out = Vec::with_capacity(tokens);
-    let mut x = seed;
-    let mut t = 1 + seed % 200;
-    while out.len() < tokens {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        if (x >> 16) % 50 == 0 {
-            out.push(0);
-            t = 1 + (x >> 8) % 200;
-            continue;
-        }
-        t = (t * (3 + seed % 4) + 7 + seed) % 250 + 1;
-        out.push(t);
-    }
-    out
-}
-
 struct Setup {
     dir: tempfile::TempDir,
     plan_path: PathBuf,
@@ -37,7 +18,7 @@ struct Setup {
 fn setup(extra: &str, stage_extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     for (name, seed) in [("a", 1u32), ("b", 2)] {
-        let toks = language(seed, 64_000);
+        let toks = synthetic::language(seed, 64_000);
         let (train, val) = toks.split_at(60_000);
         synthetic::write_source(&dir.path().join(name), 512, train, val, 25_000).unwrap();
     }
