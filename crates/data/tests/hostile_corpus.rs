@@ -5,7 +5,7 @@
 use rewarm_data::corpus::{read_documents, CorpusOptions, DocMode, InputFile, InputKind};
 use rewarm_data::prepare::{prepare, PrepareOptions, Quiet};
 use rewarm_data::{PreparedSource, Tokenizer};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn options(inputs: Vec<PathBuf>, out: PathBuf, doc_mode: DocMode, lossy: bool) -> PrepareOptions {
     let mut opts = PrepareOptions::new(inputs, out);
@@ -30,6 +30,11 @@ fn prepare_err(opts: &PrepareOptions) -> String {
             e.to_string()
         }
     }
+}
+
+/// The error of preparing every file of the folder `input` as one document each.
+fn folder_err(input: &Path, out: PathBuf, lossy: bool) -> String {
+    prepare_err(&options(vec![input.to_owned()], out, DocMode::File, lossy))
 }
 
 /// Text of about `bytes` bytes on one line: words, no newline.
@@ -123,12 +128,7 @@ fn mixed_encodings_in_one_folder_name_the_file_and_the_encoding() {
     let out = dir.path().join("out");
 
     // Of two bad files, the first in name order is named.
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        out.clone(),
-        DocMode::File,
-        false,
-    ));
+    let err = folder_err(&input, out.clone(), false);
     assert!(
         err.contains("d-latin1.txt")
             && err.contains("invalid UTF-8 at byte offset 2")
@@ -136,12 +136,7 @@ fn mixed_encodings_in_one_folder_name_the_file_and_the_encoding() {
         "{err}"
     );
     // --lossy replaces Latin-1's bytes but does not read UTF-16 as garbage.
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        out.clone(),
-        DocMode::File,
-        true,
-    ));
+    let err = folder_err(&input, out.clone(), true);
     assert!(
         err.contains("e-utf16.txt")
             && err.contains("UTF-16 (little-endian)")
@@ -150,12 +145,7 @@ fn mixed_encodings_in_one_folder_name_the_file_and_the_encoding() {
     );
     // UTF-16 without a byte-order mark is caught by its NUL bytes, with the re-encoding hint.
     std::fs::write(input.join("e-utf16.txt"), &utf16[2..]).unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        out.clone(),
-        DocMode::File,
-        true,
-    ));
+    let err = folder_err(&input, out.clone(), true);
     assert!(
         err.contains("e-utf16.txt")
             && err.contains("NUL byte at offset 1")
@@ -164,12 +154,7 @@ fn mixed_encodings_in_one_folder_name_the_file_and_the_encoding() {
     );
     // UTF-32 is named too.
     std::fs::write(input.join("e-utf16.txt"), [0xFF, 0xFE, 0, 0, b'h', 0, 0, 0]).unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        out.clone(),
-        DocMode::File,
-        true,
-    ));
+    let err = folder_err(&input, out.clone(), true);
     assert!(err.contains("UTF-32 (little-endian)"), "{err}");
 
     std::fs::remove_file(input.join("e-utf16.txt")).unwrap();
@@ -234,23 +219,13 @@ fn binary_files_are_skipped_by_extension_or_refused_by_content() {
 
     // Binary content under a text name: NUL bytes, or (without any) invalid UTF-8.
     std::fs::write(input.join("b.txt"), png).unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        dir.path().join("o2"),
-        DocMode::File,
-        true,
-    ));
+    let err = folder_err(&input, dir.path().join("o2"), true);
     assert!(
         err.contains("b.txt") && err.contains("binary file (NUL byte at offset 8)"),
         "{err}"
     );
     std::fs::write(input.join("b.txt"), b"\x89PNG\xff\xfe\xfd").unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        dir.path().join("o3"),
-        DocMode::File,
-        false,
-    ));
+    let err = folder_err(&input, dir.path().join("o3"), false);
     assert!(
         err.contains("b.txt") && err.contains("invalid UTF-8 at byte offset 0"),
         "{err}"
@@ -262,12 +237,7 @@ fn binary_files_are_skipped_by_extension_or_refused_by_content() {
         b"{\"text\": \"ok\"}\n\x89PNG\x01\x02\n",
     )
     .unwrap();
-    let err = prepare_err(&options(
-        vec![input],
-        dir.path().join("o4"),
-        DocMode::File,
-        true,
-    ));
+    let err = folder_err(&input, dir.path().join("o4"), true);
     assert!(
         err.contains("c.jsonl:2") && err.contains("not JSON"),
         "{err}"
@@ -283,12 +253,7 @@ fn symbolic_link_loops_and_broken_links_are_named() {
     std::fs::create_dir_all(input.join("sub")).unwrap();
     std::fs::write(input.join("sub/a.txt"), "text").unwrap();
     symlink(&input, input.join("sub/loop")).unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        dir.path().join("out"),
-        DocMode::File,
-        false,
-    ));
+    let err = folder_err(&input, dir.path().join("out"), false);
     assert!(
         err.contains("sub/loop") && err.contains("symbolic link loop") && err.contains("HINT"),
         "{err}"
@@ -296,12 +261,7 @@ fn symbolic_link_loops_and_broken_links_are_named() {
 
     std::fs::remove_file(input.join("sub/loop")).unwrap();
     symlink(input.join("missing.txt"), input.join("sub/dangling.txt")).unwrap();
-    let err = prepare_err(&options(
-        vec![input.clone()],
-        dir.path().join("out"),
-        DocMode::File,
-        false,
-    ));
+    let err = folder_err(&input, dir.path().join("out"), false);
     assert!(
         err.contains("dangling.txt")
             && err.contains("broken symbolic link")
