@@ -14,20 +14,8 @@ use serde_json::Value;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 
-const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn gguf_path() -> Option<PathBuf> {
-    if let Ok(path) = std::env::var("REWARM_SMOLLM2_GGUF") {
-        return Some(PathBuf::from(path)).filter(|p| p.is_file());
-    }
-    let home = std::env::var_os("HOME")?;
-    Some(
-        PathBuf::from(home)
-            .join(".cache/rewarm/models")
-            .join(GGUF_NAME),
-    )
-    .filter(|p| p.is_file())
-}
+mod smollm2_common;
+use smollm2_common::{gguf_path, GGUF_NAME};
 
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
