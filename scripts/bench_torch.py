@@ -10,6 +10,11 @@ wd 0.1 on linear weights only, as rewarm's decay mask; fused where this PyTorch 
 
     python scripts/bench_torch.py --preset small --seq-len 256 --batch 16 --steps 30 --threads 2
     python scripts/bench_torch.py --config-json <(rewarm bench train --preset small --steps 1 --json)
+    python scripts/bench_torch.py --preset gpt2-124m --device cuda --seq-len 1024 --batch 16 [--compile]
+
+On CUDA the forward pass runs under bf16 autocast by default (--precision, as rewarm's train.precision),
+--compile wraps the loss in torch.compile (default mode), and peak memory is reported as PyTorch's own
+max_memory_allocated/reserved plus device memory in use (total − free), the number rewarm reports.
 
 Prints tokens/s (and --json for a machine-readable line).
 """
@@ -34,6 +39,8 @@ PRESETS = {
     "pythia-70m": dict(vocab_size=50304, hidden_size=512, num_layers=6, num_heads=8, max_seq_len=2048,
                        tie_embeddings=False, use_parallel_residual=True),
     "pythia-160m": dict(vocab_size=50304, hidden_size=768, num_layers=12, num_heads=12, max_seq_len=2048,
+                        tie_embeddings=False, use_parallel_residual=True),
+    "pythia-410m": dict(vocab_size=50304, hidden_size=1024, num_layers=24, num_heads=16, max_seq_len=2048,
                         tie_embeddings=False, use_parallel_residual=True),
     "gpt2-124m": dict(vocab_size=50304, hidden_size=768, num_layers=12, num_heads=12, max_seq_len=1024,
                       tie_embeddings=True, use_parallel_residual=False),
@@ -199,6 +206,9 @@ def main():
     ap.add_argument("--optimizer", choices=["auto", "fused", "foreach", "for-loop"], default="auto",
                     help="AdamW implementation (auto: fused if available)")
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of a step (CPU)")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="bf16 autocast of the forward pass (auto: on CUDA only)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model's loss")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.config_json:
@@ -219,12 +229,24 @@ def main():
     model = GptNeox(cfg).to(device)
     opt, impl = make_adamw(model, 3e-4, args.optimizer)
     batches = [torch.randint(cfg["vocab_size"], (b, t + 1)) for _ in range(8)]
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    loss_fn = torch.compile(model.loss) if args.compile else model.loss
+
+    def forward_loss(inputs, targets):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return loss_fn(inputs, targets)
+
+    def device_memory_in_use():
+        if device.type != "cuda":
+            return None
+        free, total = torch.cuda.mem_get_info(device)
+        return total - free
 
     def step(i):
         window = batches[i % len(batches)].to(device)
         inputs, targets = window[:, :-1], window[:, 1:]
         opt.zero_grad(set_to_none=False)
-        loss = model.loss(inputs, targets)
+        loss = forward_loss(inputs, targets)
         loss.backward()
         loss_value = loss.item()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
@@ -241,7 +263,7 @@ def main():
             inputs, targets = window[:, :-1], window[:, 1:]
             opt.zero_grad(set_to_none=False)
             clock = time.perf_counter()
-            loss = model.loss(inputs, targets)
+            loss = forward_loss(inputs, targets)
             now = time.perf_counter(); parts[0] += now - clock; clock = now
             loss.backward()
             loss.item()
@@ -259,6 +281,7 @@ def main():
 
     losses = [step(i) for i in range(args.warmup_steps)]
     sync()
+    memory_after_warmup = device_memory_in_use()
     times = []
     cpu_start = time.process_time()
     start = time.perf_counter()
@@ -269,10 +292,18 @@ def main():
     sync()
     seconds = time.perf_counter() - start
     cpu_cores_used = (time.process_time() - cpu_start) / seconds
+    cuda_memory = None
+    if device.type == "cuda":
+        cuda_memory = {
+            "max_allocated": torch.cuda.max_memory_allocated(device),
+            "max_reserved": torch.cuda.max_memory_reserved(device),
+            "in_use": max(memory_after_warmup, device_memory_in_use()),
+        }
     tokens_per_second = b * t * args.steps / seconds
     parts = breakdown(min(args.steps, 5)) if args.breakdown and device.type == "cpu" else None
     report = {
-        "framework": f"pytorch {torch.__version__} eager",
+        "framework": f"pytorch {torch.__version__} " + ("torch.compile" if args.compile else "eager"),
+        "precision": "bf16" if bf16 else "fp32",
         "adamw": impl,
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -287,7 +318,8 @@ def main():
         "step_seconds_min": min(times),
         "tokens_per_second": tokens_per_second,
         "cpu_cores_used": cpu_cores_used,
-        "peak_memory_bytes": vm_hwm_bytes() if device.type == "cpu" else None,
+        "peak_memory_bytes": vm_hwm_bytes() if device.type == "cpu" else cuda_memory["in_use"],
+        "cuda_memory": cuda_memory,
         "first_loss": losses[0],
         "last_loss": losses[-1],
         "breakdown": parts and dict(zip(["forward_loss", "backward", "grad_norm", "optimizer"], parts)),
@@ -295,7 +327,7 @@ def main():
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"pytorch {torch.__version__} eager, AdamW {impl}, device {device}, {report['threads']} threads, "
+        print(f"{report['framework']}, AdamW {impl}, {report['precision']}, device {device}, {report['threads']} threads, "
               f"{report['params'] / 1e6:.1f}M params")
         print(f"step: B={b} × T={t} = {b * t} tokens, {args.warmup_steps} warm-up + {args.steps} timed steps "
               f"in {seconds:.2f} s")
@@ -305,7 +337,11 @@ def main():
             busy = " (other work on the machine took CPU: re-measure when it is idle)"
             print(f"  CPU use during the timed steps: {cpu_cores_used:.2f} cores for {report['threads']} threads"
                   + (busy if cpu_cores_used < 0.9 * report["threads"] else ""))
-        if report["peak_memory_bytes"]:
+        if cuda_memory:
+            print(f"  peak memory {cuda_memory['in_use'] / 2**20:.0f} MiB device memory in use (total − free); "
+                  f"PyTorch max allocated {cuda_memory['max_allocated'] / 2**20:.0f} MiB, "
+                  f"max reserved {cuda_memory['max_reserved'] / 2**20:.0f} MiB")
+        elif report["peak_memory_bytes"]:
             print(f"  peak memory {report['peak_memory_bytes'] / 2**20:.0f} MiB (process high-water mark (VmHWM))")
         if parts:
             total = sum(parts)

@@ -1,5 +1,6 @@
-//! The shared build script (rpath, git revision), plus csrc/fused_adamw.cpp, libtorch's fused AdamW behind
-//! a C function, compiled against the headers of the libtorch that torch-sys links.
+//! The shared build script (rpath, git revision), plus the C++ shims compiled against the headers of the
+//! libtorch that torch-sys links: csrc/fused_adamw.cpp (libtorch's fused AdamW), csrc/autocast.cpp (bf16
+//! autocast) and csrc/dist.cpp (c10d's TCPStore and Gloo process group; csrc/gloo_names: see its README).
 use std::path::PathBuf;
 
 #[path = "../../build/rpath.rs"]
@@ -7,7 +8,7 @@ mod shared;
 
 fn main() {
     shared::main();
-    println!("cargo:rerun-if-changed=csrc/fused_adamw.cpp");
+    println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     // torch-sys (`links = "tch"`) passes the library folder it linked to its direct dependents.
     let lib = PathBuf::from(
@@ -25,8 +26,12 @@ fn main() {
         .pic(true)
         .warnings(false)
         .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .include("csrc/gloo_names")
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .file("csrc/fused_adamw.cpp")
-        .compile("rewarm_fused_adamw");
+        .file("csrc/autocast.cpp")
+        .file("csrc/dist.cpp")
+        .compile("rewarm_torch_shim");
 }

@@ -9,11 +9,11 @@ use rewarm_data::mixture::{
 };
 use rewarm_data::{synthetic, Batch, Mixture, PreparedSource, Tokenizer};
 use rewarm_model::ModelConfig;
+use rewarm_plan::config::Precision;
 use rewarm_train::bench::TrainBenchOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tch::Device;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -69,6 +69,9 @@ pub struct TrainBenchArgs {
     /// Also time forward+loss, backward, gradient norm and clip+AdamW separately on a few more steps (CPU).
     #[arg(long)]
     breakdown: bool,
+    /// `auto` (bf16 autocast on CUDA, f32 on the CPU), `fp32` or `bf16`, as the plan's train.precision.
+    #[arg(long, default_value = "auto", value_parser = parse_precision)]
+    precision: Precision,
     /// Print the report as JSON (model shape included) instead of text.
     #[arg(long)]
     json: bool,
@@ -97,7 +100,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
             rewarm_model::PRESETS.join(", ")
         )
     })?;
-    let device = parse_device(&args.device)?;
+    let device = crate::train_cmds::parse_device(Some(&args.device))?;
     let opts = TrainBenchOptions {
         device,
         seq_len: args.seq_len.unwrap_or(config.max_seq_len.min(256)),
@@ -108,6 +111,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
         seed: args.seed,
         unfused_adamw: args.unfused_adamw,
         breakdown: args.breakdown,
+        precision: args.precision,
     };
     let report = rewarm_train::bench::bench_train(&config, &opts)?;
     if args.json {
@@ -119,21 +123,13 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn parse_device(s: &str) -> Result<Device> {
-    let device = match s {
-        "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
-        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => Device::Cuda(i),
-            _ => bail!("--device {s}: expected cpu, cuda or cuda:N"),
-        },
-    };
-    if let Device::Cuda(i) = device {
-        if !tch::Cuda::is_available() || i >= tch::Cuda::device_count() as usize {
-            bail!("--device {s}: CUDA device {i} is not available\nHINT: run on a GPU machine with a CUDA libtorch, or use --device cpu");
-        }
+fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
+    match s {
+        "auto" => Ok(Precision::Auto),
+        "fp32" => Ok(Precision::Fp32),
+        "bf16" => Ok(Precision::Bf16),
+        _ => Err(format!("`{s}`: expected auto, fp32 or bf16")),
     }
-    Ok(device)
 }
 
 /// Runs `f` repeatedly for at least `min_secs` and returns seconds per call.

@@ -3,6 +3,7 @@
 mod bench;
 mod data_cmds;
 mod interop_cmds;
+mod launch;
 mod progress;
 mod quickstart;
 mod report_cmd;
@@ -39,6 +40,9 @@ enum Command {
     Plan(train_cmds::PlanArgs),
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
     Train(train_cmds::TrainArgs),
+    /// Data parallel: start `train` in N processes (one per GPU, or sharing the CPU) that sum gradients
+    /// every step; results match one process with the same global batch.
+    Launch(launch::LaunchArgs),
     /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
     Sweep(sweep_cmd::SweepArgs),
     /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Quickstart(args) => quickstart::quickstart(args),
         Command::Plan(args) => train_cmds::plan(args),
         Command::Train(args) => train_cmds::train(args),
+        Command::Launch(args) => launch::launch(args),
         Command::Sweep(args) => sweep_cmd::sweep(args),
         Command::Study(args) => study_cmd::study(args),
         Command::Report(args) => report_cmd::report(args),
@@ -88,7 +93,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Processes of a data-parallel run say which one failed.
+            match std::env::var("RANK") {
+                Ok(rank) if std::env::var_os("WORLD_SIZE").is_some() => {
+                    eprintln!("error: [rank {rank}] {e}")
+                }
+                _ => eprintln!("error: {e}"),
+            }
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }

@@ -157,27 +157,50 @@ impl TrainArgs {
     }
 }
 
+/// `--device`: `cpu`, `cuda`, `cuda:N`, or none (CUDA if a GPU and a CUDA libtorch are there, else CPU).
+/// CUDA is reached by loading libtorch's CUDA library at run time (see `rewarm_train::cuda`).
 pub fn parse_device(device: Option<&str>) -> Result<tch::Device> {
-    Ok(match device {
-        None => tch::Device::cuda_if_available(),
+    let device = match device {
+        None => {
+            return Ok(match rewarm_train::cuda::check_device(0) {
+                Ok(()) => tch::Device::Cuda(0),
+                Err(_) => tch::Device::Cpu,
+            })
+        }
         Some("cpu") => tch::Device::Cpu,
         Some("cuda") => tch::Device::Cuda(0),
         Some(d) => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
             Some(n) => tch::Device::Cuda(n),
             None => bail!("--device {d}: expected cpu, cuda or cuda:N"),
         },
-    })
+    };
+    if let tch::Device::Cuda(i) = device {
+        if let Err(why) = rewarm_train::cuda::check_device(i) {
+            bail!("--device {}: {why}\nHINT: on a GPU machine, set LD_LIBRARY_PATH to a CUDA PyTorch's torch/lib (python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'); or use --device cpu", device_name(device));
+        }
+    }
+    Ok(device)
+}
+
+fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".into(),
+    }
 }
 
 struct Progress {
     bar: ProgressBar,
     started: Instant,
+    /// Data-parallel ranks other than 0 print nothing (rank 0 speaks for the group).
+    quiet: bool,
 }
 
 impl Progress {
     /// Lines above the bar; plain stderr lines when the bar is hidden (not a terminal), so logs keep them.
     fn line(&self, text: String) {
-        if self.bar.is_hidden() {
+        if self.quiet {
+        } else if self.bar.is_hidden() {
             eprintln!("{text}");
         } else {
             self.bar.println(text);
@@ -190,26 +213,29 @@ impl Observer for Progress {
         self.bar.set_length(plan.total_steps);
         if let Some(step) = resumed_from {
             self.bar.set_position(step);
-            self.bar
-                .println(format!("resumed from the checkpoint at step {step}"));
+            self.line(format!("resumed from the checkpoint at step {step}"));
         }
     }
     fn step(&self, r: &StepRecord) {
-        if self.bar.is_hidden() && r.step % 10 == 0 {
+        self.bar.set_position(r.step);
+        // Loss and speed arrive at read-back steps (log, eval and checkpoint points).
+        let (Some(loss), Some(grad_norm), Some(speed)) = (r.loss, r.grad_norm, r.tokens_per_second)
+        else {
+            return;
+        };
+        if self.bar.is_hidden() && !self.quiet && r.step % 10 == 0 {
             eprintln!(
-                "step {:>6} {} loss {:.4} lr {:.2e} grad norm {:.3} {:.0} tok/s",
-                r.step, r.stage, r.loss, r.lr, r.grad_norm, r.tokens_per_second
+                "step {:>6} {} loss {loss:.4} lr {:.2e} grad norm {grad_norm:.3} {speed:.0} tok/s",
+                r.step, r.stage, r.lr
             );
         }
-        self.bar.set_position(r.step);
         self.bar.set_message(format!(
-            "{} loss {:.4} lr {:.2e} {:.0} tok/s",
-            r.stage, r.loss, r.lr, r.tokens_per_second
+            "{} loss {loss:.4} lr {:.2e} {speed:.0} tok/s",
+            r.stage, r.lr
         ));
     }
     fn eval(&self, step: u64, set: &str, loss: f64) {
-        self.bar
-            .println(format!("step {step:>6} eval {set:<12} loss {loss:.4}"));
+        self.line(format!("step {step:>6} eval {set:<12} loss {loss:.4}"));
     }
     fn note(&self, message: &str) {
         self.line(message.to_owned());
@@ -218,7 +244,12 @@ impl Observer for Progress {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let (plan, model) = load_plan(&args.config)?;
-    let device = parse_device(args.device.as_deref())?;
+    // Data parallel when started by `rewarm launch` (or any launcher that sets RANK, WORLD_SIZE, …).
+    let world = rewarm_train::dist::World::from_env()?;
+    let mut device = parse_device(args.device.as_deref())?;
+    if let (Some(w), tch::Device::Cuda(0)) = (&world, device) {
+        device = parse_device(Some(&format!("cuda:{}", w.local_rank)))?; // one GPU per process
+    }
     let bar = ProgressBar::new(plan.total_steps);
     bar.set_style(
         ProgressStyle::with_template(
@@ -226,9 +257,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
         )
         .expect("valid template"),
     );
+    let writer = world.as_ref().is_none_or(|w| w.rank == 0);
+    if !writer {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let progress = Progress {
         bar,
         started: Instant::now(),
+        quiet: !writer,
     };
     let opts = TrainOptions {
         run_dir: args.run.clone(),
@@ -238,9 +274,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         inject_non_finite: args.inject_non_finite.or(args
             .inject_nan_at_step
             .map(rewarm_train::Injection::nan_loss)),
+        world,
     };
     let state = rewarm_train::train(&plan, &model, &opts, &progress)?;
     progress.bar.finish_and_clear();
+    if !writer {
+        return Ok(());
+    }
     println!(
         "{}: {} of {} steps done in {:.1} s; metrics in {}",
         args.run.display(),

@@ -1098,3 +1098,95 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     );
     assert_has(&err, &["--token-scale 0", "positive"]);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// data parallel (`rewarm launch`, Gloo on the CPU)
+
+/// Asserts that two runs' metrics agree: the same records in the same order, counts and schedules exactly,
+/// losses and gradient norms to within floating-point reduction order (summing per-process gradients
+/// instead of accumulating all micro-batches in one process).
+fn assert_same_run(one: &[Value], other: &[Value]) {
+    assert_eq!(one.len(), other.len());
+    for (a, b) in one.iter().zip(other) {
+        for exact in [
+            "kind",
+            "step",
+            "stage",
+            "set",
+            "tokens",
+            "tokens_by_source",
+            "lr",
+            "replay_fraction",
+        ] {
+            assert_eq!(a.get(exact), b.get(exact), "`{exact}`:\n{a}\n{b}");
+        }
+        for close in ["loss", "grad_norm"] {
+            if let (Some(x), Some(y)) = (a[close].as_f64(), b[close].as_f64()) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+                    "`{close}`: {x} vs {y}\n{a}\n{b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn two_processes_reproduce_one_and_resume_on_either_world_size() {
+    let dir = tempdir();
+    let d = dir.path();
+    tiny_project(d);
+    let out = train(d, "one", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Steps 1–4 in two processes (each trains half of every batch), 5–8 resumed in one.
+    let stdout = ok(
+        d,
+        "launch --nproc 2 -- train plan.toml --run two --device cpu --stop-at-step 4",
+    );
+    assert_has(&stdout, &["4 of 8 steps done"]);
+    assert_eq!(
+        stdout.matches("steps done").count(),
+        1,
+        "only rank 0 reports:\n{stdout}"
+    );
+    assert_eq!(read_json(&d.join("two/environment.json"))["processes"], 2);
+    assert_eq!(
+        checkpoint_names(&d.join("two")),
+        ["step_00000002", "step_00000004"]
+    );
+    let out = train(d, "two", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_same_run(&metrics(&d.join("one")), &metrics(&d.join("two")));
+
+    // And the other way: one process to step 4, two from there.
+    let out = train(d, "three", "--stop-at-step 4");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    ok(
+        d,
+        "launch --nproc 2 -- train plan.toml --run three --device cpu",
+    );
+    assert_same_run(&metrics(&d.join("one")), &metrics(&d.join("three")));
+    assert_eq!(
+        checkpoint_names(&d.join("one")),
+        checkpoint_names(&d.join("three"))
+    );
+}
+
+#[test]
+fn a_batch_that_does_not_split_over_the_processes_is_refused_and_stops_them_all() {
+    let dir = tempdir();
+    let d = dir.path();
+    tiny_project(d);
+    // 8 sequences per step do not split over 3 processes.
+    let stderr = fails(
+        d,
+        "launch --nproc 3 -- train plan.toml --run run --device cpu",
+    );
+    assert_has(
+        &stderr,
+        &["does not split over 3 processes", "HINT", "failed"],
+    );
+    let stderr = fails(d, "launch --nproc 2 -- plan plan.toml");
+    assert_has(&stderr, &["runs `train`"]);
+}

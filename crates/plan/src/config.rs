@@ -85,6 +85,35 @@ pub struct TrainConfig {
     /// Torch intra-op threads on CPU (default: all cores).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Compute precision: `auto` (bf16 on CUDA, f32 on the CPU), `fp32`, or `bf16` (matmuls and attention
+    /// under bf16 autocast; parameters, gradients and AdamW's state stay f32).
+    #[serde(default, skip_serializing_if = "Precision::is_auto")]
+    pub precision: Precision,
+}
+
+/// `train.precision`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Auto,
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn is_auto(&self) -> bool {
+        *self == Precision::Auto
+    }
+
+    /// Whether forward passes run under bf16 autocast on this device.
+    pub fn bf16_on(self, cpu: bool) -> bool {
+        match self {
+            Precision::Auto => !cpu,
+            Precision::Fp32 => false,
+            Precision::Bf16 => true,
+        }
+    }
 }
 
 fn default_batch_tokens() -> u64 {
@@ -102,6 +131,7 @@ impl Default for TrainConfig {
             batch_doubling_tokens: Vec::new(),
             log_every_steps: default_log_every(),
             threads: None,
+            precision: Precision::Auto,
         }
     }
 }

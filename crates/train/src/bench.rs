@@ -9,9 +9,10 @@
 
 use crate::error::{TrainError, TrainResult};
 use crate::optim::AdamW;
+use crate::trainer::StepMode;
 use crate::trainer::{accumulate_gradients, window_tensors};
 use rewarm_model::{decay_mask, Model, ModelConfig};
-use rewarm_plan::config::OptimizerConfig;
+use rewarm_plan::config::{OptimizerConfig, Precision};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -37,6 +38,8 @@ pub struct TrainBenchOptions {
     pub unfused_adamw: bool,
     /// After the timed steps, time up to 5 more part by part (CPU only).
     pub breakdown: bool,
+    /// As `train.precision`: `auto` is bf16 autocast on CUDA, f32 on the CPU.
+    pub precision: Precision,
 }
 
 /// Seconds per step spent in each part, from extra steps timed part by part after the timed ones.
@@ -69,6 +72,8 @@ pub struct TrainBenchReport {
     pub threads: i32,
     /// `fused` (libtorch's kernel) or `unfused` (separate tensor ops).
     pub adamw: String,
+    /// `bf16` (autocast) or `fp32`.
+    pub precision: String,
     pub seq_len: usize,
     pub batch_sequences: usize,
     pub tokens_per_step: usize,
@@ -127,7 +132,10 @@ pub fn bench_train(
     }
     // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
     // work on the machine during one of the two does not understate it.
-    let peak_before = (opts.device == Device::Cpu).then(|| cpu_matmul_peak(2048, 5));
+    let bf16 = opts.precision.bf16_on(opts.device == Device::Cpu);
+    // In the precision the step's matmuls run in.
+    let matmul_kind = if bf16 { Kind::BFloat16 } else { Kind::Float };
+    let peak_before = (opts.device == Device::Cpu).then(|| cpu_matmul_peak(2048, 5, matmul_kind));
     tch::manual_seed(opts.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let model = Model::new(&vs.root(), config)?;
@@ -153,22 +161,24 @@ pub fn bench_train(
         })
         .collect();
 
+    let mode = StepMode { bf16, group: None };
     let mut step = 0usize;
     let mut losses = Vec::new();
-    let mut one_step = |opt: &mut AdamW| -> TrainResult<f64> {
+    // As `rewarm train` between read-backs: nothing is read back during a step (the unfused variant reads
+    // the gradient norm); the losses are read after the timed steps.
+    let mut one_step = |opt: &mut AdamW| -> TrainResult<Tensor> {
         let tokens = &batches[step % DISTINCT_BATCHES];
         step += 1;
         let (inputs, targets) = window_tensors(tokens, t, 0, b, opts.device);
-        let (loss, grad_norm) = accumulate_gradients(&model, opt, [(inputs, targets, 1.0)])?;
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            return Err(TrainError::Config(format!(
-                "non-finite loss {loss} or gradient norm {grad_norm} at benchmark step {step}"
-            )));
-        }
+        let (loss, grad_norm) = accumulate_gradients(&model, opt, [(inputs, targets, 1.0)], mode)?;
         if opts.unfused_adamw {
-            opt.step_unfused(BENCH_LR, grad_norm);
+            opt.step_unfused(BENCH_LR, grad_norm.double_value(&[]));
         } else {
-            opt.step(BENCH_LR, grad_norm);
+            let non_finite = loss
+                .isfinite()
+                .logical_and(&grad_norm.isfinite())
+                .logical_not();
+            opt.step(BENCH_LR, &grad_norm, Some(&non_finite.to_kind(Kind::Float)));
         }
         Ok(loss)
     };
@@ -176,6 +186,7 @@ pub fn bench_train(
         losses.push(one_step(&mut opt)?);
     }
     synchronize(opts.device);
+    let memory_after_warmup = device_memory(opts.device);
     let mut step_seconds = Vec::with_capacity(opts.steps);
     let cpu_before = process_cpu_seconds();
     let started = Instant::now();
@@ -186,25 +197,25 @@ pub fn bench_train(
     }
     synchronize(opts.device);
     let seconds = started.elapsed().as_secs_f64();
+    let losses: Vec<f64> = losses.iter().map(|l| l.double_value(&[])).collect();
+    if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+        return Err(TrainError::Config(format!(
+            "non-finite loss {} at benchmark step {}",
+            losses[i],
+            i + 1
+        )));
+    }
     let cpu_cores_used = cpu_before
         .filter(|_| opts.device == Device::Cpu)
         .zip(process_cpu_seconds())
         .map(|(before, after)| (after - before) / seconds);
     let peak_memory_bytes = match opts.device {
         Device::Cpu => vm_hwm_bytes(),
-        _ => None,
+        _ => memory_after_warmup.max(device_memory(opts.device)),
     };
     let breakdown = match opts.device {
         // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
-        Device::Cpu if opts.breakdown => Some(breakdown(
-            &model,
-            &mut opt,
-            &batches,
-            t,
-            b,
-            opts.steps.clamp(1, 5),
-            opts.unfused_adamw,
-        )?),
+        Device::Cpu if opts.breakdown => Some(breakdown(&model, &mut opt, &batches, opts, bf16)?),
         _ => None,
     };
 
@@ -214,7 +225,7 @@ pub fn bench_train(
     let achieved = tokens_per_second * flops_per_token as f64;
     let peak = match opts.device {
         Device::Cpu => {
-            let after = cpu_matmul_peak(2048, 5);
+            let after = cpu_matmul_peak(2048, 5, matmul_kind);
             peak_before
                 .filter(|b| b.flops_per_second > after.flops_per_second)
                 .or(Some(after))
@@ -231,6 +242,7 @@ pub fn bench_train(
         device: format!("{:?}", opts.device),
         threads: tch::get_num_threads(),
         adamw: if opts.unfused_adamw { "unfused" } else { "fused" }.into(),
+        precision: if bf16 { "bf16" } else { "fp32" }.into(),
         seq_len: t,
         batch_sequences: b,
         tokens_per_step,
@@ -250,7 +262,7 @@ pub fn bench_train(
         peak_memory_bytes,
         peak_memory_note: match opts.device {
             Device::Cpu => "process high-water mark (VmHWM), weights, optimizer state, activations and libtorch included".into(),
-            _ => "n/a (no device memory statistics in tch)".into(),
+            _ => "device memory in use after the warm-up and the timed steps (cudaMemGetInfo: total − free), libtorch's cached blocks and the CUDA context included".into(),
         },
         first_loss: losses[0],
         last_loss: *losses.last().expect("at least one step"),
@@ -263,11 +275,11 @@ fn breakdown(
     model: &Model,
     opt: &mut AdamW,
     batches: &[Vec<u32>],
-    t: usize,
-    b: usize,
-    steps: usize,
-    unfused_adamw: bool,
+    opts: &TrainBenchOptions,
+    bf16: bool,
 ) -> TrainResult<StepBreakdown> {
+    let (t, b, unfused_adamw) = (opts.seq_len, opts.batch_sequences, opts.unfused_adamw);
+    let steps = opts.steps.clamp(1, 5);
     let mut parts = [0.0f64; 4];
     for (i, tokens) in batches.iter().cycle().take(steps).enumerate() {
         let (inputs, targets) = window_tensors(tokens, t, 0, b, Device::Cpu);
@@ -279,17 +291,18 @@ fn breakdown(
         if i == 0 {
             opt.zero_grad();
         }
-        let l = model.f_loss(&inputs, &targets)?;
+        let l = crate::autocast::bf16(bf16, Device::Cpu, || model.f_loss(&inputs, &targets))?;
         lap(0);
         (&l * 1.0).backward();
         let _ = l.double_value(&[]);
         lap(1);
-        let grad_norm = opt.grad_norm().double_value(&[]);
+        let grad_norm = opt.grad_norm();
+        let _ = grad_norm.double_value(&[]);
         lap(2);
         if unfused_adamw {
-            opt.step_unfused(BENCH_LR, grad_norm);
+            opt.step_unfused(BENCH_LR, grad_norm.double_value(&[]));
         } else {
-            opt.step(BENCH_LR, grad_norm);
+            opt.step(BENCH_LR, &grad_norm, None);
         }
         opt.zero_grad();
         lap(3);
@@ -304,18 +317,26 @@ fn breakdown(
     })
 }
 
+/// CUDA: bytes in use on the device (see [`crate::cuda::device_memory_in_use`]); `None` on the CPU.
+fn device_memory(device: Device) -> Option<u64> {
+    match device {
+        Device::Cuda(i) => crate::cuda::device_memory_in_use(i).ok(),
+        _ => None,
+    }
+}
+
 fn synchronize(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
 }
 
-/// Best f32 throughput of an n×n by n×n matmul over `reps` timed runs (2n³ FLOPs each), on the CPU with the
-/// current thread count.
-pub fn cpu_matmul_peak(n: i64, reps: usize) -> Peak {
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let out = Tensor::empty([n, n], (Kind::Float, Device::Cpu));
+/// Best throughput of an n×n by n×n matmul of `kind` (f32 or bf16) over `reps` timed runs (2n³ FLOPs
+/// each), on the CPU with the current thread count.
+pub fn cpu_matmul_peak(n: i64, reps: usize, kind: Kind) -> Peak {
+    let a = Tensor::randn([n, n], (kind, Device::Cpu));
+    let b = Tensor::randn([n, n], (kind, Device::Cpu));
+    let out = Tensor::empty([n, n], (kind, Device::Cpu));
     let _ = a.mm_out(&out, &b); // warm up
     let mut best = f64::INFINITY;
     for _ in 0..reps {
@@ -327,7 +348,8 @@ pub fn cpu_matmul_peak(n: i64, reps: usize) -> Peak {
     Peak {
         flops_per_second: flops,
         source: format!(
-            "measured f32 matmul peak {:.1} GFLOP/s ({n}×{n}×{n}, best of {reps}, {} threads)",
+            "measured {} matmul peak {:.1} GFLOP/s ({n}×{n}×{n}, best of {reps}, {} threads)",
+            if kind == Kind::BFloat16 { "bf16" } else { "f32" },
             flops / 1e9,
             tch::get_num_threads()
         ),
@@ -393,7 +415,7 @@ impl TrainBenchReport {
         let mut s = String::new();
         let m = &self.model;
         s += &format!(
-            "model: {:?} L={} C={} H={} V={} ({:.1}M params), device {}, {} threads, AdamW {}\n",
+            "model: {:?} L={} C={} H={} V={} ({:.1}M params), device {}, {} threads, AdamW {}, {}\n",
             m.family,
             m.num_layers,
             m.hidden_size,
@@ -402,7 +424,8 @@ impl TrainBenchReport {
             self.params as f64 / 1e6,
             self.device,
             self.threads,
-            self.adamw
+            self.adamw,
+            self.precision
         );
         s += &format!(
             "step: B={} × T={} = {} tokens, {} warm-up + {} timed steps in {:.2} s\n",

@@ -24,6 +24,8 @@ pub enum TrainError {
     Config(String),
     #[error("{0}")]
     Locked(String),
+    #[error("data parallel: {0}")]
+    Distributed(String),
     #[error("could not write the checkpoint of step {step}: {cause}\nHINT: {hint}")]
     CheckpointWrite {
         step: u64,

@@ -1,8 +1,11 @@
 //! rewarm's training: the loop, AdamW, evaluation on fixed validation sets, metrics, atomic checkpoints
 //! with bit-exact resume, and the non-finite guard. Tensors live here and in `rewarm-model` only.
 
+pub mod autocast;
 pub mod bench;
 pub mod checkpoint;
+pub mod cuda;
+pub mod dist;
 pub mod error;
 pub mod fault;
 pub mod host_memory;

@@ -26,6 +26,7 @@ extern "C" {
         weight_decay: f64,
         eps: f64,
         grad_scale: *const C_tensor,
+        found_inf: *const C_tensor,
         error: *mut c_char,
         error_len: usize,
     ) -> c_int;
@@ -104,14 +105,17 @@ impl AdamW {
     /// Clips gradients to global norm `clip` given their norm, then takes one AdamW step at `lr`:
     ///
     /// ```text
-    /// g ← g · clip / (‖g‖ + 1e-6)   if ‖g‖ > clip
+    /// g ← g · clip / (‖g‖ + 1e-6)   if ‖g‖ + 1e-6 > clip   (torch.nn.utils.clip_grad_norm_'s rule)
     /// p ← p · (1 − lr·wd)            (decayed parameters only)
     /// m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
     /// p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
     /// ```
     ///
-    /// The gradients may be left scaled (clipping happens in place in the fused kernel).
-    pub fn step(&mut self, lr: f64, grad_norm: f64) {
+    /// `grad_norm` is [`Self::grad_norm`]'s 0-d tensor: the clip factor is computed from it on the device,
+    /// so the step needs no read-back. When `skip` (a 0-d f32 tensor) holds 1 the parameters and moments
+    /// are left as they were (a step whose loss or gradients turned out non-finite); the step count still
+    /// advances. The gradients may be left scaled.
+    pub fn step(&mut self, lr: f64, grad_norm: &Tensor, skip: Option<&Tensor>) {
         let fusable = self.slots.iter().all(|s| {
             let g = s.param.grad();
             !g.defined()
@@ -120,14 +124,19 @@ impl AdamW {
                     .all(|t| t.kind() == Kind::Float && t.is_contiguous())
         });
         if fusable {
-            self.step_fused(lr, grad_norm)
+            self.step_fused(lr, grad_norm, skip)
         } else {
-            self.step_unfused(lr, grad_norm)
+            let skipped = skip.is_some_and(|s| s.double_value(&[]) != 0.0);
+            if skipped {
+                self.step += 1;
+            } else {
+                self.step_unfused(lr, grad_norm.double_value(&[]))
+            }
         }
     }
 
     /// [`Self::step`] in libtorch's fused kernel: one call for the decayed parameters, one for the rest.
-    fn step_fused(&mut self, lr: f64, grad_norm: f64) {
+    fn step_fused(&mut self, lr: f64, grad_norm: &Tensor, skip: Option<&Tensor>) {
         let c = &self.config;
         self.step += 1;
         let Some(device) = self.slots.first().map(|s| s.param.device()) else {
@@ -135,9 +144,14 @@ impl AdamW {
         };
         let options = (Kind::Float, device);
         let step = Tensor::full([], self.step as f64, options);
-        // The kernel divides the gradients by grad_scale: (‖g‖ + 1e-6) / clip multiplies them by the clip factor.
-        let grad_scale = (c.clip > 0.0 && grad_norm > c.clip)
-            .then(|| Tensor::full([], (grad_norm + 1e-6) / c.clip, options));
+        // The kernel divides the gradients by grad_scale: max(1, (‖g‖ + 1e-6) / clip) multiplies them by the
+        // clip factor, computed on the device.
+        let grad_scale = (c.clip > 0.0).then(|| {
+            ((grad_norm.to_kind(Kind::Float) + 1e-6) / c.clip)
+                .clamp_min(1.0)
+                .to_device(device)
+        });
+        let skip = skip.map(|s| s.to_kind(Kind::Float).to_device(device));
         for decay in [true, false] {
             let slots: Vec<(&Slot, Tensor)> = self
                 .slots
@@ -160,7 +174,7 @@ impl AdamW {
             let weight_decay = if decay { c.weight_decay } else { 0.0 };
             let mut error = [0 as c_char; 1024];
             // SAFETY: every pointer is a live tch tensor (an `at::Tensor *`) borrowed from `self.slots`,
-            // `slots`, `step` or `grad_scale`, all of which outlive the call; the arrays hold `n` entries and
+            // `slots`, `step`, `grad_scale` or `skip`, all of which outlive the call; the arrays hold `n` entries and
             // `error` has `error.len()` bytes.
             let rc = unsafe {
                 rewarm_fused_adamw(
@@ -176,6 +190,7 @@ impl AdamW {
                     weight_decay,
                     c.eps,
                     grad_scale.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+                    skip.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
                     error.as_mut_ptr(),
                     error.len(),
                 )
@@ -191,10 +206,11 @@ impl AdamW {
         }
     }
 
-    /// [`Self::step`] as separate tensor ops, for parameters the fused kernel does not take (not f32).
+    /// [`Self::step`] as separate tensor ops, for parameters the fused kernel does not take (not f32), with
+    /// the gradient norm read back.
     pub fn step_unfused(&mut self, lr: f64, grad_norm: f64) {
         let c = &self.config;
-        let scale = if c.clip > 0.0 && grad_norm > c.clip {
+        let scale = if c.clip > 0.0 && grad_norm + 1e-6 > c.clip {
             c.clip / (grad_norm + 1e-6)
         } else {
             1.0
@@ -246,9 +262,9 @@ mod tests {
         let mut opt = AdamW::new(cfg, vec![("w.weight".into(), p.shallow_clone())], |_| true);
         let loss = (&p * Tensor::from_slice(&[3.0f32, 0.5])).sum(Kind::Float);
         loss.backward();
-        let norm = opt.grad_norm().double_value(&[]);
-        assert!((norm - (9.0f64 + 0.25).sqrt()).abs() < 1e-5);
-        opt.step(0.01, norm);
+        let norm = opt.grad_norm();
+        assert!((norm.double_value(&[]) - (9.0f64 + 0.25).sqrt()).abs() < 1e-5);
+        opt.step(0.01, &norm, None);
         let got: Vec<f32> = Vec::try_from(&p.detach()).unwrap();
         // p ← p(1 − lr·wd) − lr·sign(g)
         let want = [1.0 * (1.0 - 0.001) - 0.01, -2.0 * (1.0 - 0.001) - 0.01];
@@ -294,11 +310,11 @@ mod tests {
             ] {
                 o.zero_grad();
                 ((x.matmul(w) + b).square().sum(Kind::Float) * k).backward();
-                let norm = o.grad_norm().double_value(&[]);
+                let norm = o.grad_norm();
                 if is_fused {
-                    o.step(1e-2, norm);
+                    o.step(1e-2, &norm, None);
                 } else {
-                    o.step_unfused(1e-2, norm);
+                    o.step_unfused(1e-2, norm.double_value(&[]));
                 }
             }
             assert_eq!(fused.step, unfused.step);
@@ -324,12 +340,42 @@ mod tests {
         };
         let mut opt = AdamW::new(cfg, vec![("b".into(), p.shallow_clone())], |_| false);
         (&p * 10.0).sum(Kind::Float).backward();
-        opt.step(0.1, 10.0);
+        opt.step(0.1, &opt.grad_norm(), None);
         // m = (1−β1)·g·(1/10) → after bias correction the update is still −lr·sign.
         let m = opt.slots[0].exp_avg.double_value(&[0]);
         assert!((m - 0.1 * 1.0).abs() < 1e-6, "{m}");
         opt.reset();
         assert_eq!(opt.step, 0);
         assert_eq!(opt.slots[0].exp_avg.double_value(&[0]), 0.0);
+    }
+
+    /// A step flagged to skip leaves parameters and moments untouched (even with non-finite gradients),
+    /// and the next unflagged step updates as usual.
+    #[test]
+    fn a_skipped_step_changes_nothing() {
+        let p = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
+        let mut opt = AdamW::new(
+            OptimizerConfig::default(),
+            vec![("w.weight".into(), p.shallow_clone())],
+            |_| true,
+        );
+        (&p * f64::NAN).sum(Kind::Float).backward();
+        let norm = opt.grad_norm();
+        assert!(norm.double_value(&[]).is_nan());
+        opt.step(0.1, &norm, Some(&Tensor::from(1.0f32)));
+        assert_eq!(Vec::<f32>::try_from(&p.detach()).unwrap(), [1.0, 2.0]);
+        assert_eq!(
+            opt.slots[0]
+                .exp_avg
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[]),
+            0.0
+        );
+        opt.zero_grad();
+        (&p * 3.0).sum(Kind::Float).backward();
+        opt.step(0.1, &opt.grad_norm(), Some(&Tensor::from(0.0f32)));
+        let moved = Vec::<f32>::try_from(&p.detach()).unwrap();
+        assert!(moved[0] < 1.0 && moved[1] < 2.0, "{moved:?}");
     }
 }

@@ -2,6 +2,7 @@
 //! periodic action is one `if … due` line; the state is the step counter and the tensors.
 
 use crate::checkpoint::{self, CheckpointData, Retain, TrainState};
+use crate::dist::{all_reduce_flat, ProcessGroup, World};
 use crate::error::{TrainError, TrainResult};
 use crate::lock::RunLock;
 use crate::metrics::MetricsWriter;
@@ -30,6 +31,9 @@ pub struct TrainOptions {
     pub threads: Option<usize>,
     /// Testing aid: a non-finite value at one step (exercises the non-finite guard).
     pub inject_non_finite: Option<Injection>,
+    /// Data parallel: this process's place among the others (`None`: one process). Each rank trains on
+    /// its slice of every global batch; rank 0 alone writes metrics and checkpoints (see `dist`).
+    pub world: Option<World>,
 }
 
 /// Testing aid: where and when a non-finite value is injected. It fires once per process.
@@ -107,11 +111,21 @@ impl Observer for Silent {}
 pub struct StepRecord {
     pub step: u64,
     pub stage: String,
-    pub loss: f64,
+    /// Loss, gradient norm and speed are known at read-back steps only (see `Trainer::train_step`).
+    pub loss: Option<f64>,
     pub lr: f64,
-    pub grad_norm: f64,
+    pub grad_norm: Option<f64>,
     pub tokens: u64,
-    pub tokens_per_second: f64,
+    pub tokens_per_second: Option<f64>,
+}
+
+/// A step whose loss and gradient norm (device tensors) have not been read back yet.
+struct Unchecked {
+    step: u64,
+    stage: usize,
+    lr: f64,
+    loss: Tensor,
+    grad_norm: Tensor,
 }
 
 pub struct Trainer<'a> {
@@ -123,12 +137,22 @@ pub struct Trainer<'a> {
     opt: AdamW,
     data: Data,
     pub state: TrainState,
-    metrics: MetricsWriter,
+    /// Rank 0's (the only process that writes the run folder).
+    metrics: Option<MetricsWriter>,
     batch: Batch,
     plan_json: String,
     /// The testing aid `inject_non_finite` fires once per process.
     injected: bool,
-    _lock: RunLock,
+    /// Data parallel: the group gradients are summed over.
+    group: Option<ProcessGroup>,
+    /// Steps taken since the last read-back, whose loss and gradient norm have not been checked yet.
+    unchecked: Vec<Unchecked>,
+    /// Since when, and how many tokens, the steps since the last read-back took.
+    interval: Option<(Instant, u64)>,
+    /// Matmuls and attention in bf16 under autocast (`train.precision`).
+    bf16: bool,
+    /// Held by rank 0 (the only writer of the run folder).
+    _lock: Option<RunLock>,
 }
 
 /// libtorch's default generator is process-wide: seeding and drawing happen under this lock so that
@@ -155,7 +179,11 @@ pub fn train(
         if info.local_step == 0 {
             t.begin_stage(info.stage)?;
         }
-        if let Err(e) = t.train_step(&info) {
+        // Loss and gradient norm are read back (a host sync on a GPU) only where something uses them.
+        let next = t.state.step + 1;
+        let read_back =
+            t.logs(next) || plan.eval_due(next) || plan.checkpoint_due(next) || next == stop;
+        if let Err(e) = t.train_step(&info, read_back) {
             t.recover_or_fail(e)?;
             continue;
         }
@@ -182,10 +210,29 @@ impl<'a> Trainer<'a> {
         opts: &'a TrainOptions,
         observer: &'a dyn Observer,
     ) -> TrainResult<Self> {
+        let group = match &opts.world {
+            Some(world) => {
+                // Every step's batch must split over the processes: check before anyone waits.
+                for t in 0..plan.total_steps {
+                    world.slice(plan.step(t).batch_sequences as usize)?;
+                }
+                Some(ProcessGroup::join(world, opts.device)?)
+            }
+            None => None,
+        };
+        let writer = group.as_ref().is_none_or(|g| g.world.rank == 0);
         std::fs::create_dir_all(&opts.run_dir).map_err(|e| TrainError::io(&opts.run_dir, e))?;
-        let lock = RunLock::acquire(&opts.run_dir)?;
-        if let Some(threads) = opts.threads.or(plan.config.train.threads) {
-            tch::set_num_threads(threads as i32);
+        let lock = writer
+            .then(|| RunLock::acquire(&opts.run_dir))
+            .transpose()?;
+        match (opts.threads.or(plan.config.train.threads), &opts.world) {
+            (Some(threads), _) => tch::set_num_threads(threads as i32),
+            // Processes on one machine share its cores.
+            (None, Some(w)) if opts.device == Device::Cpu => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                tch::set_num_threads((cores / w.local_size).max(1) as i32);
+            }
+            _ => {}
         }
         if opts.device == Device::Cpu {
             crate::host_memory::reuse_freed_memory();
@@ -195,7 +242,12 @@ impl<'a> Trainer<'a> {
             serde_json::to_string_pretty(&json!({ "plan": &plan.config, "model": model_config }))
                 .expect("serializes");
         let ckpt_root = opts.run_dir.join("ckpt");
-        checkpoint::remove_partial(&ckpt_root);
+        if writer {
+            checkpoint::remove_partial(&ckpt_root);
+        }
+        if let Some(g) = &group {
+            g.barrier()?; // the others read checkpoints once rank 0 has tidied the folder
+        }
         let latest = checkpoint::list_complete(&ckpt_root).pop();
         let plan_file = opts.run_dir.join("plan.json");
         if let Some((_, dir)) = &latest {
@@ -209,7 +261,9 @@ impl<'a> Trainer<'a> {
                 )));
             }
         }
-        checkpoint::write_synced(&plan_file, plan_json.as_bytes())?;
+        if writer {
+            checkpoint::write_synced(&plan_file, plan_json.as_bytes())?;
+        }
 
         let vs = nn::VarStore::new(opts.device);
         let model = {
@@ -246,9 +300,24 @@ impl<'a> Trainer<'a> {
                 }
             }
         }
-        let metrics = MetricsWriter::open(&opts.run_dir, latest.as_ref().map(|_| state.step))?;
-        write_environment(&opts.run_dir, opts.device, latest.as_ref().map(|l| l.0))?;
+        let metrics = writer
+            .then(|| MetricsWriter::open(&opts.run_dir, latest.as_ref().map(|_| state.step)))
+            .transpose()?;
+        if writer {
+            let world_size = opts.world.as_ref().map_or(1, |w| w.size);
+            write_environment(
+                &opts.run_dir,
+                opts.device,
+                world_size,
+                latest.as_ref().map(|l| l.0),
+            )?;
+        }
         observer.started(plan, latest.as_ref().map(|l| l.0));
+        let bf16 = plan
+            .config
+            .train
+            .precision
+            .bf16_on(opts.device == Device::Cpu);
         let mut t = Trainer {
             plan,
             opts,
@@ -262,6 +331,10 @@ impl<'a> Trainer<'a> {
             batch: Batch::default(),
             plan_json,
             injected: false,
+            group,
+            unchecked: Vec::new(),
+            interval: None,
+            bf16,
             _lock: lock,
         };
         if latest.is_none() {
@@ -295,8 +368,12 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// One optimizer step: accumulate gradients over micro-batches, check, clip, AdamW.
-    fn train_step(&mut self, info: &StepInfo) -> TrainResult<()> {
+    /// One optimizer step: accumulate gradients over micro-batches, clip, AdamW, all on the device. The
+    /// loss and gradient norm are read back only when `read_back` (a log, evaluation or checkpoint point):
+    /// a step in between whose values are non-finite skips its own update on the device (AdamW's
+    /// `found_inf`) and is reported, with its step number, at the next read-back. Checkpoints and metrics
+    /// are only written after a read-back, so nothing non-finite is ever saved.
+    fn train_step(&mut self, info: &StepInfo, read_back: bool) -> TrainResult<()> {
         let started = Instant::now();
         let b = info.batch_sequences as usize;
         let micro = self.plan.micro_batch_sequences(info.batch_sequences) as usize;
@@ -304,6 +381,11 @@ impl<'a> Trainer<'a> {
             .mixture
             .fill(info.stage, info.first_sequence, b, &mut self.batch);
         let (seq_len, device, tokens) = (self.plan.seq_len, self.opts.device, &self.batch.tokens);
+        // This process's rows of the global batch (all of them without data parallelism).
+        let (first_row, rows) = match &self.group {
+            Some(g) => g.world.slice(b)?,
+            None => (0, b),
+        };
         let inject = self
             .opts
             .inject_non_finite
@@ -312,8 +394,9 @@ impl<'a> Trainer<'a> {
         let poison = inject
             .filter(|i| i.site == InjectSite::Batch)
             .map_or(1.0, |i| i.value);
-        let micro_batches = (0..b).step_by(micro).map(|first| {
-            let rows = micro.min(b - first);
+        let end = first_row + rows;
+        let micro_batches = (first_row..end).step_by(micro).map(|first| {
+            let rows = micro.min(end - first);
             let (inputs, targets) = window_tensors(tokens, seq_len, first, rows, device);
             let weight = rows as f64 / b as f64;
             (
@@ -322,14 +405,18 @@ impl<'a> Trainer<'a> {
                 if first == 0 { weight * poison } else { weight },
             )
         });
+        let mode = StepMode {
+            bf16: self.bf16,
+            group: self.group.as_ref(),
+        };
         let (mut loss, mut grad_norm) =
-            accumulate_gradients(&self.model, &mut self.opt, micro_batches)?;
+            accumulate_gradients(&self.model, &mut self.opt, micro_batches, mode)?;
         match inject {
             Some(Injection {
                 site: InjectSite::Loss,
                 value,
                 ..
-            }) => loss = value,
+            }) => loss = loss.full_like(value),
             Some(Injection {
                 site: InjectSite::Gradient,
                 value,
@@ -339,39 +426,53 @@ impl<'a> Trainer<'a> {
                 tch::no_grad(|| {
                     let _ = grad.view([-1]).narrow(0, 0, 1).fill_(value);
                 });
-                grad_norm = self.opt.grad_norm().double_value(&[]);
+                grad_norm = self.opt.grad_norm();
             }
             _ => {}
         }
         let lr = info.lr * self.state.lr_scale;
-        let stage = &self.plan.stages[info.stage].name;
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            let what = if loss.is_finite() {
-                "gradient norm"
-            } else {
-                "loss"
-            };
-            return Err(TrainError::NonFinite {
-                what: what.into(),
-                step: self.state.step + 1,
-                stage: stage.clone(),
-                lr,
-            });
-        }
-        self.opt.step(lr, grad_norm);
+        let non_finite = loss
+            .isfinite()
+            .logical_and(&grad_norm.isfinite().to_device(loss.device()))
+            .logical_not();
+        self.opt
+            .step(lr, &grad_norm, Some(&non_finite.to_kind(Kind::Float)));
         self.state.step += 1;
         crate::fault::point("step:after-update")
             .map_err(|e| TrainError::io(&self.opts.run_dir, e))?;
         self.state.optimizer_step = self.opt.step;
         self.state.tokens_by_source = self.tokens_by_source(info);
+        self.unchecked.push(Unchecked {
+            step: self.state.step,
+            stage: info.stage,
+            lr,
+            loss,
+            grad_norm,
+        });
         let tokens = info.tokens_before + (b * self.plan.seq_len) as u64;
-        let tokens_per_second =
-            (b * self.plan.seq_len) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let interval = self.interval.get_or_insert((started, 0));
+        interval.1 += (b * self.plan.seq_len) as u64;
+        let stage = &self.plan.stages[info.stage].name;
+        if !read_back {
+            self.observer.step(&StepRecord {
+                step: self.state.step,
+                stage: stage.clone(),
+                loss: None,
+                lr,
+                grad_norm: None,
+                tokens,
+                tokens_per_second: None,
+            });
+            return Ok(());
+        }
+        let (loss, grad_norm) = self.check_unchecked()?;
+        // Over the steps since the last read-back: with a GPU running ahead, one step's wall time says
+        // nothing.
+        let (since, interval_tokens) = self.interval.take().expect("set above");
+        let tokens_per_second = interval_tokens as f64 / since.elapsed().as_secs_f64().max(1e-9);
         let replay_fraction = self.batch.replayed() as f64 / b as f64;
-        if self.state.step % self.plan.config.train.log_every_steps.max(1) == 0
-            || self.plan.is_stage_end(self.state.step)
-        {
-            self.metrics.write(&json!({
+        if self.logs(self.state.step) {
+            self.log(&json!({
                 "kind": "train", "step": self.state.step, "stage": stage, "tokens": tokens,
                 "tokens_by_source": &self.state.tokens_by_source, "lr": lr, "loss": loss, "grad_norm": grad_norm,
                 "batch_sequences": b, "replay_fraction": replay_fraction, "tokens_per_second": tokens_per_second,
@@ -380,13 +481,52 @@ impl<'a> Trainer<'a> {
         self.observer.step(&StepRecord {
             step: self.state.step,
             stage: stage.clone(),
-            loss,
+            loss: Some(loss),
             lr,
-            grad_norm,
+            grad_norm: Some(grad_norm),
             tokens,
-            tokens_per_second,
+            tokens_per_second: Some(tokens_per_second),
         });
         Ok(())
+    }
+
+    /// Whether step `step` writes a training record to metrics.jsonl.
+    fn logs(&self, step: u64) -> bool {
+        step % self.plan.config.train.log_every_steps.max(1) == 0 || self.plan.is_stage_end(step)
+    }
+
+    /// Reads back the losses and gradient norms of the steps since the last read-back (one transfer) and
+    /// fails with the first non-finite one; returns the last step's.
+    fn check_unchecked(&mut self) -> TrainResult<(f64, f64)> {
+        let unchecked = std::mem::take(&mut self.unchecked);
+        let values = |f: &dyn Fn(&Unchecked) -> Tensor| -> Vec<f64> {
+            let parts: Vec<Tensor> = unchecked
+                .iter()
+                .map(|u| f(u).to_kind(Kind::Double).to_device(Device::Cpu))
+                .collect();
+            Vec::<f64>::try_from(&Tensor::stack(&parts, 0)).expect("f64 values")
+        };
+        let losses = values(&|u| u.loss.shallow_clone());
+        let norms = values(&|u| u.grad_norm.shallow_clone());
+        for ((u, loss), norm) in unchecked.iter().zip(&losses).zip(&norms) {
+            if !loss.is_finite() || !norm.is_finite() {
+                return Err(TrainError::NonFinite {
+                    what: if loss.is_finite() {
+                        "gradient norm"
+                    } else {
+                        "loss"
+                    }
+                    .into(),
+                    step: u.step,
+                    stage: self.plan.stages[u.stage].name.clone(),
+                    lr: u.lr,
+                });
+            }
+        }
+        Ok((
+            *losses.last().expect("one step"),
+            *norms.last().expect("one step"),
+        ))
     }
 
     /// Tokens trained on per source (`name` new data, `name/replay` replayed) once `info`'s step is done.
@@ -426,13 +566,21 @@ impl<'a> Trainer<'a> {
             info.tokens_before + info.batch_sequences * self.plan.seq_len as u64
         };
         for set in &self.data.eval_sets {
+            let mode = StepMode {
+                bf16: self.bf16,
+                group: self.group.as_ref(),
+            };
             let loss = evaluate_set(
                 &self.model,
                 set,
                 self.plan.config.eval.batch_sequences as usize,
                 self.opts.device,
+                mode,
             )?;
-            self.metrics.write(&json!({
+            let Some(metrics) = &mut self.metrics else {
+                continue; // ranks other than 0 write nothing
+            };
+            metrics.write(&json!({
                 "kind": "eval", "step": step, "stage": stage, "tokens": tokens, "set": set.name,
                 "loss": loss, "perplexity": loss.exp(), "bits_per_byte": set.bits_per_byte(loss),
                 "eval_tokens": set.target_tokens(),
@@ -443,9 +591,21 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Writes a checkpoint of the current step and applies retention.
+    /// Appends a record to metrics.jsonl (rank 0; the other ranks hold the same numbers).
+    fn log(&mut self, record: &serde_json::Value) -> TrainResult<()> {
+        match &mut self.metrics {
+            Some(m) => m.write(record),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a checkpoint of the current step and applies retention (rank 0; the others hold the same
+    /// state and go on).
     pub fn checkpoint(&mut self) -> TrainResult<()> {
-        self.metrics.sync()?;
+        let Some(metrics) = &mut self.metrics else {
+            return Ok(());
+        };
+        metrics.sync()?;
         let weights = sorted_variables(&self.vs);
         let mut moments = Vec::new();
         for s in &self.opt.slots {
@@ -514,10 +674,14 @@ impl<'a> Trainer<'a> {
         };
         let (lr_scale, rollbacks) = (self.state.lr_scale * g.lr_backoff, self.state.rollbacks + 1);
         self.state = load_checkpoint(&dir, &self.vs, &mut self.opt)?;
+        self.unchecked.clear();
+        self.interval = None;
         self.state.lr_scale = lr_scale;
         self.state.rollbacks = rollbacks;
-        self.metrics = MetricsWriter::open(&self.opts.run_dir, Some(ckpt_step))?;
-        self.metrics.write(&json!({ "kind": "rollback", "step": ckpt_step, "failed_step": step, "lr_scale": lr_scale }))?;
+        if self.metrics.is_some() {
+            self.metrics = Some(MetricsWriter::open(&self.opts.run_dir, Some(ckpt_step))?);
+        }
+        self.log(&json!({ "kind": "rollback", "step": ckpt_step, "failed_step": step, "lr_scale": lr_scale }))?;
         self.observer.note(&format!(
             "non-finite at step {step}: rolled back to step {ckpt_step}, LR × {lr_scale}"
         ));
@@ -539,53 +703,99 @@ pub fn window_tensors(
         .iter()
         .map(|&t| t as i64)
         .collect();
-    let all = Tensor::from_slice(&ids)
-        .reshape([rows as i64, w as i64])
-        .to_device(device);
+    let host = Tensor::from_slice(&ids).reshape([rows as i64, w as i64]);
+    let all = match device {
+        // From page-locked memory the copy is asynchronous: the host goes on preparing the step while the
+        // tokens travel (libtorch's pinned-memory cache keeps the buffer until the copy is done).
+        Device::Cuda(_) => host
+            .pin_memory(device)
+            .to_device_(device, TOKEN_KIND, true, false),
+        _ => host,
+    };
     let l = seq_len as i64;
     (all.narrow(1, 0, l), all.narrow(1, 1, l))
 }
 
+/// How a step's tensor work runs: in which precision, and over which processes gradients are summed.
+#[derive(Clone, Copy, Default)]
+pub struct StepMode<'a> {
+    /// Forward passes under bf16 autocast (`train.precision`).
+    pub bf16: bool,
+    /// Data parallel: sum gradients and losses over this group.
+    pub group: Option<&'a ProcessGroup>,
+}
+
 /// The tensor work of one step before the update, shared by [`train`] and `rewarm bench train`: zero the
-/// gradients, accumulate them over `micro_batches` of (inputs, targets, weight = rows / B), then measure
-/// the global gradient norm. Returns (mean loss, gradient norm before clipping); the caller checks them
-/// and applies [`AdamW::step`].
+/// gradients, accumulate them over `micro_batches` of (inputs, targets, weight = rows / B, B the global
+/// batch), sum them over the processes of a data-parallel group, then measure the global gradient norm.
+/// Returns (mean loss, gradient norm before clipping) as 0-d tensors on the device (f64, f32), nothing
+/// read back; the caller applies [`AdamW::step`] and checks them when it reads them.
 pub fn accumulate_gradients(
     model: &Model,
     opt: &mut AdamW,
     micro_batches: impl IntoIterator<Item = (Tensor, Tensor, f64)>,
-) -> TrainResult<(f64, f64)> {
+    mode: StepMode,
+) -> TrainResult<(Tensor, Tensor)> {
     opt.zero_grad();
-    let mut loss = 0.0;
+    let mut loss: Option<Tensor> = None;
     for (inputs, targets, weight) in micro_batches {
-        let l = model.f_loss(&inputs, &targets)?;
+        let l = crate::autocast::bf16(mode.bf16, inputs.device(), || {
+            model.f_loss(&inputs, &targets)
+        })?;
         (&l * weight).backward();
-        loss += l.double_value(&[]) * weight;
+        // Summed in f64 on the device: no read-back per micro-batch.
+        let part = l.detach().to_kind(Kind::Double) * weight;
+        loss = Some(match loss {
+            Some(sum) => sum + part,
+            None => part,
+        });
     }
-    Ok((loss, opt.grad_norm().double_value(&[])))
+    let loss = loss.unwrap_or_else(|| Tensor::zeros([], (Kind::Double, Device::Cpu)));
+    if let Some(group) = mode.group {
+        let grads: Vec<Tensor> = opt
+            .slots
+            .iter()
+            .map(|s| s.param.grad())
+            .filter(|g| g.defined())
+            .collect();
+        all_reduce_flat(group, &grads)?;
+        all_reduce_flat(group, std::slice::from_ref(&loss))?;
+    }
+    Ok((loss, opt.grad_norm()))
 }
 
-/// Mean per-token loss (nats) of `model` on a fixed evaluation set.
+/// Mean per-token loss (nats) of `model` on a fixed evaluation set. In a data-parallel group each
+/// process evaluates every n-th batch and the sums are added up.
 pub fn evaluate_set(
     model: &Model,
     set: &EvalSet,
     batch_sequences: usize,
     device: Device,
+    mode: StepMode,
 ) -> TrainResult<f64> {
     let (w, l) = (set.seq_len + 1, set.seq_len as i64);
+    let (rank, ranks) = mode.group.map_or((0, 1), |g| (g.world.rank, g.world.size));
     let mut total = 0.0;
     tch::no_grad(|| -> TrainResult<()> {
-        for first in (0..set.sequences()).step_by(batch_sequences.max(1)) {
+        let batches = (0..set.sequences()).step_by(batch_sequences.max(1));
+        for first in batches.skip(rank).step_by(ranks) {
             let rows = batch_sequences.min(set.sequences() - first);
             let ids: Vec<i64> = set.rows(first, rows).iter().map(|&t| t as i64).collect();
             let all = Tensor::from_slice(&ids)
                 .reshape([rows as i64, w as i64])
                 .to_device(device);
-            let loss = model.f_loss(&all.narrow(1, 0, l), &all.narrow(1, 1, l))?;
+            let loss = crate::autocast::bf16(mode.bf16, device, || {
+                model.f_loss(&all.narrow(1, 0, l), &all.narrow(1, 1, l))
+            })?;
             total += loss.double_value(&[]) * rows as f64;
         }
         Ok(())
     })?;
+    if let Some(group) = mode.group {
+        let sum = Tensor::from_slice(&[total]);
+        all_reduce_flat(group, std::slice::from_ref(&sum))?;
+        total = sum.double_value(&[0]);
+    }
     Ok(total / set.sequences() as f64)
 }
 
@@ -613,13 +823,19 @@ fn load_checkpoint(dir: &Path, vs: &nn::VarStore, opt: &mut AdamW) -> TrainResul
     Ok(state)
 }
 
-fn write_environment(run_dir: &Path, device: Device, resumed_from: Option<u64>) -> TrainResult<()> {
+fn write_environment(
+    run_dir: &Path,
+    device: Device,
+    world_size: usize,
+    resumed_from: Option<u64>,
+) -> TrainResult<()> {
     let env = json!({
         "rewarm_version": env!("CARGO_PKG_VERSION"),
         "git_revision": option_env!("REWARM_GIT_REVISION").unwrap_or("unknown"),
         "libtorch": "2.11.0",
         "device": format!("{device:?}"),
         "threads": tch::get_num_threads(),
+        "processes": world_size,
         "resumed_from_step": resumed_from,
     });
     checkpoint::write_synced(

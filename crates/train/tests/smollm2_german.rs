@@ -130,6 +130,7 @@ fn smollm2_german_example_trains_on_cpu_and_reports() {
         stop_at_step: None,
         threads: Some(1),
         inject_non_finite: None,
+        world: None,
     };
     let state = train(&plan, &model, &opts, &Silent).unwrap();
     assert_eq!(state.step, 3);

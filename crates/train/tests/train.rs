@@ -75,6 +75,7 @@ fn opts(run: &Path) -> TrainOptions {
         stop_at_step: None,
         threads: None,
         inject_non_finite: None,
+        world: None,
     }
 }
 
@@ -447,4 +448,75 @@ fn init_from_loads_weights_only_and_shrink_perturb_identity_is_plain_cpt() {
         "sp-half",
     );
     assert_ne!(train_losses(&plain), train_losses(&sp));
+}
+
+/// `setup` with training records every `n` steps: the loss and gradient norm are read back at those steps
+/// (and at evaluations and checkpoints) only.
+fn setup_logging_every(n: u64, extra: &str) -> Setup {
+    let s = setup(extra, "");
+    let plan = std::fs::read_to_string(&s.plan_path).unwrap();
+    let plan = plan.replace(
+        "threads = 1",
+        &format!("threads = 1\nlog_every_steps = {n}"),
+    );
+    std::fs::write(&s.plan_path, plan).unwrap();
+    s
+}
+
+/// Reading the loss back less often changes nothing: the same weights, bit for bit, and the same losses at
+/// the steps both runs log.
+#[test]
+fn reading_back_less_often_trains_the_same_weights() {
+    let every = setup("", "");
+    let sparse = setup_logging_every(7, "");
+    let mut losses = Vec::new();
+    let mut weights = Vec::new();
+    for s in [&every, &sparse] {
+        let (plan, model) = load(&s.plan_path);
+        let run = s.dir.path().join("run");
+        train(&plan, &model, &opts(&run), &Silent).unwrap();
+        losses.push(train_losses(&run));
+        weights.push(final_weights(&run));
+    }
+    assert!(weights[0] == weights[1], "final weights differ");
+    let logged: Vec<u64> = losses[1].iter().map(|l| l.0).collect();
+    assert_eq!(logged, [7, 14, 21, 28, 35, 40, 42, 49, 56, 63, 70, 77, 80]); // and the stage ends
+    for (step, loss) in &losses[1] {
+        assert_eq!(losses[0][*step as usize - 1], (*step, *loss));
+    }
+}
+
+/// A non-finite step between read-backs skips its own update on the device and is reported, with its
+/// step number, at the next read-back; nothing after it is saved.
+#[test]
+fn a_non_finite_step_between_read_backs_is_named_at_the_next_one() {
+    for (spec, want) in [
+        ("loss@12=nan", "non-finite loss at step 12"),
+        ("grad@12=inf", "non-finite gradient norm at step 12"),
+    ] {
+        let s = setup_logging_every(5, "");
+        let (plan, model) = load(&s.plan_path);
+        let run = s.dir.path().join("run");
+        let mut o = opts(&run);
+        o.inject_non_finite = Some(spec.parse().unwrap());
+        let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+        assert!(err.contains(want), "{spec}: {err}");
+        let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(steps, [10], "{spec}");
+        assert_checkpoints_finite(&run);
+        assert_eq!(train_losses(&run).last().unwrap().0, 10, "{spec}");
+    }
+    // Under `rollback` the run restarts from step 10 and finishes.
+    let s = setup_logging_every(5, "[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5");
+    let (plan, model) = load(&s.plan_path);
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.inject_non_finite = Some("loss@12=nan".parse().unwrap());
+    let state = train(&plan, &model, &o, &Silent).unwrap();
+    assert_eq!((state.step, state.rollbacks), (plan.total_steps, 1));
+    assert_eq!(records(&run, "rollback")[0]["failed_step"], 12);
+    assert_checkpoints_finite(&run);
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The GPU check, in one call on the GPU machine (no Rust, no internet there; nothing is built). Under
+# 8 minutes on one H100/H200:
+#   1. the binary reaches CUDA (loads the machine's PyTorch libtorch) and trains a few bf16 steps;
+#   2. scripts/bench-gpu.sh: rewarm vs PyTorch eager vs torch.compile on GPT-2-small (B=16, T=1024);
+#   3. continual pre-training on the GPU: `rewarm quickstart --device cuda` (pretrain on English, continue
+#      on German with re-warm + re-decay, with and without replay, and the union retrain), printing the
+#      forgetting/adaptation table.
+# Everything it prints goes into BENCHMARKS.md with device and date.
+#
+# On the build machine:   cargo build --release && strip -o dist/rewarm "$CARGO_TARGET_DIR/release/rewarm"
+# With the device tool:   run command="scripts/device-check.sh --rewarm dist/rewarm --out \$OUT" carry=["dist"]
+#
+# The opt-in GPU tests need no Rust on the device either: build their binary here
+# (`cargo test --release -p rewarm-train --test gpu --no-run` prints its path), carry it, pass --gpu-tests.
+#
+#   scripts/device-check.sh [--rewarm BIN] [--gpu-tests BIN] [--out DIR] [--skip-bench] [--skip-cpt]
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+REWARM=${REWARM:-$REPO/target/release/rewarm}
+OUT=${OUT:-$(mktemp -d)}
+BENCH=1 CPT=1 GPU_TESTS=
+PYTHON=${PYTHON:-python3}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rewarm) REWARM=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --gpu-tests) GPU_TESTS=$2; shift 2 ;;
+    --skip-bench) BENCH=0; shift ;;
+    --skip-cpt) CPT=0; shift ;;
+    *) echo "device-check.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+REWARM=$(cd "$(dirname "$REWARM")" && pwd)/$(basename "$REWARM")
+mkdir -p "$OUT"
+TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+section() { echo; echo "== $1 ($(date -u +%H:%M:%S))"; }
+
+section "device"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+"$PYTHON" -c 'import torch; print("pytorch", torch.__version__, "cuda", torch.version.cuda)'
+
+section "1. rewarm reaches CUDA"
+"$REWARM" bench train --preset small --device cuda --batch 8 --seq-len 256 --steps 5 --warmup-steps 2
+
+if [ -n "$GPU_TESTS" ]; then
+  section "1b. opt-in GPU tests"
+  REWARM_GPU_TESTS=1 "$GPU_TESTS" --test-threads 1
+fi
+
+if [ "$BENCH" = 1 ]; then
+  section "2. speed: GPT-2-small shape, B=16, T=1024, bf16"
+  "$REPO/scripts/bench-gpu.sh" --rewarm "$REWARM" --preset gpt2-124m --batch 16 --seq-len 1024 --steps 30 \
+    --out "$OUT/bench" 2>&1
+  section "2b. rewarm in f32 (what bf16 autocast buys)"
+  "$REWARM" bench train --preset gpt2-124m --device cuda --batch 16 --seq-len 1024 --steps 10 --precision fp32
+fi
+
+if [ "$CPT" = 1 ]; then
+  section "3. continual pre-training on the GPU (rewarm quickstart --device cuda)"
+  (cd "$REPO" && "$REWARM" quickstart --device cuda --out "$OUT/quickstart")
+  cat "$OUT/quickstart/report/report.md" | head -80
+fi
+section "done"
