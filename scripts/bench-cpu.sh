@@ -7,6 +7,7 @@
 #
 #   scripts/bench-cpu.sh
 #   PYTHON=/path/to/venv/bin/python ROUNDS=5 scripts/bench-cpu.sh
+#   PRECISION=bf16 scripts/bench-cpu.sh      # both under bf16 autocast (fast on CPUs with AMX)
 #
 # PYTHON picks the interpreter with torch (default: python3); without torch the PyTorch runs are skipped.
 # Full reports go to $OUT (default target/bench-cpu). Run it on an otherwise idle machine.
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 THREADS=${THREADS:-2}
+PRECISION=${PRECISION:-fp32}
 ROUNDS=${ROUNDS:-5}
 SMALL_STEPS=${SMALL_STEPS:-8}
 P70M_STEPS=${P70M_STEPS:-5}
@@ -44,10 +46,10 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 summary=()
 setting() { # name preset seq_len batch steps
     local name=$1 preset=$2 t=$3 b=$4 steps=$5
-    local args=(--preset "$preset" --seq-len "$t" --batch "$b" --steps "$steps" --warmup-steps "$WARMUP" --threads "$THREADS")
+    local args=(--preset "$preset" --seq-len "$t" --batch "$b" --steps "$steps" --warmup-steps "$WARMUP" --threads "$THREADS" --precision "$PRECISION")
     local tag=$preset-T$t-B$b
     echo
-    echo "== $name: $preset, T=$t, B=$b, $THREADS threads, $WARMUP warm-up + $steps timed steps, $ROUNDS rounds =="
+    echo "== $name: $preset, T=$t, B=$b, $PRECISION, $THREADS threads, $WARMUP warm-up + $steps timed steps, $ROUNDS rounds =="
     echo "   rewarm:          $REWARM bench train ${args[*]}"
     if [ "$HAVE_TORCH" = 1 ]; then
         echo "   PyTorch:         $PYTHON scripts/bench_torch.py ${args[*]}"

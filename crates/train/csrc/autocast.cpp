@@ -3,18 +3,37 @@
 // `set_autocast_dtype`, not bound by tch.
 #include <ATen/autocast_mode.h>
 
-// Turns bf16 autocast for `cuda` (1) or CPU (0) tensors on or off in this thread. Leaving the outermost
-// region clears the cache of casted weights, as torch.autocast's exit does. Returns the previous state.
-extern "C" int rewarm_autocast_bf16(int cuda, int enabled) {
-  const auto device = cuda ? at::kCUDA : at::kCPU;
-  const bool was = at::autocast::is_autocast_enabled(device);
-  if (enabled) {
-    at::autocast::set_autocast_dtype(device, at::kBFloat16);
-    at::autocast::set_autocast_enabled(device, true);
-    at::autocast::increment_nesting();
-  } else {
-    at::autocast::set_autocast_enabled(device, false);
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+namespace {
+at::DeviceType device_type(int cuda) { return cuda ? at::kCUDA : at::kCPU; }
+}  // namespace
+
+// Enters a bf16 autocast region for `cuda` (1) or CPU (0) tensors in this thread. Returns the previous
+// state for rewarm_autocast_exit: bit 0 enabled, the rest the previous dtype.
+extern "C" long rewarm_autocast_enter(int cuda) {
+  const auto device = device_type(cuda);
+  const long previous = (static_cast<long>(at::autocast::get_autocast_dtype(device)) << 1) |
+                        (at::autocast::is_autocast_enabled(device) ? 1 : 0);
+  at::autocast::set_autocast_dtype(device, at::kBFloat16);
+  at::autocast::set_autocast_enabled(device, true);
+  at::autocast::increment_nesting();
+  return previous;
+}
+
+// Leaves the region: restores the previous state; leaving the outermost region clears the cache of cast
+// weights, as torch.autocast's exit does.
+extern "C" void rewarm_autocast_exit(int cuda, long previous) {
+  const auto device = device_type(cuda);
+  at::autocast::set_autocast_enabled(device, (previous & 1) != 0);
+  at::autocast::set_autocast_dtype(device, static_cast<at::ScalarType>(previous >> 1));
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+}
+
+// A page-locked copy of a CPU tensor (tch's pin_memory passes a device, which libtorch 2.11 deprecates
+// with a warning per call). Null on error.
+extern "C" at::Tensor *rewarm_pin_memory(const at::Tensor *tensor) {
+  try {
+    return new at::Tensor(tensor->pin_memory());
+  } catch (...) {
+    return nullptr;
   }
-  return was ? 1 : 0;
 }

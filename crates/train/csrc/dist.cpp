@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,25 @@ struct Group {
   c10::intrusive_ptr<c10d::Backend> gloo;
 };
 
-int fail(const std::exception &e, char *error, size_t error_len) {
+int fail(const char *message, char *error, size_t error_len) {
   if (error_len > 0) {
-    std::strncpy(error, e.what(), error_len - 1);
+    std::strncpy(error, message, error_len - 1);
     error[error_len - 1] = '\0';
   }
   return 1;
+}
+
+// Runs `f`, turning any exception into 1 and a message in `error`: none may cross into Rust.
+template <typename F>
+int guarded(F f, char *error, size_t error_len) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception &e) {
+    return fail(e.what(), error, error_len);
+  } catch (...) {
+    return fail("unknown C++ exception", error, error_len);
+  }
 }
 }  // namespace
 
@@ -31,23 +45,23 @@ int fail(const std::exception &e, char *error, size_t error_len) {
 // server itself). Blocks until all have joined or `timeout_ms` passes. `*out` receives the group.
 extern "C" int rewarm_dist_init(const char *host, int port, int rank, int world, long timeout_ms,
                                 void **out, char *error, size_t error_len) {
-  try {
-    auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions options;
-    options.port = static_cast<std::uint16_t>(port);
-    options.isServer = rank == 0;
-    options.numWorkers = world;
-    options.waitWorkers = true;
-    options.timeout = timeout;
-    auto group = new Group();
-    group->store = c10::make_intrusive<c10d::TCPStore>(host, options);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-    group->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, rank, world, gloo_options);
-    *out = group;
-    return 0;
-  } catch (const std::exception &e) {
-    return fail(e, error, error_len);
-  }
+  return guarded(
+      [&] {
+        auto timeout = std::chrono::milliseconds(timeout_ms);
+        c10d::TCPStoreOptions options;
+        options.port = static_cast<std::uint16_t>(port);
+        options.isServer = rank == 0;
+        options.numWorkers = world;
+        options.waitWorkers = true;
+        options.timeout = timeout;
+        auto group = std::make_unique<Group>();
+        group->store = c10::make_intrusive<c10d::TCPStore>(host, options);
+        auto gloo_options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+        group->gloo =
+            c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, rank, world, gloo_options);
+        *out = group.release();
+      },
+      error, error_len);
 }
 
 extern "C" void rewarm_dist_free(void *group) { delete static_cast<Group *>(group); }
@@ -55,40 +69,37 @@ extern "C" void rewarm_dist_free(void *group) { delete static_cast<Group *>(grou
 // Sums `tensor` (a CPU tensor) over all processes, in place; every process gets the same bits.
 extern "C" int rewarm_dist_allreduce_sum(void *group, at::Tensor *tensor, char *error,
                                          size_t error_len) {
-  try {
-    std::vector<at::Tensor> tensors{*tensor};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::SUM;
-    static_cast<Group *>(group)->gloo->allreduce(tensors, options)->wait();
-    return 0;
-  } catch (const std::exception &e) {
-    return fail(e, error, error_len);
-  }
+  return guarded(
+      [&] {
+        std::vector<at::Tensor> tensors{*tensor};
+        c10d::AllreduceOptions options;
+        options.reduceOp = c10d::ReduceOp::SUM;
+        static_cast<Group *>(group)->gloo->allreduce(tensors, options)->wait();
+      },
+      error, error_len);
 }
 
 // Sets `key` in the group's store (rank 0 publishing the NCCL id).
 extern "C" int rewarm_dist_store_set(void *group, const char *key, const uint8_t *value, size_t len,
                                      char *error, size_t error_len) {
-  try {
-    static_cast<Group *>(group)->store->set(key, std::vector<uint8_t>(value, value + len));
-    return 0;
-  } catch (const std::exception &e) {
-    return fail(e, error, error_len);
-  }
+  return guarded(
+      [&] {
+        static_cast<Group *>(group)->store->set(key, std::vector<uint8_t>(value, value + len));
+      },
+      error, error_len);
 }
 
 // Waits for `key` in the group's store and copies its value (exactly `len` bytes) into `value`.
 extern "C" int rewarm_dist_store_get(void *group, const char *key, uint8_t *value, size_t len,
                                      char *error, size_t error_len) {
-  try {
-    auto got = static_cast<Group *>(group)->store->get(key);
-    if (got.size() != len) {
-      throw std::runtime_error("store key " + std::string(key) + ": expected " + std::to_string(len) +
-                               " bytes, got " + std::to_string(got.size()));
-    }
-    std::memcpy(value, got.data(), len);
-    return 0;
-  } catch (const std::exception &e) {
-    return fail(e, error, error_len);
-  }
+  return guarded(
+      [&] {
+        auto got = static_cast<Group *>(group)->store->get(key);
+        if (got.size() != len) {
+          throw std::runtime_error("store key " + std::string(key) + ": expected " +
+                                   std::to_string(len) + " bytes, got " + std::to_string(got.size()));
+        }
+        std::memcpy(value, got.data(), len);
+      },
+      error, error_len);
 }

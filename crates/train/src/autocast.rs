@@ -4,8 +4,11 @@
 
 use tch::Device;
 
+use std::ffi::{c_int, c_long};
+
 extern "C" {
-    fn rewarm_autocast_bf16(cuda: std::ffi::c_int, enabled: std::ffi::c_int) -> std::ffi::c_int;
+    fn rewarm_autocast_enter(cuda: c_int) -> c_long;
+    fn rewarm_autocast_exit(cuda: c_int, previous: c_long);
 }
 
 /// Runs `f` (forward passes; the backward pass follows the dtypes they recorded) with bf16 autocast for
@@ -14,17 +17,16 @@ pub fn bf16<T>(enabled: bool, device: Device, f: impl FnOnce() -> T) -> T {
     if !enabled {
         return f();
     }
-    let cuda = matches!(device, Device::Cuda(_)) as std::ffi::c_int;
-    struct Exit(std::ffi::c_int);
+    let cuda = matches!(device, Device::Cuda(_)) as c_int;
+    struct Exit(c_int, c_long);
     impl Drop for Exit {
         fn drop(&mut self) {
-            // SAFETY: toggles thread-local autocast state; no pointers.
-            unsafe { rewarm_autocast_bf16(self.0, 0) };
+            // SAFETY: restores thread-local autocast state; no pointers.
+            unsafe { rewarm_autocast_exit(self.0, self.1) };
         }
     }
     // SAFETY: as above.
-    unsafe { rewarm_autocast_bf16(cuda, 1) };
-    let _exit = Exit(cuda);
+    let _exit = Exit(cuda, unsafe { rewarm_autocast_enter(cuda) });
     f()
 }
 
@@ -43,6 +45,14 @@ mod tests {
             bf16(false, Device::Cpu, || a.matmul(&a)).kind(),
             Kind::Float
         );
+        // Nested regions leave autocast on until the outermost one ends.
+        let (inner, after_inner) = bf16(true, Device::Cpu, || {
+            let inner = bf16(true, Device::Cpu, || a.matmul(&a));
+            (inner, a.matmul(&a))
+        });
+        assert_eq!(inner.kind(), Kind::BFloat16);
+        assert_eq!(after_inner.kind(), Kind::BFloat16);
+        assert_eq!(a.matmul(&a).kind(), Kind::Float);
         // Close to the f32 product, to bf16's 8 bits of mantissa.
         let diff = (inside.to_kind(Kind::Float) - a.matmul(&a)).abs().max();
         let scale = a.matmul(&a).abs().max();

@@ -6,6 +6,10 @@
 //! machine whose PyTorch provides it (`LD_LIBRARY_PATH` = that PyTorch's `torch/lib`), the same binary
 //! then runs on the GPU. A binary linked against a CUDA libtorch already has it loaded; opening it again
 //! is a no-op.
+//!
+//! The library must be loaded before anything asks libtorch about CUDA: libtorch looks its CUDA hooks up
+//! once per process (seeding, pinning memory, counting devices and the first backward pass all ask), and
+//! an answer of "no CUDA" sticks. The CLI resolves `--device` (which calls [`load`]) before anything else.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::sync::OnceLock;
@@ -45,17 +49,23 @@ pub(crate) unsafe fn symbol<T: Copy>(lib: *mut c_void, name: &str) -> Result<T, 
     Ok(unsafe { std::mem::transmute_copy(&p) })
 }
 
-/// The CUDA runtime libtorch uses (PyTorch's wheels ship it as an NVIDIA wheel; the loader finds it
-/// through libtorch_cuda's own search path once that is loaded).
-pub(crate) fn cudart() -> Result<*mut c_void, String> {
-    open_library(&["libcudart.so.13", "libcudart.so.12", "libcudart.so"])
+/// A function of the CUDA runtime libtorch itself loaded (as a dependency of libtorch_cuda, opened
+/// globally by [`load`]), found by name in the process's global scope so that no second runtime (another
+/// version, or a wheel's hash-named copy) is ever loaded.
+///
+/// # Safety
+/// `T` must be the C function pointer type of the symbol's true signature.
+unsafe fn cuda_runtime<T: Copy>(name: &str) -> Result<T, String> {
+    load()?;
+    unsafe { symbol(libc::RTLD_DEFAULT, name) }
+        .map_err(|e| format!("{e} in the loaded CUDA runtime"))
 }
 
 /// Makes `index` the calling thread's current CUDA device (NCCL and cudaMemGetInfo act on it).
 pub(crate) fn set_device(index: usize) -> Result<(), String> {
     type SetDevice = unsafe extern "C" fn(c_int) -> c_int;
     // SAFETY: cudaSetDevice's signature.
-    let set: SetDevice = unsafe { symbol(cudart()?, "cudaSetDevice")? };
+    let set: SetDevice = unsafe { cuda_runtime("cudaSetDevice")? };
     match unsafe { set(index as c_int) } {
         0 => Ok(()),
         rc => Err(format!(
@@ -64,13 +74,26 @@ pub(crate) fn set_device(index: usize) -> Result<(), String> {
     }
 }
 
+extern "C" {
+    fn rewarm_pin_memory(tensor: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
+}
+
+/// A page-locked copy of the CPU tensor `t` (csrc/autocast.cpp: tch's `pin_memory` passes the device
+/// argument libtorch 2.11 deprecates, which logs two warnings per call).
+pub fn pinned(t: &tch::Tensor) -> tch::Tensor {
+    // SAFETY: the shim returns a new tensor handle (owned by the returned Tensor) or null on error.
+    let p = unsafe { rewarm_pin_memory(t.as_ptr()) };
+    assert!(!p.is_null(), "pinning host memory failed");
+    unsafe { tch::Tensor::from_ptr(p) }
+}
+
 /// Bytes in use on device `index` (total − free, cudaMemGetInfo): every process's allocations on it,
 /// libtorch's cached blocks and the CUDA context included.
 pub fn device_memory_in_use(index: usize) -> Result<u64, String> {
     type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
     set_device(index)?;
     // SAFETY: cudaMemGetInfo's signature; both out pointers are valid.
-    let get: MemGetInfo = unsafe { symbol(cudart()?, "cudaMemGetInfo")? };
+    let get: MemGetInfo = unsafe { cuda_runtime("cudaMemGetInfo")? };
     let (mut free, mut total) = (0usize, 0usize);
     match unsafe { get(&mut free, &mut total) } {
         0 => Ok((total - free) as u64),

@@ -251,11 +251,17 @@ mod nccl {
     use std::ffi::{c_char, c_int, c_void, CStr};
     use tch::{Kind, Tensor};
 
-    const UNIQUE_ID_BYTES: usize = 128;
     const NCCL_SUM: c_int = 0;
 
-    type GetUniqueId = unsafe extern "C" fn(*mut u8) -> c_int;
-    type CommInitRank = unsafe extern "C" fn(*mut *mut c_void, c_int, [u8; 128], c_int) -> c_int;
+    /// `ncclUniqueId`: a C struct of 128 bytes, passed by value to ncclCommInitRank.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct UniqueId {
+        internal: [u8; 128],
+    }
+
+    type GetUniqueId = unsafe extern "C" fn(*mut UniqueId) -> c_int;
+    type CommInitRank = unsafe extern "C" fn(*mut *mut c_void, c_int, UniqueId, c_int) -> c_int;
     type AllReduce = unsafe extern "C" fn(
         *const c_void,
         *mut c_void,
@@ -304,13 +310,15 @@ mod nccl {
             };
             // NCCL binds its communicator to the current device.
             crate::cuda::set_device(device).map_err(TrainError::Distributed)?;
-            let mut id = [0u8; UNIQUE_ID_BYTES];
+            let mut id = UniqueId {
+                internal: [0; 128],
+            };
             if group.world.rank == 0 {
-                // SAFETY: id has the 128 bytes an ncclUniqueId occupies.
-                check("ncclGetUniqueId", unsafe { get_unique_id(id.as_mut_ptr()) })?;
-                group.store_set("rewarm/nccl_unique_id", &id)?;
+                // SAFETY: id is an ncclUniqueId to fill.
+                check("ncclGetUniqueId", unsafe { get_unique_id(&mut id) })?;
+                group.store_set("rewarm/nccl_unique_id", &id.internal)?;
             } else {
-                group.store_get("rewarm/nccl_unique_id", &mut id)?;
+                group.store_get("rewarm/nccl_unique_id", &mut id.internal)?;
             }
             let mut comm = std::ptr::null_mut();
             check("ncclCommInitRank", unsafe {
@@ -374,8 +382,8 @@ mod nccl {
     }
 }
 
-/// Sums gradients (and the step's loss, in the same message) over the group: `tensors` are flattened into
-/// one buffer, summed, and copied back.
+/// Sums `tensors` over the group in one collective: they are flattened into one buffer, summed, and
+/// copied back. Every process must pass the same shapes in the same order (the same model's gradients).
 pub fn all_reduce_flat(group: &ProcessGroup, tensors: &[Tensor]) -> TrainResult<()> {
     if tensors.is_empty() {
         return Ok(());

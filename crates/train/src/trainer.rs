@@ -499,15 +499,16 @@ impl<'a> Trainer<'a> {
     /// fails with the first non-finite one; returns the last step's.
     fn check_unchecked(&mut self) -> TrainResult<(f64, f64)> {
         let unchecked = std::mem::take(&mut self.unchecked);
-        let values = |f: &dyn Fn(&Unchecked) -> Tensor| -> Vec<f64> {
-            let parts: Vec<Tensor> = unchecked
-                .iter()
-                .map(|u| f(u).to_kind(Kind::Double).to_device(Device::Cpu))
-                .collect();
-            Vec::<f64>::try_from(&Tensor::stack(&parts, 0)).expect("f64 values")
-        };
-        let losses = values(&|u| u.loss.shallow_clone());
-        let norms = values(&|u| u.grad_norm.shallow_clone());
+        let parts: Vec<Tensor> = unchecked
+            .iter()
+            .flat_map(|u| [&u.loss, &u.grad_norm])
+            .map(|t| t.to_kind(Kind::Double).reshape([1]))
+            .collect();
+        // (loss, norm) pairs, stacked on the device and copied back at once.
+        let values = Vec::<f64>::try_from(&Tensor::cat(&parts, 0).to_device(Device::Cpu))
+            .expect("f64 values");
+        let losses: Vec<f64> = values.iter().step_by(2).copied().collect();
+        let norms: Vec<f64> = values.iter().skip(1).step_by(2).copied().collect();
         for ((u, loss), norm) in unchecked.iter().zip(&losses).zip(&norms) {
             if !loss.is_finite() || !norm.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -707,9 +708,7 @@ pub fn window_tensors(
     let all = match device {
         // From page-locked memory the copy is asynchronous: the host goes on preparing the step while the
         // tokens travel (libtorch's pinned-memory cache keeps the buffer until the copy is done).
-        Device::Cuda(_) => host
-            .pin_memory(device)
-            .to_device_(device, TOKEN_KIND, true, false),
+        Device::Cuda(_) => crate::cuda::pinned(&host).to_device_(device, TOKEN_KIND, true, false),
         _ => host,
     };
     let l = seq_len as i64;
