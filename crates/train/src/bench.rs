@@ -349,7 +349,11 @@ pub fn cpu_matmul_peak(n: i64, reps: usize, kind: Kind) -> Peak {
         flops_per_second: flops,
         source: format!(
             "measured {} matmul peak {:.1} GFLOP/s ({n}×{n}×{n}, best of {reps}, {} threads)",
-            if kind == Kind::BFloat16 { "bf16" } else { "f32" },
+            if kind == Kind::BFloat16 {
+                "bf16"
+            } else {
+                "f32"
+            },
             flops / 1e9,
             tch::get_num_threads()
         ),

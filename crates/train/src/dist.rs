@@ -310,9 +310,7 @@ mod nccl {
             };
             // NCCL binds its communicator to the current device.
             crate::cuda::set_device(device).map_err(TrainError::Distributed)?;
-            let mut id = UniqueId {
-                internal: [0; 128],
-            };
+            let mut id = UniqueId { internal: [0; 128] };
             if group.world.rank == 0 {
                 // SAFETY: id is an ncclUniqueId to fill.
                 check("ncclGetUniqueId", unsafe { get_unique_id(&mut id) })?;
