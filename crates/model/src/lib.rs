@@ -39,6 +39,7 @@ pub mod generate;
 mod hf_config;
 pub mod init;
 pub mod llama;
+pub mod loss_head;
 mod model;
 pub mod neox;
 mod params;

@@ -226,14 +226,21 @@ impl Llama {
 
     /// tokens (B, T) → logits (B, T, V)
     pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        self.hidden(tokens)
+            .linear(self.output_weight(), None::<Tensor>) // (B, T, V)
+    }
+
+    /// tokens (B, T) → final hidden states (B, T, C), after the final RMSNorm.
+    pub fn hidden(&self, tokens: &Tensor) -> Tensor {
         let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
         for layer in &self.layers {
             x = layer.forward(&x, &self.rotary);
         }
-        let x = self.norm.forward(&x);
-        x.linear(
-            self.lm_head.as_ref().unwrap_or(&self.embed_tokens),
-            None::<Tensor>,
-        ) // (B, T, V)
+        self.norm.forward(&x)
+    }
+
+    /// The output projection (V, C): `lm_head`, or `embed_tokens` when tied.
+    pub fn output_weight(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
 }

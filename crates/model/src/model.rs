@@ -78,6 +78,75 @@ impl Model {
 
     /// [`Self::loss`], returning an error for tensors of the wrong shape, dtype or length.
     pub fn f_loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_pair(inputs, targets)?;
+        let logits = self.f_forward(inputs)?; // (B, T, V)
+        let v = self.config.vocab_size as i64;
+        // log-softmax in f32 even when the logits are bf16/fp16 (autocast), then mean NLL over B·T tokens.
+        let log_probs = logits.reshape([-1, v]).log_softmax(-1, Kind::Float); // (B·T, V)
+        Ok(log_probs.nll_loss(&targets.reshape([-1]))) // ()
+    }
+
+    /// tokens (B, T) → final hidden states (B, T, C): the network below the output projection.
+    pub fn f_hidden(&self, tokens: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_tokens("tokens", tokens)?;
+        Ok(match &self.arch {
+            Arch::Neox(model) => model.hidden(tokens),
+            Arch::Llama(model) => model.hidden(tokens),
+        })
+    }
+
+    /// The output projection (V, C) (the input embedding when tied).
+    pub fn output_weight(&self) -> &Tensor {
+        match &self.arch {
+            Arch::Neox(model) => model.output_weight(),
+            Arch::Llama(model) => model.output_weight(),
+        }
+    }
+
+    /// Training's loss: [`Self::f_loss`]'s value, with the output projection and cross-entropy computed
+    /// chunk by chunk ([`crate::loss_head`]), never holding the (B·T, V) logits. Returns the loss and a
+    /// tensor whose `backward()` puts ∂(scale · loss) into every parameter's gradient.
+    pub fn f_loss_for_backward(
+        &self,
+        inputs: &Tensor,
+        targets: &Tensor,
+        scale: f64,
+    ) -> Result<(Tensor, Tensor), ModelError> {
+        self.check_pair(inputs, targets)?;
+        let hidden = self.f_hidden(inputs)?;
+        let c = hidden.size()[2];
+        let hidden = hidden.reshape([-1, c]); // (B·T, C)
+        let w = self.output_weight();
+        let head = crate::loss_head::linear_cross_entropy(
+            &hidden.detach(),
+            &w.detach(),
+            &targets.reshape([-1]),
+            scale,
+            true,
+        );
+        let (gh, gw) = (head.grad_hidden.unwrap(), head.grad_weight.unwrap());
+        // Σ h·∂h + Σ W·∂W has exactly ∂h and ∂W as its gradients: its backward pass carries the head's
+        // gradients into the network and into W (which also gets the embedding's share when tied).
+        let seed = (&hidden * gh.detach()).sum(Kind::Float) + (w * gw.detach()).sum(Kind::Float);
+        Ok((head.loss, seed))
+    }
+
+    /// Mean loss without gradients, chunk by chunk like [`Self::f_loss_for_backward`] (evaluation).
+    pub fn f_loss_no_grad(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_pair(inputs, targets)?;
+        let hidden = tch::no_grad(|| self.f_hidden(inputs))?;
+        let c = hidden.size()[2];
+        let head = crate::loss_head::linear_cross_entropy(
+            &hidden.reshape([-1, c]),
+            self.output_weight(),
+            &targets.reshape([-1]),
+            1.0,
+            false,
+        );
+        Ok(head.loss)
+    }
+
+    fn check_pair(&self, inputs: &Tensor, targets: &Tensor) -> Result<(), ModelError> {
         self.check_tokens("targets", targets)?;
         if inputs.size() != targets.size() {
             return Err(ModelError::input(
@@ -89,11 +158,7 @@ impl Model {
                 "targets are the inputs shifted by one token: take both from one (B, T + 1) window",
             ));
         }
-        let logits = self.f_forward(inputs)?; // (B, T, V)
-        let v = self.config.vocab_size as i64;
-        // log-softmax in f32 even when the logits are bf16/fp16 (autocast), then mean NLL over B·T tokens.
-        let log_probs = logits.reshape([-1, v]).log_softmax(-1, Kind::Float); // (B·T, V)
-        Ok(log_probs.nll_loss(&targets.reshape([-1]))) // ()
+        Ok(())
     }
 
     fn check_tokens(&self, name: &str, tokens: &Tensor) -> Result<(), ModelError> {

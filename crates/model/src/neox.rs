@@ -226,14 +226,21 @@ impl GptNeox {
 
     /// tokens (B, T) → logits (B, T, V)
     pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        self.hidden(tokens)
+            .linear(self.output_weight(), None::<Tensor>) // (B, T, V)
+    }
+
+    /// tokens (B, T) → final hidden states (B, T, C), after the final LayerNorm.
+    pub fn hidden(&self, tokens: &Tensor) -> Tensor {
         let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
         for layer in &self.layers {
             x = layer.forward(&x, &self.rotary);
         }
-        let x = self.final_layer_norm.forward(&x);
-        x.linear(
-            self.embed_out.as_ref().unwrap_or(&self.embed_in),
-            None::<Tensor>,
-        ) // (B, T, V)
+        self.final_layer_norm.forward(&x)
+    }
+
+    /// The output projection (V, C): `embed_out`, or `embed_in` when tied.
+    pub fn output_weight(&self) -> &Tensor {
+        self.embed_out.as_ref().unwrap_or(&self.embed_in)
     }
 }

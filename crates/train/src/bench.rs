@@ -46,6 +46,8 @@ pub struct TrainBenchOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepBreakdown {
     pub steps: usize,
+    /// Forward and loss, including the output projection's and cross-entropy's gradients (computed with
+    /// the loss, chunk by chunk: `rewarm_model::loss_head`).
     pub forward_loss_seconds: f64,
     /// Backward, including reading the loss back.
     pub backward_seconds: f64,
@@ -291,9 +293,11 @@ fn breakdown(
         if i == 0 {
             opt.zero_grad();
         }
-        let l = crate::autocast::bf16(bf16, Device::Cpu, || model.f_loss(&inputs, &targets))?;
+        let (l, seed) = crate::autocast::bf16(bf16, Device::Cpu, || {
+            model.f_loss_for_backward(&inputs, &targets, 1.0)
+        })?;
         lap(0);
-        (&l * 1.0).backward();
+        seed.backward();
         let _ = l.double_value(&[]);
         lap(1);
         let grad_norm = opt.grad_norm();

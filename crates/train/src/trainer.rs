@@ -738,10 +738,12 @@ pub fn accumulate_gradients(
     opt.zero_grad();
     let mut loss: Option<Tensor> = None;
     for (inputs, targets, weight) in micro_batches {
-        let l = crate::autocast::bf16(mode.bf16, inputs.device(), || {
-            model.f_loss(&inputs, &targets)
+        // The output projection and cross-entropy go chunk by chunk (no full logits); `seed.backward()`
+        // puts weight × the loss's gradient into every parameter.
+        let (l, seed) = crate::autocast::bf16(mode.bf16, inputs.device(), || {
+            model.f_loss_for_backward(&inputs, &targets, weight)
         })?;
-        (&l * weight).backward();
+        seed.backward();
         // Summed in f64 on the device: no read-back per micro-batch.
         let part = l.detach().to_kind(Kind::Double) * weight;
         loss = Some(match loss {
@@ -784,7 +786,7 @@ pub fn evaluate_set(
                 .reshape([rows as i64, w as i64])
                 .to_device(device);
             let loss = crate::autocast::bf16(mode.bf16, device, || {
-                model.f_loss(&all.narrow(1, 0, l), &all.narrow(1, 1, l))
+                model.f_loss_no_grad(&all.narrow(1, 0, l), &all.narrow(1, 1, l))
             })?;
             total += loss.double_value(&[]) * rows as f64;
         }

@@ -328,6 +328,30 @@ fn assert_checkpoints_finite(run: &Path) {
     }
 }
 
+/// Trains `plan` into `run` with the injection `spec`; the run must fail. Checks that only the step-10
+/// checkpoint exists and that it holds finite values only, and returns the error message.
+fn fails_with_injection(
+    plan: &Plan,
+    model: &rewarm_model::ModelConfig,
+    run: &Path,
+    spec: &str,
+) -> String {
+    let mut o = opts(run);
+    o.inject_non_finite = Some(spec.parse().unwrap());
+    let err = train(plan, model, &o, &Silent).err().unwrap().to_string();
+    let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(
+        steps,
+        [10],
+        "{spec}: only the checkpoint before the failure"
+    );
+    assert_checkpoints_finite(run);
+    err
+}
+
 /// inf as well as NaN, in the gradients and in a data batch as well as in the loss: the guard stops
 /// before the update, names what was non-finite, and leaves only finite checkpoints.
 #[test]
@@ -343,16 +367,8 @@ fn non_finite_gradients_batches_and_inf_are_caught_before_the_update() {
     ];
     for (i, (spec, want)) in cases.iter().enumerate() {
         let run = s.dir.path().join(format!("run{i}"));
-        let mut o = opts(&run);
-        o.inject_non_finite = Some(spec.parse().unwrap());
-        let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+        let err = fails_with_injection(&plan, &model, &run, spec);
         assert!(err.contains(want) && err.contains("HINT"), "{spec}: {err}");
-        let steps: Vec<u64> = list_complete(&run.join("ckpt"))
-            .iter()
-            .map(|c| c.0)
-            .collect();
-        assert_eq!(steps, [10], "{spec}");
-        assert_checkpoints_finite(&run);
         let last = train_losses(&run).last().unwrap().0;
         assert_eq!(last, 11, "{spec}: the failed step is not logged");
         assert!(!run.join("LOCK").exists());
@@ -497,16 +513,8 @@ fn a_non_finite_step_between_read_backs_is_named_at_the_next_one() {
         let s = setup_logging_every(5, "");
         let (plan, model) = load(&s.plan_path);
         let run = s.dir.path().join("run");
-        let mut o = opts(&run);
-        o.inject_non_finite = Some(spec.parse().unwrap());
-        let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+        let err = fails_with_injection(&plan, &model, &run, spec);
         assert!(err.contains(want), "{spec}: {err}");
-        let steps: Vec<u64> = list_complete(&run.join("ckpt"))
-            .iter()
-            .map(|c| c.0)
-            .collect();
-        assert_eq!(steps, [10], "{spec}");
-        assert_checkpoints_finite(&run);
         assert_eq!(train_losses(&run).last().unwrap().0, 10, "{spec}");
     }
     // Under `rollback` the run restarts from step 10 and finishes.
