@@ -72,6 +72,11 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // libtorch asks about CUDA once per process and keeps the answer: when CUDA is asked for, load its
+    // library before anything touches libtorch (rewarm_train::cuda). Errors surface where --device is read.
+    if std::env::args().any(|a| a.contains("cuda")) {
+        let _ = rewarm_train::cuda::load();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Prepare(args) => data_cmds::prepare(args),

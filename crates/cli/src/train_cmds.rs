@@ -176,7 +176,7 @@ pub fn parse_device(device: Option<&str>) -> Result<tch::Device> {
     };
     if let tch::Device::Cuda(i) = device {
         if let Err(why) = rewarm_train::cuda::check_device(i) {
-            bail!("--device {}: {why}\nHINT: on a GPU machine, set LD_LIBRARY_PATH to a CUDA PyTorch's torch/lib (python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'); or use --device cpu", device_name(device));
+            bail!("--device {}: {why}\nHINT: on a GPU machine, set LD_LIBRARY_PATH to the lib folder of a CUDA build of PyTorch 2.11 (python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), \"lib\"))'); or use --device cpu", device_name(device));
         }
     }
     Ok(device)

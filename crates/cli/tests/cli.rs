@@ -1190,3 +1190,15 @@ fn a_batch_that_does_not_split_over_the_processes_is_refused_and_stops_them_all(
     let stderr = fails(d, "launch --nproc 2 -- plan plan.toml");
     assert_has(&stderr, &["runs `train`"]);
 }
+
+/// Asking for a CUDA device that is not there (no CUDA libtorch on this machine, or no device 7 on a GPU
+/// machine) is an error naming the device, with a hint, not a panic.
+#[test]
+fn an_unavailable_cuda_device_is_refused_with_a_hint() {
+    let dir = tempdir();
+    let stderr = fails(
+        dir.path(),
+        "bench train --preset tiny --device cuda:7 --steps 1",
+    );
+    assert_has(&stderr, &["--device cuda:7", "HINT", "--device cpu"]);
+}
