@@ -1173,6 +1173,39 @@ fn two_processes_reproduce_one_and_resume_on_either_world_size() {
     );
 }
 
+/// Rank 0 killed while writing a checkpoint (only rank 0 writes them): the launcher stops rank 1, which
+/// waits for it in the next all-reduce, and the same command resumes from the last complete checkpoint
+/// and ends where one uninterrupted process does.
+#[test]
+fn a_rank_killed_mid_checkpoint_stops_the_others_and_the_same_command_resumes() {
+    let dir = tempdir();
+    let d = dir.path();
+    tiny_project(d);
+    let out = train(d, "one", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let launch = "launch --nproc 2 -- train plan.toml --run two --device cpu";
+    let out = Command::new(env!("CARGO_BIN_EXE_rewarm"))
+        .args(launch.split_whitespace())
+        .current_dir(d)
+        .env("REWARM_FAULT", "checkpoint:after-weights@2=kill")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_has(&stderr, &["failed", "the other processes were stopped"]);
+    let complete: Vec<String> = checkpoint_names(&d.join("two"))
+        .into_iter()
+        .filter(|n| !n.starts_with('.')) // the torn step-4 checkpoint is a hidden partial folder
+        .collect();
+    assert_eq!(complete, ["step_00000002"]);
+    assert_has(&ok(d, launch), &["8 of 8 steps done"]);
+    assert_same_run(&metrics(&d.join("one")), &metrics(&d.join("two")));
+    assert_eq!(
+        checkpoint_names(&d.join("one")),
+        checkpoint_names(&d.join("two"))
+    );
+}
+
 #[test]
 fn a_batch_that_does_not_split_over_the_processes_is_refused_and_stops_them_all() {
     let dir = tempdir();
