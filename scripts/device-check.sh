@@ -8,11 +8,14 @@
 #      forgetting/adaptation table.
 # Everything it prints goes into BENCHMARKS.md with device and date.
 #
-# On the build machine:   cargo build --release && strip -o dist/rewarm "$CARGO_TARGET_DIR/release/rewarm"
+# On the build machine (dist/ is git-ignored; stripped, the binary is ~12 MiB, within the device tool's
+# 64 MiB carry limit):
+#   cargo build --release && mkdir -p dist && strip -o dist/rewarm "$CARGO_TARGET_DIR/release/rewarm"
 # With the device tool:   run command="scripts/device-check.sh --rewarm dist/rewarm --out \$OUT" carry=["dist"]
 #
 # The opt-in GPU tests need no Rust on the device either: build their binary here
-# (`cargo test --release -p rewarm-train --test gpu --no-run` prints its path), carry it, pass --gpu-tests.
+# (`cargo test --release -p rewarm-train --test gpu --no-run` prints its path), strip it into dist/ too
+# (94 MiB unstripped), and pass it with --gpu-tests.
 #
 #   scripts/device-check.sh [--rewarm BIN] [--gpu-tests BIN] [--out DIR] [--skip-bench] [--skip-cpt]
 set -euo pipefail
