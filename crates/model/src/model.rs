@@ -124,7 +124,10 @@ impl Model {
             scale,
             true,
         );
-        let (gh, gw) = (head.grad_hidden.unwrap(), head.grad_weight.unwrap());
+        let (gh, gw) = (
+            head.grad_hidden.expect("gradients were asked for"),
+            head.grad_weight.expect("gradients were asked for"),
+        );
         // Σ h·∂h + Σ W·∂W has exactly ∂h and ∂W as its gradients: its backward pass carries the head's
         // gradients into the network and into W (which also gets the embedding's share when tied).
         let seed = (&hidden * gh.detach()).sum(Kind::Float) + (w * gw.detach()).sum(Kind::Float);

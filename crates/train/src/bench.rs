@@ -9,8 +9,7 @@
 
 use crate::error::{TrainError, TrainResult};
 use crate::optim::AdamW;
-use crate::trainer::StepMode;
-use crate::trainer::{accumulate_gradients, window_tensors};
+use crate::step::{accumulate_gradients, window_tensors, StepMode};
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::{OptimizerConfig, Precision};
 use serde::Serialize;

@@ -14,11 +14,10 @@ pub mod metrics;
 pub mod optim;
 pub mod pretrained;
 pub mod setup;
+pub mod step;
 pub mod trainer;
 
 pub use error::{TrainError, TrainResult};
 pub use setup::{open_data, resolve_model};
-pub use trainer::{
-    accumulate_gradients, evaluate_set, train, window_tensors, InjectSite, Injection, Observer,
-    Silent, StepRecord, TrainOptions,
-};
+pub use step::{accumulate_gradients, evaluate_set, window_tensors, StepMode};
+pub use trainer::{train, InjectSite, Injection, Observer, Silent, StepRecord, TrainOptions};

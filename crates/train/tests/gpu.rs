@@ -5,8 +5,7 @@
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::OptimizerConfig;
 use rewarm_train::optim::AdamW;
-use rewarm_train::trainer::StepMode;
-use rewarm_train::{accumulate_gradients, window_tensors};
+use rewarm_train::{accumulate_gradients, window_tensors, StepMode};
 use tch::{nn, Device, Kind, Tensor};
 
 fn cuda() -> Option<Device> {
