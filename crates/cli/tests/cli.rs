@@ -1131,13 +1131,19 @@ fn assert_same_run(one: &[Value], other: &[Value]) {
     }
 }
 
+/// The tiny project (see [`tiny_project`]) in `d`, with the plan trained by one process into `d/one`: the
+/// reference the data-parallel runs are compared with.
+fn tiny_project_with_one_process_run(d: &Path) {
+    tiny_project(d);
+    let out = train(d, "one", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn two_processes_reproduce_one_and_resume_on_either_world_size() {
     let dir = tempdir();
     let d = dir.path();
-    tiny_project(d);
-    let out = train(d, "one", "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    tiny_project_with_one_process_run(d);
 
     // Steps 1–4 in two processes (each trains half of every batch), 5–8 resumed in one.
     let stdout = ok(
@@ -1180,9 +1186,7 @@ fn two_processes_reproduce_one_and_resume_on_either_world_size() {
 fn a_rank_killed_mid_checkpoint_stops_the_others_and_the_same_command_resumes() {
     let dir = tempdir();
     let d = dir.path();
-    tiny_project(d);
-    let out = train(d, "one", "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    tiny_project_with_one_process_run(d);
     let launch = "launch --nproc 2 -- train plan.toml --run two --device cpu";
     let out = Command::new(env!("CARGO_BIN_EXE_rewarm"))
         .args(launch.split_whitespace())
