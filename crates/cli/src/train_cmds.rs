@@ -200,7 +200,9 @@ impl Progress {
     /// Lines above the bar; plain stderr lines when the bar is hidden (not a terminal), so logs keep them.
     fn line(&self, text: String) {
         if self.quiet {
-        } else if self.bar.is_hidden() {
+            return;
+        }
+        if self.bar.is_hidden() {
             eprintln!("{text}");
         } else {
             self.bar.println(text);
