@@ -315,161 +315,216 @@ impl<R: Read> Cursor<R> {
     }
 }
 
-impl<R: Read + Seek> GgufFile<R> {
-    /// Reads and checks the header, metadata and tensor table from `reader`; `name` labels errors.
-    pub fn from_reader(mut reader: R, name: &str) -> Result<Self, InteropError> {
+/// The header after the magic: the version and how many metadata and tensor entries follow.
+struct Header {
+    version: u32,
+    tensor_count: u64,
+    metadata_count: u64,
+}
+
+impl<R: Read + Seek> Cursor<R> {
+    /// A cursor at the start of `reader`, whose length bounds every read.
+    fn start(mut reader: R, name: &str) -> Result<Self, InteropError> {
         let len = reader
             .seek(SeekFrom::End(0))
             .and_then(|len| reader.seek(SeekFrom::Start(0)).map(|_| len))
             .map_err(|e| InteropError::gguf(name, "file", e.to_string(), "check the path"))?;
-        let mut c = Cursor {
+        Ok(Cursor {
             reader,
             pos: 0,
             len,
             name: name.to_owned(),
-        };
-        let magic = c.array::<4>("magic").map_err(|_| {
-            c.error(
+        })
+    }
+}
+
+// The file's sections, in the order they are read.
+impl<R: Read> Cursor<R> {
+    fn header(&mut self) -> Result<Header, InteropError> {
+        self.magic()?;
+        let version = self.version()?;
+        // Lower bounds on entry sizes: a key-value needs ≥ 13 bytes, a tensor entry ≥ 32.
+        let tensor_count = self.count("tensor_count", 32)?;
+        let metadata_count = self.count("metadata_count", 13)?;
+        Ok(Header {
+            version,
+            tensor_count,
+            metadata_count,
+        })
+    }
+
+    fn magic(&mut self) -> Result<(), InteropError> {
+        let magic = self.array::<4>("magic").map_err(|_| {
+            self.error(
                 "magic",
-                format!("file of {len} bytes is too short"),
+                format!("file of {} bytes is too short", self.len),
                 "pass a .gguf file",
             )
         })?;
         if magic != MAGIC {
-            return Err(c.error(
+            return Err(self.error(
                 "magic",
                 format!("is {magic:?}, not \"GGUF\""),
                 "this is not a GGUF file; rewarm imports llama.cpp's .gguf models",
             ));
         }
-        let version = c.u32("version")?;
-        match version {
-            2 | 3 => {}
-            1 => {
-                return Err(c.error(
-                    "version",
-                    "is 1",
-                    "GGUF v1 is obsolete; re-convert the model with a recent llama.cpp",
-                ))
-            }
-            v if matches!(v.swap_bytes(), 2 | 3) => {
-                return Err(c.error(
-                    "version",
-                    "is big-endian",
-                    "convert to a little-endian GGUF",
-                ))
-            }
-            v => {
-                return Err(c.error(
-                    "version",
-                    format!("is {v}, expected 2 or 3"),
-                    "use a GGUF v2/v3 file",
-                ))
-            }
-        }
-        // Lower bounds on entry sizes: a key-value needs ≥ 13 bytes, a tensor entry ≥ 32.
-        let tensor_count = c.count("tensor_count", 32)?;
-        let metadata_count = c.count("metadata_count", 13)?;
+        Ok(())
+    }
 
+    /// The version, 2 or 3; the errors tell an obsolete, big-endian or unknown file apart.
+    fn version(&mut self) -> Result<u32, InteropError> {
+        let (problem, hint) = match self.u32("version")? {
+            v @ (2 | 3) => return Ok(v),
+            1 => (
+                "is 1".to_owned(),
+                "GGUF v1 is obsolete; re-convert the model with a recent llama.cpp",
+            ),
+            v if matches!(v.swap_bytes(), 2 | 3) => (
+                "is big-endian".to_owned(),
+                "convert to a little-endian GGUF",
+            ),
+            v => (format!("is {v}, expected 2 or 3"), "use a GGUF v2/v3 file"),
+        };
+        Err(self.error("version", problem, hint))
+    }
+
+    fn metadata(&mut self, count: u64) -> Result<BTreeMap<String, Value>, InteropError> {
         let mut metadata = BTreeMap::new();
-        for i in 0..metadata_count {
-            let key = c.string(&format!("metadata key #{i}"))?;
-            let ty = c.u32(&format!("metadata `{key}` type"))?;
-            let value = c.value(ty, &format!("metadata `{key}`"))?;
+        for i in 0..count {
+            let key = self.string(&format!("metadata key #{i}"))?;
+            let ty = self.u32(&format!("metadata `{key}` type"))?;
+            let value = self.value(ty, &format!("metadata `{key}`"))?;
             if metadata.insert(key.clone(), value).is_some() {
-                return Err(c.error(
+                return Err(self.error(
                     &format!("metadata `{key}`"),
                     "appears twice",
                     "the file is corrupt",
                 ));
             }
         }
-        let alignment = match metadata.get("general.alignment") {
-            None => DEFAULT_ALIGNMENT,
-            Some(v) => match v.as_u64() {
-                Some(a) if a.is_power_of_two() => a,
-                _ => {
-                    return Err(c.error(
-                        "metadata `general.alignment`",
-                        format!("is {v:?}, not a power of two"),
-                        "the file is corrupt",
-                    ))
-                }
-            },
+        Ok(metadata)
+    }
+
+    /// `general.alignment`, or the default when the metadata has none.
+    fn alignment(&self, metadata: &BTreeMap<String, Value>) -> Result<u64, InteropError> {
+        let Some(v) = metadata.get("general.alignment") else {
+            return Ok(DEFAULT_ALIGNMENT);
         };
-
-        let mut tensors = Vec::with_capacity(tensor_count as usize);
-        let mut names = HashSet::new();
-        for i in 0..tensor_count {
-            let name = c.string(&format!("tensor #{i} name"))?;
-            let what = format!("tensor `{name}`");
-            let n_dims = c.u32(&what)? as usize;
-            if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(c.error(
-                    &what,
-                    format!("has {n_dims} dimensions, expected 1..={MAX_DIMS}"),
-                    "the file is corrupt",
-                ));
-            }
-            let mut dims = Vec::with_capacity(n_dims);
-            for _ in 0..n_dims {
-                dims.push(c.u64(&what)?);
-            }
-            let ty = GgmlType::from_id(c.u32(&what)?).map_err(|problem| {
-                c.error(
-                    &what,
-                    problem,
-                    "rewarm dequantizes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K; \
-                     re-quantize with llama.cpp's llama-quantize (e.g. to Q8_0) or convert to F16",
-                )
-            })?;
-            let offset = c.u64(&what)?;
-            let numel = dims
-                .iter()
-                .try_fold(1u64, |n, &d| n.checked_mul(d))
-                .filter(|&n| n > 0);
-            let size = numel.and_then(|n| ty.bytes_for(n));
-            let Some(size) = size.filter(|_| dims[0] % ty.block_size() == 0) else {
-                return Err(c.error(
-                    &what,
-                    format!("has dims {dims:?} of type {ty}: not a positive size made of whole {}-value rows of blocks", ty.block_size()),
-                    "the file is corrupt",
-                ));
-            };
-            if !names.insert(name.clone()) {
-                return Err(c.error(&what, "appears twice", "the file is corrupt"));
-            }
-            tensors.push(TensorInfo {
-                name,
-                dims,
-                ty,
-                offset,
-                size,
-            });
+        match v.as_u64() {
+            Some(a) if a.is_power_of_two() => Ok(a),
+            _ => Err(self.error(
+                "metadata `general.alignment`",
+                format!("is {v:?}, not a power of two"),
+                "the file is corrupt",
+            )),
         }
+    }
 
+    /// The tensor table; names must be unique since tensors are looked up by name.
+    fn tensor_infos(&mut self, count: u64) -> Result<Vec<TensorInfo>, InteropError> {
+        let mut tensors = Vec::with_capacity(count as usize);
+        let mut names = HashSet::new();
+        for i in 0..count {
+            let tensor = self.tensor_info(i)?;
+            if !names.insert(tensor.name.clone()) {
+                let what = format!("tensor `{}`", tensor.name);
+                return Err(self.error(&what, "appears twice", "the file is corrupt"));
+            }
+            tensors.push(tensor);
+        }
+        Ok(tensors)
+    }
+
+    /// Entry `i` of the tensor table, its size checked to be positive and made of whole blocks.
+    fn tensor_info(&mut self, i: u64) -> Result<TensorInfo, InteropError> {
+        let name = self.string(&format!("tensor #{i} name"))?;
+        let what = format!("tensor `{name}`");
+        let dims = self.dims(&what)?;
+        let ty = GgmlType::from_id(self.u32(&what)?).map_err(|problem| {
+            self.error(
+                &what,
+                problem,
+                "rewarm dequantizes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K; \
+                 re-quantize with llama.cpp's llama-quantize (e.g. to Q8_0) or convert to F16",
+            )
+        })?;
+        let offset = self.u64(&what)?;
+        let Some(size) = data_size(&dims, ty) else {
+            return Err(self.error(
+                &what,
+                format!("has dims {dims:?} of type {ty}: not a positive size made of whole {}-value rows of blocks", ty.block_size()),
+                "the file is corrupt",
+            ));
+        };
+        Ok(TensorInfo {
+            name,
+            dims,
+            ty,
+            offset,
+            size,
+        })
+    }
+
+    fn dims(&mut self, what: &str) -> Result<Vec<u64>, InteropError> {
+        let n_dims = self.u32(what)? as usize;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(self.error(
+                what,
+                format!("has {n_dims} dimensions, expected 1..={MAX_DIMS}"),
+                "the file is corrupt",
+            ));
+        }
+        (0..n_dims).map(|_| self.u64(what)).collect()
+    }
+
+    /// Where the data section starts: the end of the tensor table, padded to `alignment`.
+    fn data_start(&self, alignment: u64, no_tensors: bool) -> Result<u64, InteropError> {
         // A file without tensors may end before the padding.
-        let data_start = c
+        let data_start = self
             .pos
             .div_ceil(alignment)
             .checked_mul(alignment)
-            .map(|s| if tensors.is_empty() { s.min(len) } else { s })
-            .filter(|&s| s <= len);
-        let Some(data_start) = data_start else {
-            return Err(c.error(
+            .map(|s| if no_tensors { s.min(self.len) } else { s })
+            .filter(|&s| s <= self.len);
+        data_start.ok_or_else(|| {
+            self.error(
                 "data section",
-                format!("would start past the end of the {len}-byte file"),
+                format!("would start past the end of the {}-byte file", self.len),
                 "the file is truncated",
-            ));
-        };
-        check_layout(&c, &tensors, alignment, len - data_start)?;
+            )
+        })
+    }
+}
+
+/// Bytes of data of a tensor of `dims` and type `ty`; `None` unless that is a positive size and each row
+/// (`dims[0]` values) is whole blocks.
+fn data_size(dims: &[u64], ty: GgmlType) -> Option<u64> {
+    let numel = dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .filter(|&n| n > 0);
+    numel
+        .and_then(|n| ty.bytes_for(n))
+        .filter(|_| dims[0] % ty.block_size() == 0)
+}
+
+impl<R: Read + Seek> GgufFile<R> {
+    /// Reads and checks the header, metadata and tensor table from `reader`; `name` labels errors.
+    pub fn from_reader(reader: R, name: &str) -> Result<Self, InteropError> {
+        let mut c = Cursor::start(reader, name)?;
+        let header = c.header()?;
+        let metadata = c.metadata(header.metadata_count)?;
+        let alignment = c.alignment(&metadata)?;
+        let tensors = c.tensor_infos(header.tensor_count)?;
+        let data_start = c.data_start(alignment, tensors.is_empty())?;
+        check_layout(&c, &tensors, alignment, c.len - data_start)?;
         Ok(GgufFile {
-            version,
+            version: header.version,
             metadata,
             tensors,
             alignment,
             data_start,
-            len,
+            len: c.len,
             name: c.name,
             reader: c.reader,
         })
