@@ -47,78 +47,103 @@ fn split(regex: &str, add_prefix_space: bool) -> Json {
     ]})
 }
 
-/// The tokenizer.json of the GGUF's vocabulary. `Err` if the GGUF has no tokenizer or one of another kind.
-pub fn tokenizer_from_gguf<R: Read + Seek>(
-    g: &GgufFile<R>,
-) -> Result<RebuiltTokenizer, InteropError> {
-    let file = g.name().to_owned();
-    let missing = |key: &str| {
-        InteropError::gguf(&file, &format!("metadata `{key}`"), "is missing or has the wrong type", "the GGUF has no usable tokenizer; take tokenizer.json from the original Hugging Face model")
-    };
-    let model = g
-        .get_str("tokenizer.ggml.model")
-        .ok_or_else(|| missing("tokenizer.ggml.model"))?;
-    if model != "gpt2" {
-        return Err(InteropError::invalid(
-            &file,
-            format!("tokenizer.ggml.model is `{model}`; rewarm rebuilds only byte-level BPE (`gpt2`) tokenizers"),
-            "take tokenizer.json from the original Hugging Face model",
-        ));
-    }
-    let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
-        return Err(missing("tokenizer.ggml.tokens"));
-    };
-    let Some(Value::Array(Array::String(merges))) = g.get("tokenizer.ggml.merges") else {
-        return Err(missing("tokenizer.ggml.merges"));
-    };
-    let types: Vec<i32> = match g.get("tokenizer.ggml.token_type") {
-        None => vec![1; tokens.len()],
-        Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
-        Some(_) => return Err(missing("tokenizer.ggml.token_type")),
-    };
-    let id_of = |key: &str| -> Result<Option<(u32, String)>, InteropError> {
-        match g.get(key) {
-            None => Ok(None),
-            Some(v) => match v.as_u64().filter(|&id| (id as usize) < tokens.len()) {
-                Some(id) => Ok(Some((id as u32, tokens[id as usize].clone()))),
-                None => Err(InteropError::gguf(
-                    &file,
-                    &format!("metadata `{key}`"),
-                    format!("= {v:?} is not a token id below {}", tokens.len()),
-                    "the file is corrupt",
-                )),
-            },
-        }
-    };
-    let (bos, eos) = (
-        id_of("tokenizer.ggml.bos_token_id")?,
-        id_of("tokenizer.ggml.eos_token_id")?,
-    );
-    let flag = |key: &str| matches!(g.get(key), Some(Value::Bool(true)));
-    let add_prefix_space = flag("tokenizer.ggml.add_space_prefix");
-    let add_bos = flag("tokenizer.ggml.add_bos_token");
+/// GPT-2's own pre-tokenizer: ByteLevel splitting with GPT-2's regex.
+fn gpt2_pre_tokenizer(add_prefix_space: bool) -> Json {
+    byte_level(add_prefix_space, true)
+}
 
-    let mut notes = Vec::new();
-    let pre = g.get_str("tokenizer.ggml.pre").unwrap_or("default");
-    let pre_tokenizer = match pre {
-        "default" | "gpt2" => byte_level(add_prefix_space, true),
-        "smollm" | "starcoder" | "refact" | "codeshell" => {
-            json!({ "type": "Sequence", "pretokenizers": [
-                { "type": "Digits", "individual_digits": true },
-                byte_level(add_prefix_space, true),
-            ]})
-        }
+/// Each digit on its own, then GPT-2's pre-tokenizer.
+fn digits_then_gpt2(add_prefix_space: bool) -> Json {
+    json!({ "type": "Sequence", "pretokenizers": [
+        { "type": "Digits", "individual_digits": true },
+        gpt2_pre_tokenizer(add_prefix_space),
+    ]})
+}
+
+/// The pre-tokenizer llama.cpp uses for `tokenizer.ggml.pre = pre`, `None` for one rewarm does not know.
+fn known_pre_tokenizer(pre: &str, add_prefix_space: bool) -> Option<Json> {
+    Some(match pre {
+        "default" | "gpt2" => gpt2_pre_tokenizer(add_prefix_space),
+        "smollm" | "starcoder" | "refact" | "codeshell" => digits_then_gpt2(add_prefix_space),
         "llama-bpe" | "llama3" => split(LLAMA3_REGEX, add_prefix_space),
         "qwen2" => split(QWEN2_REGEX, add_prefix_space),
-        other => {
-            notes.push(format!(
-                "tokenizer.ggml.pre `{other}` is not known to rewarm; used GPT-2's pre-tokenizer, so texts may \
-                 split differently from the original (prefer the original tokenizer.json)"
-            ));
-            byte_level(add_prefix_space, true)
-        }
-    };
+        _ => return None,
+    })
+}
 
+fn missing(file: &str, key: &str) -> InteropError {
+    InteropError::gguf(
+        file,
+        &format!("metadata `{key}`"),
+        "is missing or has the wrong type",
+        "the GGUF has no usable tokenizer; take tokenizer.json from the original Hugging Face model",
+    )
+}
+
+/// The `tokenizer.ggml.*` arrays of a byte-level BPE vocabulary.
+struct BpeVocab<'a> {
+    tokens: &'a [String],
+    merges: &'a [String],
+    /// One per token; all 1 (normal) when the file lists none.
+    types: Vec<i32>,
+}
+
+impl<'a> BpeVocab<'a> {
+    /// `Err` unless the model is `gpt2` and its arrays are present with the right types and lengths.
+    fn read<R: Read + Seek>(g: &'a GgufFile<R>) -> Result<Self, InteropError> {
+        let file = g.name();
+        let model = g
+            .get_str("tokenizer.ggml.model")
+            .ok_or_else(|| missing(file, "tokenizer.ggml.model"))?;
+        if model != "gpt2" {
+            return Err(InteropError::invalid(
+                file,
+                format!("tokenizer.ggml.model is `{model}`; rewarm rebuilds only byte-level BPE (`gpt2`) tokenizers"),
+                "take tokenizer.json from the original Hugging Face model",
+            ));
+        }
+        let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
+            return Err(missing(file, "tokenizer.ggml.tokens"));
+        };
+        let Some(Value::Array(Array::String(merges))) = g.get("tokenizer.ggml.merges") else {
+            return Err(missing(file, "tokenizer.ggml.merges"));
+        };
+        let types = match g.get("tokenizer.ggml.token_type") {
+            None => vec![1; tokens.len()],
+            Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
+            Some(_) => return Err(missing(file, "tokenizer.ggml.token_type")),
+        };
+        Ok(BpeVocab {
+            tokens,
+            merges,
+            types,
+        })
+    }
+}
+
+/// The token whose id is metadata `key` (BOS or EOS), `None` when the key is absent.
+fn special_token<R: Read + Seek>(
+    g: &GgufFile<R>,
+    key: &str,
+    tokens: &[String],
+) -> Result<Option<(u32, String)>, InteropError> {
+    let Some(v) = g.get(key) else {
+        return Ok(None);
+    };
+    match v.as_u64().filter(|&id| (id as usize) < tokens.len()) {
+        Some(id) => Ok(Some((id as u32, tokens[id as usize].clone()))),
+        None => Err(InteropError::gguf(
+            g.name(),
+            &format!("metadata `{key}`"),
+            format!("= {v:?} is not a token id below {}", tokens.len()),
+            "the file is corrupt",
+        )),
+    }
+}
+
+/// Token → id. A token listed twice keeps its later id, and `notes` says so, since one id of the two
+/// can then never be produced.
+fn token_ids(tokens: &[String], notes: &mut Vec<String>) -> Map<String, Json> {
     let mut vocab = Map::new();
     for (id, token) in tokens.iter().enumerate() {
         if vocab.insert(token.clone(), json!(id)).is_some() {
@@ -127,6 +152,11 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
             ));
         }
     }
+    vocab
+}
+
+/// GGUF merges ("a b") as tokenizer.json pairs (["a", "b"]).
+fn merge_pairs(file: &str, merges: &[String]) -> Result<Vec<Json>, InteropError> {
     let mut pairs = Vec::with_capacity(merges.len());
     for (i, merge) in merges.iter().enumerate() {
         let mut parts = merge.split(' ');
@@ -134,7 +164,7 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
             (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => pairs.push(json!([a, b])),
             _ => {
                 return Err(InteropError::gguf(
-                    &file,
+                    file,
                     &format!("metadata `tokenizer.ggml.merges` #{i}"),
                     format!("= `{merge}` is not two tokens separated by one space"),
                     "the file is corrupt",
@@ -142,17 +172,27 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
             }
         }
     }
-    let special_ids = [bos.as_ref().map(|b| b.0), eos.as_ref().map(|e| e.0)];
-    let added: Vec<Json> = types
+    Ok(pairs)
+}
+
+/// Control (type 3) and user-defined (type 4) tokens, and BOS/EOS, as added tokens, so that they are
+/// never split; only user-defined ones are normalized and not special.
+fn added_tokens(vocab: &BpeVocab, special_ids: [Option<u32>; 2]) -> Vec<Json> {
+    vocab
+        .types
         .iter()
         .enumerate()
         .filter(|&(id, &ty)| ty == 3 || ty == 4 || special_ids.contains(&Some(id as u32)))
         .map(|(id, &ty)| json!({
-            "id": id, "content": tokens[id], "single_word": false, "lstrip": false, "rstrip": false,
+            "id": id, "content": vocab.tokens[id], "single_word": false, "lstrip": false, "rstrip": false,
             "normalized": ty == 4, "special": ty != 4,
         }))
-        .collect();
-    let post_processor = match (&bos, add_bos) {
+        .collect()
+}
+
+/// BOS before each sequence when the model expects it; otherwise GPT-2's ByteLevel post-processor.
+fn post_processor(bos: Option<&(u32, String)>, add_bos: bool) -> Json {
+    match (bos, add_bos) {
         (Some((id, text)), true) => json!({
             "type": "TemplateProcessing",
             "single": [{ "SpecialToken": { "id": text, "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } }],
@@ -163,25 +203,52 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
         _ => {
             json!({ "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true })
         }
-    };
+    }
+}
+
+/// The tokenizer.json of the GGUF's vocabulary. `Err` if the GGUF has no tokenizer or one of another kind.
+pub fn tokenizer_from_gguf<R: Read + Seek>(
+    g: &GgufFile<R>,
+) -> Result<RebuiltTokenizer, InteropError> {
+    let file = g.name();
+    let vocab = BpeVocab::read(g)?;
+    let bos = special_token(g, "tokenizer.ggml.bos_token_id", vocab.tokens)?;
+    let eos = special_token(g, "tokenizer.ggml.eos_token_id", vocab.tokens)?;
+    let flag = |key: &str| matches!(g.get(key), Some(Value::Bool(true)));
+    let add_prefix_space = flag("tokenizer.ggml.add_space_prefix");
+    let add_bos = flag("tokenizer.ggml.add_bos_token");
+
+    let mut notes = Vec::new();
+    let pre = g.get_str("tokenizer.ggml.pre").unwrap_or("default");
+    let pre_tokenizer = known_pre_tokenizer(pre, add_prefix_space).unwrap_or_else(|| {
+        notes.push(format!(
+            "tokenizer.ggml.pre `{pre}` is not known to rewarm; used GPT-2's pre-tokenizer, so texts may \
+             split differently from the original (prefer the original tokenizer.json)"
+        ));
+        gpt2_pre_tokenizer(add_prefix_space)
+    });
+    let ids = token_ids(vocab.tokens, &mut notes);
+    let pairs = merge_pairs(file, vocab.merges)?;
+    let special_ids = [bos.as_ref().map(|b| b.0), eos.as_ref().map(|e| e.0)];
     let json = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "added_tokens": added,
+        "added_tokens": added_tokens(&vocab, special_ids),
         "normalizer": null,
         "pre_tokenizer": pre_tokenizer,
-        "post_processor": post_processor,
+        "post_processor": post_processor(bos.as_ref(), add_bos),
         "decoder": { "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true },
         "model": {
             "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
             "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-            "vocab": vocab, "merges": pairs,
+            "vocab": ids, "merges": pairs,
         },
     });
+    // Checked here so that no tokenizer.json is written that the `tokenizers` crate cannot load.
     tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).map_err(|e| {
         InteropError::invalid(
-            &file,
+            file,
             format!("the tokenizer rebuilt from its metadata does not load ({e})"),
             "take tokenizer.json from the original Hugging Face model",
         )
