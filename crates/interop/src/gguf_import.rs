@@ -131,82 +131,109 @@ fn shortest(v: &Value) -> Option<f64> {
 
 /// Reads and checks the `llama.*` hyperparameters.
 pub fn llama_shape<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, InteropError> {
-    let file = g.name().to_owned();
+    check_architecture(g)?;
+    let shape = shape_fields(g)?;
+    check_heads(g, &shape)?;
+    check_no_rope_scaling_or_experts(g)?;
+    Ok(shape)
+}
+
+fn check_architecture<R: Read + Seek>(g: &GgufFile<R>) -> Result<(), InteropError> {
     let arch = g.get_str("general.architecture").unwrap_or("(missing)");
     if arch != "llama" {
         return Err(InteropError::invalid(
-            &file,
+            g.name(),
             format!("general.architecture is `{arch}`; rewarm imports `llama` GGUF files"),
             "use a Llama-architecture model (Llama, SmolLM, TinyLlama, …)",
         ));
     }
-    let bad = |key: &str, problem: &str| {
-        InteropError::gguf(
-            &file,
-            &format!("metadata `{key}`"),
-            problem,
-            "the file is corrupt or not a plain Llama",
-        )
-    };
-    let size = |key: &str| -> Result<usize, InteropError> {
-        match g.get(key) {
-            None => Err(bad(key, "is missing")),
-            Some(v) => v
-                .as_u64()
-                .filter(|&n| n > 0 && n <= 1 << 24)
-                .map(|n| n as usize)
-                .ok_or_else(|| bad(key, "is not a positive size ≤ 2²⁴")),
-        }
-    };
-    let num_heads = size("llama.attention.head_count")?;
-    let num_kv_heads = if g.get("llama.attention.head_count_kv").is_some() {
-        size("llama.attention.head_count_kv")?
-    } else {
-        num_heads
-    };
-    let hidden_size = size("llama.embedding_length")?;
+    Ok(())
+}
+
+fn bad_metadata(file: &str, key: &str, problem: &str) -> InteropError {
+    InteropError::gguf(
+        file,
+        &format!("metadata `{key}`"),
+        problem,
+        "the file is corrupt or not a plain Llama",
+    )
+}
+
+/// Metadata `key` as a size in 1..=2²⁴.
+fn size<R: Read + Seek>(g: &GgufFile<R>, key: &str) -> Result<usize, InteropError> {
+    match g.get(key) {
+        None => Err(bad_metadata(g.name(), key, "is missing")),
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| n > 0 && n <= 1 << 24)
+            .map(|n| n as usize)
+            .ok_or_else(|| bad_metadata(g.name(), key, "is not a positive size ≤ 2²⁴")),
+    }
+}
+
+/// [`size`] of a key that may be absent.
+fn optional_size<R: Read + Seek>(
+    g: &GgufFile<R>,
+    key: &str,
+) -> Result<Option<usize>, InteropError> {
+    g.get(key).map(|_| size(g, key)).transpose()
+}
+
+/// The shape's fields, each present (or defaulted) and in range; how they fit together is checked after.
+fn shape_fields<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, InteropError> {
+    let num_heads = size(g, "llama.attention.head_count")?;
+    let num_kv_heads = optional_size(g, "llama.attention.head_count_kv")?.unwrap_or(num_heads);
+    let hidden_size = size(g, "llama.embedding_length")?;
     let rms_norm_eps = g
         .get("llama.attention.layer_norm_rms_epsilon")
         .and_then(shortest)
         .filter(|e| *e > 0.0)
         .ok_or_else(|| {
-            bad(
+            bad_metadata(
+                g.name(),
                 "llama.attention.layer_norm_rms_epsilon",
                 "is missing or not positive",
             )
         })?;
     let rope_theta = match g.get("llama.rope.freq_base") {
         None => 10_000.0,
-        Some(v) => shortest(v)
-            .filter(|t| *t > 0.0)
-            .ok_or_else(|| bad("llama.rope.freq_base", "is not a positive number"))?,
+        Some(v) => shortest(v).filter(|t| *t > 0.0).ok_or_else(|| {
+            bad_metadata(g.name(), "llama.rope.freq_base", "is not a positive number")
+        })?,
     };
     let embed = g.tensor("token_embd.weight").ok_or_else(|| {
         InteropError::gguf(
-            &file,
+            g.name(),
             "tensor `token_embd.weight`",
             "is missing",
             "the file is not a complete Llama",
         )
     })?;
-    let vocab_size = match g.get("llama.vocab_size") {
-        Some(_) => size("llama.vocab_size")?,
+    let vocab_size = match optional_size(g, "llama.vocab_size")? {
+        Some(n) => n,
         None => embed.dims.get(1).copied().unwrap_or(0) as usize,
     };
-    let shape = LlamaShape {
+    Ok(LlamaShape {
         hidden_size,
-        intermediate_size: size("llama.feed_forward_length")?,
-        num_layers: size("llama.block_count")?,
+        intermediate_size: size(g, "llama.feed_forward_length")?,
+        num_layers: size(g, "llama.block_count")?,
         num_heads,
         num_kv_heads,
         vocab_size,
-        context_length: size("llama.context_length")?,
+        context_length: size(g, "llama.context_length")?,
         rms_norm_eps,
         rope_theta,
         tie_embeddings: g.tensor("output.weight").is_none(),
-    };
-    if hidden_size % num_heads != 0 || num_heads % num_kv_heads != 0 || shape.head_dim() % 2 != 0 {
-        return Err(bad(
+    })
+}
+
+/// The heads split the embedding evenly, into an even head dim (for the rotary halves), and are shared
+/// evenly by the kv heads; the rotary and key/value sizes, where given, are that head dim.
+fn check_heads<R: Read + Seek>(g: &GgufFile<R>, shape: &LlamaShape) -> Result<(), InteropError> {
+    let (c, heads, kv_heads) = (shape.hidden_size, shape.num_heads, shape.num_kv_heads);
+    if c % heads != 0 || heads % kv_heads != 0 || shape.head_dim() % 2 != 0 {
+        return Err(bad_metadata(
+            g.name(),
             "llama.attention.head_count",
             "does not split embedding_length into even heads shared evenly by head_count_kv",
         ));
@@ -216,20 +243,24 @@ pub fn llama_shape<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, Intero
         "llama.attention.key_length",
         "llama.attention.value_length",
     ] {
-        if g.get(key).is_some() && size(key)? != shape.head_dim() {
+        if optional_size(g, key)?.is_some_and(|n| n != shape.head_dim()) {
             return Err(InteropError::invalid(
-                &file,
+                g.name(),
                 format!("`{key}` differs from the head dim {}", shape.head_dim()),
                 "partial rotary or odd head sizes are not Llama; rewarm cannot import this model",
             ));
         }
     }
+    Ok(())
+}
+
+fn check_no_rope_scaling_or_experts<R: Read + Seek>(g: &GgufFile<R>) -> Result<(), InteropError> {
     if let Some(kind) = g
         .get_str("llama.rope.scaling.type")
         .filter(|k| *k != "none")
     {
         return Err(InteropError::invalid(
-            &file,
+            g.name(),
             format!("uses RoPE scaling `{kind}`, which rewarm's Llama does not implement"),
             "import a model without rope scaling",
         ));
@@ -240,12 +271,12 @@ pub fn llama_shape<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, Intero
         > 0
     {
         return Err(InteropError::invalid(
-            &file,
+            g.name(),
             "is a mixture-of-experts model",
             "rewarm's Llama is dense; import a dense model",
         ));
     }
-    Ok(shape)
+    Ok(())
 }
 
 /// The HF `config.json` (LlamaForCausalLM keys) of `shape`.
