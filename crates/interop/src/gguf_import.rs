@@ -321,9 +321,18 @@ pub fn plan<'a, R: Read + Seek>(
     g: &'a GgufFile<R>,
     s: &LlamaShape,
 ) -> Result<Vec<Planned<'a>>, InteropError> {
-    let (c, i, v) = (s.hidden_size, s.intermediate_size, s.vocab_size);
-    let kv = s.num_kv_heads * s.head_dim();
-    // Checked before the names are listed, so a hostile block_count cannot make the list huge.
+    check_block_count(g, s)?;
+    let planned = wanted_tensors(s)
+        .into_iter()
+        .map(|wanted| find_tensor(g, wanted))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_nothing_left_over(g, &planned)?;
+    Ok(planned)
+}
+
+/// No more layers than the file has tensors for; checked before the names are listed, so that a hostile
+/// block_count cannot make the list huge.
+fn check_block_count<R: Read + Seek>(g: &GgufFile<R>, s: &LlamaShape) -> Result<(), InteropError> {
     if s.num_layers > g.tensors.len() / TENSOR_NAMES.len() {
         return Err(InteropError::gguf(
             g.name(),
@@ -336,85 +345,134 @@ pub fn plan<'a, R: Read + Seek>(
             "the file is corrupt or not a plain Llama",
         ));
     }
-    let mut wanted: Vec<(String, String, Vec<usize>, Option<usize>)> = vec![
-        (
-            "token_embd.weight".into(),
-            "model.embed_tokens.weight".into(),
+    Ok(())
+}
+
+/// A tensor [`plan`] looks for in the file: a [`Planned`] before its GGUF entry is found.
+struct Wanted {
+    gguf_name: String,
+    hf_name: String,
+    hf_shape: Vec<usize>,
+    unpermute_heads: Option<usize>,
+}
+
+impl Wanted {
+    fn new(gguf_name: &str, hf_name: &str, hf_shape: Vec<usize>, heads: Option<usize>) -> Self {
+        Wanted {
+            gguf_name: gguf_name.to_owned(),
+            hf_name: hf_name.to_owned(),
+            hf_shape,
+            unpermute_heads: heads,
+        }
+    }
+}
+
+/// The tensors of a Llama of `s`'s shape: embeddings, final norm, the head unless tied, then each layer's.
+fn wanted_tensors(s: &LlamaShape) -> Vec<Wanted> {
+    let (c, v) = (s.hidden_size, s.vocab_size);
+    let mut wanted = vec![
+        Wanted::new(
+            "token_embd.weight",
+            "model.embed_tokens.weight",
             vec![v, c],
             None,
         ),
-        (
-            "output_norm.weight".into(),
-            "model.norm.weight".into(),
-            vec![c],
-            None,
-        ),
+        Wanted::new("output_norm.weight", "model.norm.weight", vec![c], None),
     ];
     if !s.tie_embeddings {
-        wanted.push((
-            "output.weight".into(),
-            "lm_head.weight".into(),
+        wanted.push(Wanted::new(
+            "output.weight",
+            "lm_head.weight",
             vec![v, c],
             None,
         ));
     }
     for layer in 0..s.num_layers {
+        let n = layer.to_string();
         for &(gguf, hf) in TENSOR_NAMES {
-            let (shape, heads) = match gguf {
-                "blk.{}.attn_norm.weight" | "blk.{}.ffn_norm.weight" => (vec![c], None),
-                "blk.{}.attn_q.weight" => (vec![c, c], Some(s.num_heads)),
-                "blk.{}.attn_k.weight" => (vec![kv, c], Some(s.num_kv_heads)),
-                "blk.{}.attn_v.weight" => (vec![kv, c], None),
-                "blk.{}.ffn_down.weight" => (vec![c, i], None),
-                "blk.{}.ffn_gate.weight" | "blk.{}.ffn_up.weight" => (vec![i, c], None),
-                _ => (vec![c, c], None), // attn_output
-            };
-            let n = layer.to_string();
-            wanted.push((gguf.replace("{}", &n), hf.replace("{}", &n), shape, heads));
-        }
-    }
-    let file = g.name();
-    let mut planned = Vec::with_capacity(wanted.len());
-    for (gguf_name, hf_name, hf_shape, unpermute_heads) in wanted {
-        let info = g.tensor(&gguf_name).ok_or_else(|| {
-            InteropError::gguf(
-                file,
-                &format!("tensor `{gguf_name}`"),
-                "is missing",
-                "the file is not a complete Llama of the shape its metadata declares",
-            )
-        })?;
-        if info.torch_shape() != hf_shape {
-            return Err(InteropError::gguf(
-                file,
-                &format!("tensor `{gguf_name}`"),
-                format!(
-                    "has shape {:?} (PyTorch order) but the metadata implies {hf_shape:?}",
-                    info.torch_shape()
-                ),
-                "the file is corrupt or not a plain Llama",
+            let (shape, heads) = layer_tensor_shape(s, gguf);
+            wanted.push(Wanted::new(
+                &gguf.replace("{}", &n),
+                &hf.replace("{}", &n),
+                shape,
+                heads,
             ));
         }
-        planned.push(Planned {
-            info,
-            hf_name,
-            hf_shape,
-            unpermute_heads,
-        });
     }
+    wanted
+}
+
+/// The HF shape of the per-layer tensor `gguf` (a [`TENSOR_NAMES`] pattern), and for q/k its heads.
+fn layer_tensor_shape(s: &LlamaShape, gguf: &str) -> (Vec<usize>, Option<usize>) {
+    let (c, i) = (s.hidden_size, s.intermediate_size);
+    let kv = s.num_kv_heads * s.head_dim();
+    match gguf {
+        "blk.{}.attn_norm.weight" | "blk.{}.ffn_norm.weight" => (vec![c], None),
+        "blk.{}.attn_q.weight" => (vec![c, c], Some(s.num_heads)),
+        "blk.{}.attn_k.weight" => (vec![kv, c], Some(s.num_kv_heads)),
+        "blk.{}.attn_v.weight" => (vec![kv, c], None),
+        "blk.{}.ffn_down.weight" => (vec![c, i], None),
+        "blk.{}.ffn_gate.weight" | "blk.{}.ffn_up.weight" => (vec![i, c], None),
+        _ => (vec![c, c], None), // attn_output
+    }
+}
+
+/// The GGUF tensor `wanted` names, checked to have the shape the metadata implies.
+fn find_tensor<'a, R: Read + Seek>(
+    g: &'a GgufFile<R>,
+    wanted: Wanted,
+) -> Result<Planned<'a>, InteropError> {
+    let Wanted {
+        gguf_name,
+        hf_name,
+        hf_shape,
+        unpermute_heads,
+    } = wanted;
+    let info = g.tensor(&gguf_name).ok_or_else(|| {
+        InteropError::gguf(
+            g.name(),
+            &format!("tensor `{gguf_name}`"),
+            "is missing",
+            "the file is not a complete Llama of the shape its metadata declares",
+        )
+    })?;
+    if info.torch_shape() != hf_shape {
+        return Err(InteropError::gguf(
+            g.name(),
+            &format!("tensor `{gguf_name}`"),
+            format!(
+                "has shape {:?} (PyTorch order) but the metadata implies {hf_shape:?}",
+                info.torch_shape()
+            ),
+            "the file is corrupt or not a plain Llama",
+        ));
+    }
+    Ok(Planned {
+        info,
+        hf_name,
+        hf_shape,
+        unpermute_heads,
+    })
+}
+
+/// A GGUF tensor that nothing reads would be silently dropped from the import, so it is an error.
+fn check_nothing_left_over<R: Read + Seek>(
+    g: &GgufFile<R>,
+    planned: &[Planned],
+) -> Result<(), InteropError> {
     if let Some(extra) = g
         .tensors
         .iter()
         .find(|t| !planned.iter().any(|p| p.info.name == t.name))
     {
         return Err(InteropError::gguf(
-            file,
+            g.name(),
             &format!("tensor `{}`", extra.name),
             "has no Hugging Face Llama counterpart",
             "rewarm imports plain Llama models (no RoPE frequency factors, biases or extra heads)",
         ));
     }
-    Ok(planned)
+    Ok(())
 }
 
 /// Converts the GGUF file at `gguf` into a new Hugging Face folder `out` (which must not exist or be
