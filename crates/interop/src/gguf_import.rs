@@ -480,33 +480,73 @@ fn check_nothing_left_over<R: Read + Seek>(
 pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropError> {
     let mut g = GgufFile::open(gguf)?;
     let shape = llama_shape(&g)?;
-    let mut notes = Vec::new();
-    let tokenizer = match tokenizer_from_gguf(&g) {
-        Ok(t) => {
-            notes.extend(t.notes.iter().cloned());
-            Some(t)
-        }
-        Err(e) => {
-            notes.push(format!("tokenizer.json not written: {e}"));
-            None
-        }
-    };
+    let (tokenizer, notes) = tokenizer_or_note(&g);
     if let Some(t) = &tokenizer {
-        let n = t.json["model"]["vocab"].as_object().map_or(0, |v| v.len());
-        if n > shape.vocab_size {
-            return Err(InteropError::invalid(
-                gguf.display(),
-                format!(
-                    "the tokenizer has {n} tokens but the model only {} embeddings",
-                    shape.vocab_size
-                ),
-                "the file is inconsistent",
-            ));
-        }
+        check_vocab_fits(gguf, t, shape.vocab_size)?;
     }
     let config = llama_config_json(&shape, tokenizer.as_ref());
     let planned = plan(&g, &shape)?;
+    let header: Vec<(String, Vec<usize>)> = planned
+        .iter()
+        .map(|p| (p.hf_name.clone(), p.hf_shape.clone()))
+        .collect();
+    // Owned copies, since reading the tensors' data borrows `g` mutably.
+    let tensors: Vec<(TensorInfo, String, Option<usize>)> = planned
+        .iter()
+        .map(|p| (p.info.clone(), p.hf_name.clone(), p.unpermute_heads))
+        .collect();
 
+    create_empty_folder(out)?;
+    let mut writer = SafetensorsWriter::create(&out.join(hf::WEIGHTS_FILE), &header)?;
+    let (types, params) = write_weights(&mut g, &mut writer, tensors, shape.hidden_size)?;
+    writer.finish()?;
+    hf::write_json(&out.join(hf::CONFIG_FILE), &config)?;
+    if let Some(t) = &tokenizer {
+        write_tokenizer(&g, t, shape.context_length, out)?;
+    }
+    Ok(ImportSummary {
+        shape,
+        config,
+        types,
+        params,
+        tokenizer: tokenizer.is_some(),
+        notes,
+    })
+}
+
+/// The GGUF's tokenizer and the notes for the user. A tokenizer that cannot be rebuilt is only a note:
+/// the weights are still worth importing, with tokenizer.json taken from elsewhere.
+fn tokenizer_or_note<R: Read + Seek>(g: &GgufFile<R>) -> (Option<RebuiltTokenizer>, Vec<String>) {
+    match tokenizer_from_gguf(g) {
+        Ok(t) => {
+            let notes = t.notes.clone();
+            (Some(t), notes)
+        }
+        Err(e) => (None, vec![format!("tokenizer.json not written: {e}")]),
+    }
+}
+
+/// A token beyond the embedding table would index past it.
+fn check_vocab_fits(
+    gguf: &Path,
+    tokenizer: &RebuiltTokenizer,
+    vocab_size: usize,
+) -> Result<(), InteropError> {
+    let n = tokenizer.json["model"]["vocab"]
+        .as_object()
+        .map_or(0, |v| v.len());
+    if n > vocab_size {
+        return Err(InteropError::invalid(
+            gguf.display(),
+            format!("the tokenizer has {n} tokens but the model only {vocab_size} embeddings"),
+            "the file is inconsistent",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `out`, refusing a folder with anything in it rather than mixing two imports.
+fn create_empty_folder(out: &Path) -> Result<(), InteropError> {
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(|e| InteropError::io(out, e))?
@@ -519,52 +559,52 @@ pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropErro
             "choose a new --out folder, or remove this one",
         ));
     }
-    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))?;
-    let header: Vec<(String, Vec<usize>)> = planned
-        .iter()
-        .map(|p| (p.hf_name.clone(), p.hf_shape.clone()))
-        .collect();
-    let mut writer = SafetensorsWriter::create(&out.join(hf::WEIGHTS_FILE), &header)?;
+    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))
+}
+
+/// Writes each (GGUF tensor, HF name, q/k heads) dequantized to f32, q/k rows unpermuted. Returns how
+/// many tensors of each GGUF type were read, and the number of parameters.
+fn write_weights<R: Read + Seek>(
+    g: &mut GgufFile<R>,
+    writer: &mut SafetensorsWriter,
+    tensors: Vec<(TensorInfo, String, Option<usize>)>,
+    hidden_size: usize,
+) -> Result<(BTreeMap<String, usize>, u64), InteropError> {
     let mut types = BTreeMap::new();
     let mut params = 0u64;
-    let infos: Vec<(TensorInfo, String, Option<usize>)> = planned
-        .iter()
-        .map(|p| (p.info.clone(), p.hf_name.clone(), p.unpermute_heads))
-        .collect();
-    for (info, hf_name, heads) in infos {
+    for (info, hf_name, heads) in tensors {
         let mut values = g.read_f32(&info)?;
         if let Some(n_head) = heads {
-            values = unpermute_rows(&values, n_head, shape.hidden_size);
+            values = unpermute_rows(&values, n_head, hidden_size);
         }
         writer.write(&hf_name, &values)?;
         *types.entry(info.ty.to_string()).or_insert(0) += 1;
         params += info.numel();
     }
-    writer.finish()?;
-    hf::write_json(&out.join(hf::CONFIG_FILE), &config)?;
-    if let Some(t) = &tokenizer {
-        hf::write_json(&out.join(hf::TOKENIZER_FILE), &t.json)?;
-        let text = |t: Option<&(u32, String)>| t.map(|t| json!(t.1)).unwrap_or(Json::Null);
-        let mut tok_config = json!({
-            "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": text(t.bos.as_ref()),
-            "eos_token": text(t.eos.as_ref()),
-            "add_bos_token": t.add_bos,
-            "model_max_length": shape.context_length,
-        });
-        if let Some(template) = g.get_str("tokenizer.chat_template") {
-            tok_config["chat_template"] = json!(template);
-        }
-        hf::write_json(&out.join("tokenizer_config.json"), &tok_config)?;
+    Ok((types, params))
+}
+
+/// tokenizer.json, and the tokenizer_config.json that `transformers` reads for BOS/EOS and the chat
+/// template.
+fn write_tokenizer<R: Read + Seek>(
+    g: &GgufFile<R>,
+    t: &RebuiltTokenizer,
+    context_length: usize,
+    out: &Path,
+) -> Result<(), InteropError> {
+    hf::write_json(&out.join(hf::TOKENIZER_FILE), &t.json)?;
+    let text = |t: Option<&(u32, String)>| t.map(|t| json!(t.1)).unwrap_or(Json::Null);
+    let mut tok_config = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": text(t.bos.as_ref()),
+        "eos_token": text(t.eos.as_ref()),
+        "add_bos_token": t.add_bos,
+        "model_max_length": context_length,
+    });
+    if let Some(template) = g.get_str("tokenizer.chat_template") {
+        tok_config["chat_template"] = json!(template);
     }
-    Ok(ImportSummary {
-        shape,
-        config,
-        types,
-        params,
-        tokenizer: tokenizer.is_some(),
-        notes,
-    })
+    hf::write_json(&out.join("tokenizer_config.json"), &tok_config)
 }
 
 #[cfg(test)]
