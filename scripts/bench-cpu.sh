@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training-step throughput on the CPU: `rewarm bench train` against the same model and step in PyTorch
+# Training-step throughput on the CPU: `rewarm-bench train` against the same model and step in PyTorch
 # eager (scripts/bench_torch.py) at the same settings, and PyTorch once more with the glibc malloc
 # settings rewarm applies to itself (crates/train/src/host_memory.rs). The three runs alternate (in a
 # rotating order) for ROUNDS short rounds and the medians are compared, so drifts of the machine's speed
@@ -24,8 +24,8 @@ PYTHON=${PYTHON:-python3}
 OUT=${OUT:-target/bench-cpu}
 mkdir -p "$OUT"
 
-cargo build --release -p rewarm
-REWARM=${CARGO_TARGET_DIR:-target}/release/rewarm
+cargo build --release -p rewarm-bench
+REWARM=${CARGO_TARGET_DIR:-target}/release/rewarm-bench
 
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
     HAVE_TORCH=1
@@ -50,7 +50,7 @@ setting() { # name preset seq_len batch steps
     local tag=$preset-T$t-B$b
     echo
     echo "== $name: $preset, T=$t, B=$b, $PRECISION, $THREADS threads, $WARMUP warm-up + $steps timed steps, $ROUNDS rounds =="
-    echo "   rewarm:          $REWARM bench train ${args[*]}"
+    echo "   rewarm:          $REWARM train ${args[*]}"
     if [ "$HAVE_TORCH" = 1 ]; then
         echo "   PyTorch:         $PYTHON scripts/bench_torch.py ${args[*]}"
         echo "   PyTorch+malloc:  MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 (same command)"
@@ -65,7 +65,7 @@ setting() { # name preset seq_len batch steps
         for who in "${order[@]}"; do
             f=$OUT/$tag-$who-$r.txt
             case $who in
-                rewarm) "$REWARM" bench train "${args[@]}" >"$f" ;;
+                rewarm) "$REWARM" train "${args[@]}" >"$f" ;;
                 pytorch) "$PYTHON" scripts/bench_torch.py "${args[@]}" >"$f" ;;
                 pytorch-malloc) MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 \
                     "$PYTHON" scripts/bench_torch.py "${args[@]}" >"$f" ;;

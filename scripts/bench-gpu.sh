@@ -13,11 +13,13 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 REWARM=${REWARM:-$REPO/target/release/rewarm}
+BENCH=
 PRESET=gpt2-124m BATCH=16 SEQ=1024 STEPS=30 ROUNDS=1 DEVICE=cuda PRECISION=auto OUT=
 PYTHON=${PYTHON:-python3}
 while [ $# -gt 0 ]; do
   case "$1" in
     --rewarm) REWARM=$2; shift 2 ;;
+    --bench) BENCH=$2; shift 2 ;;
     --preset) PRESET=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
     --seq-len) SEQ=$2; shift 2 ;;
@@ -29,7 +31,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench-gpu.sh: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
-[ -x "$REWARM" ] || { echo "bench-gpu.sh: no rewarm binary at $REWARM (pass --rewarm BIN)" >&2; exit 2; }
+# The benchmark is the `rewarm-bench` binary, by default the one beside the rewarm binary.
+BENCH=${BENCH:-$(dirname "$REWARM")/rewarm-bench}
+[ -x "$BENCH" ] || { echo "bench-gpu.sh: no rewarm-bench binary at $BENCH (pass --bench BIN or --rewarm BIN with rewarm-bench beside it)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
@@ -48,7 +52,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for ((i = 0; i < (round - 1) % 3; i++)); do order=("${order[@]:1}" "${order[0]}"); done
   for who in "${order[@]}"; do
     case $who in
-      rewarm) "$REWARM" bench train "${common[@]}" > "$OUT/rewarm.$round.json" ;;
+      rewarm) "$BENCH" train "${common[@]}" > "$OUT/rewarm.$round.json" ;;
       eager) "$PYTHON" "$REPO/scripts/bench_torch.py" "${common[@]}" > "$OUT/eager.$round.json" ;;
       compile) "$PYTHON" "$REPO/scripts/bench_torch.py" "${common[@]}" --compile > "$OUT/compile.$round.json" ;;
     esac

@@ -8,9 +8,11 @@
 #      forgetting/adaptation table.
 # Everything it prints goes into BENCHMARKS.md with device and date.
 #
-# On the build machine (dist/ is git-ignored; stripped, the binary is ~12 MiB, within the device tool's
-# 64 MiB carry limit):
-#   cargo build --release && mkdir -p dist && strip -o dist/rewarm "$CARGO_TARGET_DIR/release/rewarm"
+# On the build machine (dist/ is git-ignored; stripped, the binaries are ~12 MiB each, within the device
+# tool's 64 MiB carry limit):
+#   cargo build --release -p rewarm -p rewarm-bench && mkdir -p dist &&
+#   strip -o dist/rewarm "$CARGO_TARGET_DIR/release/rewarm" &&
+#   strip -o dist/rewarm-bench "$CARGO_TARGET_DIR/release/rewarm-bench"
 # With the device tool:   run command="scripts/device-check.sh --rewarm dist/rewarm --out \$OUT" carry=["dist"]
 #
 # The opt-in GPU tests need no Rust on the device either: build their binary here
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 REWARM=$(cd "$(dirname "$REWARM")" && pwd)/$(basename "$REWARM")
+BENCH_BIN=$(dirname "$REWARM")/rewarm-bench
 mkdir -p "$OUT"
 TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -45,7 +48,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$PYTHON" -c 'import torch; print("pytorch", torch.__version__, "cuda", torch.version.cuda)'
 
 section "1. rewarm reaches CUDA"
-"$REWARM" bench train --preset small --device cuda --batch 8 --seq-len 256 --steps 5 --warmup-steps 2
+"$BENCH_BIN" train --preset small --device cuda --batch 8 --seq-len 256 --steps 5 --warmup-steps 2
 
 if [ -n "$GPU_TESTS" ]; then
   section "1b. opt-in GPU tests"
@@ -57,7 +60,7 @@ if [ "$BENCH" = 1 ]; then
   "$REPO/scripts/bench-gpu.sh" --rewarm "$REWARM" --preset gpt2-124m --batch 16 --seq-len 1024 --steps 30 \
     --out "$OUT/bench" 2>&1
   section "2b. rewarm in f32 (what bf16 autocast buys)"
-  "$REWARM" bench train --preset gpt2-124m --device cuda --batch 16 --seq-len 1024 --steps 10 --precision fp32
+  "$BENCH_BIN" train --preset gpt2-124m --device cuda --batch 16 --seq-len 1024 --steps 10 --precision fp32
 fi
 
 if [ "$CPT" = 1 ]; then

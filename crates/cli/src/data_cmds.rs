@@ -3,7 +3,7 @@
 use crate::progress::BytesBar;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use rewarm_data::corpus::{list_inputs, read_documents, CorpusOptions, DocMode};
+use rewarm_data::corpus::{CorpusOptions, DocMode};
 use rewarm_data::prepare::{prepare as run_prepare, PrepareOptions};
 use rewarm_data::{PreparedSource, SplitRule, Tokenizer, TokenizerSpec};
 use std::path::PathBuf;
@@ -87,9 +87,7 @@ pub fn prepare(args: PrepareArgs) -> Result<()> {
     opts.corpus = args.corpus.options();
     opts.shard_tokens = args.shard_tokens;
     opts.force = args.force;
-    let bar = BytesBar::new("prepare");
-    let report = run_prepare(&opts, &tokenizer, &bar)?;
-    bar.0.finish_and_clear();
+    let report = run_prepare(&opts, &tokenizer, &BytesBar::new("prepare"))?;
     let m = &report.manifest;
     println!(
         "prepared {}: {} train documents / {} tokens, {} validation documents / {} tokens ({} shards)",
@@ -198,14 +196,9 @@ pub fn tokenizer(cmd: TokenizerCommand) -> Result<()> {
             out,
             corpus,
         } => {
-            let opts = corpus.options();
-            let (files, _) = list_inputs(&inputs)?;
-            let mut docs = Vec::new();
-            for f in &files {
-                docs.extend(read_documents(f, &opts)?);
-            }
             let started = std::time::Instant::now();
-            let json = rewarm_data::tokenizer::train_bpe(docs.into_iter(), vocab_size)?;
+            let json =
+                rewarm_data::tokenizer::train_bpe_on_files(&inputs, &corpus.options(), vocab_size)?;
             std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
             let tok = Tokenizer::from_hf_file(&out, None)?;
             println!(

@@ -1,14 +1,10 @@
-//! The `rewarm` binary: argument parsing and wiring only; the logic lives in the library crates.
+//! The `rewarm` binary: argument parsing and printing; the logic lives in the library crates (the jobs in
+//! `rewarm-jobs`). Benchmarks are the separate `rewarm-bench` binary (crates/bench).
 
-mod bench;
 mod data_cmds;
 mod interop_cmds;
-mod launch;
+mod jobs_cmds;
 mod progress;
-mod quickstart;
-mod report_cmd;
-mod study_cmd;
-mod sweep_cmd;
 mod train_cmds;
 
 use clap::{Parser, Subcommand};
@@ -35,24 +31,21 @@ enum Command {
     #[command(subcommand)]
     Tokenizer(data_cmds::TokenizerCommand),
     /// The default job on CPU with the vendored sample: pretrain on English, continue on German.
-    Quickstart(quickstart::QuickstartArgs),
+    Quickstart(jobs_cmds::QuickstartArgs),
     /// Validate a plan and print its resolved stages, tokens, FLOPs and cost before any compute.
     Plan(train_cmds::PlanArgs),
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
     Train(train_cmds::TrainArgs),
     /// Data parallel: start `train` in N processes (one per GPU, or sharing the CPU) that sum gradients
     /// every step; results match one process with the same global batch.
-    Launch(launch::LaunchArgs),
+    Launch(jobs_cmds::LaunchArgs),
     /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
-    Sweep(sweep_cmd::SweepArgs),
+    Sweep(jobs_cmds::SweepArgs),
     /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd.
-    Study(study_cmd::StudyArgs),
+    Study(jobs_cmds::StudyArgs),
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
-    Report(report_cmd::ReportArgs),
-    /// Benchmarks (results go to BENCHMARKS.md by hand, with machine and date).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Report(jobs_cmds::ReportArgs),
     /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
     #[command(subcommand)]
     Import(interop_cmds::ImportCommand),
@@ -73,23 +66,22 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // libtorch asks about CUDA once per process and keeps the answer: when CUDA is asked for, load its
-    // library before anything touches libtorch (rewarm_train::cuda). Errors surface where --device is read.
+    // library before anything touches libtorch (rewarm_train::backend::cuda). Errors surface where --device is read.
     if std::env::args().any(|a| a.contains("cuda")) {
-        let _ = rewarm_train::cuda::load();
+        let _ = rewarm_train::backend::cuda::load();
     }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Prepare(args) => data_cmds::prepare(args),
         Command::Inspect(args) => data_cmds::inspect(args),
         Command::Tokenizer(cmd) => data_cmds::tokenizer(cmd),
-        Command::Quickstart(args) => quickstart::quickstart(args),
+        Command::Quickstart(args) => jobs_cmds::quickstart(args),
         Command::Plan(args) => train_cmds::plan(args),
         Command::Train(args) => train_cmds::train(args),
-        Command::Launch(args) => launch::launch(args),
-        Command::Sweep(args) => sweep_cmd::sweep(args),
-        Command::Study(args) => study_cmd::study(args),
-        Command::Report(args) => report_cmd::report(args),
-        Command::Bench(cmd) => bench::run(cmd),
+        Command::Launch(args) => jobs_cmds::launch(args),
+        Command::Sweep(args) => jobs_cmds::sweep(args),
+        Command::Study(args) => jobs_cmds::study(args),
+        Command::Report(args) => jobs_cmds::report(args),
         Command::Import(cmd) => interop_cmds::import(cmd),
         Command::Export(args) => interop_cmds::export(args),
         Command::Sample(args) => interop_cmds::sample(args),

@@ -1,9 +1,12 @@
-//! Progress display on standard error (hidden when it is not a terminal).
+//! Progress on standard error: bars on a terminal, plain lines otherwise (logs keep them).
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rewarm_plan::Plan;
+use rewarm_train::{Observer, StepRecord};
+use std::time::Instant;
 
-/// A byte-counting bar for `prepare`.
-pub struct BytesBar(pub ProgressBar);
+/// A byte-counting bar for `prepare`; it clears itself when dropped.
+pub struct BytesBar(ProgressBar);
 
 impl BytesBar {
     pub fn new(label: &str) -> Self {
@@ -20,11 +23,107 @@ impl BytesBar {
     }
 }
 
+impl Drop for BytesBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 impl rewarm_data::prepare::Progress for BytesBar {
     fn start(&self, total_bytes: u64) {
         self.0.set_length(total_bytes);
     }
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
+    }
+}
+
+/// A training run's bar: steps, loss, LR and speed, with evaluations and notes printed above it.
+pub struct TrainProgress {
+    bar: ProgressBar,
+    pub started: Instant,
+    /// Data-parallel ranks other than 0 print nothing (rank 0 speaks for the group).
+    quiet: bool,
+}
+
+impl TrainProgress {
+    pub fn new(total_steps: u64, quiet: bool) -> Self {
+        let bar = ProgressBar::new(total_steps);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {pos}/{len} steps, ETA {eta} {msg}",
+            )
+            .expect("valid template"),
+        );
+        if quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        TrainProgress {
+            bar,
+            started: Instant::now(),
+            quiet,
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    /// Lines above the bar; plain stderr lines when the bar is hidden (not a terminal), so logs keep them.
+    fn line(&self, text: String) {
+        if self.quiet {
+            return;
+        }
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+}
+
+impl Observer for TrainProgress {
+    fn started(&self, plan: &Plan, resumed_from: Option<u64>) {
+        self.bar.set_length(plan.total_steps);
+        if let Some(step) = resumed_from {
+            self.bar.set_position(step);
+            self.line(format!("resumed from the checkpoint at step {step}"));
+        }
+    }
+    fn step(&self, r: &StepRecord) {
+        self.bar.set_position(r.step);
+        // Loss and speed arrive at read-back steps (log, eval and checkpoint points).
+        let (Some(loss), Some(grad_norm), Some(speed)) = (r.loss, r.grad_norm, r.tokens_per_second)
+        else {
+            return;
+        };
+        if self.bar.is_hidden() && !self.quiet && r.step % 10 == 0 {
+            eprintln!(
+                "step {:>6} {} loss {loss:.4} lr {:.2e} grad norm {grad_norm:.3} {speed:.0} tok/s",
+                r.step, r.stage, r.lr
+            );
+        }
+        self.bar.set_message(format!(
+            "{} loss {loss:.4} lr {:.2e} {speed:.0} tok/s",
+            r.stage, r.lr
+        ));
+    }
+    fn eval(&self, step: u64, set: &str, loss: f64) {
+        self.line(format!("step {step:>6} eval {set:<12} loss {loss:.4}"));
+    }
+    fn note(&self, message: &str) {
+        self.line(message.to_owned());
+    }
+}
+
+/// The quickstart's steps as lines on standard output, and a bar per language prepared.
+pub struct QuickstartLines;
+
+impl rewarm_jobs::quickstart::QuickstartProgress for QuickstartLines {
+    fn stage(&self, text: &str) {
+        println!("{text}");
+    }
+    fn preparing(&self, lang: &str) -> Box<dyn rewarm_data::prepare::Progress> {
+        Box::new(BytesBar::new(lang))
     }
 }

@@ -1233,9 +1233,7 @@ fn a_batch_that_does_not_split_over_the_processes_is_refused_and_stops_them_all(
 #[test]
 fn an_unavailable_cuda_device_is_refused_with_a_hint() {
     let dir = tempdir();
-    let stderr = fails(
-        dir.path(),
-        "bench train --preset tiny --device cuda:7 --steps 1",
-    );
+    tiny_project(dir.path());
+    let stderr = fails(dir.path(), "train plan.toml --run run --device cuda:7");
     assert_has(&stderr, &["--device cuda:7", "HINT", "--device cpu"]);
 }

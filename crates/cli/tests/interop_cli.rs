@@ -5,7 +5,8 @@
 mod common;
 use common::read_json;
 use rewarm_model::{Model, ModelConfig};
-use rewarm_train::checkpoint::{self, CheckpointData, TrainState};
+use rewarm_runfolder::{RunDir, TrainState};
+use rewarm_train::checkpoint::{self, CheckpointData};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -69,7 +70,7 @@ fn setup_model(dir: &Path, config: &ModelConfig) {
         state: &state,
         plan_json: &plan_json,
     };
-    checkpoint::save(&dir.join("run/ckpt"), &data).unwrap();
+    checkpoint::save(&RunDir::new(dir.join("run")), &data).unwrap();
     let docs = (0..100).map(|i| format!("the quick brown fox {i} jumps over the lazy dog"));
     let tokenizer = rewarm_data::tokenizer::train_bpe(docs, 300).unwrap();
     std::fs::write(dir.join("tok.json"), tokenizer).unwrap();
@@ -277,7 +278,7 @@ fn logits_are_consistent_and_the_export_gives_the_checkpoints_logits_exactly() {
 
         // …and the model's own training loss on those tokens (computed in this process).
         let (model, _vs, _) =
-            rewarm_train::pretrained::load_model(&dir.join("run"), Device::Cpu).unwrap();
+            rewarm_model::pretrained::load_model(&dir.join("run"), Device::Cpu).unwrap();
         let ids = tch::Tensor::from_slice(&tokens).unsqueeze(0);
         let loss = tch::no_grad(|| {
             model.loss(

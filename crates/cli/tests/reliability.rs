@@ -95,16 +95,18 @@ fn metrics(run: &Path) -> Vec<Value> {
 
 /// Steps of the complete checkpoints (`step_N` with `DONE`), ascending.
 fn complete(run: &Path) -> Vec<u64> {
-    rewarm_train::checkpoint::list_complete(&run.join("ckpt"))
+    rewarm_runfolder::RunDir::new(run)
+        .complete_checkpoints()
         .into_iter()
-        .map(|c| c.0)
+        .map(|c| c.step)
         .collect()
 }
 
 /// Every folder a loader would take as a checkpoint really is one: all files present, tensors parse, the
 /// state names the folder's step.
 fn assert_checkpoints_whole(run: &Path) {
-    for (step, dir) in rewarm_train::checkpoint::list_complete(&run.join("ckpt")) {
+    for c in rewarm_runfolder::RunDir::new(run).complete_checkpoints() {
+        let (step, dir) = (c.step, c.path);
         for file in ["model.safetensors", "optimizer.safetensors"] {
             let bytes = std::fs::read(dir.join(file))
                 .unwrap_or_else(|e| panic!("step {step}: {file}: {e}"));

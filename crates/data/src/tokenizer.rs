@@ -196,6 +196,21 @@ fn encode_ordinary(tok: &tokenizers::Tokenizer, text: &str) -> tokenizers::Resul
         .to_vec())
 }
 
+/// Fits a byte-level BPE of `vocab_size` tokens on the documents of text inputs (.txt / .jsonl files or
+/// folders of them, read as `opts` says) and returns the tokenizer.json text.
+pub fn train_bpe_on_files(
+    inputs: &[PathBuf],
+    opts: &crate::corpus::CorpusOptions,
+    vocab_size: u32,
+) -> Result<String> {
+    let (files, _) = crate::corpus::list_inputs(inputs)?;
+    let mut docs = Vec::new();
+    for f in &files {
+        docs.extend(crate::corpus::read_documents(f, opts)?);
+    }
+    train_bpe(docs.into_iter(), vocab_size)
+}
+
 /// Fits a byte-level BPE (GPT-2 style pre-tokenization, `<|endoftext|>` as its only special token) of
 /// `vocab_size` tokens on `documents` and returns the tokenizer.json text.
 pub fn train_bpe<I>(documents: I, vocab_size: u32) -> Result<String>

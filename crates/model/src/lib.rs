@@ -29,23 +29,25 @@
 //! # Ok::<(), rewarm_model::ModelError>(())
 //! ```
 //!
-//! Files: `config` (shapes, presets, counts), `neox` and `llama` (one architecture each, a struct per
+//! The shapes (`ModelConfig`, presets, counts, Hugging Face config.json) are data in `rewarm-arch`,
+//! re-exported here. Files: `neox` and `llama` (one architecture each, a struct per
 //! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `model` (the
-//! common entry), `hf_config` (Hugging Face config.json ↔ [`ModelConfig`]), `generate` (sampling).
+//! common entry), `generate` (sampling), `weights` (tensors ↔ safetensors), `pretrained` (weights from
+//! outside a run: `init_from`, inference loading, Hugging Face export).
 
-mod config;
 mod error;
 pub mod generate;
-mod hf_config;
 pub mod init;
 pub mod llama;
 pub mod loss_head;
 mod model;
 pub mod neox;
 mod params;
+pub mod pretrained;
 pub mod rope;
+pub mod weights;
 
-pub use config::{Family, ModelConfig, PRESETS};
 pub use error::ModelError;
 pub use model::{Arch, Model};
 pub use params::decay_mask;
+pub use rewarm_arch::{Family, ModelConfig, ModelTable, PRESETS};

@@ -1,4 +1,4 @@
-//! The plan file as written: serde structs with unknown keys rejected. [`crate::plan::Plan`] validates them.
+//! The plan file as written: serde structs with unknown keys rejected. [`crate::Plan::new`] validates them.
 //!
 //! ```toml
 //! seed = 1
@@ -16,6 +16,7 @@
 //! ```
 
 use crate::schedule::{BatchSchedule, Schedule};
+use rewarm_arch::ModelTable;
 use rewarm_data::{ReplayOrder, ReplayPool};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,7 +31,8 @@ pub struct PlanConfig {
     /// counters). Distinct from resume, which continues a run folder.
     #[serde(default)]
     pub init_from: Option<String>,
-    pub model: toml::Table,
+    /// A preset plus overrides (see [`ModelTable`]).
+    pub model: ModelTable,
     pub data: DataConfig,
     #[serde(default)]
     pub train: TrainConfig,

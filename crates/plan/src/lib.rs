@@ -2,11 +2,16 @@
 //! progress. No tensors, no I/O beyond parsing.
 
 pub mod config;
-pub mod plan;
+mod load;
+pub mod resolved;
 pub mod schedule;
 pub mod study;
 pub mod summary;
 pub mod sweep;
+mod validate;
 
 pub use config::PlanConfig;
-pub use plan::{Plan, PlanError, StepInfo};
+pub use load::{plan_file, PlanFile};
+pub use resolved::{Plan, StepInfo};
+pub use rewarm_arch::{ModelConfig, ModelTable};
+pub use validate::PlanError;

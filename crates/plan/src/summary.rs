@@ -1,7 +1,7 @@
 //! Derived totals printed before any compute (`rewarm plan`): steps, tokens per stage and source (replay
 //! included), epochs per source, FLOPs, and cost relative to retraining from scratch on the union.
 
-use crate::plan::Plan;
+use crate::Plan;
 use rewarm_data::MixtureIndex;
 use serde::Serialize;
 

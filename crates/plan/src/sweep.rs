@@ -13,7 +13,7 @@
 //! ```
 
 use crate::config::PlanConfig;
-use crate::plan::PlanError;
+use crate::PlanError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! (fuzz/, `scripts/fuzz.sh`) was written, kept as tests: each must now be answered at once, with a
 //! plan or an error naming the file and field.
 
-use rewarm_plan::plan::Segment;
+use rewarm_plan::resolved::Segment;
 use rewarm_plan::schedule::BatchSchedule;
 use rewarm_plan::{sweep, Plan, PlanConfig};
 use std::path::Path;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 const PLAN: &str = r#"seed = 7
 [model]
 preset = "tiny"
+max_seq_len = 64
 [data]
 sources = { en = "prepared/en", de = "prepared/de" }
 seq_len = 16
@@ -39,7 +40,7 @@ fn plan(en: &str, de: &str, extra_train: &str) -> Result<Plan, String> {
         );
     let file = Path::new("p.toml");
     let config = PlanConfig::from_toml(&text, file).map_err(|e| e.to_string())?;
-    Plan::new(config, file, 64).map_err(|e| e.to_string())
+    Plan::new(config, file).map_err(|e| e.to_string())
 }
 
 /// What `Plan::new` computed before: one loop iteration per optimizer step.

@@ -11,7 +11,6 @@ use rewarm_plan::summary::PlanSummary;
 use rewarm_plan::{Plan, PlanConfig, PlanError};
 use std::path::{Path, PathBuf};
 
-const CONTEXT: usize = 64;
 const SEQ: u64 = 16;
 const BATCH: u64 = 8; // sequences
 const BATCH_TOKENS: u64 = SEQ * BATCH;
@@ -22,6 +21,7 @@ const BASE: &str = r#"seed = 7
 
 [model]
 preset = "tiny"
+max_seq_len = 64
 
 [data]
 sources = { en = "prepared/en", de = "prepared/de", code = "prepared/code" }
@@ -71,7 +71,7 @@ fn parse(text: &str) -> Result<PlanConfig, PlanError> {
 }
 
 fn plan(text: &str) -> Result<Plan, PlanError> {
-    Plan::new(parse(text).expect("parses"), file(), CONTEXT)
+    Plan::new(parse(text).expect("parses"), file())
 }
 
 fn ok(text: &str) -> Plan {
@@ -202,14 +202,25 @@ fn unknown_keys_anywhere_are_rejected_naming_the_key_and_file() {
 }
 
 #[test]
-fn model_table_takes_any_keys_because_the_model_crate_checks_them() {
-    // `[model]` is a preset plus ModelConfig overrides, resolved (and rejected) by rewarm-train.
-    let p = parse(&with(
+fn model_table_is_typed_and_resolved_with_the_plan() {
+    // `[model]` is a preset plus ModelConfig overrides: a misspelled key is refused where it stands.
+    let e = parse(&with(
         "preset = \"tiny\"\n",
         "preset = \"tiny\"\nnot_a_field = 1\n",
     ))
-    .expect("parses");
-    assert!(p.model.contains_key("not_a_field"));
+    .expect_err("unknown model key");
+    assert!(
+        e.to_string().contains("not_a_field") && e.field.starts_with("line 5"),
+        "{e}"
+    );
+    let e = plan(&with("preset = \"tiny\"\n", "preset = \"gpt5\"\n")).expect_err("no such preset");
+    assert_eq!(e.field, "model.preset");
+    assert!(e.to_string().contains("pythia-70m"), "{e}");
+    let p = ok(&with(
+        "preset = \"tiny\"\n",
+        "preset = \"tiny\"\nnum_layers = 3\n",
+    ));
+    assert_eq!((p.model.num_layers, p.model.max_seq_len), (3, 64));
 }
 
 #[test]
@@ -219,7 +230,7 @@ fn missing_required_keys_and_wrong_types_name_the_key() {
     assert!(e.to_string().contains("`tokens`"), "{e}");
     let e = parse(&with("batch_tokens = 128", "batch_tokens = \"128\"")).expect_err("string");
     assert!(e.to_string().contains("p.toml"), "{e}");
-    assert!(e.field.starts_with("line 11,"), "{}", e.field);
+    assert!(e.field.starts_with("line 12,"), "{}", e.field);
     let e = parse(&with(
         "fraction = 0.25",
         "fraction = 0.25, mode = \"extra\"",
@@ -862,7 +873,7 @@ fn continual_cost_of_two_equal_stages_without_replay_is_half_the_union() {
 fn the_two_stage_example_parses_and_validates() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/two-stage.toml");
     let config = PlanConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let p = Plan::new(config, &path, 128).unwrap_or_else(|e| panic!("{e}"));
+    let p = Plan::new(config, &path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.seq_len, 128);
     assert_eq!(p.stages.len(), 2);
     assert_eq!(p.stages[0].segments[0].batch_sequences, 32);
@@ -904,7 +915,7 @@ fn the_documented_full_example_parses_and_validates() {
     assert_eq!(blocks.len(), 1);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/plan.toml");
     let config = PlanConfig::from_toml(&blocks[0], &path).unwrap_or_else(|e| panic!("{e}"));
-    let p = Plan::new(config, &path, 128).unwrap_or_else(|e| panic!("{e}"));
+    let p = Plan::new(config, &path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.stages.len(), 3);
     assert_eq!(p.stages[1].replay.as_ref().map(|r| r.fraction), Some(0.25));
 }

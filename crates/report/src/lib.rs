@@ -5,14 +5,17 @@
 //! - [`metrics`]: the metrics as pure functions of evaluation series (final loss, AVG, forgetting, MER
 //!   forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance profiles);
 //! - [`report`]: the tables and figures of a set of runs;
-//! - [`render`]: those as Markdown, HTML and terminal text.
+//! - [`render`]: those as Markdown, HTML and terminal text;
+//! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model.
 
+pub mod continual;
 pub mod metrics;
 pub mod plot;
 pub mod render;
 pub mod report;
 pub mod run;
 
+pub use continual::ContinualTable;
 pub use report::{write_report, Report, ReportOptions};
 pub use run::{EvalPoint, RunData};
 

@@ -1,5 +1,5 @@
-//! A run folder read back: `plan.json` (`{"plan": PlanConfig, "model": ModelConfig}`), `metrics.jsonl`
-//! (`train`, `eval` and `rollback` records, see `rewarm-train`'s trainer) and `environment.json`.
+//! A run folder read back through `rewarm-runfolder`'s types: `plan.json` (the plan and its model),
+//! `metrics.jsonl` (`train`, `eval` and `rollback` records) and `environment.json`.
 //!
 //! Steps count *steps done*: a `train` record with `step = s` is written after the s-th optimizer step, and
 //! an `eval` record with `step = s` evaluates the model after s steps. A stage's boundary is its
@@ -7,7 +7,11 @@
 //! before and the starting point of the stage after.
 
 use crate::ReportError;
-use rewarm_plan::{Plan, PlanConfig};
+use rewarm_arch::ModelConfig;
+use rewarm_plan::{Plan, PlanFile};
+use rewarm_runfolder::{
+    Environment, Record, RunDir, RunFolderError, SweepDir, SweepIndex, TrainRecord,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,16 +25,7 @@ pub struct EvalPoint {
 }
 
 /// One logged training step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainPoint {
-    pub step: u64,
-    pub stage: String,
-    pub tokens: u64,
-    pub lr: f64,
-    pub loss: f64,
-    pub replay_fraction: f64,
-    pub tokens_by_source: BTreeMap<String, u64>,
-}
+pub type TrainPoint = TrainRecord;
 
 /// A stage as the report needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,22 +50,6 @@ pub enum BoundarySource {
     Metrics,
 }
 
-/// The model fields the report uses (FLOPs per token); unknown fields are ignored.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct ModelView {
-    #[serde(default)]
-    pub family: String,
-    pub vocab_size: u64,
-    pub hidden_size: u64,
-    pub num_layers: u64,
-    pub num_heads: u64,
-    pub num_kv_heads: u64,
-    pub intermediate_size: u64,
-    pub max_seq_len: u64,
-    #[serde(default)]
-    pub tie_embeddings: bool,
-}
-
 /// Everything the report reads from one run folder.
 #[derive(Clone, Debug)]
 pub struct RunData {
@@ -87,7 +66,7 @@ pub struct RunData {
     /// Steps the plan asks for (None when plan.json could not be resolved).
     pub planned_steps: Option<u64>,
     pub seq_len: Option<u64>,
-    pub model: Option<ModelView>,
+    pub model: Option<ModelConfig>,
     /// The plan's `init_from` (weights from another run): all of this run's tokens are continued training.
     pub init_from: Option<String>,
     /// Validation set → points sorted by step (one per step: the last record wins after a rollback).
@@ -99,8 +78,33 @@ pub struct RunData {
     pub rewarm_version: Option<String>,
 }
 
+impl From<RunFolderError> for ReportError {
+    fn from(e: RunFolderError) -> Self {
+        match e {
+            RunFolderError::Format { path, why, hint } => ReportError::new(&path, why, &hint),
+            other => ReportError {
+                path: String::new(),
+                why: other.to_string(),
+                hint: "check that the run folder is readable".into(),
+            },
+        }
+    }
+}
+
+/// What the report takes from plan.json: the stages (exact, from the plan resolved again, or from the
+/// records for a plan.json of another rewarm version) and the model.
+struct PlanView {
+    stages: Vec<StageInfo>,
+    boundaries_from: BoundarySource,
+    planned_steps: Option<u64>,
+    seq_len: Option<u64>,
+    model: Option<ModelConfig>,
+    init_from: Option<String>,
+}
+
+/// plan.json as an older (or newer) rewarm wrote it: the stage names and mixtures are read as written.
 #[derive(Deserialize)]
-struct PlanFile {
+struct OtherVersionPlanFile {
     plan: serde_json::Value,
     #[serde(default)]
     model: Option<serde_json::Value>,
@@ -113,95 +117,33 @@ impl RunData {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| run_dir.display().to_string());
-        let plan_path = run_dir.join("plan.json");
-        let text = std::fs::read_to_string(&plan_path).map_err(|e| {
-            ReportError::new(
-                &plan_path,
+        let run = RunDir::new(run_dir);
+        if let Err(e) = std::fs::metadata(run.plan_json()) {
+            return Err(ReportError::new(
+                &run.plan_json(),
                 e.to_string(),
                 "pass a run folder written by `rewarm train` (it holds plan.json and metrics.jsonl)",
-            )
-        })?;
-        let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
-            ReportError::new(
-                &plan_path,
-                e.to_string(),
-                "plan.json is {\"plan\": …, \"model\": …} as `rewarm train` writes it",
-            )
-        })?;
-        let model: Option<ModelView> = file
-            .model
-            .as_ref()
-            .and_then(|m| serde_json::from_value(m.clone()).ok());
-        let (train, evals, rollbacks) = read_metrics(&run_dir.join("metrics.jsonl"))?;
-
-        // Exact boundaries from the plan when it parses as the current PlanConfig; else from the records,
-        // so that old run folders still report.
-        let resolved = serde_json::from_value::<PlanConfig>(file.plan.clone())
-            .ok()
-            .zip(model.as_ref())
-            .and_then(|(config, m)| Plan::new(config, &plan_path, m.max_seq_len as usize).ok());
-        let (stages, boundaries_from, planned_steps, seq_len) = match &resolved {
-            Some(plan) => (
-                plan.stages
-                    .iter()
-                    .map(|s| StageInfo {
-                        name: s.name.clone(),
-                        first_step: s.first_step,
-                        tokens_before: s.tokens_before,
-                        sources: s
-                            .mixture
-                            .iter()
-                            .map(|&(k, _)| plan.sources[k].name.clone())
-                            .collect(),
-                        replay_fraction: s.replay.as_ref().map_or(0.0, |r| r.fraction),
-                    })
-                    .collect(),
-                BoundarySource::Plan,
-                Some(plan.total_steps),
-                Some(plan.seq_len as u64),
-            ),
-            None => (
-                stages_from_records(&file.plan, &train),
-                BoundarySource::Metrics,
-                None,
-                file.plan
-                    .pointer("/data/seq_len")
-                    .and_then(|v| v.as_u64())
-                    .or(model.as_ref().map(|m| m.max_seq_len)),
-            ),
-        };
-        if stages.is_empty() {
-            return Err(ReportError::new(
-                &plan_path,
-                "no stages".into(),
-                "plan.json must hold the plan the run was trained with",
             ));
         }
-        let env: serde_json::Value = std::fs::read_to_string(run_dir.join("environment.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        let string = |k: &str| env.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let (train, evals, rollbacks) = read_metrics(&run.metrics())?;
+        let view = read_plan(&run.plan_json(), &train)?;
+        let env = Environment::read(&run);
         Ok(RunData {
             method: name.clone(),
             name,
             group: None,
             dir: run_dir.to_path_buf(),
-            stages,
-            boundaries_from,
-            planned_steps,
-            seq_len,
-            model,
-            init_from: file
-                .plan
-                .get("init_from")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            stages: view.stages,
+            boundaries_from: view.boundaries_from,
+            planned_steps: view.planned_steps,
+            seq_len: view.seq_len,
+            model: view.model,
+            init_from: view.init_from,
             evals,
             train,
             rollbacks,
-            device: string("device"),
-            rewarm_version: string("rewarm_version"),
+            device: env.device,
+            rewarm_version: env.rewarm_version,
         })
     }
 
@@ -263,9 +205,10 @@ impl RunData {
             .collect()
     }
 
-    /// Training FLOPs per token (see [`flops_per_token`]), when the model and sequence length are known.
+    /// Training FLOPs per token (`ModelConfig::flops_per_token`), when the model and sequence length
+    /// are known.
     pub fn flops_per_token(&self) -> Option<f64> {
-        Some(flops_per_token(self.model.as_ref()?, self.seq_len?) as f64)
+        Some(self.model.as_ref()?.flops_per_token(self.seq_len? as usize) as f64)
     }
 
     /// A single-stage plan mixing ≥ 2 sources: the "retrain on the union" baseline (Ibrahim et al.).
@@ -274,108 +217,102 @@ impl RunData {
     }
 }
 
-/// `6·(N + V·C) + 12·L·T·C`, the same formula as `rewarm_model::ModelConfig::flops_per_token` (PaLM App. B;
-/// Kaplan et al. 2020), recomputed from the shapes so the report needs no tensor crate. N is the
-/// non-embedding parameter count.
-pub fn flops_per_token(m: &ModelView, seq_len: u64) -> u64 {
-    let (v, c, l, i) = (
-        m.vocab_size,
-        m.hidden_size,
-        m.num_layers,
-        m.intermediate_size,
-    );
-    let kv = m.num_kv_heads * (c / m.num_heads.max(1));
-    let per_layer = if m.family == "llama" {
-        2 * c + (2 * c * c + 2 * c * kv) + 3 * c * i
-    } else {
-        2 * (c + c) + (3 * c * c + 3 * c) + (c * c + c) + (i * c + i) + (c * i + c)
-    };
-    let final_norm = if m.family == "llama" { c } else { 2 * c };
-    let non_embedding = l * per_layer + final_norm;
-    6 * (non_embedding + v * c) + 12 * l * seq_len * c
-}
-
-type Records = (Vec<TrainPoint>, BTreeMap<String, Vec<EvalPoint>>, usize);
-
-/// Reads metrics.jsonl. A torn last line (a crash mid-write) is skipped; any other bad line is an error.
-fn read_metrics(path: &Path) -> Result<Records, ReportError> {
+/// The stages of plan.json's plan resolved again with `rewarm-plan` (exact boundaries); a plan.json
+/// that does not parse as this version's plan falls back to the stage names and mixtures as written and
+/// the boundaries the train records show, so that old run folders still report.
+fn read_plan(path: &Path, train: &[TrainPoint]) -> Result<PlanView, ReportError> {
+    let exact = PlanFile::read(path)
+        .ok()
+        .and_then(|f| Some((Plan::new(f.plan.clone(), path).ok()?, f)));
+    if let Some((plan, file)) = exact {
+        return Ok(PlanView {
+            stages: plan.stages.iter().map(|s| stage_info(&plan, s)).collect(),
+            boundaries_from: BoundarySource::Plan,
+            planned_steps: Some(plan.total_steps),
+            seq_len: Some(plan.seq_len as u64),
+            model: Some(file.model),
+            init_from: file.plan.init_from,
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         ReportError::new(
             path,
             e.to_string(),
-            "the run has not logged anything yet: train it first (`rewarm train PLAN --run DIR`)",
+            "pass a run folder written by `rewarm train` (it holds plan.json and metrics.jsonl)",
         )
     })?;
-    let lines: Vec<&str> = text.lines().collect();
+    let file: OtherVersionPlanFile = serde_json::from_str(&text).map_err(|e| {
+        ReportError::new(
+            path,
+            e.to_string(),
+            "plan.json is {\"plan\": …, \"model\": …} as `rewarm train` writes it",
+        )
+    })?;
+    let model: Option<ModelConfig> = file.model.and_then(|m| serde_json::from_value(m).ok());
+    let stages = stages_from_records(&file.plan, train);
+    if stages.is_empty() {
+        return Err(ReportError::new(
+            path,
+            "no stages".into(),
+            "plan.json must hold the plan the run was trained with",
+        ));
+    }
+    Ok(PlanView {
+        stages,
+        boundaries_from: BoundarySource::Metrics,
+        planned_steps: None,
+        seq_len: file
+            .plan
+            .pointer("/data/seq_len")
+            .and_then(|v| v.as_u64())
+            .or(model.as_ref().map(|m| m.max_seq_len as u64)),
+        model,
+        init_from: file
+            .plan
+            .get("init_from")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    })
+}
+
+fn stage_info(plan: &Plan, s: &rewarm_plan::resolved::StagePlan) -> StageInfo {
+    StageInfo {
+        name: s.name.clone(),
+        first_step: s.first_step,
+        tokens_before: s.tokens_before,
+        sources: s
+            .mixture
+            .iter()
+            .map(|&(k, _)| plan.sources[k].name.clone())
+            .collect(),
+        replay_fraction: s.replay.as_ref().map_or(0.0, |r| r.fraction),
+    }
+}
+
+type Records = (Vec<TrainPoint>, BTreeMap<String, Vec<EvalPoint>>, usize);
+
+/// Reads metrics.jsonl (a torn last line is skipped; any other bad line is an error): train records by
+/// step and eval points per set, one per step (the last record wins after a rollback), and the number of
+/// rollbacks.
+fn read_metrics(path: &Path) -> Result<Records, ReportError> {
     let mut train: BTreeMap<u64, TrainPoint> = BTreeMap::new();
     let mut evals: BTreeMap<String, BTreeMap<u64, EvalPoint>> = BTreeMap::new();
     let mut rollbacks = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => continue,
-            Err(e) => return Err(ReportError::new(
-                path,
-                format!("line {}: {e}", i + 1),
-                "metrics.jsonl holds one JSON object per line; restore or remove the damaged line",
-            )),
-        };
-        let num = |k: &str| v.get(k).and_then(|x| x.as_f64());
-        let int = |k: &str| v.get(k).and_then(|x| x.as_u64());
-        let bad = |what: &str| {
-            ReportError::new(
-                path,
-                format!("line {}: {what} record without the fields it needs", i + 1),
-                "was this file written by `rewarm train`?",
-            )
-        };
-        match v.get("kind").and_then(|k| k.as_str()) {
-            Some("train") => {
-                let step = int("step").ok_or_else(|| bad("train"))?;
-                train.insert(
-                    step,
-                    TrainPoint {
-                        step,
-                        stage: v
-                            .get("stage")
-                            .and_then(|s| s.as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
-                        tokens: int("tokens").unwrap_or(0),
-                        lr: num("lr").unwrap_or(0.0),
-                        loss: num("loss").unwrap_or(f64::NAN),
-                        replay_fraction: num("replay_fraction").unwrap_or(0.0),
-                        tokens_by_source: v
-                            .get("tokens_by_source")
-                            .and_then(|m| m.as_object())
-                            .map(|m| {
-                                m.iter()
-                                    .filter_map(|(k, x)| Some((k.clone(), x.as_u64()?)))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    },
-                );
+    for record in rewarm_runfolder::metrics_log::read(path)? {
+        match record {
+            Record::Train(t) => {
+                train.insert(t.step, t);
             }
-            Some("eval") => {
-                let (Some(step), Some(set), Some(loss)) = (
-                    int("step"),
-                    v.get("set").and_then(|s| s.as_str()),
-                    num("loss"),
-                ) else {
-                    return Err(bad("eval"));
+            Record::Eval(e) => {
+                let point = EvalPoint {
+                    step: e.step,
+                    tokens: e.tokens,
+                    loss: e.loss,
                 };
-                let tokens = int("tokens").unwrap_or(0);
-                evals
-                    .entry(set.to_owned())
-                    .or_default()
-                    .insert(step, EvalPoint { step, tokens, loss });
+                evals.entry(e.set).or_default().insert(e.step, point);
             }
-            Some("rollback") => rollbacks += 1,
-            _ => {}
+            Record::Rollback(_) => rollbacks += 1,
+            Record::Unknown => {}
         }
     }
     Ok((
@@ -451,7 +388,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
     let mut runs = Vec::new();
     let mut notes = Vec::new();
     for input in inputs {
-        if input.join("plan.json").is_file() {
+        if RunDir::is_run(input) {
             runs.push(RunData::load(input)?);
             continue;
         }
@@ -464,7 +401,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
         })?;
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("plan.json").is_file() || p.join("plan.toml").is_file())
+            .filter(|p| RunDir::is_run(p) || RunDir::new(p).plan_toml().is_file())
             .collect();
         dirs.sort();
         if dirs.is_empty() {
@@ -478,16 +415,16 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| input.display().to_string());
-        let labels = sweep_labels(&input.join("sweep.json"));
+        let index = SweepIndex::read(&SweepDir::new(input))?.unwrap_or_default();
         for dir in dirs {
-            if !dir.join("metrics.jsonl").is_file() {
+            if !RunDir::new(&dir).metrics().is_file() {
                 let folder = dir.file_name().unwrap_or_default().to_string_lossy();
                 notes.push(format!("{group}/{folder}: no metrics.jsonl yet, left out"));
                 continue;
             }
             let mut run = RunData::load(&dir)?;
-            if let Some(label) = labels.get(&run.name) {
-                run.method = label.clone();
+            if let Some(label) = index.label(&run.name) {
+                run.method = label.to_owned();
             }
             run.name = format!("{group}/{}", run.method);
             run.group = Some(group.clone());
@@ -512,60 +449,9 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
     Ok((runs, notes))
 }
 
-/// `sweep.json` (`[{"id", "label", …}]`, written by `rewarm sweep`): run folder id → label.
-fn sweep_labels(path: &Path) -> BTreeMap<String, String> {
-    let Some(v) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-    else {
-        return BTreeMap::new();
-    };
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some((
-                r.get("id")?.as_str()?.to_owned(),
-                r.get("label")?.as_str()?.to_owned(),
-            ))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn neox(v: u64, c: u64, l: u64, h: u64) -> ModelView {
-        ModelView {
-            family: "neox".into(),
-            vocab_size: v,
-            hidden_size: c,
-            num_layers: l,
-            num_heads: h,
-            num_kv_heads: h,
-            intermediate_size: 4 * c,
-            max_seq_len: 128,
-            tie_embeddings: false,
-        }
-    }
-
-    // The same hand computation as rewarm-model's `flops_per_token_by_hand`: tiny has N = 100,096,
-    // V·C = 32,768 and 12·L·T·C = 196,608 at T = 128.
-    #[test]
-    fn flops_per_token_matches_the_model_crate() {
-        let tiny = neox(512, 64, 2, 4);
-        assert_eq!(
-            flops_per_token(&tiny, 128),
-            6 * (100_096 + 32_768) + 196_608
-        );
-        // Pythia-70M: N = 18,915,328 non-embedding parameters.
-        let p70 = neox(50304, 512, 6, 8);
-        assert_eq!(
-            flops_per_token(&p70, 2048),
-            6 * (18_915_328 + 50304 * 512) + 12 * 6 * 2048 * 512
-        );
-    }
 
     #[test]
     fn stage_at_puts_the_boundary_eval_in_the_stage_before() {

@@ -16,14 +16,14 @@ pub enum TrainError {
     Plan(#[from] rewarm_plan::PlanError),
     #[error(transparent)]
     Model(#[from] rewarm_model::ModelError),
+    #[error(transparent)]
+    RunFolder(#[from] rewarm_runfolder::RunFolderError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
     #[error("{0}")]
     Config(String),
-    #[error("{0}")]
-    Locked(String),
     #[error("data parallel: {0}")]
     Distributed(String),
     #[error("could not write the checkpoint of step {step}: {cause}\nHINT: {hint}")]

@@ -1,23 +1,28 @@
-//! rewarm's training: the loop, AdamW, evaluation on fixed validation sets, metrics, atomic checkpoints
-//! with bit-exact resume, and the non-finite guard. Tensors live here and in `rewarm-model` only.
+//! rewarm's training: the loop, AdamW, evaluation on fixed validation sets, checkpoints with bit-exact
+//! resume, and the non-finite guard. Tensors live here and in `rewarm-model` only; the run folder's
+//! files are `rewarm-runfolder`'s types.
+//!
+//! - [`train_loop`]: `train` and the `Trainer` it drives; [`step`]: one step's tensor work;
+//! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
+//!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
+//! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
+//! - [`observer`]: progress callbacks; [`inject`]: the reliability tests' non-finite injection.
 
-pub mod autocast;
-pub mod bench;
+pub mod backend;
 pub mod checkpoint;
-pub mod cuda;
-pub mod dist;
 pub mod error;
-pub mod fault;
-pub mod host_memory;
-pub mod lock;
-pub mod metrics;
+pub mod inject;
+pub mod observer;
 pub mod optim;
-pub mod pretrained;
-pub mod setup;
+pub mod resume;
+pub mod run_data;
 pub mod step;
-pub mod trainer;
+pub mod train_loop;
 
+pub use backend::parse_device;
 pub use error::{TrainError, TrainResult};
-pub use setup::{open_data, resolve_model};
-pub use step::{accumulate_gradients, evaluate_set, window_tensors, StepMode};
-pub use trainer::{train, InjectSite, Injection, Observer, Silent, StepRecord, TrainOptions};
+pub use inject::{InjectSite, Injection};
+pub use observer::{NoProgress, Observer, StepRecord};
+pub use run_data::open_data;
+pub use step::{accumulate_gradients, evaluate_set, window_tensors, Execution};
+pub use train_loop::{train, TrainOptions};

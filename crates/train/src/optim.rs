@@ -6,31 +6,9 @@
 //! the slowest part of a CPU step after the matmuls (BENCHMARKS.md). Parameters that are not f32 take the
 //! same formula as separate tensor ops ([`AdamW::step_unfused`]).
 
+use crate::backend::fused_adamw::{fused_adamw, FusedGroup, Hyper};
 use rewarm_plan::config::OptimizerConfig;
-use std::ffi::{c_char, c_int, CStr};
 use tch::{Kind, Tensor};
-use torch_sys::C_tensor;
-
-extern "C" {
-    /// csrc/fused_adamw.cpp: `at::_fused_adamw_` over n tensors; 0 on success, else 1 and a message.
-    fn rewarm_fused_adamw(
-        params: *const *const C_tensor,
-        grads: *const *const C_tensor,
-        exp_avgs: *const *const C_tensor,
-        exp_avg_sqs: *const *const C_tensor,
-        steps: *const *const C_tensor,
-        n: usize,
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        weight_decay: f64,
-        eps: f64,
-        grad_scale: *const C_tensor,
-        found_inf: *const C_tensor,
-        error: *mut c_char,
-        error_len: usize,
-    ) -> c_int;
-}
 
 /// One parameter and its Adam moments.
 pub struct Slot {
@@ -163,46 +141,20 @@ impl AdamW {
             if slots.is_empty() {
                 continue;
             }
-            let ptrs = |f: &dyn Fn(&(&Slot, Tensor)) -> *const C_tensor| -> Vec<*const C_tensor> {
-                slots.iter().map(f).collect()
+            let group = FusedGroup {
+                params: slots.iter().map(|(s, _)| &s.param).collect(),
+                grads: slots.iter().map(|(_, g)| g).collect(),
+                exp_avgs: slots.iter().map(|(s, _)| &s.exp_avg).collect(),
+                exp_avg_sqs: slots.iter().map(|(s, _)| &s.exp_avg_sq).collect(),
             };
-            let params = ptrs(&|(s, _)| s.param.as_ptr());
-            let grads = ptrs(&|(_, g)| g.as_ptr());
-            let exp_avgs = ptrs(&|(s, _)| s.exp_avg.as_ptr());
-            let exp_avg_sqs = ptrs(&|(s, _)| s.exp_avg_sq.as_ptr());
-            let steps = vec![step.as_ptr(); slots.len()];
-            let weight_decay = if decay { c.weight_decay } else { 0.0 };
-            let mut error = [0 as c_char; 1024];
-            // SAFETY: every pointer is a live tch tensor (an `at::Tensor *`) borrowed from `self.slots`,
-            // `slots`, `step`, `grad_scale` or `skip`, all of which outlive the call; the arrays hold `n` entries and
-            // `error` has `error.len()` bytes.
-            let rc = unsafe {
-                rewarm_fused_adamw(
-                    params.as_ptr(),
-                    grads.as_ptr(),
-                    exp_avgs.as_ptr(),
-                    exp_avg_sqs.as_ptr(),
-                    steps.as_ptr(),
-                    slots.len(),
-                    lr,
-                    c.beta1,
-                    c.beta2,
-                    weight_decay,
-                    c.eps,
-                    grad_scale.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
-                    skip.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
-                    error.as_mut_ptr(),
-                    error.len(),
-                )
+            let hyper = Hyper {
+                lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                weight_decay: if decay { c.weight_decay } else { 0.0 },
+                eps: c.eps,
             };
-            if rc != 0 {
-                // `step` checked dtypes and layout, so this is a libtorch bug, not a data error.
-                let message = unsafe { CStr::from_ptr(error.as_ptr()) };
-                panic!(
-                    "libtorch's fused AdamW failed: {}",
-                    message.to_string_lossy()
-                );
-            }
+            fused_adamw(&group, &step, &hyper, grad_scale.as_ref(), skip.as_ref());
         }
     }
 

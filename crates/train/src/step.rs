@@ -2,7 +2,7 @@
 //! windows onto the device, forward and backward over micro-batches (with bf16 autocast and a
 //! data-parallel sum when asked), and the evaluation loss.
 
-use crate::dist::{all_reduce_flat, ProcessGroup};
+use crate::backend::dist::{all_reduce_flat, ProcessGroup};
 use crate::error::TrainResult;
 use crate::optim::AdamW;
 use rewarm_data::eval::EvalSet;
@@ -30,7 +30,9 @@ pub fn window_tensors(
     let all = match device {
         // From page-locked memory the copy is asynchronous: the host goes on preparing the step while the
         // tokens travel (libtorch's pinned-memory cache keeps the buffer until the copy is done).
-        Device::Cuda(_) => crate::cuda::pinned(&host).to_device_(device, TOKEN_KIND, true, false),
+        Device::Cuda(_) => {
+            crate::backend::cuda::pinned(&host).to_device_(device, TOKEN_KIND, true, false)
+        }
         _ => host,
     };
     let l = seq_len as i64;
@@ -39,7 +41,7 @@ pub fn window_tensors(
 
 /// How a step's tensor work runs: in which precision, and over which processes gradients are summed.
 #[derive(Clone, Copy, Default)]
-pub struct StepMode<'a> {
+pub struct Execution<'a> {
     /// Forward passes under bf16 autocast (`train.precision`).
     pub bf16: bool,
     /// Data parallel: sum gradients and losses over this group.
@@ -55,14 +57,14 @@ pub fn accumulate_gradients(
     model: &Model,
     opt: &mut AdamW,
     micro_batches: impl IntoIterator<Item = (Tensor, Tensor, f64)>,
-    mode: StepMode,
+    exec: Execution,
 ) -> TrainResult<(Tensor, Tensor)> {
     opt.zero_grad();
     let mut loss: Option<Tensor> = None;
     for (inputs, targets, weight) in micro_batches {
         // The output projection and cross-entropy go chunk by chunk (no full logits); `seed.backward()`
         // puts weight × the loss's gradient into every parameter.
-        let (l, seed) = crate::autocast::bf16(mode.bf16, inputs.device(), || {
+        let (l, seed) = crate::backend::autocast::bf16(exec.bf16, inputs.device(), || {
             model.f_loss_for_backward(&inputs, &targets, weight)
         })?;
         seed.backward();
@@ -74,7 +76,7 @@ pub fn accumulate_gradients(
         });
     }
     let loss = loss.unwrap_or_else(|| Tensor::zeros([], (Kind::Double, Device::Cpu)));
-    if let Some(group) = mode.group {
+    if let Some(group) = exec.group {
         let grads: Vec<Tensor> = opt
             .slots
             .iter()
@@ -94,10 +96,10 @@ pub fn evaluate_set(
     set: &EvalSet,
     batch_sequences: usize,
     device: Device,
-    mode: StepMode,
+    exec: Execution,
 ) -> TrainResult<f64> {
     let (w, l) = (set.seq_len + 1, set.seq_len as i64);
-    let (rank, ranks) = mode.group.map_or((0, 1), |g| (g.world.rank, g.world.size));
+    let (rank, ranks) = exec.group.map_or((0, 1), |g| (g.world.rank, g.world.size));
     let mut total = 0.0;
     tch::no_grad(|| -> TrainResult<()> {
         let batches = (0..set.sequences()).step_by(batch_sequences.max(1));
@@ -107,14 +109,14 @@ pub fn evaluate_set(
             let all = Tensor::from_slice(&ids)
                 .reshape([rows as i64, w as i64])
                 .to_device(device);
-            let loss = crate::autocast::bf16(mode.bf16, device, || {
+            let loss = crate::backend::autocast::bf16(exec.bf16, device, || {
                 model.f_loss_no_grad(&all.narrow(1, 0, l), &all.narrow(1, 1, l))
             })?;
             total += loss.double_value(&[]) * rows as f64;
         }
         Ok(())
     })?;
-    if let Some(group) = mode.group {
+    if let Some(group) = exec.group {
         let sum = Tensor::from_slice(&[total]);
         all_reduce_flat(group, std::slice::from_ref(&sum))?;
         total = sum.double_value(&[0]);

@@ -5,7 +5,7 @@
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::OptimizerConfig;
 use rewarm_train::optim::AdamW;
-use rewarm_train::{accumulate_gradients, window_tensors, StepMode};
+use rewarm_train::{accumulate_gradients, window_tensors, Execution};
 use tch::{nn, Device, Kind, Tensor};
 
 fn cuda() -> Option<Device> {
@@ -13,7 +13,7 @@ fn cuda() -> Option<Device> {
         eprintln!("skipped: GPU tests run with REWARM_GPU_TESTS=1");
         return None;
     }
-    if let Err(why) = rewarm_train::cuda::check_device(0) {
+    if let Err(why) = rewarm_train::backend::cuda::check_device(0) {
         panic!("REWARM_GPU_TESTS=1 but {why}");
     }
     Some(Device::Cuda(0))
@@ -56,7 +56,7 @@ fn cuda_matches_the_cpu_in_f32_and_bf16_stays_close() {
     let loss = |device: Device, bf16: bool| {
         let (_vs, model, mut opt) = tiny(device, 3);
         let (inputs, targets) = window_tensors(&tokens, 64, 0, 4, device);
-        let mode = StepMode { bf16, group: None };
+        let mode = Execution { bf16, group: None };
         let (loss, norm) =
             accumulate_gradients(&model, &mut opt, [(inputs, targets, 1.0)], mode).unwrap();
         (loss.double_value(&[]), norm.double_value(&[]))
@@ -84,7 +84,7 @@ fn bf16_training_on_cuda_lowers_the_loss() {
     let Some(device) = cuda() else { return };
     let tokens = batch(64, 8);
     let (vs, model, mut opt) = tiny(device, 5);
-    let mode = StepMode {
+    let mode = Execution {
         bf16: true,
         group: None,
     };

@@ -1,7 +1,7 @@
 //! Safetensors files with lying headers give clear errors naming the file, never a panic, an out-of-bounds
 //! read or an unbounded allocation (issue: interop, hostile files).
 
-use rewarm_train::checkpoint::{load_tensors_into, save_tensors};
+use rewarm_model::weights::{load_tensors_into, save_tensors};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 

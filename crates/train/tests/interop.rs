@@ -3,9 +3,10 @@
 //! skips the buffers HF checkpoints carry, and refuses pickles.
 
 use rewarm_interop::hf;
+use rewarm_model::pretrained::{export_hf, init_weights, load_model, ExportTokenizer, Source};
 use rewarm_model::{Model, ModelConfig};
-use rewarm_train::checkpoint::{self, CheckpointData, TrainState};
-use rewarm_train::pretrained::{export_hf, init_weights, load_model, Source};
+use rewarm_runfolder::{RunDir, TrainState};
+use rewarm_train::checkpoint::{self, CheckpointData};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Kind, Tensor};
@@ -29,8 +30,8 @@ fn assert_same(a: &nn::VarStore, b: &nn::VarStore) {
     }
 }
 
-/// A complete rewarm checkpoint of `vs` under `root`.
-fn save_checkpoint(root: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathBuf {
+/// A complete rewarm checkpoint of `vs` in the run folder `run`.
+fn save_checkpoint(run: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathBuf {
     let vars = weights(vs);
     let state = TrainState {
         step: 5,
@@ -49,7 +50,7 @@ fn save_checkpoint(root: &Path, config: &ModelConfig, vs: &nn::VarStore) -> Path
         state: &state,
         plan_json: &plan_json,
     };
-    checkpoint::save(root, &data).unwrap()
+    checkpoint::save(&RunDir::new(run), &data).unwrap().path
 }
 
 #[test]
@@ -58,7 +59,7 @@ fn export_then_load_back_gives_identical_weights() {
         let dir = tempfile::tempdir().unwrap();
         let (_, vs) = build(&config, 11);
         let run = dir.path().join("run");
-        save_checkpoint(&run.join("ckpt"), &config, &vs);
+        save_checkpoint(&run, &config, &vs);
         let tokenizer = dir.path().join("tokenizer.json");
         let docs = ["the cat sat on the mat", "a dog ran to the barn"].map(String::from);
         let bpe =
@@ -68,7 +69,7 @@ fn export_then_load_back_gives_identical_weights() {
         // A run folder exports its newest checkpoint; the config names the tokenizer's end-of-text (id 0 in
         // a trained BPE) as the start and end of sequences.
         let out = dir.path().join("hf");
-        export_hf(&run, &out, Some(&tokenizer)).unwrap();
+        export_with_tokenizer(&run, &out, &tokenizer);
         let mut json = hf::read_config(&out).unwrap();
         let obj = json.as_object_mut().unwrap();
         assert_eq!(obj.remove("bos_token_id"), Some(0.into()));
@@ -100,7 +101,7 @@ fn init_from_hf_names_the_differing_field_and_allows_another_context_length() {
     let config = ModelConfig::tiny_llama();
     let dir = tempfile::tempdir().unwrap();
     let (_, vs) = build(&config, 1);
-    let ckpt = save_checkpoint(&dir.path().join("ckpt"), &config, &vs);
+    let ckpt = save_checkpoint(dir.path(), &config, &vs);
     let out = dir.path().join("hf");
     export_hf(&ckpt, &out, None).unwrap();
 
@@ -166,7 +167,7 @@ fn sharded_folders_load_and_hf_buffers_are_skipped() {
         for (name, _) in &tensors {
             map.insert(name.clone(), file.into());
         }
-        checkpoint::save_tensors(&folder.join(file), &tensors).unwrap();
+        rewarm_model::weights::save_tensors(&folder.join(file), &tensors).unwrap();
     }
     hf::write_json(
         &folder.join(hf::INDEX_FILE),
@@ -180,7 +181,7 @@ fn sharded_folders_load_and_hf_buffers_are_skipped() {
 
     // A tensor the model lacks is an error naming it.
     let extra = Tensor::zeros([2], (Kind::Float, Device::Cpu));
-    checkpoint::save_tensors(
+    rewarm_model::weights::save_tensors(
         &folder.join("model-00002-of-00002.safetensors"),
         &[("model.layers.0.mlp.bias".into(), &extra)],
     )
@@ -215,4 +216,17 @@ fn pickle_checkpoints_are_refused_with_a_hint() {
             "{err}"
         );
     }
+}
+
+/// `rewarm export` with a tokenizer: its end-of-text id read as the jobs crate reads it.
+fn export_with_tokenizer(run: &Path, out: &Path, tokenizer: &Path) {
+    let eot_id = rewarm_data::Tokenizer::from_hf_file(tokenizer, None)
+        .unwrap()
+        .info()
+        .eot_id;
+    let tokenizer = ExportTokenizer {
+        path: tokenizer,
+        eot_id,
+    };
+    export_hf(run, out, Some(tokenizer)).unwrap();
 }

@@ -9,7 +9,7 @@
 
 use rewarm_data::Tokenizer;
 use rewarm_model::generate::{generate, SamplingOptions};
-use rewarm_train::pretrained::{load_model, Source};
+use rewarm_model::pretrained::{load_model, Source};
 use serde_json::Value;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};

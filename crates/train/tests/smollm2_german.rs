@@ -12,7 +12,7 @@ use rewarm_data::prepare::{prepare, PrepareOptions, Quiet};
 use rewarm_data::{Tokenizer, TokenizerSpec};
 use rewarm_plan::{Plan, PlanConfig};
 use rewarm_report::{write_report, ReportOptions};
-use rewarm_train::{metrics, resolve_model, train, Silent, TrainOptions};
+use rewarm_train::{train, NoProgress, TrainOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -119,23 +119,21 @@ fn smollm2_german_example_trains_on_cpu_and_reports() {
     let plan_path = dir.path().join("plan.toml");
     std::fs::write(&plan_path, toml::to_string(&plan).unwrap()).unwrap();
 
-    let config = PlanConfig::load(&plan_path).unwrap();
-    let model = resolve_model(&config.model).unwrap();
-    let plan = Plan::new(config, &plan_path, model.max_seq_len).unwrap();
+    let plan = Plan::new(PlanConfig::load(&plan_path).unwrap(), &plan_path).unwrap();
     assert_eq!(plan.total_steps, 3);
     let run = dir.path().join("run");
     let opts = TrainOptions {
-        run_dir: run.clone(),
-        device: tch::Device::Cpu,
-        stop_at_step: None,
         threads: Some(1),
-        inject_non_finite: None,
-        world: None,
+        ..TrainOptions::new(&run, tch::Device::Cpu)
     };
-    let state = train(&plan, &model, &opts, &Silent).unwrap();
+    let state = train(&plan, &opts, &NoProgress).unwrap();
     assert_eq!(state.step, 3);
 
-    let records = metrics::read(&run.join("metrics.jsonl")).unwrap();
+    let records: Vec<Value> = rewarm_runfolder::metrics_log::read(&run.join("metrics.jsonl"))
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
     let eval_at = |step: u64, set: &str| -> &Value {
         records
             .iter()

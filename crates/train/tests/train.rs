@@ -4,9 +4,8 @@
 
 use rewarm_data::synthetic;
 use rewarm_plan::{Plan, PlanConfig};
-use rewarm_train::checkpoint::OPTIMIZER_FILE;
-use rewarm_train::checkpoint::{list_complete, MODEL_FILE};
-use rewarm_train::{metrics, resolve_model, train, InjectSite, Injection, Silent, TrainOptions};
+use rewarm_runfolder::RunDir;
+use rewarm_train::{train, InjectSite, Injection, NoProgress, TrainOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -59,30 +58,19 @@ schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
     Setup { dir, plan_path }
 }
 
-fn load(plan_path: &Path) -> (Plan, rewarm_model::ModelConfig) {
-    let config = PlanConfig::load(plan_path).unwrap();
-    let model = resolve_model(&config.model).unwrap();
-    (
-        Plan::new(config, plan_path, model.max_seq_len).unwrap(),
-        model,
-    )
+fn load(plan_path: &Path) -> Plan {
+    Plan::new(PlanConfig::load(plan_path).unwrap(), plan_path).unwrap()
 }
 
 fn opts(run: &Path) -> TrainOptions {
-    TrainOptions {
-        run_dir: run.to_owned(),
-        device: tch::Device::Cpu,
-        stop_at_step: None,
-        threads: None,
-        inject_non_finite: None,
-        world: None,
-    }
+    TrainOptions::new(run, tch::Device::Cpu)
 }
 
 fn records(run: &Path, kind: &str) -> Vec<Value> {
-    metrics::read(&run.join("metrics.jsonl"))
+    rewarm_runfolder::metrics_log::read(&RunDir::new(run).metrics())
         .unwrap()
         .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
         .filter(|r| r["kind"] == kind)
         .collect()
 }
@@ -95,16 +83,16 @@ fn train_losses(run: &Path) -> Vec<(u64, f64)> {
 }
 
 fn final_weights(run: &Path) -> Vec<u8> {
-    let (_, dir) = list_complete(&run.join("ckpt")).pop().unwrap();
-    std::fs::read(dir.join(MODEL_FILE)).unwrap()
+    let ckpt = RunDir::new(run).latest_checkpoint().unwrap();
+    std::fs::read(ckpt.model()).unwrap()
 }
 
 #[test]
 fn tiny_learns_the_pattern_and_forgets_a_little_on_the_next_source() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
-    let state = train(&plan, &model, &opts(&run), &Silent).unwrap();
+    let state = train(&plan, &opts(&run), &NoProgress).unwrap();
     if std::env::var("REWARM_KEEP").is_ok() {
         std::fs::copy(run.join("metrics.jsonl"), "/tmp/learn-metrics.jsonl").unwrap();
     }
@@ -180,11 +168,11 @@ fn tiny_learns_the_pattern_and_forgets_a_little_on_the_next_source() {
 #[test]
 fn golden_first_20_losses() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
     o.stop_at_step = Some(20);
-    train(&plan, &model, &o, &Silent).unwrap();
+    train(&plan, &o, &NoProgress).unwrap();
     let losses: Vec<f64> = train_losses(&run).iter().map(|l| l.1).collect();
     assert_eq!(losses.len(), 20);
     let golden =
@@ -207,18 +195,18 @@ fn golden_first_20_losses() {
 #[test]
 fn stop_and_resume_is_bit_identical_to_an_uninterrupted_run() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let straight = s.dir.path().join("straight");
-    train(&plan, &model, &opts(&straight), &Silent).unwrap();
+    train(&plan, &opts(&straight), &NoProgress).unwrap();
     let resumed = s.dir.path().join("resumed");
     // Stop mid-stage (step 13: not a checkpoint step) and at the stage boundary, then finish.
     for stop in [13, plan.stages[0].steps, 57] {
         let mut o = opts(&resumed);
         o.stop_at_step = Some(stop);
-        let st = train(&plan, &model, &o, &Silent).unwrap();
+        let st = train(&plan, &o, &NoProgress).unwrap();
         assert_eq!(st.step, stop);
     }
-    train(&plan, &model, &opts(&resumed), &Silent).unwrap();
+    train(&plan, &opts(&resumed), &NoProgress).unwrap();
     let a = train_losses(&straight);
     let b = train_losses(&resumed);
     assert_eq!(a.len() as u64, plan.total_steps);
@@ -235,9 +223,9 @@ fn stop_and_resume_is_bit_identical_to_an_uninterrupted_run() {
 #[test]
 fn replay_accounting_in_a_real_run_matches_the_plan() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
-    train(&plan, &model, &opts(&run), &Silent).unwrap();
+    train(&plan, &opts(&run), &NoProgress).unwrap();
     let train_recs = records(&run, "train");
     let s1: Vec<&Value> = train_recs.iter().filter(|r| r["stage"] == "s1").collect();
     let b = plan.stages[1].segments[0].batch_sequences as f64;
@@ -270,18 +258,19 @@ fn replay_accounting_in_a_real_run_matches_the_plan() {
 #[test]
 fn non_finite_loss_stops_with_step_and_stage_and_saves_nothing_non_finite() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
     o.inject_non_finite = Some(Injection::nan_loss(15));
-    let err = train(&plan, &model, &o, &Silent).err().unwrap().to_string();
+    let err = train(&plan, &o, &NoProgress).err().unwrap().to_string();
     assert!(
         err.contains("non-finite loss at step 15") && err.contains("s0") && err.contains("HINT"),
         "{err}"
     );
-    let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+    let steps: Vec<u64> = RunDir::new(&run)
+        .complete_checkpoints()
         .iter()
-        .map(|c| c.0)
+        .map(|c| c.step)
         .collect();
     assert_eq!(steps, [10], "only the checkpoint before the failure");
     assert!(!std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -292,11 +281,11 @@ fn non_finite_loss_stops_with_step_and_stage_and_saves_nothing_non_finite() {
 #[test]
 fn non_finite_loss_rolls_back_with_a_lower_lr_when_configured() {
     let s = setup("[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
     o.inject_non_finite = Some(Injection::nan_loss(15));
-    let state = train(&plan, &model, &o, &Silent).unwrap();
+    let state = train(&plan, &o, &NoProgress).unwrap();
     assert_eq!(state.step, plan.total_steps);
     assert_eq!(state.rollbacks, 1);
     assert_eq!(state.lr_scale, 0.5);
@@ -310,11 +299,13 @@ fn non_finite_loss_rolls_back_with_a_lower_lr_when_configured() {
 
 /// Every value of every tensor in every complete checkpoint of `run` (weights and Adam moments) is finite.
 fn assert_checkpoints_finite(run: &Path) {
-    let ckpts = list_complete(&run.join("ckpt"));
+    let ckpts = RunDir::new(run).complete_checkpoints();
     assert!(!ckpts.is_empty());
-    for (step, dir) in ckpts {
-        for file in [MODEL_FILE, OPTIMIZER_FILE] {
-            let bytes = std::fs::read(dir.join(file)).unwrap();
+    for ckpt in ckpts {
+        let step = ckpt.step;
+        for path in [ckpt.model(), ckpt.optimizer()] {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
             let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
             for (name, view) in st.tensors() {
                 assert_eq!(view.dtype(), safetensors::Dtype::F32);
@@ -330,18 +321,14 @@ fn assert_checkpoints_finite(run: &Path) {
 
 /// Trains `plan` into `run` with the injection `spec`; the run must fail. Checks that only the step-10
 /// checkpoint exists and that it holds finite values only, and returns the error message.
-fn fails_with_injection(
-    plan: &Plan,
-    model: &rewarm_model::ModelConfig,
-    run: &Path,
-    spec: &str,
-) -> String {
+fn fails_with_injection(plan: &Plan, run: &Path, spec: &str) -> String {
     let mut o = opts(run);
     o.inject_non_finite = Some(spec.parse().unwrap());
-    let err = train(plan, model, &o, &Silent).err().unwrap().to_string();
-    let steps: Vec<u64> = list_complete(&run.join("ckpt"))
+    let err = train(plan, &o, &NoProgress).err().unwrap().to_string();
+    let steps: Vec<u64> = RunDir::new(run)
+        .complete_checkpoints()
         .iter()
-        .map(|c| c.0)
+        .map(|c| c.step)
         .collect();
     assert_eq!(
         steps,
@@ -357,7 +344,7 @@ fn fails_with_injection(
 #[test]
 fn non_finite_gradients_batches_and_inf_are_caught_before_the_update() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let cases = [
         ("grad@12=inf", "non-finite gradient norm at step 12"),
         ("grad@12=nan", "non-finite gradient norm at step 12"),
@@ -367,7 +354,7 @@ fn non_finite_gradients_batches_and_inf_are_caught_before_the_update() {
     ];
     for (i, (spec, want)) in cases.iter().enumerate() {
         let run = s.dir.path().join(format!("run{i}"));
-        let err = fails_with_injection(&plan, &model, &run, spec);
+        let err = fails_with_injection(&plan, &run, spec);
         assert!(err.contains(want) && err.contains("HINT"), "{spec}: {err}");
         let last = train_losses(&run).last().unwrap().0;
         assert_eq!(last, 11, "{spec}: the failed step is not logged");
@@ -389,11 +376,11 @@ fn non_finite_gradients_batches_and_inf_are_caught_before_the_update() {
 #[test]
 fn a_non_finite_batch_rolls_back_and_the_run_folder_stays_consistent() {
     let s = setup("[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
     o.inject_non_finite = Some("batch@15=inf".parse().unwrap());
-    let state = train(&plan, &model, &o, &Silent).unwrap();
+    let state = train(&plan, &o, &NoProgress).unwrap();
     assert_eq!(
         (state.step, state.rollbacks, state.lr_scale),
         (plan.total_steps, 1, 0.5)
@@ -409,12 +396,12 @@ fn a_non_finite_batch_rolls_back_and_the_run_folder_stays_consistent() {
 #[test]
 fn init_from_loads_weights_only_and_shrink_perturb_identity_is_plain_cpt() {
     let s = setup("", "");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("pre");
     let mut o = opts(&run);
     o.stop_at_step = Some(plan.stages[0].steps);
-    train(&plan, &model, &o, &Silent).unwrap();
-    let (_, ckpt) = list_complete(&run.join("ckpt")).pop().unwrap();
+    train(&plan, &o, &NoProgress).unwrap();
+    let ckpt = RunDir::new(&run).latest_checkpoint().unwrap().path;
     let stage1 = |extra: &str, stage_extra: &str, name: &str| {
         let text = std::fs::read_to_string(&s.plan_path).unwrap();
         // A one-stage continuation of the pretrained checkpoint on b.
@@ -433,9 +420,9 @@ fn init_from_loads_weights_only_and_shrink_perturb_identity_is_plain_cpt() {
         cont.push_str(stage_extra);
         let p = s.dir.path().join(format!("{name}.toml"));
         std::fs::write(&p, cont).unwrap();
-        let (plan, model) = load(&p);
+        let plan = load(&p);
         let r = s.dir.path().join(name);
-        train(&plan, &model, &opts(&r), &Silent).unwrap();
+        train(&plan, &opts(&r), &NoProgress).unwrap();
         r
     };
     let plain = stage1("", "", "plain");
@@ -488,9 +475,9 @@ fn reading_back_less_often_trains_the_same_weights() {
     let mut losses = Vec::new();
     let mut weights = Vec::new();
     for s in [&every, &sparse] {
-        let (plan, model) = load(&s.plan_path);
+        let plan = load(&s.plan_path);
         let run = s.dir.path().join("run");
-        train(&plan, &model, &opts(&run), &Silent).unwrap();
+        train(&plan, &opts(&run), &NoProgress).unwrap();
         losses.push(train_losses(&run));
         weights.push(final_weights(&run));
     }
@@ -511,19 +498,19 @@ fn a_non_finite_step_between_read_backs_is_named_at_the_next_one() {
         ("grad@12=inf", "non-finite gradient norm at step 12"),
     ] {
         let s = setup_logging_every(5, "");
-        let (plan, model) = load(&s.plan_path);
+        let plan = load(&s.plan_path);
         let run = s.dir.path().join("run");
-        let err = fails_with_injection(&plan, &model, &run, spec);
+        let err = fails_with_injection(&plan, &run, spec);
         assert!(err.contains(want), "{spec}: {err}");
         assert_eq!(train_losses(&run).last().unwrap().0, 10, "{spec}");
     }
     // Under `rollback` the run restarts from step 10 and finishes.
     let s = setup_logging_every(5, "[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5");
-    let (plan, model) = load(&s.plan_path);
+    let plan = load(&s.plan_path);
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
     o.inject_non_finite = Some("loss@12=nan".parse().unwrap());
-    let state = train(&plan, &model, &o, &Silent).unwrap();
+    let state = train(&plan, &o, &NoProgress).unwrap();
     assert_eq!((state.step, state.rollbacks), (plan.total_steps, 1));
     assert_eq!(records(&run, "rollback")[0]["failed_step"], 12);
     assert_checkpoints_finite(&run);

@@ -9,47 +9,47 @@
 
 use serde_json::{json, Value};
 
-use crate::{Family, ModelConfig, ModelError};
+use crate::{ConfigError, Family, ModelConfig};
 
-fn missing(key: &'static str) -> ModelError {
-    ModelError::config(
+fn missing(key: &'static str) -> ConfigError {
+    ConfigError::new(
         key,
         "is missing from config.json",
         "use the config.json that came with the checkpoint",
     )
 }
 
-fn unsupported(key: &'static str, value: &Value, why: &str) -> ModelError {
-    ModelError::config(
+fn unsupported(key: &'static str, value: &Value, why: &str) -> ConfigError {
+    ConfigError::new(
         key,
         format!("= {value} in config.json: {why}"),
         "rewarm implements plain Llama and GPT-NeoX; this checkpoint needs another architecture",
     )
 }
 
-fn size(json: &Value, key: &'static str) -> Result<usize, ModelError> {
+fn size(json: &Value, key: &'static str) -> Result<usize, ConfigError> {
     match json.get(key) {
         None | Some(Value::Null) => Err(missing(key)),
         Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
-            ModelError::config(key, format!("= {v} is not a size"), "fix config.json")
+            ConfigError::new(key, format!("= {v} is not a size"), "fix config.json")
         }),
     }
 }
 
-fn number(json: &Value, key: &'static str) -> Result<Option<f64>, ModelError> {
+fn number(json: &Value, key: &'static str) -> Result<Option<f64>, ConfigError> {
     match json.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-            ModelError::config(key, format!("= {v} is not a number"), "fix config.json")
+            ConfigError::new(key, format!("= {v} is not a number"), "fix config.json")
         }),
     }
 }
 
-fn flag(json: &Value, key: &'static str, default: bool) -> Result<bool, ModelError> {
+fn flag(json: &Value, key: &'static str, default: bool) -> Result<bool, ConfigError> {
     match json.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v.as_bool().ok_or_else(|| {
-            ModelError::config(key, format!("= {v} is not true/false"), "fix config.json")
+            ConfigError::new(key, format!("= {v} is not true/false"), "fix config.json")
         }),
     }
 }
@@ -60,7 +60,7 @@ fn require(
     key: &'static str,
     allowed: &[Value],
     why: &str,
-) -> Result<(), ModelError> {
+) -> Result<(), ConfigError> {
     match json.get(key) {
         None | Some(Value::Null) => Ok(()),
         Some(v) if allowed.contains(v) => Ok(()),
@@ -70,7 +70,7 @@ fn require(
 
 impl ModelConfig {
     /// The model a Hugging Face `config.json` describes (Llama or GPT-NeoX), validated.
-    pub fn from_hf_config(json: &Value) -> Result<ModelConfig, ModelError> {
+    pub fn from_hf_config(json: &Value) -> Result<ModelConfig, ConfigError> {
         let model_type = json
             .get("model_type")
             .and_then(Value::as_str)
@@ -79,7 +79,7 @@ impl ModelConfig {
             "llama" => Family::Llama,
             "gpt_neox" => Family::Neox,
             other => {
-                return Err(ModelError::config(
+                return Err(ConfigError::new(
                     "model_type",
                     format!("= \"{other}\" in config.json"),
                     "rewarm trains `llama` and `gpt_neox` checkpoints",
@@ -292,7 +292,7 @@ mod tests {
             let mut hf = ModelConfig::tiny_llama().to_hf_config();
             mutate(&mut hf);
             match ModelConfig::from_hf_config(&hf) {
-                Err(ModelError::Config { field, .. }) => field,
+                Err(ConfigError { field, .. }) => field,
                 other => panic!("expected an error, got {other:?}"),
             }
         };

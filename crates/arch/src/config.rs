@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
+use crate::ConfigError;
 
 /// The architecture family; it decides the block layout and the parameter names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,7 +20,7 @@ pub enum Family {
     Llama,
 }
 
-/// The shape of a decoder-only transformer. Build a model from it with [`crate::Model::new`].
+/// The shape of a decoder-only transformer. Build a model from it with `rewarm_model::Model::new`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -63,13 +63,13 @@ pub struct ModelConfig {
 }
 
 // Defaults are those of HF `GPTNeoXConfig`, so a Pythia config.json's omitted keys mean the same here.
-fn default_rotary_pct() -> f64 {
+pub(crate) fn default_rotary_pct() -> f64 {
     0.25
 }
-fn default_rope_theta() -> f64 {
+pub(crate) fn default_rope_theta() -> f64 {
     10_000.0
 }
-fn default_use_parallel_residual() -> bool {
+pub(crate) fn default_use_parallel_residual() -> bool {
     true
 }
 
@@ -210,7 +210,7 @@ impl ModelConfig {
     }
 
     /// Checks every field; the error names the field and the fix.
-    pub fn validate(&self) -> Result<(), ModelError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let sizes = [
             ("vocab_size", self.vocab_size, MAX_VOCAB),
             ("hidden_size", self.hidden_size, MAX_WIDTH),
@@ -222,7 +222,7 @@ impl ModelConfig {
         ];
         for (field, value, max) in sizes {
             if value == 0 || value > max {
-                return Err(ModelError::config(
+                return Err(ConfigError::new(
                     field,
                     format!("= {value} is outside 1..={max}"),
                     format!("set `{field}` to a positive size (check for a typo)"),
@@ -230,7 +230,7 @@ impl ModelConfig {
             }
         }
         if self.hidden_size % self.num_heads != 0 {
-            return Err(ModelError::config(
+            return Err(ConfigError::new(
                 "hidden_size",
                 format!(
                     "= {} is not divisible by num_heads = {}",
@@ -240,7 +240,7 @@ impl ModelConfig {
             ));
         }
         if self.num_heads % self.num_kv_heads != 0 {
-            return Err(ModelError::config(
+            return Err(ConfigError::new(
                 "num_kv_heads",
                 format!("= {} does not divide num_heads = {}", self.num_kv_heads, self.num_heads),
                 "grouped-query attention shares each kv head among num_heads / num_kv_heads query heads; \
@@ -249,7 +249,7 @@ impl ModelConfig {
         }
         for (field, value) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
             if !(value.is_finite() && value > 0.0) {
-                return Err(ModelError::config(
+                return Err(ConfigError::new(
                     field,
                     format!("= {value} is not a positive finite number"),
                     "use the published value (rope_theta 10000, norm_eps 1e-5)",
@@ -257,7 +257,7 @@ impl ModelConfig {
             }
         }
         if !(self.rotary_pct > 0.0 && self.rotary_pct <= 1.0) {
-            return Err(ModelError::config(
+            return Err(ConfigError::new(
                 "rotary_pct",
                 format!("= {} is outside (0, 1]", self.rotary_pct),
                 "set the fraction of head dims to rotate (Pythia 0.25, Llama 1.0)",
@@ -265,7 +265,7 @@ impl ModelConfig {
         }
         let rotary_dims = self.rotary_dims();
         if rotary_dims == 0 || rotary_dims % 2 != 0 {
-            return Err(ModelError::config(
+            return Err(ConfigError::new(
                 "rotary_pct",
                 format!(
                     "= {} rotates {rotary_dims} of head_dim = {} dims, but rotary needs a positive even count",
@@ -278,7 +278,7 @@ impl ModelConfig {
         match self.family {
             Family::Neox => {
                 if self.num_kv_heads != self.num_heads {
-                    return Err(ModelError::config(
+                    return Err(ConfigError::new(
                         "num_kv_heads",
                         format!(
                             "= {} differs from num_heads = {}, but GPT-NeoX has no grouped-query attention",
@@ -290,14 +290,14 @@ impl ModelConfig {
             }
             Family::Llama => {
                 if self.rotary_pct != 1.0 {
-                    return Err(ModelError::config(
+                    return Err(ConfigError::new(
                         "rotary_pct",
                         format!("= {} but Llama rotates the whole head", self.rotary_pct),
                         "set rotary_pct = 1.0 for family = \"llama\"",
                     ));
                 }
                 if self.use_parallel_residual {
-                    return Err(ModelError::config(
+                    return Err(ConfigError::new(
                         "use_parallel_residual",
                         "= true but Llama blocks are sequential",
                         "set use_parallel_residual = false for family = \"llama\"",
@@ -319,7 +319,7 @@ impl ModelConfig {
     }
 
     /// Exact number of parameters (tied embeddings counted once), from the shapes alone; equals the sum of
-    /// `numel` over the tensors [`crate::Model::new`] creates.
+    /// `numel` over the tensors `rewarm_model::Model::new` creates.
     pub fn num_params(&self) -> u64 {
         let (v, c, l, i) = self.sizes();
         let kv = (self.num_kv_heads * self.head_dim()) as u64;
@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let field_of = |c: ModelConfig| match c.validate() {
-            Err(ModelError::Config { field, .. }) => field,
+            Err(ConfigError { field, .. }) => field,
             other => panic!("expected a config error, got {other:?}"),
         };
         assert_eq!(

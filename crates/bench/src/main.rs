@@ -1,7 +1,11 @@
-//! `rewarm bench …`: measured throughput, printed as a table to paste into BENCHMARKS.md.
+//! `rewarm-bench …`: measured throughput, printed as a table to paste into BENCHMARKS.md. A binary of its
+//! own so that the comparison libraries (Hugging Face `tokenizers` for GPT-2, GitHub's `bpe`) stay out of
+//! the `rewarm` binary.
+
+mod train_step;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 use rewarm_data::corpus::{list_inputs, read_documents, CorpusOptions};
 use rewarm_data::mixture::{
@@ -10,13 +14,24 @@ use rewarm_data::mixture::{
 use rewarm_data::{synthetic, Batch, Mixture, PreparedSource, Tokenizer};
 use rewarm_model::ModelConfig;
 use rewarm_plan::config::Precision;
-use rewarm_train::bench::TrainBenchOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use train_step::TrainBenchOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "rewarm-bench",
+    version,
+    about = "rewarm's benchmarks: tokenization and batch throughput, the training step with MFU."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
 
 #[derive(Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// Tokenization throughput (GPT-2 BPE, 1 thread and all threads, against Hugging Face `tokenizers`)
     /// and batch assembly with replay (one core).
     Data {
@@ -38,7 +53,7 @@ pub enum BenchCommand {
 }
 
 #[derive(Args)]
-pub struct TrainBenchArgs {
+struct TrainBenchArgs {
     /// Model preset (see `rewarm plan` docs): tiny, small, pythia-70m, gpt2-124m, …
     #[arg(long)]
     preset: String,
@@ -77,7 +92,21 @@ pub struct TrainBenchArgs {
     json: bool,
 }
 
-pub fn run(cmd: BenchCommand) -> Result<()> {
+fn main() -> std::process::ExitCode {
+    // libtorch asks about CUDA once per process and keeps the answer: load its library first when asked.
+    if std::env::args().any(|a| a.contains("cuda")) {
+        let _ = rewarm_train::backend::cuda::load();
+    }
+    match run(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Data {
             inputs,
@@ -100,7 +129,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
             rewarm_model::PRESETS.join(", ")
         )
     })?;
-    let device = crate::train_cmds::parse_device(Some(&args.device))?;
+    let device = rewarm_train::parse_device(Some(&args.device))?;
     let opts = TrainBenchOptions {
         device,
         seq_len: args.seq_len.unwrap_or(config.max_seq_len.min(256)),
@@ -113,11 +142,11 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
         breakdown: args.breakdown,
         precision: args.precision,
     };
-    let report = rewarm_train::bench::bench_train(&config, &opts)?;
+    let report = train_step::bench_train(&config, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("rewarm bench train --preset {}", args.preset);
+        println!("rewarm-bench train --preset {}", args.preset);
         print!("{}", report.to_text());
     }
     Ok(())

@@ -117,9 +117,21 @@ pub fn point(point: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether a rule names `point` (lets a caller prepare a torn write before visiting it).
-pub fn armed(point: &str) -> bool {
+/// Whether a rule names `point`.
+fn armed(point: &str) -> bool {
     rules().iter().any(|r| r.point == point)
+}
+
+/// `out.write_all(bytes)`, visiting `point` halfway through when a rule names it: a torn write, as a
+/// kill or a full disk in the middle of a write leaves.
+pub fn write_all(out: &mut impl std::io::Write, bytes: &[u8], point: &str) -> std::io::Result<()> {
+    if !armed(point) {
+        return out.write_all(bytes);
+    }
+    let (head, tail) = bytes.split_at(bytes.len() / 2);
+    out.write_all(head)?;
+    self::point(point)?;
+    out.write_all(tail)
 }
 
 fn kill_self() -> ! {

@@ -7,11 +7,11 @@
 //! number says how close the step gets to what this machine's BLAS can do; on CUDA it is the device's
 //! published dense bf16 peak, looked up by name.
 
-use crate::error::{TrainError, TrainResult};
-use crate::optim::AdamW;
-use crate::step::{accumulate_gradients, window_tensors, StepMode};
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::{OptimizerConfig, Precision};
+use rewarm_train::error::{TrainError, TrainResult};
+use rewarm_train::optim::AdamW;
+use rewarm_train::step::{accumulate_gradients, window_tensors, Execution};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -129,7 +129,7 @@ pub fn bench_train(
         tch::set_num_threads(threads as i32);
     }
     if opts.device == Device::Cpu {
-        crate::host_memory::reuse_freed_memory(); // as `rewarm train` does
+        rewarm_train::backend::host_memory::reuse_freed_memory(); // as `rewarm train` does
     }
     // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
     // work on the machine during one of the two does not understate it.
@@ -162,7 +162,7 @@ pub fn bench_train(
         })
         .collect();
 
-    let mode = StepMode { bf16, group: None };
+    let mode = Execution { bf16, group: None };
     let mut step = 0usize;
     let mut losses = Vec::new();
     // As `rewarm train` between read-backs: nothing is read back during a step (the unfused variant reads
@@ -292,7 +292,7 @@ fn breakdown(
         if i == 0 {
             opt.zero_grad();
         }
-        let (l, seed) = crate::autocast::bf16(bf16, Device::Cpu, || {
+        let (l, seed) = rewarm_train::backend::autocast::bf16(bf16, Device::Cpu, || {
             model.f_loss_for_backward(&inputs, &targets, 1.0)
         })?;
         lap(0);
@@ -320,10 +320,10 @@ fn breakdown(
     })
 }
 
-/// CUDA: bytes in use on the device (see [`crate::cuda::device_memory_in_use`]); `None` on the CPU.
+/// CUDA: bytes in use on the device (see [`rewarm_train::backend::cuda::device_memory_in_use`]); `None` on the CPU.
 fn device_memory(device: Device) -> Option<u64> {
     match device {
-        Device::Cuda(i) => crate::cuda::device_memory_in_use(i).ok(),
+        Device::Cuda(i) => rewarm_train::backend::cuda::device_memory_in_use(i).ok(),
         _ => None,
     }
 }

@@ -1,40 +1,13 @@
-//! Building what a run needs from a plan: the model config (preset + overrides), the opened sources with
-//! their tokenizer checked, the mixture index and the fixed evaluation sets.
+//! The data a run reads, opened from its plan: the prepared sources with their tokenizer checked against
+//! the plan and the model, the mixture that assembles batches, the fixed evaluation sets, and a
+//! fingerprint of it all that resume checks.
 
 use crate::error::{TrainError, TrainResult};
 use rewarm_data::eval::EvalSet;
 use rewarm_data::{Mixture, MixtureIndex, PreparedSource, Tokenizer, TokenizerSpec};
-use rewarm_model::ModelConfig;
 use rewarm_plan::Plan;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-
-/// `[model]`: `preset = "…"` plus any ModelConfig field as an override (unknown keys rejected), or a full
-/// config without a preset.
-pub fn resolve_model(table: &toml::Table) -> TrainResult<ModelConfig> {
-    let mut merged = toml::Table::new();
-    let mut overrides = table.clone();
-    if let Some(preset) = overrides.remove("preset") {
-        let name = preset
-            .as_str()
-            .ok_or_else(|| TrainError::Config("model.preset: expected a string".into()))?;
-        let config = ModelConfig::preset(name).ok_or_else(|| {
-            TrainError::Config(format!("model.preset: unknown preset `{name}` (presets: {})\nHINT: pick one of them, or give every model field without a preset", rewarm_model::PRESETS.join(", ")))
-        })?;
-        merged = toml::Table::try_from(&config).map_err(|e| TrainError::Config(e.to_string()))?;
-    }
-    for (k, v) in overrides {
-        merged.insert(k, v);
-    }
-    let config: ModelConfig = merged.try_into().map_err(|e: toml::de::Error| {
-        TrainError::Config(format!(
-            "[model]: {}\nHINT: overrides must be ModelConfig fields (see docs/plan.md)",
-            e.message()
-        ))
-    })?;
-    config.validate()?;
-    Ok(config)
-}
 
 /// Opened data of a plan.
 pub struct Data {
@@ -45,7 +18,8 @@ pub struct Data {
     pub fingerprint: String,
 }
 
-pub fn open_data(plan: &Plan, model: &ModelConfig) -> TrainResult<Data> {
+pub fn open_data(plan: &Plan) -> TrainResult<Data> {
+    let model = &plan.model;
     let mut sources = Vec::new();
     for s in &plan.sources {
         sources.push(Arc::new(PreparedSource::open(&s.dir)?));
@@ -107,37 +81,4 @@ pub fn open_data(plan: &Plan, model: &ModelConfig) -> TrainResult<Data> {
         eval_sets,
         fingerprint,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(text: &str) -> toml::Table {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn presets_take_overrides_and_unknown_model_keys_are_rejected() {
-        let m = resolve_model(&table(
-            "preset = \"tiny\"\nmax_seq_len = 64\nnum_layers = 3",
-        ))
-        .unwrap();
-        assert_eq!((m.max_seq_len, m.num_layers, m.hidden_size), (64, 3, 64));
-        let err = resolve_model(&table("preset = \"tiny\"\nnum_layer = 3"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("num_layer") && err.contains("HINT"), "{err}");
-        let err = resolve_model(&table("preset = \"gpt5\""))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("gpt5") && err.contains("pythia-70m"), "{err}");
-        let err = resolve_model(&table("preset = \"tiny\"\nhidden_size = 65"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("hidden_size"), "{err}");
-    }
 }

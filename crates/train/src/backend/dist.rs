@@ -282,14 +282,14 @@ mod nccl {
     }
 
     fn open() -> TrainResult<*mut c_void> {
-        crate::cuda::open_library(&["libnccl.so.2", "libnccl.so"]).map_err(|e| {
+        crate::backend::cuda::open_library(&["libnccl.so.2", "libnccl.so"]).map_err(|e| {
             TrainError::Distributed(format!("{e}: NCCL is needed to sum gradients across GPUs\nHINT: run against a CUDA PyTorch's libtorch (LD_LIBRARY_PATH = its torch/lib; its nvidia-nccl wheel provides the library), or add NCCL's lib folder to LD_LIBRARY_PATH"))
         })
     }
 
     fn symbol<T: Copy>(lib: *mut c_void, name: &str) -> TrainResult<T> {
         // SAFETY: each caller names the NCCL function's C signature as T.
-        unsafe { crate::cuda::symbol(lib, name) }.map_err(TrainError::Distributed)
+        unsafe { crate::backend::cuda::symbol(lib, name) }.map_err(TrainError::Distributed)
     }
 
     impl Comm {
@@ -309,7 +309,7 @@ mod nccl {
                 )))
             };
             // NCCL binds its communicator to the current device.
-            crate::cuda::set_device(device).map_err(TrainError::Distributed)?;
+            crate::backend::cuda::set_device(device).map_err(TrainError::Distributed)?;
             let mut id = UniqueId { internal: [0; 128] };
             if group.world.rank == 0 {
                 // SAFETY: id is an ncclUniqueId to fill.

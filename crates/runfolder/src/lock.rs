@@ -4,7 +4,7 @@
 //! this host is taken over. `rewarm sweep` claims runs with the same mechanism under another file name
 //! ([`SWEEP_LOCK`]), so two sweeps on one output folder never train the same run.
 
-use crate::error::{TrainError, TrainResult};
+use crate::error::{Result, RunFolderError};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -56,19 +56,19 @@ fn holder(text: &str) -> (Option<u32>, String) {
 
 impl RunLock {
     /// Takes `<run_dir>/LOCK` for a trainer.
-    pub fn acquire(run_dir: &Path) -> TrainResult<Self> {
+    pub fn acquire(run_dir: &Path) -> Result<Self> {
         Self::acquire_named(run_dir, LOCK)
     }
 
     /// Takes the lock file `name` in `run_dir`. It is ours when we hold its `flock` and its text names
     /// no live process on this host but us (a file written by hand, or by a trainer that does not
     /// `flock`, is respected too); a lock naming another host is never taken over.
-    pub fn acquire_named(run_dir: &Path, name: &str) -> TrainResult<Self> {
+    pub fn acquire_named(run_dir: &Path, name: &str) -> Result<Self> {
         let path = run_dir.join(name);
         let me = format!("{} {}\n", std::process::id(), host());
         let refuse = |text: &str| {
             let (pid, their_host) = holder(text);
-            TrainError::Locked(format!(
+            RunFolderError::Locked(format!(
                 "{}: run folder in use by pid {} on {}\nHINT: wait for it to finish, stop it, or train into another --run folder",
                 run_dir.display(),
                 pid.map_or("?".into(), |p| p.to_string()),
@@ -82,8 +82,8 @@ impl RunLock {
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .map_err(|e| TrainError::io(&path, e))?;
-            if !try_flock(&file).map_err(|e| TrainError::io(&path, e))? {
+                .map_err(|e| RunFolderError::io(&path, e))?;
+            if !try_flock(&file).map_err(|e| RunFolderError::io(&path, e))? {
                 // Held by a live process. Its text may be a moment away (it is written after the flock).
                 let mut text = String::new();
                 for _ in 0..20 {
@@ -119,10 +119,10 @@ impl RunLock {
                 .and_then(|()| file.rewind())
                 .and_then(|()| file.write_all(me.as_bytes()))
                 .and_then(|()| file.sync_all())
-                .map_err(|e| TrainError::io(&path, e))?;
+                .map_err(|e| RunFolderError::io(&path, e))?;
             return Ok(RunLock { path, _file: file });
         }
-        Err(TrainError::Locked(format!(
+        Err(RunFolderError::Locked(format!(
             "{}: could not take the lock (it kept being replaced)",
             path.display()
         )))

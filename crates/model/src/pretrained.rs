@@ -8,12 +8,18 @@
 //! Weights come from `model.safetensors` or the shards of `model.safetensors.index.json`; pickle
 //! checkpoints (`pytorch_model.bin`) are refused, never unpickled.
 
-use crate::checkpoint::{self, DONE, MODEL_FILE, PLAN_FILE, STATE_FILE};
-use crate::error::{TrainError, TrainResult};
+use crate::weights::{load_tensors_from, load_tensors_into, sorted_variables};
+use crate::{Family, Model, ModelConfig, ModelError, ModelTable};
 use rewarm_interop::hf;
-use rewarm_model::{Family, Model, ModelConfig};
+use rewarm_runfolder::{CheckpointDir, RunDir};
 use std::path::{Path, PathBuf};
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device};
+
+type Result<T> = std::result::Result<T, ModelError>;
+
+fn weights_error(message: String) -> ModelError {
+    ModelError::Weights(message)
+}
 
 /// Where pretrained weights come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,9 +34,9 @@ pub enum Source {
 
 impl Source {
     /// Classifies `path`. A run folder resolves to its newest complete checkpoint.
-    pub fn detect(path: &Path) -> TrainResult<Source> {
+    pub fn detect(path: &Path) -> Result<Source> {
         let refuse_pickle = |name: &str| {
-            TrainError::Config(format!(
+            weights_error(format!(
                 "{}: `{name}` is a PyTorch pickle, which rewarm never loads (unpickling can run code)\nHINT: convert it to safetensors first, e.g. in Python: `AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out, safe_serialization=True)`",
                 path.display()
             ))
@@ -47,21 +53,25 @@ impl Source {
             {
                 Err(refuse_pickle(&name))
             } else {
-                Err(TrainError::Config(format!(
+                Err(weights_error(format!(
                     "{}: not a weights file\nHINT: point at a rewarm checkpoint folder, a Hugging Face folder or a .safetensors file",
                     path.display()
                 )))
             };
         }
         if !path.is_dir() {
-            return Err(TrainError::Config(format!(
+            return Err(weights_error(format!(
                 "{}: no such file or folder\nHINT: check the path (relative paths in a plan are relative to the plan file)",
                 path.display()
             )));
         }
-        if path.join(STATE_FILE).exists() {
-            if !path.join(DONE).exists() {
-                return Err(TrainError::Checkpoint(format!(
+        let ckpt = CheckpointDir {
+            step: 0,
+            path: path.to_owned(),
+        };
+        if ckpt.state().exists() {
+            if !ckpt.done().exists() {
+                return Err(weights_error(format!(
                     "{}: checkpoint has no DONE marker (incomplete)\nHINT: use a complete checkpoint",
                     path.display()
                 )));
@@ -71,22 +81,22 @@ impl Source {
         if hf::is_hf_folder(path) {
             return Ok(Source::HfFolder(path.to_owned()));
         }
-        if let Some((_, newest)) = checkpoint::list_complete(&path.join("ckpt")).pop() {
-            return Ok(Source::Checkpoint(newest));
+        if let Some(newest) = RunDir::new(path).latest_checkpoint() {
+            return Ok(Source::Checkpoint(newest.path));
         }
-        if path.join(MODEL_FILE).is_file() {
-            return Ok(Source::File(path.join(MODEL_FILE)));
+        if ckpt.model().is_file() {
+            return Ok(Source::File(ckpt.model()));
         }
         // Only pickles (or nothing): let the HF folder logic name what is there.
-        hf::weight_files(path).map_err(|e| TrainError::Config(e.to_string()))?;
-        Err(TrainError::Config(format!(
+        hf::weight_files(path).map_err(|e| weights_error(e.to_string()))?;
+        Err(weights_error(format!(
             "{}: holds no weights rewarm can read\nHINT: point at a rewarm checkpoint folder, a Hugging Face folder or a .safetensors file",
             path.display()
         )))
     }
 
     /// The model this source describes (`None` for a bare file, which has no config).
-    pub fn model_config(&self) -> TrainResult<Option<ModelConfig>> {
+    pub fn model_config(&self) -> Result<Option<ModelConfig>> {
         match self {
             Source::Checkpoint(dir) => checkpoint_model_config(dir).map(Some),
             Source::HfFolder(dir) => hf_model_config(dir).map(Some),
@@ -95,16 +105,16 @@ impl Source {
     }
 
     /// Copies the weights into `vs`, whose variables must match them one to one (names, shapes).
-    pub fn load_into(&self, vs: &nn::VarStore, family: Family, tied: bool) -> TrainResult<()> {
+    pub fn load_into(&self, vs: &nn::VarStore, family: Family, tied: bool) -> Result<()> {
         let targets = sorted_variables(vs);
         match self {
             Source::Checkpoint(dir) => {
-                checkpoint::load_tensors_into(&dir.join(MODEL_FILE), &targets, "checkpoint weights")
+                load_tensors_into(&checkpoint_dir(dir).model(), &targets, "checkpoint weights")
             }
-            Source::File(file) => checkpoint::load_tensors_into(file, &targets, "weights"),
+            Source::File(file) => load_tensors_into(file, &targets, "weights"),
             Source::HfFolder(dir) => {
-                let files = hf::weight_files(dir).map_err(|e| TrainError::Config(e.to_string()))?;
-                checkpoint::load_tensors_from(&files, &targets, "Hugging Face weights", &|name| {
+                let files = hf::weight_files(dir).map_err(|e| weights_error(e.to_string()))?;
+                load_tensors_from(&files, &targets, "Hugging Face weights", &|name| {
                     hf_name(name, family, tied)
                 })
             }
@@ -131,79 +141,50 @@ fn hf_name(name: &str, family: Family, tied: bool) -> Option<String> {
     }
 }
 
-fn sorted_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
+/// A checkpoint folder known by its path (its step is not needed to read it).
+fn checkpoint_dir(path: &Path) -> CheckpointDir {
+    CheckpointDir {
+        step: 0,
+        path: path.to_owned(),
+    }
 }
 
 /// The model of a Hugging Face folder, from its config.json.
-pub fn hf_model_config(dir: &Path) -> TrainResult<ModelConfig> {
-    let json = hf::read_config(dir).map_err(|e| TrainError::Config(e.to_string()))?;
+pub fn hf_model_config(dir: &Path) -> Result<ModelConfig> {
+    let json = hf::read_config(dir).map_err(|e| weights_error(e.to_string()))?;
     ModelConfig::from_hf_config(&json)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", dir.join(hf::CONFIG_FILE).display())))
+        .map_err(|e| weights_error(format!("{}: {e}", dir.join(hf::CONFIG_FILE).display())))
 }
 
 /// The model of a rewarm checkpoint, from its plan.json.
-pub fn checkpoint_model_config(dir: &Path) -> TrainResult<ModelConfig> {
-    let path = dir.join(PLAN_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
-    serde_json::from_value(json["model"].clone()).map_err(|e| {
-        TrainError::Checkpoint(format!(
-            "{}: `model` is not a model config ({e})\nHINT: the checkpoint was written by another rewarm version",
-            path.display()
-        ))
-    })
+pub fn checkpoint_model_config(dir: &Path) -> Result<ModelConfig> {
+    rewarm_runfolder::model_of(&checkpoint_dir(dir).plan_json())
+        .map_err(|e| weights_error(e.to_string()))
 }
 
 /// `init_from`: the weights of `path` into `vs`. A Hugging Face folder's config.json must describe the
 /// plan's `model`; a rewarm checkpoint is checked by names and shapes only, so that a continued run may
 /// change what shapes do not show (e.g. rope_theta, as in context extension).
-pub fn init_weights(path: &Path, vs: &nn::VarStore, model: &ModelConfig) -> TrainResult<()> {
+pub fn init_weights(path: &Path, vs: &nn::VarStore, model: &ModelConfig) -> Result<()> {
     let source = Source::detect(path)?;
     if let Source::HfFolder(dir) = &source {
         let theirs = hf_model_config(dir)?;
         if let Some((field, ours, stored)) = model.first_difference(&theirs) {
-            return Err(TrainError::Config(format!(
+            return Err(weights_error(format!(
                 "init_from = {}: its model has {field} = {stored} but the plan's [model] has {field} = {ours}\nHINT: make [model] match the folder's config.json (max_seq_len may differ), i.e.\n{}",
                 path.display(),
-                model_toml(&theirs)
+                ModelTable::for_config(&theirs).to_plan_toml()
             )));
         }
     }
     source.load_into(vs, model.family, model.tie_embeddings)
 }
 
-/// `config` as the `[model]` table of a plan, to paste into one: a preset (plus `max_seq_len` if it
-/// differs) when one matches, else every field.
-pub fn model_toml(config: &ModelConfig) -> String {
-    let preset = rewarm_model::PRESETS.iter().find_map(|name| {
-        let preset = ModelConfig::preset(name)?;
-        preset
-            .first_difference(config)
-            .is_none()
-            .then_some((name, preset.max_seq_len))
-    });
-    match preset {
-        Some((name, len)) if len == config.max_seq_len => format!("[model]\npreset = \"{name}\"\n"),
-        Some((name, _)) => format!(
-            "[model]\npreset = \"{name}\"\nmax_seq_len = {}\n",
-            config.max_seq_len
-        ),
-        None => {
-            let table = toml::Table::try_from(config).expect("a model config is a TOML table");
-            format!("[model]\n{table}")
-        }
-    }
-}
-
 /// A model with the weights of `path` (a checkpoint, run folder or Hugging Face folder) on `device`.
-pub fn load_model(path: &Path, device: Device) -> TrainResult<(Model, nn::VarStore, Source)> {
+pub fn load_model(path: &Path, device: Device) -> Result<(Model, nn::VarStore, Source)> {
     let source = Source::detect(path)?;
     let Some(config) = source.model_config()? else {
-        return Err(TrainError::Config(format!(
+        return Err(weights_error(format!(
             "{}: a bare weights file has no model config\nHINT: point at the checkpoint or Hugging Face folder that holds it",
             path.display()
         )));
@@ -214,14 +195,21 @@ pub fn load_model(path: &Path, device: Device) -> TrainResult<(Model, nn::VarSto
     Ok((model, vs, source))
 }
 
+/// The tokenizer an exported folder carries: its tokenizer.json and its end-of-text id (which the data
+/// was prepared with, read by the caller's tokenizer library).
+pub struct ExportTokenizer<'a> {
+    pub path: &'a Path,
+    pub eot_id: u32,
+}
+
 /// Writes the rewarm checkpoint (or run folder's newest checkpoint) `from` as the Hugging Face folder
 /// `out`: config.json, model.safetensors (copied; the names already are HF keys) and, if given,
 /// tokenizer.json. The weights are checked by loading them into a fresh model first.
-pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<&Path>) -> TrainResult<()> {
+pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) -> Result<()> {
     let dir = match Source::detect(from)? {
         Source::Checkpoint(dir) => dir,
         _ => {
-            return Err(TrainError::Config(format!(
+            return Err(weights_error(format!(
                 "{}: not a rewarm checkpoint or run folder\nHINT: export takes a `ckpt/step_…` folder or a run folder",
                 from.display()
             )))
@@ -231,44 +219,41 @@ pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<&Path>) -> TrainResu
     let config = checkpoint_model_config(&dir)?;
     if out.exists()
         && std::fs::read_dir(out)
-            .map_err(|e| TrainError::io(out, e))?
+            .map_err(|e| ModelError::io(out, e))?
             .next()
             .is_some()
     {
-        return Err(TrainError::Config(format!(
+        return Err(weights_error(format!(
             "{}: already exists and is not empty\nHINT: choose a new --hf folder, or remove this one",
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let convert = |e: rewarm_interop::InteropError| TrainError::Config(e.to_string());
-    std::fs::copy(dir.join(MODEL_FILE), out.join(hf::WEIGHTS_FILE))
-        .map_err(|e| TrainError::io(&out.join(hf::WEIGHTS_FILE), e))?;
+    std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
+    let convert = |e: rewarm_interop::InteropError| weights_error(e.to_string());
+    std::fs::copy(checkpoint_dir(&dir).model(), out.join(hf::WEIGHTS_FILE))
+        .map_err(|e| ModelError::io(&out.join(hf::WEIGHTS_FILE), e))?;
     let mut hf_config = config.to_hf_config();
     if let Some(tokenizer) = tokenizer {
-        let bytes = std::fs::read(tokenizer).map_err(|e| TrainError::io(tokenizer, e))?;
-        tokenizers_check(tokenizer, &bytes)?;
+        let bytes = check_tokenizer_json(tokenizer.path)?;
         // The document separator the data was prepared with starts and ends sequences (as in Pythia's
         // config); without it transformers' `generate` would stop at its family default id instead.
-        let eot = rewarm_data::tokenizer::Tokenizer::from_hf_file(tokenizer, None)
-            .map_err(|e| TrainError::Config(e.to_string()))?
-            .info()
-            .eot_id;
-        hf_config["bos_token_id"] = eot.into();
-        hf_config["eos_token_id"] = eot.into();
+        hf_config["bos_token_id"] = tokenizer.eot_id.into();
+        hf_config["eos_token_id"] = tokenizer.eot_id.into();
         hf::write_synced(&out.join(hf::TOKENIZER_FILE), &bytes).map_err(convert)?;
     }
     hf::write_json(&out.join(hf::CONFIG_FILE), &hf_config).map_err(convert)?;
     Ok(())
 }
 
-fn tokenizers_check(path: &Path, bytes: &[u8]) -> TrainResult<()> {
-    serde_json::from_slice::<serde_json::Value>(bytes)
+/// The bytes of `path` if it is a Hugging Face tokenizer.json (a JSON object with a `model`).
+pub fn check_tokenizer_json(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .filter(|j| j.get("model").is_some())
-        .map(|_| ())
+        .map(|_| bytes.clone())
         .ok_or_else(|| {
-            TrainError::Config(format!(
+            weights_error(format!(
                 "{}: not a Hugging Face tokenizer.json\nHINT: pass the tokenizer.json the training data was prepared with",
                 path.display()
             ))

@@ -1,0 +1,18 @@
+//! rewarm's model descriptions as data, with no tensors: planning a run, reporting on it and reading a
+//! Hugging Face `config.json` never need libtorch (ARCHITECTURE.md rule 5).
+//!
+//! - [`ModelConfig`]: the shape of a decoder-only transformer (GPT-NeoX/Pythia or Llama), its presets,
+//!   validation, parameter and FLOP counts (`config`);
+//! - [`ModelTable`]: the plan's `[model]` table, a preset plus typed overrides (`table`);
+//! - `hf_config`: [`ModelConfig`] ↔ Hugging Face `config.json`.
+//!
+//! `rewarm-model` builds the tensors of a [`ModelConfig`].
+
+mod config;
+mod error;
+mod hf_config;
+mod table;
+
+pub use config::{Family, ModelConfig, PRESETS};
+pub use error::ConfigError;
+pub use table::ModelTable;

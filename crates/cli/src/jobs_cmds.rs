@@ -1,0 +1,215 @@
+//! `sweep`, `study`, `quickstart`, `report` and `launch`: arguments in, `rewarm_jobs` does the work,
+//! results printed.
+
+use crate::progress::QuickstartLines;
+use crate::train_cmds::CliTrainer;
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use rewarm_jobs::quickstart::{run_quickstart, QuickstartRequest};
+use rewarm_jobs::study::{run_study, stamped_options, StudyRequest};
+use rewarm_plan::study::Size;
+use rewarm_report::{write_report, ReportOptions};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep .toml file (base plan + grid; docs/sweeps.md).
+    sweep: PathBuf,
+    /// Output folder: one run folder per grid point, named by the hash of its resolved plan.
+    #[arg(long)]
+    out: PathBuf,
+    /// Runs trained at the same time (each in its own process).
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    /// Expand and validate, print the runs, train nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn sweep(args: SweepArgs) -> Result<()> {
+    let runs = rewarm_plan::sweep::expand(&args.sweep)?;
+    let trainer = CliTrainer {
+        device: args.device,
+    };
+    rewarm_jobs::sweep::run_sweep(&runs, &args.out, args.parallel, args.dry_run, &trainer)?;
+    println!("`rewarm report {}` summarises the runs", args.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StudyArgs {
+    /// warmup | max-lr | replay | union | infinite | wsd
+    name: String,
+    /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// tiny (minutes on 2 cores) | small (tens of minutes) | base (a GPU).
+    #[arg(long, default_value = "tiny")]
+    size: String,
+    /// Multiplies the size's token budgets (pretraining and every stage), e.g. 0.1 for a quick look. The runs
+    /// get other ids than at the full budget.
+    #[arg(long, default_value_t = 1.0)]
+    token_scale: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Runs trained at the same time.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn study(args: StudyArgs) -> Result<()> {
+    let size: Size = args.size.parse().map_err(|e: String| anyhow!(e))?;
+    if !(args.token_scale > 0.0 && args.token_scale.is_finite()) {
+        bail!(
+            "--token-scale {}: expected a positive number (1 = the size's budgets)",
+            args.token_scale
+        );
+    }
+    let data = args
+        .data
+        .iter()
+        .map(|d| {
+            let (name, dir) = d
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--data {d}: expected NAME=FOLDER"))?;
+            Ok((name.to_owned(), PathBuf::from(dir)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let request = StudyRequest {
+        name: &args.name,
+        data: &data,
+        out: &args.out,
+        scale: size.scale().with_token_scale(args.token_scale),
+        seed: args.seed,
+        parallel: args.parallel,
+    };
+    let outcome = run_study(
+        &request,
+        &CliTrainer {
+            device: args.device,
+        },
+    )?;
+    print!("{}", outcome.report.to_terminal());
+    println!(
+        "runs in {}; report in {} (rewrite it with `rewarm report {} --out …`)",
+        outcome.runs.display(),
+        args.out.join("report").join("report.md").display(),
+        outcome.runs.display(),
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct QuickstartArgs {
+    /// The vendored sample (folders en/ and de/ with train.jsonl and validation.jsonl).
+    #[arg(long, default_value = "data/sample")]
+    data: PathBuf,
+    /// Where prepared data, the plan and the run go (re-running resumes).
+    #[arg(long, default_value = "runs/quickstart")]
+    out: PathBuf,
+    /// `cpu`, `cuda` or `cuda:N` (default: cpu; the quickstart is sized for it).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn quickstart(args: QuickstartArgs) -> Result<()> {
+    let request = QuickstartRequest {
+        data: &args.data,
+        out: &args.out,
+    };
+    let trainer = CliTrainer {
+        device: Some(args.device),
+    };
+    let outcome = run_quickstart(&request, &trainer, &QuickstartLines)?;
+    println!("\n{}", outcome.table.to_text());
+    println!(
+        "runs: {} (metrics.jsonl in each; see docs/metrics.md)",
+        outcome.runs.display()
+    );
+    println!(
+        "report: {} (tables), {} (figures)",
+        outcome.report.join("report.md").display(),
+        outcome.report.join("figures").display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run folders (holding plan.json and metrics.jsonl) or sweep folders (whose subfolders are runs).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output folder: report.md, report.html and figures/ (SVG and PNG).
+    #[arg(long)]
+    out: PathBuf,
+    /// The union baseline run (default: a single-stage run mixing ≥ 2 sources among the inputs).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Validation set for time-to-target (default: the new data of the first continual run).
+    #[arg(long)]
+    target_set: Option<String>,
+    /// Target loss (default: the baseline's final loss on the target set).
+    #[arg(long)]
+    target_loss: Option<f64>,
+    /// Final loss = mean of this many last evaluations per set.
+    #[arg(long, default_value_t = 1)]
+    last_evals: usize,
+}
+
+pub fn report(args: ReportArgs) -> Result<()> {
+    let options = ReportOptions {
+        last_k: args.last_evals,
+        baseline: args.baseline,
+        target_set: args.target_set,
+        target_loss: args.target_loss,
+        ..stamped_options()
+    };
+    let report = write_report(&args.runs, &options, &args.out)?;
+    print!("{}", report.to_terminal());
+    eprintln!(
+        "wrote {0}/report.md, {0}/report.html and {1} figures under {0}/figures/",
+        args.out.display(),
+        report.figures.len()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LaunchArgs {
+    /// Processes on this machine (one per GPU; on the CPU they share the cores).
+    #[arg(long)]
+    nproc: usize,
+    /// Machines taking part.
+    #[arg(long, default_value_t = 1)]
+    nnodes: usize,
+    /// This machine's index among them.
+    #[arg(long, default_value_t = 0)]
+    node_rank: usize,
+    /// Address of the machine running global rank 0 (it serves the rendezvous store).
+    #[arg(long, default_value = "127.0.0.1")]
+    master_addr: String,
+    /// Port of the rendezvous store (default: a free port, single machine only).
+    #[arg(long)]
+    master_port: Option<u16>,
+    /// The rewarm command each process runs, after `--`: e.g. `-- train plan.toml --run runs/x`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn launch(args: LaunchArgs) -> Result<()> {
+    let layout = rewarm_jobs::launch::Layout {
+        nproc: args.nproc,
+        nnodes: args.nnodes,
+        node_rank: args.node_rank,
+        master_addr: args.master_addr,
+        master_port: args.master_port,
+    };
+    rewarm_jobs::launch::launch(&layout, &std::env::current_exe()?, &args.command)
+}

@@ -1,0 +1,75 @@
+//! Plans from files: validated, with the mixture their sources' manifests give (no shard opened), and the
+//! per-step view `rewarm plan` prints and draws.
+
+use anyhow::{Context, Result};
+use rewarm_data::{Manifest, MixtureIndex};
+use rewarm_plan::summary::PlanSummary;
+use rewarm_plan::{Plan, PlanConfig};
+use std::path::Path;
+
+/// Loads and validates a plan file (its model included).
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    Ok(Plan::new(PlanConfig::load(path)?, path)?)
+}
+
+/// The mixture index of a plan from its sources' manifests (no shards opened). Errors name the plan file
+/// and the source's key as well as the folder.
+pub fn mixture_index(plan: &Plan, file: &Path) -> Result<MixtureIndex> {
+    let counts = plan
+        .sources
+        .iter()
+        .map(|s| {
+            let manifest = Manifest::load(&s.dir)
+                .with_context(|| format!("{}: data.sources.{}", file.display(), s.name))?;
+            Ok(rewarm_data::source::sequences_in(
+                manifest.train.tokens,
+                plan.seq_len,
+            ))
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    Ok(MixtureIndex::new(plan.mixture_plan(&counts))?)
+}
+
+/// What `rewarm plan` shows before any compute: stages, tokens, FLOPs and cost.
+pub fn summary(plan: &Plan, file: &Path) -> Result<PlanSummary> {
+    let index = mixture_index(plan, file)?;
+    let flops = plan.model.flops_per_token(plan.seq_len) as f64;
+    Ok(PlanSummary::new(plan, &index, flops))
+}
+
+/// One step of a plan as `rewarm plan --format csv` lists it and `--plot` draws it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedStep {
+    pub step: u64,
+    pub stage: String,
+    pub local_step: u64,
+    pub lr: f64,
+    pub batch_sequences: u64,
+    pub tokens_before: u64,
+    pub replay_fraction: f64,
+}
+
+/// Every step of the plan, in order.
+pub fn steps(plan: &Plan) -> impl Iterator<Item = PlannedStep> + '_ {
+    (0..plan.total_steps).map(|step| {
+        let s = plan.step(step);
+        let st = &plan.stages[s.stage];
+        PlannedStep {
+            step,
+            stage: st.name.clone(),
+            local_step: s.local_step,
+            lr: s.lr,
+            batch_sequences: s.batch_sequences,
+            tokens_before: s.tokens_before,
+            replay_fraction: st.replay.as_ref().map_or(0.0, |r| r.fraction),
+        }
+    })
+}
+
+/// The stage boundaries (first step, name) for figures.
+pub fn boundaries(plan: &Plan) -> Vec<(u64, String)> {
+    plan.stages
+        .iter()
+        .map(|s| (s.first_step, s.name.clone()))
+        .collect()
+}

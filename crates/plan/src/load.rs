@@ -1,0 +1,116 @@
+//! Reading a plan file (TOML, unknown keys rejected with their line and column) and `plan.json`, the
+//! resolved plan a run folder keeps.
+
+use crate::config::PlanConfig;
+use crate::schedule::Schedule;
+use crate::{Plan, PlanError};
+use rewarm_runfolder::{Record, RunFolderError};
+use std::path::Path;
+
+impl PlanConfig {
+    /// Parses a plan; unknown keys and type errors name the file, line and key.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, PlanError> {
+        toml::from_str(text).map_err(|e| PlanError {
+            file: file.display().to_string(),
+            field: e
+                .span()
+                .map(|s| place(text, s.start))
+                .unwrap_or_else(|| "config".into()),
+            why: e.message().trim_end().to_owned(),
+            fix: "see docs/plan.md for every key and its allowed values; unknown keys are rejected so typos never pass silently".into(),
+        })
+    }
+
+    /// Reads and parses a plan file, filling refined schedules from the runs they name.
+    pub fn load(path: &Path) -> Result<Self, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+            file: path.display().to_string(),
+            field: "file".into(),
+            why: e.to_string(),
+            fix: "pass the path of a plan .toml file".into(),
+        })?;
+        let mut config = Self::from_toml(&text, path)?;
+        config.load_refined_schedules(path)?;
+        Ok(config)
+    }
+
+    /// Refined schedules name a previous run's metrics.jsonl; its per-step `grad_norm`s become the
+    /// schedule's multipliers (Defazio et al. 2023), so the resolved plan is self-contained.
+    fn load_refined_schedules(&mut self, file: &Path) -> Result<(), PlanError> {
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (s, stage) in self.stages.iter_mut().enumerate() {
+            let Some(norms_file) = stage.schedule.unfilled_grad_norms() else {
+                continue;
+            };
+            let err = |why: String| PlanError {
+                file: file.display().to_string(),
+                field: format!("stages[{s}].schedule.grad_norms"),
+                why,
+                fix:
+                    "point at the metrics.jsonl of a finished run (its train lines carry grad_norm)"
+                        .into(),
+            };
+            let norms = grad_norms(&base.join(norms_file)).map_err(|e| err(e.to_string()))?;
+            stage
+                .schedule
+                .fill_refined_multipliers(&norms)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Schedule {
+    /// The gradient-norm file of a refined schedule whose multipliers are not filled in yet.
+    fn unfilled_grad_norms(&self) -> Option<&Path> {
+        match self {
+            Schedule::Refined {
+                grad_norms: Some(file),
+                multipliers,
+                ..
+            } if multipliers.is_empty() => Some(file),
+            _ => None,
+        }
+    }
+}
+
+/// The per-step gradient norms a run logged.
+fn grad_norms(metrics: &Path) -> Result<Vec<f64>, RunFolderError> {
+    Ok(rewarm_runfolder::metrics_log::read(metrics)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Train(t) => Some(t.grad_norm),
+            _ => None,
+        })
+        .collect())
+}
+
+/// `line L, column C` (1-based, columns in characters) of byte offset `at` in `text`, and the table it is
+/// in (`in [model]`) when a table header comes before it.
+fn place(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let table = before
+        .lines()
+        .rev()
+        .skip(1) // the line of the error itself
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or(l).trim());
+    match table {
+        Some(t) => format!("line {line}, column {column}, in {t}"),
+        None => format!("line {line}, column {column}"),
+    }
+}
+
+/// `plan.json` of a run folder and of each checkpoint: the plan as parsed and the model it resolved to.
+pub type PlanFile = rewarm_runfolder::PlanFile<PlanConfig>;
+
+/// The plan.json of a validated plan.
+pub fn plan_file(plan: &Plan) -> PlanFile {
+    PlanFile {
+        plan: plan.config.clone(),
+        model: plan.model.clone(),
+    }
+}

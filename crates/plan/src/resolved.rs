@@ -1,0 +1,169 @@
+//! A validated plan: stages with their steps, batches, schedules and data mixtures resolved, and pure
+//! functions from the global step to everything the loop needs (stage, LR, batch, data position).
+
+//!
+//! [`Plan::new`] (in `validate`) builds it from a [`PlanConfig`]; nothing here can fail.
+
+use crate::config::{OptimizerPolicy, PlanConfig, ShrinkPerturbConfig};
+use crate::schedule::{BatchSchedule, Schedule};
+use rewarm_arch::ModelConfig;
+use rewarm_data::mixture::{MixturePlan, ReplaySpec, SourceMeta, StageSpec};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourcePlan {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// A run of steps with one batch size inside a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub first_step: u64,
+    pub batch_sequences: u64,
+    /// Stage sequence index of the segment's first row.
+    pub first_sequence: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StagePlan {
+    pub name: String,
+    /// Global step at which the stage starts.
+    pub first_step: u64,
+    pub steps: u64,
+    /// Sequences the stage draws (replay included).
+    pub sequences: u64,
+    /// Tokens seen (run-wide) before the stage.
+    pub tokens_before: u64,
+    pub schedule: Schedule,
+    pub optimizer: OptimizerPolicy,
+    pub shrink_perturb: Option<ShrinkPerturbConfig>,
+    pub mixture: Vec<(usize, f64)>,
+    pub replay: Option<ReplaySpec>,
+    pub segments: Vec<Segment>,
+}
+
+/// Everything the loop needs to know about one global step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepInfo {
+    pub stage: usize,
+    pub local_step: u64,
+    pub batch_sequences: u64,
+    /// Stage sequence index of the step's first row.
+    pub first_sequence: u64,
+    /// Tokens seen (run-wide) before this step.
+    pub tokens_before: u64,
+    pub lr: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub config: PlanConfig,
+    /// The model `[model]` describes (preset + overrides, validated).
+    pub model: ModelConfig,
+    /// Folder of the plan file; relative paths in it resolve against this.
+    pub base_dir: PathBuf,
+    pub seq_len: usize,
+    pub sources: Vec<SourcePlan>,
+    pub stages: Vec<StagePlan>,
+    pub total_steps: u64,
+    pub batch: BatchSchedule,
+    /// Indices of the sources evaluated as labelled validation sets.
+    pub eval_sets: Vec<usize>,
+}
+
+impl Plan {
+    /// The stage holding global step `step` (< total_steps).
+    pub fn stage_of(&self, step: u64) -> usize {
+        self.stages.partition_point(|s| s.first_step <= step) - 1
+    }
+
+    pub fn step(&self, step: u64) -> StepInfo {
+        let stage = self.stage_of(step);
+        let st = &self.stages[stage];
+        let seg = st.segments[st.segments.partition_point(|g| g.first_step <= step) - 1];
+        let first_sequence = seg.first_sequence + (step - seg.first_step) * seg.batch_sequences;
+        let tokens_before = st.tokens_before + first_sequence * self.seq_len as u64;
+        let local_step = step - st.first_step;
+        let lr = st.schedule.lr(local_step, st.steps) * self.batch.lr_scale(tokens_before);
+        StepInfo {
+            stage,
+            local_step,
+            batch_sequences: seg.batch_sequences,
+            first_sequence,
+            tokens_before,
+            lr,
+        }
+    }
+
+    /// Sequences per forward pass.
+    pub fn micro_batch_sequences(&self, batch_sequences: u64) -> u64 {
+        self.config
+            .train
+            .micro_batch_sequences
+            .unwrap_or(batch_sequences)
+            .min(batch_sequences)
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|s| s.sequences * self.seq_len as u64)
+            .sum()
+    }
+
+    /// The data half of the plan, given each source's training sequences of `seq_len` tokens.
+    pub fn mixture_plan(&self, source_sequences: &[u64]) -> MixturePlan {
+        MixturePlan {
+            seed: self.config.seed,
+            max_epochs: self.config.data.max_epochs,
+            sources: self
+                .sources
+                .iter()
+                .zip(source_sequences)
+                .map(|(s, &n)| SourceMeta {
+                    name: s.name.clone(),
+                    sequences: n,
+                })
+                .collect(),
+            stages: self
+                .stages
+                .iter()
+                .map(|s| StageSpec {
+                    name: s.name.clone(),
+                    sources: s.mixture.clone(),
+                    replay: s.replay.clone(),
+                    sequences: s.sequences,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether evaluation is due after `step` steps are done (dense right after a boundary, periodic, and at
+    /// every stage end).
+    pub fn eval_due(&self, steps_done: u64) -> bool {
+        let e = &self.config.eval;
+        if steps_done == 0 {
+            return true;
+        }
+        let st = &self.stages[self.stage_of(steps_done - 1)];
+        let local = steps_done - st.first_step;
+        let stage_end = local == st.steps;
+        let periodic = e.every_steps > 0 && steps_done % e.every_steps == 0;
+        let dense =
+            local <= e.dense_steps && e.dense_every_steps > 0 && local % e.dense_every_steps == 0;
+        stage_end || periodic || dense
+    }
+
+    /// Whether a checkpoint is due after `steps_done` steps: periodic, and at every stage end.
+    pub fn checkpoint_due(&self, steps_done: u64) -> bool {
+        let every = self.config.checkpoint.every_steps;
+        self.is_stage_end(steps_done) || (every > 0 && steps_done % every == 0)
+    }
+
+    pub fn is_stage_end(&self, steps_done: u64) -> bool {
+        self.stages
+            .iter()
+            .any(|s| s.first_step + s.steps == steps_done)
+    }
+}

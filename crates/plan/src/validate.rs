@@ -1,0 +1,512 @@
+//! [`Plan::new`]: a [`PlanConfig`] validated into a [`Plan`] in named steps — the model, the sources,
+//! the sequence length, the batch schedule, the optimizer and guard ranges, each stage (schedule,
+//! mixture, replay, warm start, steps), the evaluation sets. This is the one place a plan is checked:
+//! `rewarm-data` only asserts what is checked here. Every error names the plan file, the field and the fix.
+
+use crate::config::{DataConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig};
+use crate::resolved::{Segment, SourcePlan, StagePlan};
+use crate::schedule::BatchSchedule;
+use crate::Plan;
+use rewarm_arch::ModelConfig;
+use rewarm_data::mixture::ReplaySpec;
+use rewarm_data::ReplayPool;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {why}\nHINT: {fix}")]
+pub struct PlanError {
+    pub file: String,
+    pub field: String,
+    pub why: String,
+    pub fix: String,
+}
+
+impl Plan {
+    /// Validates a config read from `file` (relative paths in it resolve against the file's folder).
+    pub fn new(config: PlanConfig, file: &Path) -> Result<Plan, PlanError> {
+        let v = Validator {
+            file: file.display().to_string(),
+        };
+        let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let model = v.model(&config)?;
+        let sources = v.sources(&config.data, &base_dir)?;
+        let seq_len = v.seq_len(&config.data, &model)?;
+        let batch = v.batch(&config, seq_len)?;
+        v.ranges(&config)?;
+        let stages = v.stages(&config, &sources, &batch, seq_len)?;
+        let eval_sets = v.eval_sets(&config, &sources)?;
+        let total_steps = stages.last().map_or(0, |s| s.first_step + s.steps);
+        Ok(Plan {
+            config,
+            model,
+            base_dir,
+            seq_len,
+            sources,
+            stages,
+            total_steps,
+            batch,
+            eval_sets,
+        })
+    }
+}
+
+/// Builds the errors of one plan file.
+struct Validator {
+    file: String,
+}
+
+impl Validator {
+    fn err(&self, field: impl Into<String>, why: impl Into<String>, fix: &str) -> PlanError {
+        PlanError {
+            file: self.file.clone(),
+            field: field.into(),
+            why: why.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn model(&self, config: &PlanConfig) -> Result<ModelConfig, PlanError> {
+        config.model.resolve().map_err(|e| PlanError {
+            file: self.file.clone(),
+            field: format!("model.{}", e.field),
+            why: e.problem,
+            fix: e.hint,
+        })
+    }
+
+    fn sources(&self, data: &DataConfig, base_dir: &Path) -> Result<Vec<SourcePlan>, PlanError> {
+        if data.sources.is_empty() {
+            return Err(self.err(
+                "data.sources",
+                "no sources",
+                "name at least one prepared folder: sources = { en = \"prepared/en\" }",
+            ));
+        }
+        Ok(data
+            .sources
+            .iter()
+            .map(|(name, dir)| SourcePlan {
+                name: name.clone(),
+                dir: base_dir.join(dir),
+            })
+            .collect())
+    }
+
+    fn source_index(
+        &self,
+        sources: &[SourcePlan],
+        field: String,
+        name: &str,
+    ) -> Result<usize, PlanError> {
+        sources.iter().position(|s| s.name == name).ok_or_else(|| {
+            let known: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+            self.err(
+                field,
+                format!("unknown source `{name}` (sources: {})", known.join(", ")),
+                "add it under [data.sources] or fix the name",
+            )
+        })
+    }
+
+    /// `data.seq_len`, by default the model's context.
+    fn seq_len(&self, data: &DataConfig, model: &ModelConfig) -> Result<usize, PlanError> {
+        let seq_len = data.seq_len.unwrap_or(model.max_seq_len);
+        if seq_len == 0 || seq_len > model.max_seq_len {
+            return Err(self.err(
+                "data.seq_len",
+                format!(
+                    "{seq_len} tokens, the model's context is {}",
+                    model.max_seq_len
+                ),
+                "use a sequence length between 1 and model.max_seq_len",
+            ));
+        }
+        Ok(seq_len)
+    }
+
+    /// The batch size and its doubling points, and the micro-batch that must divide it.
+    fn batch(&self, config: &PlanConfig, seq_len: usize) -> Result<BatchSchedule, PlanError> {
+        let tr = &config.train;
+        if tr.batch_tokens == 0 || tr.batch_tokens % seq_len as u64 != 0 {
+            return Err(self.err(
+                "train.batch_tokens",
+                format!(
+                    "{} is not a positive multiple of the sequence length {seq_len}",
+                    tr.batch_tokens
+                ),
+                "use a whole number of sequences per batch",
+            ));
+        }
+        let batch = config.batch_schedule(seq_len);
+        batch.validate().map_err(|e| {
+            self.err(
+                e.field
+                    .replace("batch.double_at_tokens", "train.batch_doubling_tokens"),
+                format!("{}: expected {}", e.got, e.expected),
+                &e.hint,
+            )
+        })?;
+        if let Some(m) = tr.micro_batch_sequences {
+            if m == 0 || batch.start_sequences % m != 0 {
+                return Err(self.err(
+                    "train.micro_batch_sequences",
+                    format!(
+                        "{m} does not divide the batch of {} sequences",
+                        batch.start_sequences
+                    ),
+                    "pick a divisor of batch_tokens / seq_len",
+                ));
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Optimizer, repetition cap and guard values in their ranges.
+    fn ranges(&self, config: &PlanConfig) -> Result<(), PlanError> {
+        let (o, g) = (&config.optimizer, &config.guard);
+        let max_epochs = config.data.max_epochs;
+        for (field, v, ok) in [
+            ("optimizer.beta1", o.beta1, (0.0..1.0).contains(&o.beta1)),
+            ("optimizer.beta2", o.beta2, (0.0..1.0).contains(&o.beta2)),
+            ("optimizer.eps", o.eps, o.eps > 0.0),
+            (
+                "optimizer.weight_decay",
+                o.weight_decay,
+                o.weight_decay >= 0.0,
+            ),
+            ("optimizer.clip", o.clip, o.clip >= 0.0),
+            ("data.max_epochs", max_epochs, max_epochs > 0.0),
+            (
+                "guard.lr_backoff",
+                g.lr_backoff,
+                g.lr_backoff > 0.0 && g.lr_backoff <= 1.0,
+            ),
+        ] {
+            if !(ok && v.is_finite()) {
+                return Err(self.err(
+                    field,
+                    format!("{v} is out of range"),
+                    "see docs/plan.md for the allowed range",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stage in order: each starts where the one before ended, and may replay what they trained on.
+    fn stages(
+        &self,
+        config: &PlanConfig,
+        sources: &[SourcePlan],
+        batch: &BatchSchedule,
+        seq_len: usize,
+    ) -> Result<Vec<StagePlan>, PlanError> {
+        if config.stages.is_empty() {
+            return Err(self.err("stages", "no stages", "add at least one [[stages]] table"));
+        }
+        let mut cursor = Cursor::default();
+        let mut stages: Vec<StagePlan> = Vec::new();
+        for (s, st) in config.stages.iter().enumerate() {
+            let at = |f: &str| format!("stages[{s}] ({}).{f}", st.name);
+            if stages.iter().any(|p| p.name == st.name) {
+                return Err(self.err(
+                    at("name"),
+                    "two stages share this name",
+                    "give every stage its own name",
+                ));
+            }
+            let stage = self.stage(st, &at, sources, &cursor.trained)?;
+            let (first_step, tokens_before) = (cursor.step, cursor.tokens);
+            let (steps, sequences, segments) =
+                self.walk(st, &stage, &at, batch, seq_len, &mut cursor)?;
+            for &(k, _) in &stage.mixture {
+                if !cursor.trained.contains(&k) {
+                    cursor.trained.push(k);
+                }
+            }
+            stages.push(StagePlan {
+                first_step,
+                tokens_before,
+                steps,
+                sequences,
+                segments,
+                ..stage
+            });
+        }
+        Ok(stages)
+    }
+
+    /// One stage's schedule, mixture, replay and warm start, before its steps are counted.
+    fn stage(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        sources: &[SourcePlan],
+        trained: &[usize],
+    ) -> Result<StagePlan, PlanError> {
+        st.schedule.validate().map_err(|e| {
+            self.err(
+                at(&e.field),
+                format!("{}: expected {}", e.got, e.expected),
+                &e.hint,
+            )
+        })?;
+        let mixture = self.mixture(st, at, sources)?;
+        let replay = match &st.replay {
+            Some(r) => self.replay(r, at, sources, trained)?,
+            None => None,
+        };
+        if let Some(sp) = &st.shrink_perturb {
+            let ok = sp.lambda.is_finite()
+                && sp.sigma.is_finite()
+                && sp.lambda >= 0.0
+                && sp.sigma >= 0.0;
+            if !ok {
+                return Err(self.err(
+                    at("shrink_perturb"),
+                    format!("lambda {} sigma {}", sp.lambda, sp.sigma),
+                    "use lambda in [0, 1] and sigma ≥ 0",
+                ));
+            }
+        }
+        // Steps, sequences and segments are counted by `walk`.
+        Ok(StagePlan {
+            name: st.name.clone(),
+            first_step: 0,
+            steps: 0,
+            sequences: 0,
+            tokens_before: 0,
+            schedule: st.schedule.clone(),
+            optimizer: st.optimizer,
+            shrink_perturb: st.shrink_perturb.clone(),
+            mixture,
+            replay,
+            segments: Vec::new(),
+        })
+    }
+
+    /// The stage's new-data sources with their weights normalized to token fractions.
+    fn mixture(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        sources: &[SourcePlan],
+    ) -> Result<Vec<(usize, f64)>, PlanError> {
+        if st.mixture.is_empty() {
+            return Err(self.err(
+                at("mixture"),
+                "empty",
+                "give the stage at least one source: mixture = { en = 1.0 }",
+            ));
+        }
+        let total: f64 = st.mixture.values().sum();
+        let mut mixture = Vec::new();
+        for (name, &w) in &st.mixture {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(self.err(
+                    at(&format!("mixture.{name}")),
+                    format!("weight {w}"),
+                    "weights are positive token fractions",
+                ));
+            }
+            mixture.push((self.source_index(sources, at("mixture"), name)?, w / total));
+        }
+        Ok(mixture)
+    }
+
+    /// Replay of a fraction ρ of every batch from earlier stages' sources (`None` when ρ = 0).
+    fn replay(
+        &self,
+        r: &ReplayConfig,
+        at: &dyn Fn(&str) -> String,
+        sources: &[SourcePlan],
+        trained: &[usize],
+    ) -> Result<Option<ReplaySpec>, PlanError> {
+        if !(0.0..1.0).contains(&r.fraction) {
+            return Err(self.err(
+                at("replay.fraction"),
+                format!("{}", r.fraction),
+                "a fraction of every batch: 0 ≤ ρ < 1",
+            ));
+        }
+        if r.fraction == 0.0 {
+            return Ok(None);
+        }
+        let replayed = match &r.sources {
+            Some(names) => names
+                .iter()
+                .map(|n| self.source_index(sources, at("replay.sources"), n))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => trained.to_vec(),
+        };
+        self.replay_sources(r, at, sources, trained, &replayed)?;
+        Ok(Some(ReplaySpec {
+            fraction: r.fraction,
+            sources: replayed,
+            weights: r.weights.clone(),
+            pool: r.pool,
+            order: r.order,
+        }))
+    }
+
+    /// The replayed sources exist, have one weight each when weights are given, and were seen when only
+    /// seen data may be replayed.
+    fn replay_sources(
+        &self,
+        r: &ReplayConfig,
+        at: &dyn Fn(&str) -> String,
+        sources: &[SourcePlan],
+        trained: &[usize],
+        replayed: &[usize],
+    ) -> Result<(), PlanError> {
+        if replayed.is_empty() {
+            return Err(self.err(
+                at("replay"),
+                "no earlier stage to replay from",
+                "name replay.sources, or remove replay from the first stage",
+            ));
+        }
+        if let Some(w) = &r.weights {
+            if w.len() != replayed.len() {
+                return Err(self.err(
+                    at("replay.weights"),
+                    format!("{} weights for {} sources", w.len(), replayed.len()),
+                    "give one weight per replay source",
+                ));
+            }
+            if let Some(bad) = w.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+                return Err(self.err(
+                    at("replay.weights"),
+                    format!("weight {bad}"),
+                    "replay weights are positive",
+                ));
+            }
+        }
+        // Seen-only replay of a source no earlier stage read has nothing to draw, and default weights
+        // (sequences seen) would give it weight 0.
+        let Some(&k) = replayed.iter().find(|k| !trained.contains(k)) else {
+            return Ok(());
+        };
+        let name = &sources[k].name;
+        if r.pool == ReplayPool::Seen {
+            return Err(self.err(
+                at("replay.sources"),
+                format!("no earlier stage trained on `{name}`, so none of it was seen"),
+                "replay a source an earlier stage read, or set replay.pool = \"whole\" to draw from its whole training split",
+            ));
+        }
+        if r.weights.is_none() && replayed.len() > 1 {
+            return Err(self.err(
+                at("replay.weights"),
+                format!("no earlier stage trained on `{name}`, so it has no count of sequences seen to weight it by"),
+                "give replay.weights, one per replay source",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts the stage's steps from where the cursor stands until it has drawn its sequences; the batch
+    /// may grow along the way. Computed a segment (a run of steps with one batch size) at a time, so that
+    /// a huge token budget costs no more than a small one; counts that would overflow 64 bits are an
+    /// error. Returns (steps, sequences, segments) and moves the cursor to the stage's end.
+    fn walk(
+        &self,
+        st: &StageConfig,
+        stage: &StagePlan,
+        at: &dyn Fn(&str) -> String,
+        batch: &BatchSchedule,
+        seq_len: usize,
+        cursor: &mut Cursor,
+    ) -> Result<(u64, u64, Vec<Segment>), PlanError> {
+        let target = self.stage_sequences(st, stage, at, seq_len)?;
+        let overflow = || {
+            self.err(
+                at("tokens"),
+                format!(
+                    "{} tokens: the plan's step and token counts overflow 64 bits",
+                    st.tokens
+                ),
+                "give the stages token budgets a run can reach",
+            )
+        };
+        let first_step = cursor.step;
+        let mut sequences = 0u64;
+        let mut segments: Vec<Segment> = Vec::new();
+        while sequences < target {
+            let b = batch.sequences_at(cursor.tokens);
+            let batch_tokens = b.checked_mul(seq_len as u64).ok_or_else(overflow)?;
+            // Steps at this batch size: until the stage has its sequences, or until the step that
+            // starts at or past the next doubling point.
+            let mut n = (target - sequences).div_ceil(b);
+            if let Some(&next) = batch.double_at_tokens.iter().find(|&&t| t > cursor.tokens) {
+                n = n.min((next - cursor.tokens).div_ceil(batch_tokens));
+            }
+            if segments.last().is_none_or(|seg| seg.batch_sequences != b) {
+                segments.push(Segment {
+                    first_step: cursor.step,
+                    batch_sequences: b,
+                    first_sequence: sequences,
+                });
+            }
+            let add = |x: u64, times: u64, per: u64| {
+                times.checked_mul(per).and_then(|d| d.checked_add(x))
+            };
+            sequences = add(sequences, n, b).ok_or_else(overflow)?;
+            cursor.tokens = add(cursor.tokens, n, batch_tokens).ok_or_else(overflow)?;
+            cursor.step = cursor.step.checked_add(n).ok_or_else(overflow)?;
+        }
+        Ok((cursor.step - first_step, sequences, segments))
+    }
+
+    /// Sequences the stage draws: its token budget, plus the replay on top with additive replay.
+    fn stage_sequences(
+        &self,
+        st: &StageConfig,
+        stage: &StagePlan,
+        at: &dyn Fn(&str) -> String,
+        seq_len: usize,
+    ) -> Result<u64, PlanError> {
+        let rho = stage.replay.as_ref().map_or(0.0, |r| r.fraction);
+        let additive = st
+            .replay
+            .as_ref()
+            .is_some_and(|r| r.mode == ReplayMode::Additive);
+        let tokens = if additive {
+            (st.tokens as f64 / (1.0 - rho)).round() as u64
+        } else {
+            st.tokens
+        };
+        let sequences = tokens.div_ceil(seq_len as u64);
+        if sequences == 0 {
+            return Err(self.err(at("tokens"), "0", "give the stage a positive token budget"));
+        }
+        Ok(sequences)
+    }
+
+    fn eval_sets(
+        &self,
+        config: &PlanConfig,
+        sources: &[SourcePlan],
+    ) -> Result<Vec<usize>, PlanError> {
+        if config.eval.batch_sequences == 0 {
+            return Err(self.err("eval.batch_sequences", "0", "use at least 1"));
+        }
+        match &config.eval.sets {
+            Some(names) => names
+                .iter()
+                .map(|n| self.source_index(sources, "eval.sets".into(), n))
+                .collect(),
+            None => Ok((0..sources.len()).collect()),
+        }
+    }
+}
+
+/// Where the stages walked so far have left the run.
+#[derive(Default)]
+struct Cursor {
+    step: u64,
+    /// Tokens seen, run-wide.
+    tokens: u64,
+    /// Sources the stages so far trained on, in first-use order (what later stages may replay).
+    trained: Vec<usize>,
+}

@@ -1,0 +1,35 @@
+//! rewarm's run folder: the one interface between training and reporting (ARCHITECTURE.md rule 3), as
+//! types with no tensors. `rewarm-train` writes these types; `rewarm-report`, `rewarm-plan` and the jobs
+//! read them.
+//!
+//! - [`layout`]: where each file lives ([`RunDir`], [`CheckpointDir`], [`SweepDir`]);
+//! - [`records`]: the `metrics.jsonl` records, tagged by `kind`, with a schema version; [`metrics_log`]
+//!   appends and reads them;
+//! - [`PlanFile`] (`plan.json`), [`Environment`] (`environment.json`), [`SweepIndex`] (`sweep.json`), [`TrainState`] (a checkpoint's
+//!   `state.json`);
+//! - [`checkpoints`]: complete checkpoints, retention, safe removal; [`lock`]: one writer per folder;
+//! - [`atomic`]: the one way files are written so that a crash never leaves one half-written;
+//! - [`fault`]: the reliability tests' fault injection (inert unless `REWARM_FAULT` is set).
+
+pub mod atomic;
+pub mod checkpoints;
+mod environment;
+mod error;
+pub mod fault;
+pub mod layout;
+pub mod lock;
+pub mod metrics_log;
+mod plan_file;
+pub mod records;
+mod state;
+mod sweep_index;
+
+pub use environment::Environment;
+pub use error::{Result, RunFolderError};
+pub use layout::{step_dir_name, CheckpointDir, RunDir, SweepDir};
+pub use lock::RunLock;
+pub use metrics_log::MetricsLog;
+pub use plan_file::{model_of, PlanFile};
+pub use records::{EvalRecord, Record, RollbackRecord, TrainRecord};
+pub use state::TrainState;
+pub use sweep_index::{SweepEntry, SweepIndex};

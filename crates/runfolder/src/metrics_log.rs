@@ -1,0 +1,157 @@
+//! Appending to and reading `metrics.jsonl`. On resume, lines of steps after the checkpoint are dropped
+//! before appending, so redone steps are never duplicated; a reader skips a torn last line (a crash in
+//! the middle of a write) and refuses any other damaged line, naming it.
+
+use crate::atomic::write_atomic;
+use crate::error::{Result, RunFolderError};
+use crate::records::{Line, Record, SCHEMA_VERSION};
+use crate::RunDir;
+use std::path::{Path, PathBuf};
+
+pub struct MetricsLog {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl MetricsLog {
+    /// Opens the run's metrics.jsonl for appending, first dropping every line whose step is after
+    /// `keep_through` (the checkpoint being resumed); `None` (a fresh start) drops every line.
+    pub fn open(run: &RunDir, keep_through: Option<u64>) -> Result<Self> {
+        let path = run.metrics();
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| RunFolderError::io(&path, e))?;
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    let step = serde_json::from_str::<Line>(l)
+                        .ok()
+                        .and_then(|l| l.record.step());
+                    step.is_some_and(|s| keep_through.is_some_and(|k| s <= k))
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            if kept.len() != text.len() {
+                write_atomic(&path, kept.as_bytes()).map_err(|e| RunFolderError::io(&path, e))?;
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| RunFolderError::io(&path, e))?;
+        Ok(MetricsLog { path, file })
+    }
+
+    /// Appends one record under the current schema version.
+    pub fn write(&mut self, record: Record) -> Result<()> {
+        let line = Line {
+            schema: SCHEMA_VERSION,
+            record,
+        };
+        let mut text = serde_json::to_string(&line).expect("records serialize");
+        text.push('\n');
+        crate::fault::write_all(&mut self.file, text.as_bytes(), "metrics:mid-line")
+            .map_err(|e| RunFolderError::io(&self.path, e))
+    }
+
+    /// Makes the lines written so far durable (before a checkpoint that refers to them).
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| RunFolderError::io(&self.path, e))
+    }
+}
+
+/// Every record of a metrics file, in order, leaving out kinds this build does not know.
+pub fn read(path: &Path) -> Result<Vec<Record>> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RunFolderError::format(
+            path,
+            e.to_string(),
+            "the run has not logged anything yet: train it first (`rewarm train PLAN --run DIR`)",
+        ),
+        _ => RunFolderError::io(path, e),
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    let torn_last = !text.is_empty() && !text.ends_with('\n');
+    let mut records = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = match serde_json::from_str(line) {
+            Ok(l) => l,
+            Err(_) if torn_last && i + 1 == lines.len() => continue,
+            Err(e) => return Err(RunFolderError::format(
+                path,
+                format!("line {}: {e}", i + 1),
+                "metrics.jsonl holds one JSON object per line; restore or remove the damaged line",
+            )),
+        };
+        if parsed.schema > SCHEMA_VERSION {
+            return Err(RunFolderError::format(
+                path,
+                format!(
+                    "line {}: schema {} is newer than this rewarm reads ({SCHEMA_VERSION})",
+                    i + 1,
+                    parsed.schema
+                ),
+                "read it with the rewarm version that wrote it, or a newer one",
+            ));
+        }
+        if parsed.record != Record::Unknown {
+            records.push(parsed.record);
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::RollbackRecord;
+
+    fn rollback(step: u64) -> Record {
+        Record::Rollback(RollbackRecord {
+            step,
+            failed_step: step + 1,
+            lr_scale: 1.0,
+        })
+    }
+
+    #[test]
+    fn resume_drops_later_steps_and_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let mut log = MetricsLog::open(&run, None).unwrap();
+        for step in 1..=5 {
+            log.write(rollback(step)).unwrap();
+        }
+        drop(log);
+        let mut log = MetricsLog::open(&run, Some(3)).unwrap();
+        log.write(rollback(4)).unwrap();
+        let steps: Vec<u64> = read(&run.metrics())
+            .unwrap()
+            .iter()
+            .filter_map(Record::step)
+            .collect();
+        assert_eq!(steps, [1, 2, 3, 4]);
+        drop(log);
+        MetricsLog::open(&run, None).unwrap();
+        assert!(read(&run.metrics()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_other_damage_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let good = r#"{"kind":"rollback","step":1,"failed_step":2,"lr_scale":0.5}"#;
+        std::fs::write(&path, format!("{good}\n{{\"kind\":\"ro")).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
+        std::fs::write(&path, format!("{{\"kind\"\n{good}\n")).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("HINT"), "{e}");
+        std::fs::write(&path, format!("{}\n", good.replace("{", "{\"schema\":99,"))).unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("schema 99"));
+    }
+}

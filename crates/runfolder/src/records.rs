@@ -1,0 +1,133 @@
+//! The records of `metrics.jsonl`, one JSON object per line, tagged by `kind` and stamped with the
+//! schema version they were written under (docs/metrics.md has every field's meaning).
+//!
+//! Readers accept every version up to [`SCHEMA_VERSION`] (a line without `schema` is version 1) and
+//! skip kinds they do not know, so that a newer writer's extra records do not break an older report.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The version of the record layout this build writes; bump it when a field changes meaning or type.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    #[serde(default = "first_schema")]
+    pub schema: u32,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+fn first_schema() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Train(TrainRecord),
+    Eval(EvalRecord),
+    Rollback(RollbackRecord),
+    /// A kind this build does not know (written by a newer rewarm); readers skip it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Record {
+    /// Steps done when the record was written.
+    pub fn step(&self) -> Option<u64> {
+        match self {
+            Record::Train(r) => Some(r.step),
+            Record::Eval(r) => Some(r.step),
+            Record::Rollback(r) => Some(r.step),
+            Record::Unknown => None,
+        }
+    }
+}
+
+/// An optimizer step, written at read-back steps that are log points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    /// Global steps done, counting this one (the first step of a run is 1).
+    pub step: u64,
+    pub stage: String,
+    /// Run-wide training tokens after this step (= the sum of `tokens_by_source`).
+    pub tokens: u64,
+    /// Cumulative tokens per source: `name` new data, `name/replay` replayed.
+    #[serde(default)]
+    pub tokens_by_source: BTreeMap<String, u64>,
+    pub lr: f64,
+    /// Mean next-token loss (nats) of the batch, before this update.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub batch_sequences: u64,
+    /// Observed replayed rows / batch rows.
+    #[serde(default)]
+    pub replay_fraction: f64,
+    pub tokens_per_second: f64,
+}
+
+/// One validation set evaluated after `step` steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: u64,
+    /// The stage of the last step done (the first stage at step 0).
+    pub stage: String,
+    pub tokens: u64,
+    pub set: String,
+    /// Mean cross-entropy in nats per target token over the whole fixed set.
+    pub loss: f64,
+    pub perplexity: f64,
+    /// `None` when the source's manifest has no byte counts.
+    #[serde(default)]
+    pub bits_per_byte: Option<f64>,
+    /// Target tokens evaluated (absent in the oldest files).
+    #[serde(default)]
+    pub eval_tokens: Option<u64>,
+}
+
+/// The non-finite guard restored the checkpoint of `step` after `failed_step`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub step: u64,
+    pub failed_step: u64,
+    pub lr_scale: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_kind_and_schema_and_read_back() {
+        let line = Line {
+            schema: SCHEMA_VERSION,
+            record: Record::Rollback(RollbackRecord {
+                step: 10,
+                failed_step: 13,
+                lr_scale: 0.5,
+            }),
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"schema":1,"kind":"rollback","step":10,"failed_step":13,"lr_scale":0.5}"#
+        );
+        assert_eq!(serde_json::from_str::<Line>(&text).unwrap(), line);
+    }
+
+    #[test]
+    fn old_lines_are_schema_1_and_unknown_kinds_are_kept_apart() {
+        let old = r#"{"kind":"eval","step":0,"stage":"a","tokens":0,"set":"en","loss":9.0,"perplexity":8103.0,"bits_per_byte":null}"#;
+        let line: Line = serde_json::from_str(old).unwrap();
+        assert_eq!(line.schema, 1);
+        let Record::Eval(e) = line.record else {
+            panic!("an eval record")
+        };
+        assert_eq!((e.bits_per_byte, e.eval_tokens), (None, None));
+        let newer: Line = serde_json::from_str(r#"{"schema":1,"kind":"spike","step":4}"#).unwrap();
+        assert_eq!(newer.record, Record::Unknown);
+    }
+}

@@ -1,0 +1,63 @@
+//! Where a run starts from: its newest complete checkpoint (resume: weights, Adam moments and counters,
+//! under the very plan it was started with and the same data), or a fresh start whose weights may come
+//! from `init_from` (weights only). Resume and `init_from` are different things: docs/plan.md.
+
+use crate::backend::dist::ProcessGroup;
+use crate::checkpoint;
+use crate::error::{TrainError, TrainResult};
+use crate::optim::AdamW;
+use rewarm_plan::Plan;
+use rewarm_runfolder::{CheckpointDir, RunDir, TrainState};
+use tch::nn;
+
+/// The checkpoint a run resumes from, if any, after the writer has removed what a killed writer left
+/// half-written. A checkpoint made under another plan is refused: `plan_json` must match its own.
+pub fn checkpoint_to_resume(
+    run: &RunDir,
+    writer: bool,
+    group: Option<&ProcessGroup>,
+    plan_json: &str,
+) -> TrainResult<Option<CheckpointDir>> {
+    if writer {
+        run.remove_partial_checkpoints();
+    }
+    if let Some(g) = group {
+        g.barrier()?; // the others read checkpoints once rank 0 has tidied the folder
+    }
+    let Some(latest) = run.latest_checkpoint() else {
+        return Ok(None);
+    };
+    if checkpoint::plan_json(&latest)? != plan_json {
+        return Err(TrainError::Config(format!(
+            "{}: this run folder was trained with a different plan\nHINT: resume with the plan it was started with (saved in {}), or train into a new --run folder",
+            run.root().display(),
+            run.plan_json().display()
+        )));
+    }
+    Ok(Some(latest))
+}
+
+/// The state the loop starts in: the checkpoint's (loaded into `vs` and `opt`), or step 0 with the
+/// weights of `init_from` when the plan names one.
+pub fn starting_state(
+    plan: &Plan,
+    resume: Option<&CheckpointDir>,
+    vs: &nn::VarStore,
+    opt: &mut AdamW,
+    data_fingerprint: &str,
+) -> TrainResult<TrainState> {
+    let Some(ckpt) = resume else {
+        if let Some(init) = &plan.config.init_from {
+            rewarm_model::pretrained::init_weights(&plan.base_dir.join(init), vs, &plan.model)?;
+        }
+        return Ok(TrainState::start(data_fingerprint.to_owned()));
+    };
+    let state = checkpoint::load(ckpt, vs, opt)?;
+    if state.data_fingerprint != data_fingerprint {
+        return Err(TrainError::Config(format!(
+            "{}: the sources' data changed since this checkpoint was written\nHINT: restore the prepared folders it was trained on, or start a new run",
+            ckpt.path.display()
+        )));
+    }
+    Ok(state)
+}

@@ -1,0 +1,602 @@
+//! The training loop (`train`) and the state it drives (`Trainer`). The loop reads top to bottom; each
+//! periodic action is one `if … due` line; the state is the step counter and the tensors.
+
+use crate::backend::dist::{ProcessGroup, World};
+use crate::checkpoint::{self, CheckpointData};
+use crate::error::{TrainError, TrainResult};
+use crate::inject::{Injection, Injector};
+use crate::observer::{Observer, StepRecord};
+use crate::optim::AdamW;
+use crate::resume;
+use crate::run_data::{open_data, Data};
+use crate::step::{accumulate_gradients, evaluate_set, window_tensors, Execution};
+use rewarm_data::sampler::stream_seed;
+use rewarm_data::Batch;
+use rewarm_model::weights::sorted_variables;
+use rewarm_model::{decay_mask, Model};
+use rewarm_plan::config::{NonFinite, OptimizerPolicy};
+use rewarm_plan::{plan_file, Plan, StepInfo};
+use rewarm_runfolder::checkpoints::{retention, Retain};
+use rewarm_runfolder::records::{EvalRecord, Record, RollbackRecord, TrainRecord};
+use rewarm_runfolder::{fault, Environment, MetricsLog, RunDir, RunLock, TrainState};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub run_dir: PathBuf,
+    pub device: Device,
+    /// Stop (with a checkpoint) once this many steps are done; `rewarm train` again resumes.
+    pub stop_at_step: Option<u64>,
+    /// Torch threads on CPU, overriding the plan's `train.threads` (results can differ in the last bits
+    /// with the thread count, so resume with the same one for bit-exactness).
+    pub threads: Option<usize>,
+    /// Testing aid: a non-finite value at one step (exercises the non-finite guard).
+    pub inject_non_finite: Option<Injection>,
+    /// Data parallel: this process's place among the others (`None`: one process). Each rank trains on
+    /// its slice of every global batch; rank 0 alone writes metrics and checkpoints (see `backend::dist`).
+    pub world: Option<World>,
+}
+
+impl TrainOptions {
+    /// One process on `device`, no limits, no injection.
+    pub fn new(run_dir: impl Into<PathBuf>, device: Device) -> Self {
+        TrainOptions {
+            run_dir: run_dir.into(),
+            device,
+            stop_at_step: None,
+            threads: None,
+            inject_non_finite: None,
+            world: None,
+        }
+    }
+}
+
+/// Trains `plan` into `opts.run_dir`, resuming from its newest complete checkpoint if it has one.
+pub fn train(plan: &Plan, opts: &TrainOptions, observer: &dyn Observer) -> TrainResult<TrainState> {
+    let mut t = Trainer::open(plan, opts, observer)?;
+    let stop = opts
+        .stop_at_step
+        .unwrap_or(plan.total_steps)
+        .min(plan.total_steps);
+    if t.state.step == 0 && plan.config.guard.non_finite == NonFinite::Rollback {
+        t.checkpoint()?; // something to roll back to
+    }
+    while t.state.step < stop {
+        let info = plan.step(t.state.step);
+        if info.local_step == 0 {
+            t.begin_stage(info.stage)?;
+        }
+        // Loss and gradient norm are read back (a host sync on a GPU) only where something uses them.
+        let next = t.state.step + 1;
+        let read_back =
+            t.logs(next) || plan.eval_due(next) || plan.checkpoint_due(next) || next == stop;
+        if let Err(e) = t.train_step(&info, read_back) {
+            t.recover_or_fail(e)?;
+            continue;
+        }
+        if plan.eval_due(t.state.step) {
+            t.evaluate()?;
+        }
+        if plan.checkpoint_due(t.state.step) || t.state.step == stop {
+            t.checkpoint()?;
+        }
+    }
+    Ok(t.state)
+}
+
+/// A step whose loss and gradient norm (device tensors) have not been read back yet.
+struct Pending {
+    step: u64,
+    stage: usize,
+    lr: f64,
+    loss: Tensor,
+    grad_norm: Tensor,
+}
+
+pub struct Trainer<'a> {
+    plan: &'a Plan,
+    opts: &'a TrainOptions,
+    observer: &'a dyn Observer,
+    run: RunDir,
+    pub model: Model,
+    vs: nn::VarStore,
+    opt: AdamW,
+    data: Data,
+    pub state: TrainState,
+    /// Rank 0's (the only process that writes the run folder).
+    metrics: Option<MetricsLog>,
+    batch: Batch,
+    plan_json: String,
+    injector: Injector,
+    /// Data parallel: the group gradients are summed over.
+    group: Option<ProcessGroup>,
+    /// Steps taken since the last read-back, whose loss and gradient norm have not been checked yet.
+    pending: Vec<Pending>,
+    /// Since when, and how many tokens, the steps since the last read-back took.
+    interval: Option<(Instant, u64)>,
+    /// Matmuls and attention in bf16 under autocast (`train.precision`).
+    bf16: bool,
+    /// Held by rank 0 (the only writer of the run folder).
+    _lock: Option<RunLock>,
+}
+
+/// libtorch's default generator is process-wide: seeding and drawing happen under this lock so that
+/// concurrent trainers in one process (tests) cannot interleave and change each other's draws.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with libtorch's generator seeded from the plan's seed and the stream `name`.
+fn seeded<T>(seed: u64, name: &str, f: impl FnOnce() -> T) -> T {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(stream_seed(seed, name) as i64);
+    f()
+}
+
+impl<'a> Trainer<'a> {
+    /// Everything a run needs before its first step: the process group, the folder and its lock, the
+    /// data, the model and optimizer in the state of the checkpoint resumed (or fresh), the metrics log.
+    pub fn open(
+        plan: &'a Plan,
+        opts: &'a TrainOptions,
+        observer: &'a dyn Observer,
+    ) -> TrainResult<Self> {
+        let group = join_group(plan, opts)?;
+        let writer = group.as_ref().is_none_or(|g| g.world.rank == 0);
+        let run = RunDir::new(&opts.run_dir);
+        std::fs::create_dir_all(run.root()).map_err(|e| TrainError::io(run.root(), e))?;
+        let lock = writer.then(|| RunLock::acquire(run.root())).transpose()?;
+        set_threads(plan, opts);
+        let data = open_data(plan)?;
+        let plan_json = plan_file(plan).to_json();
+        let resume = resume::checkpoint_to_resume(&run, writer, group.as_ref(), &plan_json)?;
+        if writer {
+            plan_file(plan).write(&run.plan_json())?;
+        }
+        let (model, vs, mut opt) = build_model(plan, opts.device)?;
+        let state =
+            resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data.fingerprint)?;
+        let resumed_from = resume.as_ref().map(|c| c.step);
+        let metrics = writer
+            .then(|| MetricsLog::open(&run, resumed_from))
+            .transpose()?;
+        if writer {
+            environment(opts, resumed_from).write(&run)?;
+        }
+        observer.started(plan, resumed_from);
+        let mut t = Trainer {
+            plan,
+            opts,
+            observer,
+            run,
+            model,
+            vs,
+            opt,
+            data,
+            state,
+            metrics,
+            batch: Batch::default(),
+            plan_json,
+            injector: Injector::new(opts.inject_non_finite),
+            group,
+            pending: Vec::new(),
+            interval: None,
+            bf16: plan
+                .config
+                .train
+                .precision
+                .bf16_on(opts.device == Device::Cpu),
+            _lock: lock,
+        };
+        if resumed_from.is_none() {
+            t.evaluate()?; // the starting point of every curve
+        }
+        Ok(t)
+    }
+
+    /// Stage boundary: reset or keep Adam's moments, shrink-and-perturb if asked.
+    fn begin_stage(&mut self, stage: usize) -> TrainResult<()> {
+        let st = &self.plan.stages[stage];
+        if st.optimizer == OptimizerPolicy::Reset {
+            self.opt.reset();
+        }
+        if let Some(sp) = &st.shrink_perturb {
+            let vars = sorted_variables(&self.vs);
+            seeded(
+                self.plan.config.seed,
+                &format!("stage/{stage}/perturb"),
+                || {
+                    tch::no_grad(|| {
+                        for (_, p) in vars {
+                            let noise = p.randn_like() * sp.sigma;
+                            let _ = p.shallow_clone().g_mul_scalar_(sp.lambda).g_add_(&noise);
+                        }
+                    })
+                },
+            );
+        }
+        self.observer.note(&format!(
+            "stage `{}` begins at step {} ({} steps)",
+            st.name, st.first_step, st.steps
+        ));
+        Ok(())
+    }
+
+    /// One optimizer step: accumulate gradients over micro-batches, clip, AdamW, all on the device. The
+    /// loss and gradient norm are read back only when `read_back` (a log, evaluation or checkpoint point):
+    /// a step in between whose values are non-finite skips its own update on the device (AdamW's
+    /// `found_inf`) and is reported, with its step number, at the next read-back. Checkpoints and metrics
+    /// are only written after a read-back, so nothing non-finite is ever saved.
+    fn train_step(&mut self, info: &StepInfo, read_back: bool) -> TrainResult<()> {
+        let started = Instant::now();
+        let step = self.state.step + 1;
+        let b = info.batch_sequences as usize;
+        self.data
+            .mixture
+            .fill(info.stage, info.first_sequence, b, &mut self.batch);
+        let (mut loss, mut grad_norm) = self.forward_backward(step, b)?;
+        self.injector
+            .after_backward(step, &mut loss, &mut grad_norm, &self.opt);
+        let lr = info.lr * self.state.lr_scale;
+        self.update(lr, &loss, &grad_norm);
+        self.state.step = step;
+        fault::point("step:after-update").map_err(|e| TrainError::io(self.run.root(), e))?;
+        self.state.optimizer_step = self.opt.step;
+        self.state.tokens_by_source = self.tokens_by_source(info);
+        self.pending.push(Pending {
+            step,
+            stage: info.stage,
+            lr,
+            loss,
+            grad_norm,
+        });
+        let step_tokens = (b * self.plan.seq_len) as u64;
+        self.interval.get_or_insert((started, 0)).1 += step_tokens;
+        let tokens = info.tokens_before + step_tokens;
+        if read_back {
+            return self.read_back(info, lr, tokens);
+        }
+        self.observer.step(&StepRecord {
+            step,
+            stage: self.plan.stages[info.stage].name.clone(),
+            loss: None,
+            lr,
+            grad_norm: None,
+            tokens,
+            tokens_per_second: None,
+        });
+        Ok(())
+    }
+
+    /// Forward and backward over this process's rows of the global batch of `b` sequences (all of them
+    /// without data parallelism), in micro-batches; returns the mean loss and the gradient norm, on the
+    /// device.
+    fn forward_backward(&mut self, step: u64, b: usize) -> TrainResult<(Tensor, Tensor)> {
+        let micro = self.plan.micro_batch_sequences(b as u64) as usize;
+        let (first_row, rows) = match &self.group {
+            Some(g) => g.world.slice(b)?,
+            None => (0, b),
+        };
+        let poison = self.injector.batch_factor(step);
+        let (seq_len, device, tokens) = (self.plan.seq_len, self.opts.device, &self.batch.tokens);
+        let end = first_row + rows;
+        let micro_batches = (first_row..end).step_by(micro).map(|first| {
+            let rows = micro.min(end - first);
+            let (inputs, targets) = window_tensors(tokens, seq_len, first, rows, device);
+            let weight = rows as f64 / b as f64;
+            let weight = if first == 0 { weight * poison } else { weight };
+            (inputs, targets, weight)
+        });
+        let exec = Execution {
+            bf16: self.bf16,
+            group: self.group.as_ref(),
+        };
+        accumulate_gradients(&self.model, &mut self.opt, micro_batches, exec)
+    }
+
+    /// The AdamW update with the step's LR; a step whose loss or gradient norm is not finite leaves the
+    /// weights as they were (decided on the device, no read-back).
+    fn update(&mut self, lr: f64, loss: &Tensor, grad_norm: &Tensor) {
+        let non_finite = loss
+            .isfinite()
+            .logical_and(&grad_norm.isfinite().to_device(loss.device()))
+            .logical_not();
+        self.opt
+            .step(lr, grad_norm, Some(&non_finite.to_kind(Kind::Float)));
+    }
+
+    /// Reads back the pending steps (failing on the first non-finite one), logs this step and tells the
+    /// observer, with the speed over the steps since the last read-back.
+    fn read_back(&mut self, info: &StepInfo, lr: f64, tokens: u64) -> TrainResult<()> {
+        let (loss, grad_norm) = self.check_pending()?;
+        // Over the steps since the last read-back: with a GPU running ahead, one step's wall time says
+        // nothing.
+        let (since, interval_tokens) = self.interval.take().expect("set by train_step");
+        let tokens_per_second = interval_tokens as f64 / since.elapsed().as_secs_f64().max(1e-9);
+        let stage = self.plan.stages[info.stage].name.clone();
+        let step = self.state.step;
+        if self.logs(step) {
+            let b = info.batch_sequences;
+            self.log(Record::Train(TrainRecord {
+                step,
+                stage: stage.clone(),
+                tokens,
+                tokens_by_source: self.state.tokens_by_source.clone(),
+                lr,
+                loss,
+                grad_norm,
+                batch_sequences: b,
+                replay_fraction: self.batch.replayed() as f64 / b as f64,
+                tokens_per_second,
+            }))?;
+        }
+        self.observer.step(&StepRecord {
+            step,
+            stage,
+            loss: Some(loss),
+            lr,
+            grad_norm: Some(grad_norm),
+            tokens,
+            tokens_per_second: Some(tokens_per_second),
+        });
+        Ok(())
+    }
+
+    /// Whether step `step` writes a training record to metrics.jsonl.
+    fn logs(&self, step: u64) -> bool {
+        step % self.plan.config.train.log_every_steps.max(1) == 0 || self.plan.is_stage_end(step)
+    }
+
+    /// Reads back the losses and gradient norms of the steps since the last read-back (one transfer) and
+    /// fails with the first non-finite one; returns the last step's.
+    fn check_pending(&mut self) -> TrainResult<(f64, f64)> {
+        let pending = std::mem::take(&mut self.pending);
+        let parts: Vec<Tensor> = pending
+            .iter()
+            .flat_map(|p| [&p.loss, &p.grad_norm])
+            .map(|t| t.to_kind(Kind::Double).reshape([1]))
+            .collect();
+        // (loss, norm) pairs, stacked on the device and copied back at once.
+        let values = Vec::<f64>::try_from(&Tensor::cat(&parts, 0).to_device(Device::Cpu))
+            .expect("f64 values");
+        for (p, pair) in pending.iter().zip(values.chunks_exact(2)) {
+            let (loss, norm) = (pair[0], pair[1]);
+            if !loss.is_finite() || !norm.is_finite() {
+                return Err(TrainError::NonFinite {
+                    what: if loss.is_finite() {
+                        "gradient norm"
+                    } else {
+                        "loss"
+                    }
+                    .into(),
+                    step: p.step,
+                    stage: self.plan.stages[p.stage].name.clone(),
+                    lr: p.lr,
+                });
+            }
+        }
+        let last = values.len() - 2;
+        Ok((values[last], values[last + 1]))
+    }
+
+    /// Tokens trained on per source (`name` new data, `name/replay` replayed) once `info`'s step is done.
+    fn tokens_by_source(&self, info: &StepInfo) -> BTreeMap<String, u64> {
+        let index = &self.data.mixture.index;
+        let l = self.plan.seq_len as u64;
+        let mut out = BTreeMap::new();
+        for s in 0..=info.stage {
+            let m = if s == info.stage {
+                info.first_sequence + info.batch_sequences
+            } else {
+                self.plan.stages[s].sequences
+            };
+            for d in index.draws_in_first(s, m) {
+                let name = &self.plan.sources[d.source].name;
+                let key = if d.replay {
+                    format!("{name}/replay")
+                } else {
+                    name.clone()
+                };
+                *out.entry(key).or_insert(0) += d.sequences * l;
+            }
+        }
+        out
+    }
+
+    /// Evaluates every labelled validation set on its fixed token set.
+    pub fn evaluate(&mut self) -> TrainResult<()> {
+        let step = self.state.step;
+        let info = self
+            .plan
+            .step(step.saturating_sub(1).min(self.plan.total_steps - 1));
+        let stage = &self.plan.stages[info.stage].name;
+        let tokens = if step == 0 {
+            0
+        } else {
+            info.tokens_before + info.batch_sequences * self.plan.seq_len as u64
+        };
+        for set in &self.data.eval_sets {
+            let batch = self.plan.config.eval.batch_sequences as usize;
+            let exec = Execution {
+                bf16: self.bf16,
+                group: self.group.as_ref(),
+            };
+            let loss = evaluate_set(&self.model, set, batch, self.opts.device, exec)?;
+            let Some(metrics) = &mut self.metrics else {
+                continue; // ranks other than 0 write nothing
+            };
+            let bits_per_byte = Some(set.bits_per_byte(loss)).filter(|b| b.is_finite());
+            metrics.write(Record::Eval(EvalRecord {
+                step,
+                stage: stage.clone(),
+                tokens,
+                set: set.name.clone(),
+                loss,
+                perplexity: loss.exp(),
+                bits_per_byte,
+                eval_tokens: Some(set.target_tokens()),
+            }))?;
+            self.observer.eval(step, &set.name, loss);
+            fault::point("eval:mid").map_err(|e| TrainError::io(self.run.root(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Appends a record to metrics.jsonl (rank 0; the other ranks hold the same numbers).
+    fn log(&mut self, record: Record) -> TrainResult<()> {
+        match &mut self.metrics {
+            Some(m) => Ok(m.write(record)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a checkpoint of the current step and applies retention (rank 0; the others hold the same
+    /// state and go on).
+    pub fn checkpoint(&mut self) -> TrainResult<()> {
+        let Some(metrics) = &mut self.metrics else {
+            return Ok(());
+        };
+        metrics.sync()?;
+        let weights = sorted_variables(&self.vs);
+        let moments = checkpoint::moments(&self.opt);
+        let data = CheckpointData {
+            weights: weights.iter().map(|(n, t)| (n.clone(), t)).collect(),
+            optimizer: moments.iter().map(|(n, t)| (n.clone(), t)).collect(),
+            state: &self.state,
+            plan_json: &self.plan_json,
+        };
+        let saved = checkpoint::save(&self.run, &data).map_err(|e| self.write_failed(e))?;
+        self.observer.checkpoint(self.state.step, &saved.path);
+        self.apply_retention()
+    }
+
+    /// A checkpoint that could not be written, with what to do and what is left to resume from.
+    fn write_failed(&self, cause: TrainError) -> TrainError {
+        let folder = self.run.root().display();
+        let hint = match self.run.latest_checkpoint() {
+            Some(c) => format!(
+                "free space on its disk or make {folder} writable, then run the same command again: it resumes from the last complete checkpoint (step {}), which is intact",
+                c.step
+            ),
+            None => format!(
+                "free space on its disk or make {folder} writable, then run the same command again (no checkpoint was complete yet: it starts over)"
+            ),
+        };
+        TrainError::CheckpointWrite {
+            step: self.state.step,
+            cause: Box::new(cause),
+            hint,
+        }
+    }
+
+    /// Deletes the checkpoints the plan's retention policy no longer keeps.
+    fn apply_retention(&self) -> TrainResult<()> {
+        let complete = self.run.complete_checkpoints();
+        let steps: Vec<u64> = complete.iter().map(|c| c.step).collect();
+        let c = &self.plan.config.checkpoint;
+        let is_stage_end = |s| self.plan.is_stage_end(s);
+        for (ckpt, (_, action)) in complete.iter().zip(retention(
+            &steps,
+            is_stage_end,
+            c.keep_last,
+            c.keep_stage_ends,
+        )) {
+            if action == Retain::Delete {
+                rewarm_runfolder::checkpoints::remove(&ckpt.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The non-finite guard: roll back to the last checkpoint with a lower LR if configured, else fail.
+    fn recover_or_fail(&mut self, e: TrainError) -> TrainResult<()> {
+        let g = &self.plan.config.guard;
+        let TrainError::NonFinite { step, .. } = &e else {
+            return Err(e);
+        };
+        if g.non_finite != NonFinite::Rollback || self.state.rollbacks >= g.max_rollbacks {
+            return Err(e);
+        }
+        let Some(ckpt) = self.run.latest_checkpoint() else {
+            return Err(e);
+        };
+        let (lr_scale, rollbacks) = (self.state.lr_scale * g.lr_backoff, self.state.rollbacks + 1);
+        self.state = checkpoint::load(&ckpt, &self.vs, &mut self.opt)?;
+        self.pending.clear();
+        self.interval = None;
+        self.state.lr_scale = lr_scale;
+        self.state.rollbacks = rollbacks;
+        if self.metrics.is_some() {
+            self.metrics = Some(MetricsLog::open(&self.run, Some(ckpt.step))?);
+        }
+        self.log(Record::Rollback(RollbackRecord {
+            step: ckpt.step,
+            failed_step: *step,
+            lr_scale,
+        }))?;
+        self.observer.note(&format!(
+            "non-finite at step {step}: rolled back to step {}, LR × {lr_scale}",
+            ckpt.step
+        ));
+        Ok(())
+    }
+}
+
+/// Data parallel: joins the group after checking that every step's batch splits over the processes
+/// (before anyone waits on a collective).
+fn join_group(plan: &Plan, opts: &TrainOptions) -> TrainResult<Option<ProcessGroup>> {
+    let Some(world) = &opts.world else {
+        return Ok(None);
+    };
+    for t in 0..plan.total_steps {
+        world.slice(plan.step(t).batch_sequences as usize)?;
+    }
+    Ok(Some(ProcessGroup::join(world, opts.device)?))
+}
+
+/// Torch threads on the CPU: the option, else the plan's, else the cores shared among this machine's
+/// processes; and the host allocator tuned for training.
+fn set_threads(plan: &Plan, opts: &TrainOptions) {
+    match (opts.threads.or(plan.config.train.threads), &opts.world) {
+        (Some(threads), _) => tch::set_num_threads(threads as i32),
+        (None, Some(w)) if opts.device == Device::Cpu => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            tch::set_num_threads((cores / w.local_size).max(1) as i32);
+        }
+        _ => {}
+    }
+    if opts.device == Device::Cpu {
+        crate::backend::host_memory::reuse_freed_memory();
+    }
+}
+
+/// The plan's model, initialised from the seed's `model/init` stream, and its optimizer.
+fn build_model(plan: &Plan, device: Device) -> TrainResult<(Model, nn::VarStore, AdamW)> {
+    let vs = nn::VarStore::new(device);
+    let model = seeded(plan.config.seed, "model/init", || {
+        Model::new(&vs.root(), &plan.model)
+    })?;
+    let decay_embeddings = plan.config.optimizer.decay_embeddings;
+    let opt = AdamW::new(plan.config.optimizer.clone(), sorted_variables(&vs), |n| {
+        decay_mask(n, decay_embeddings)
+    });
+    Ok((model, vs, opt))
+}
+
+/// What this start trains with: rewarm version, git revision, device, threads, processes.
+fn environment(opts: &TrainOptions, resumed_from: Option<u64>) -> Environment {
+    Environment {
+        rewarm_version: Some(env!("CARGO_PKG_VERSION").into()),
+        git_revision: Some(
+            option_env!("REWARM_GIT_REVISION")
+                .unwrap_or("unknown")
+                .into(),
+        ),
+        libtorch: Some("2.11.0".into()),
+        device: Some(format!("{:?}", opts.device)),
+        threads: Some(tch::get_num_threads().into()),
+        processes: Some(opts.world.as_ref().map_or(1, |w| w.size)),
+        resumed_from_step: resumed_from,
+    }
+}
