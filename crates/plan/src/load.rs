@@ -64,11 +64,7 @@ impl Schedule {
     /// The gradient-norm file of a refined schedule whose multipliers are not filled in yet.
     fn unfilled_grad_norms(&self) -> Option<&Path> {
         match self {
-            Schedule::Refined {
-                grad_norms: Some(file),
-                multipliers,
-                ..
-            } if multipliers.is_empty() => Some(file),
+            Schedule::Refined(r) if r.multipliers.is_empty() => r.grad_norms.as_deref(),
             _ => None,
         }
     }

@@ -1,4 +1,4 @@
-//! Built-in studies: the papers' experiments (spec §3 B–F) as plans, at a size the machine can afford.
+//! Built-in studies: the papers' experiments (docs/papers.md, experiments B–F) as plans, at a size the machine can afford.
 //! A study is a pretraining plan on the first source (D0) — unless the study trains from scratch — plus a
 //! list of runs (plans) that the sweep runner trains and the report compares. Pure: plans are built as
 //! TOML text from the sources' names, folders and vocabulary size.
@@ -175,7 +175,8 @@ fn run(label: &str, params: &[(&str, Value)], plan: toml::Table) -> SweepRun {
     }
 }
 
-/// The D0 pretraining plan shared by the continual studies: warmup 1% + cosine to 0.1·η_max (spec §3).
+/// The D0 pretraining plan shared by the continual studies: warmup 1% + cosine to 0.1·η_max
+/// (docs/papers.md, experiments).
 pub fn pretrain_plan(sources: &[StudySource], s: &Scale, seed: u64) -> toml::Table {
     let d0 = &sources[0].name;
     parse(&format!(
@@ -199,12 +200,10 @@ pub fn build(
     seed: u64,
     pretrained: &Path,
 ) -> Result<Study, String> {
-    let need = if name == "infinite" {
-        3
-    } else if name == "wsd" {
-        1
-    } else {
-        2
+    let need = match name {
+        "infinite" => 3,
+        "wsd" => 1,
+        _ => 2,
     };
     if sources.len() < need {
         return Err(format!(
@@ -213,200 +212,20 @@ pub fn build(
             sources.len()
         ));
     }
-    let (d0, cpt_sources) = (&sources[0].name, &sources[..2.min(sources.len())]);
-    let d1 = cpt_sources
-        .last()
-        .map(|x| x.name.clone())
-        .unwrap_or_default();
-    let cpt = |schedule: &str, extra: &str| -> toml::Table {
-        parse(&format!(
-            "{}{}",
-            header(seed, cpt_sources, s, Some(pretrained)),
-            stage(
-                &format!("cpt-{d1}"),
-                s.stage_tokens,
-                &d1,
-                schedule,
-                &format!("optimizer = \"reset\"\n{extra}")
-            )
-        ))
-    };
-    // Retraining from scratch on D0 ∪ D1 with the same schedule shape (spec §3 D1).
-    let union = || {
-        let both = parse(&format!(
-            "{}{}{}",
-            header(seed, cpt_sources, s, None),
-            stage("d0", s.pretrain_tokens, d0, &cosine(s.max_lr, 0.01), ""),
-            stage("d1", s.stage_tokens, &d1, &cosine(s.max_lr, 0.01), "")
-        ));
-        union_plan(&both)
-    };
-    let replay = |rho: f64| {
-        if rho > 0.0 {
-            format!("replay = {{ fraction = {rho}, sources = [\"{d0}\"], pool = \"whole\" }}\n")
-        } else {
-            String::new()
-        }
+    let r = Recipe {
+        sources,
+        s,
+        seed,
+        pretrained,
     };
     let runs = match name {
-        // Gupta et al. Fig. 1 / spec B1: re-warm length 0, 0.5, 1, 2% at the pretraining η_max.
-        "warmup" => [0.0, 0.005, 0.01, 0.02]
-            .iter()
-            .map(|&w| {
-                run(
-                    &format!("warmup={w}"),
-                    &[("warmup", Value::Float(w))],
-                    cpt(&cosine(s.max_lr, w), ""),
-                )
-            })
-            .collect(),
-        // Gupta et al. Figs. 2–4 / spec B2: constant η_min (no re-warm) vs re-warm to 0.5×, 1×, 2× η_max.
-        "max-lr" => std::iter::once(run(
-            "constant-min-lr",
-            &[("max_lr", Value::Float(s.max_lr / 10.0))],
-            cpt(
-                &format!("{{ kind = \"constant\", lr = {:e} }}", s.max_lr / 10.0),
-                "",
-            ),
-        ))
-        .chain([0.5, 1.0, 2.0].iter().map(|&f| {
-            let lr = s.max_lr * f;
-            run(
-                &format!("rewarm-{f}x"),
-                &[("max_lr", Value::Float(lr))],
-                cpt(&cosine(lr, 0.01), ""),
-            )
-        }))
-        .collect(),
-        // Ibrahim et al. Table 2 / spec C1–C2: compute-equivalent replay 0–50%.
-        "replay" => [0.0, 0.01, 0.05, 0.10, 0.25, 0.50]
-            .iter()
-            .map(|&r| {
-                run(
-                    &format!("replay={r}"),
-                    &[("replay_fraction", Value::Float(r))],
-                    cpt(&cosine(s.max_lr, 0.01), &replay(r)),
-                )
-            })
-            .collect(),
-        // Ibrahim et al.'s headline / spec D: CPT (re-warm + re-decay ± replay) vs retraining on the union.
-        "union" => {
-            let mut runs: Vec<SweepRun> = [0.0, 0.05, 0.25]
-                .iter()
-                .map(|&r| {
-                    run(
-                        &format!("cpt-replay={r}"),
-                        &[("replay_fraction", Value::Float(r))],
-                        cpt(&cosine(s.max_lr, 0.01), &replay(r)),
-                    )
-                })
-                .collect();
-            runs.push(run("union", &[], union()?));
-            runs
-        }
-        // `rewarm quickstart`: continue on D1 three ways (Gupta et al.'s constant low LR; re-warm + re-decay;
-        // plus 25% replay, Ibrahim et al.'s strong-shift choice) against the union retrain.
-        "quickstart" => vec![
-            run(
-                "constant-low-lr",
-                &[("schedule", Value::String("constant".into()))],
-                cpt(
-                    &format!("{{ kind = \"constant\", lr = {:e} }}", s.max_lr / 10.0),
-                    "",
-                ),
-            ),
-            run(
-                "rewarm-redecay",
-                &[("replay_fraction", Value::Float(0.0))],
-                cpt(&cosine(s.max_lr, 0.01), ""),
-            ),
-            run(
-                "rewarm-redecay-replay25",
-                &[("replay_fraction", Value::Float(0.25))],
-                cpt(&cosine(s.max_lr, 0.01), &replay(0.25)),
-            ),
-            run("union", &[], union()?),
-        ],
-        // Ibrahim et al. §7 / Beyond Cosine Decay / spec E1: three stages, repeated cosine vs infinite
-        // schedules (cosine and inverse-sqrt cooldown) that never re-warm, annealed in the last stage.
-        "infinite" => {
-            let names: Vec<&str> = sources[..3].iter().map(|x| x.name.as_str()).collect();
-            let three = |schedules: [String; 3]| {
-                let mut text = header(seed, &sources[..3], s, None);
-                for (i, (src, sch)) in names.iter().zip(&schedules).enumerate() {
-                    let tokens = if i == 0 {
-                        s.pretrain_tokens
-                    } else {
-                        s.stage_tokens
-                    };
-                    let keep = if i == 0 { "" } else { "optimizer = \"keep\"\n" };
-                    text.push_str(&stage(&format!("s{i}-{src}"), tokens, src, sch, keep));
-                }
-                parse(&text)
-            };
-            let (max, min) = (s.max_lr, s.max_lr / 10.0);
-            let konst = (max + min) / 2.0; // NeoX configs: η_const = (η_max + η_min)/2
-            let infinite = |cooldown: &str| {
-                [
-                    format!("{{ kind = \"infinite\", max_lr = {max:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.01, cooldown = \"{cooldown}\", cooldown_fraction = 0.6, constant_fraction = 0.99 }}"),
-                    format!("{{ kind = \"constant\", lr = {konst:e} }}"),
-                    format!("{{ kind = \"infinite\", max_lr = {konst:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.0, cooldown_fraction = 0.0, constant_fraction = 0.8 }}"),
-                ]
-            };
-            vec![
-                run(
-                    "repeated-cosine",
-                    &[("schedule", Value::String("repeated cosine".into()))],
-                    three([cosine(max, 0.01), cosine(max, 0.01), cosine(max, 0.01)]),
-                ),
-                run(
-                    "infinite-cosine",
-                    &[("schedule", Value::String("infinite cosine".into()))],
-                    three(infinite("cosine")),
-                ),
-                run(
-                    "infinite-inv-sqrt",
-                    &[("schedule", Value::String("infinite inverse-sqrt".into()))],
-                    three(infinite("inverse_sqrt")),
-                ),
-            ]
-        }
-        // Hägele et al. / MiniCPM / Defazio et al. / spec F1, F2, F4: one pretraining stage at fixed N.
-        "wsd" => {
-            let one = |label: &str, schedule: String| {
-                run(
-                    label,
-                    &[("schedule", Value::String(label.into()))],
-                    parse(&format!(
-                        "{}{}",
-                        header(seed, &sources[..1], s, None),
-                        stage("pretrain", s.pretrain_tokens, d0, &schedule, "")
-                    )),
-                )
-            };
-            let mut runs = vec![
-                one("cosine", cosine(s.max_lr, 0.01)),
-                one(
-                    "linear",
-                    format!(
-                        "{{ kind = \"linear\", max_lr = {:e}, warmup = 0.01 }}",
-                        s.max_lr
-                    ),
-                ),
-            ];
-            for (frac, shape) in [
-                (0.025, "one_minus_sqrt"),
-                (0.1, "one_minus_sqrt"),
-                (0.2, "one_minus_sqrt"),
-                (0.2, "linear"),
-            ] {
-                runs.push(one(
-                    &format!("wsd-{shape}-{frac}"),
-                    format!("{{ kind = \"wsd\", max_lr = {:e}, warmup = 0.01, decay_fraction = {frac}, shape = \"{shape}\" }}", s.max_lr),
-                ));
-            }
-            runs
-        }
+        "warmup" => r.warmup_runs(),
+        "max-lr" => r.max_lr_runs(),
+        "replay" => r.replay_runs(),
+        "union" => r.union_runs()?,
+        "quickstart" => r.quickstart_runs()?,
+        "infinite" => r.infinite_runs(),
+        "wsd" => r.wsd_runs(),
         other => {
             return Err(format!(
                 "unknown study `{other}` (studies: {})",
@@ -414,12 +233,234 @@ pub fn build(
             ))
         }
     };
-    let pretrain = if matches!(name, "infinite" | "wsd") {
-        None
-    } else {
-        Some(pretrain_plan(sources, s, seed))
+    let pretrain = match name {
+        "infinite" | "wsd" => None,
+        _ => Some(pretrain_plan(sources, s, seed)),
     };
     Ok(Study { pretrain, runs })
+}
+
+/// What every study's plans are made from: the sources (D0 first), the scale, the seed, and the D0
+/// checkpoint the continual runs start from.
+struct Recipe<'a> {
+    sources: &'a [StudySource],
+    s: &'a Scale,
+    seed: u64,
+    pretrained: &'a Path,
+}
+
+impl Recipe<'_> {
+    fn d0(&self) -> &str {
+        &self.sources[0].name
+    }
+
+    /// D0 and D1: the sources of a two-stage study.
+    fn cpt_sources(&self) -> &[StudySource] {
+        &self.sources[..2.min(self.sources.len())]
+    }
+
+    fn d1(&self) -> &str {
+        self.cpt_sources().last().map_or("", |x| x.name.as_str())
+    }
+
+    /// One continual stage on D1 from the pretrained D0 checkpoint, Adam's moments reset.
+    fn cpt(&self, schedule: &str, extra: &str) -> toml::Table {
+        let d1 = self.d1();
+        parse(&format!(
+            "{}{}",
+            header(self.seed, self.cpt_sources(), self.s, Some(self.pretrained)),
+            stage(
+                &format!("cpt-{d1}"),
+                self.s.stage_tokens,
+                d1,
+                schedule,
+                &format!("optimizer = \"reset\"\n{extra}")
+            )
+        ))
+    }
+
+    /// Retraining from scratch on D0 ∪ D1 with the same schedule shape (D1 in docs/papers.md).
+    fn union(&self) -> Result<toml::Table, String> {
+        let (s, d0, d1) = (self.s, self.d0(), self.d1());
+        let both = parse(&format!(
+            "{}{}{}",
+            header(self.seed, self.cpt_sources(), s, None),
+            stage("d0", s.pretrain_tokens, d0, &cosine(s.max_lr, 0.01), ""),
+            stage("d1", s.stage_tokens, d1, &cosine(s.max_lr, 0.01), "")
+        ));
+        union_plan(&both)
+    }
+
+    /// The replay line of a continual stage: ρ of every batch from D0's whole training split.
+    fn replay(&self, rho: f64) -> String {
+        if rho > 0.0 {
+            let d0 = self.d0();
+            format!("replay = {{ fraction = {rho}, sources = [\"{d0}\"], pool = \"whole\" }}\n")
+        } else {
+            String::new()
+        }
+    }
+
+    /// A re-warmed, re-decayed continual run with replay fraction `rho`.
+    fn rewarm_run(&self, label: &str, rho: f64) -> SweepRun {
+        run(
+            label,
+            &[("replay_fraction", Value::Float(rho))],
+            self.cpt(&cosine(self.s.max_lr, 0.01), &self.replay(rho)),
+        )
+    }
+
+    /// A continual run at the constant low LR η_max/10 (no re-warm).
+    fn constant_run(&self, label: &str, params: &[(&str, Value)]) -> SweepRun {
+        let lr = self.s.max_lr / 10.0;
+        run(
+            label,
+            params,
+            self.cpt(&format!("{{ kind = \"constant\", lr = {lr:e} }}"), ""),
+        )
+    }
+
+    /// Gupta et al. Fig. 1 / B1: re-warm length 0, 0.5, 1, 2% at the pretraining η_max.
+    fn warmup_runs(&self) -> Vec<SweepRun> {
+        [0.0, 0.005, 0.01, 0.02]
+            .iter()
+            .map(|&w| {
+                run(
+                    &format!("warmup={w}"),
+                    &[("warmup", Value::Float(w))],
+                    self.cpt(&cosine(self.s.max_lr, w), ""),
+                )
+            })
+            .collect()
+    }
+
+    /// Gupta et al. Figs. 2–4 / B2: constant η_min (no re-warm) vs re-warm to 0.5×, 1×, 2× η_max.
+    fn max_lr_runs(&self) -> Vec<SweepRun> {
+        let min = self.s.max_lr / 10.0;
+        let mut runs = vec![self.constant_run("constant-min-lr", &[("max_lr", Value::Float(min))])];
+        for f in [0.5, 1.0, 2.0] {
+            let lr = self.s.max_lr * f;
+            runs.push(run(
+                &format!("rewarm-{f}x"),
+                &[("max_lr", Value::Float(lr))],
+                self.cpt(&cosine(lr, 0.01), ""),
+            ));
+        }
+        runs
+    }
+
+    /// Ibrahim et al. Table 2 / C1–C2: compute-equivalent replay 0–50%.
+    fn replay_runs(&self) -> Vec<SweepRun> {
+        [0.0, 0.01, 0.05, 0.10, 0.25, 0.50]
+            .iter()
+            .map(|&r| self.rewarm_run(&format!("replay={r}"), r))
+            .collect()
+    }
+
+    /// Ibrahim et al.'s headline / D: CPT (re-warm + re-decay ± replay) vs retraining on the union.
+    fn union_runs(&self) -> Result<Vec<SweepRun>, String> {
+        let mut runs: Vec<SweepRun> = [0.0, 0.05, 0.25]
+            .iter()
+            .map(|&r| self.rewarm_run(&format!("cpt-replay={r}"), r))
+            .collect();
+        runs.push(run("union", &[], self.union()?));
+        Ok(runs)
+    }
+
+    /// `rewarm quickstart`: continue on D1 three ways (Gupta et al.'s constant low LR; re-warm +
+    /// re-decay; plus 25% replay, Ibrahim et al.'s strong-shift choice) against the union retrain.
+    fn quickstart_runs(&self) -> Result<Vec<SweepRun>, String> {
+        let constant = [("schedule", Value::String("constant".into()))];
+        Ok(vec![
+            self.constant_run("constant-low-lr", &constant),
+            self.rewarm_run("rewarm-redecay", 0.0),
+            self.rewarm_run("rewarm-redecay-replay25", 0.25),
+            run("union", &[], self.union()?),
+        ])
+    }
+
+    /// Three stages D0, D1, D2 with one schedule each (Adam's moments kept across boundaries).
+    fn three_stages(&self, schedules: [String; 3]) -> toml::Table {
+        let (s, sources) = (self.s, &self.sources[..3]);
+        let mut text = header(self.seed, sources, s, None);
+        for (i, (src, sch)) in sources.iter().zip(&schedules).enumerate() {
+            let tokens = if i == 0 {
+                s.pretrain_tokens
+            } else {
+                s.stage_tokens
+            };
+            let keep = if i == 0 { "" } else { "optimizer = \"keep\"\n" };
+            let name = &src.name;
+            text.push_str(&stage(&format!("s{i}-{name}"), tokens, name, sch, keep));
+        }
+        parse(&text)
+    }
+
+    /// Ibrahim et al. §7 / Beyond Cosine Decay / E1: three stages, repeated cosine vs infinite schedules
+    /// (cosine and inverse-sqrt cooldown) that never re-warm, annealed in the last stage.
+    fn infinite_runs(&self) -> Vec<SweepRun> {
+        let (max, min) = (self.s.max_lr, self.s.max_lr / 10.0);
+        let konst = (max + min) / 2.0; // NeoX configs: η_const = (η_max + η_min)/2
+        let infinite = |cooldown: &str| {
+            [
+                format!("{{ kind = \"infinite\", max_lr = {max:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.01, cooldown = \"{cooldown}\", cooldown_fraction = 0.6, constant_fraction = 0.99 }}"),
+                format!("{{ kind = \"constant\", lr = {konst:e} }}"),
+                format!("{{ kind = \"infinite\", max_lr = {konst:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.0, cooldown_fraction = 0.0, constant_fraction = 0.8 }}"),
+            ]
+        };
+        let labelled = |label: &str, what: &str, schedules| {
+            run(
+                label,
+                &[("schedule", Value::String(what.into()))],
+                self.three_stages(schedules),
+            )
+        };
+        vec![
+            labelled(
+                "repeated-cosine",
+                "repeated cosine",
+                [cosine(max, 0.01), cosine(max, 0.01), cosine(max, 0.01)],
+            ),
+            labelled("infinite-cosine", "infinite cosine", infinite("cosine")),
+            labelled(
+                "infinite-inv-sqrt",
+                "infinite inverse-sqrt",
+                infinite("inverse_sqrt"),
+            ),
+        ]
+    }
+
+    /// Hägele et al. / MiniCPM / Defazio et al. / F1, F2, F4: one pretraining stage at fixed N.
+    fn wsd_runs(&self) -> Vec<SweepRun> {
+        let max = self.s.max_lr;
+        let one = |label: &str, schedule: String| {
+            let plan = parse(&format!(
+                "{}{}",
+                header(self.seed, &self.sources[..1], self.s, None),
+                stage("pretrain", self.s.pretrain_tokens, self.d0(), &schedule, "")
+            ));
+            run(label, &[("schedule", Value::String(label.into()))], plan)
+        };
+        let mut runs = vec![
+            one("cosine", cosine(max, 0.01)),
+            one(
+                "linear",
+                format!("{{ kind = \"linear\", max_lr = {max:e}, warmup = 0.01 }}"),
+            ),
+        ];
+        for (frac, shape) in [
+            (0.025, "one_minus_sqrt"),
+            (0.1, "one_minus_sqrt"),
+            (0.2, "one_minus_sqrt"),
+            (0.2, "linear"),
+        ] {
+            runs.push(one(
+                &format!("wsd-{shape}-{frac}"),
+                format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = 0.01, decay_fraction = {frac}, shape = \"{shape}\" }}"),
+            ));
+        }
+        runs
+    }
 }
 
 #[cfg(test)]

@@ -110,78 +110,10 @@ pub fn expand_with_base(
         )
     })?;
     absolutize(&mut base, base_path.parent().unwrap_or(Path::new(".")));
-
-    let mut count = 1usize;
-    for (key, values) in &sweep.grid {
-        if values.is_empty() {
-            return Err(sweep_err(
-                path,
-                &format!("grid.{key}"),
-                "no values".into(),
-                "list at least one value",
-            ));
-        }
-        count = count.saturating_mul(values.len());
-    }
-    if count > MAX_RUNS {
-        let sizes: Vec<String> = sweep.grid.values().map(|v| v.len().to_string()).collect();
-        return Err(sweep_err(
-            path,
-            "grid",
-            format!(
-                "expands to {} runs ({}), more than the {MAX_RUNS} one sweep may hold",
-                if count == usize::MAX {
-                    "over 2^64".to_owned()
-                } else {
-                    count.to_string()
-                },
-                sizes.join(" × ")
-            ),
-            "split the sweep into several files, or list fewer values",
-        ));
-    }
-    let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
-    for (key, values) in &sweep.grid {
-        points = points
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |v| {
-                    let mut q = p.clone();
-                    q.insert(key.clone(), v.clone());
-                    q
-                })
-            })
-            .collect();
-    }
+    check_size(sweep, path)?;
     let mut runs = Vec::new();
-    for params in points {
-        let mut plan = base.clone();
-        for (key, value) in &params {
-            set_path(&mut plan, key, value.clone()).map_err(|why| {
-                sweep_err(
-                    path,
-                    &format!("grid.{key}"),
-                    why,
-                    "use a dotted path into the plan, array elements by index",
-                )
-            })?;
-        }
-        check(&plan, path)?;
-        let label = if params.is_empty() {
-            "base".to_owned()
-        } else {
-            params
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        runs.push(SweepRun {
-            id: run_id(&plan),
-            label,
-            params,
-            plan,
-        });
+    for params in grid_points(sweep) {
+        runs.push(grid_run(&base, params, path)?);
     }
     if sweep.union_baseline {
         let plan = union_plan(&base)
@@ -195,6 +127,90 @@ pub fn expand_with_base(
         });
     }
     Ok(runs)
+}
+
+/// Every grid key has values, and the grid holds at most [`MAX_RUNS`] points.
+fn check_size(sweep: &SweepConfig, path: &Path) -> Result<(), PlanError> {
+    let mut count = 1usize;
+    for (key, values) in &sweep.grid {
+        if values.is_empty() {
+            return Err(sweep_err(
+                path,
+                &format!("grid.{key}"),
+                "no values".into(),
+                "list at least one value",
+            ));
+        }
+        count = count.saturating_mul(values.len());
+    }
+    if count <= MAX_RUNS {
+        return Ok(());
+    }
+    let sizes: Vec<String> = sweep.grid.values().map(|v| v.len().to_string()).collect();
+    let count = if count == usize::MAX {
+        "over 2^64".to_owned()
+    } else {
+        count.to_string()
+    };
+    Err(sweep_err(
+        path,
+        "grid",
+        format!(
+            "expands to {count} runs ({}), more than the {MAX_RUNS} one sweep may hold",
+            sizes.join(" × ")
+        ),
+        "split the sweep into several files, or list fewer values",
+    ))
+}
+
+/// The cartesian product of the grid, keys in sorted order.
+fn grid_points(sweep: &SweepConfig) -> Vec<BTreeMap<String, Value>> {
+    let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
+    for (key, values) in &sweep.grid {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.insert(key.clone(), v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// The run of one grid point: the base plan with the point's values set, labelled `key=value,…`.
+fn grid_run(
+    base: &toml::Table,
+    params: BTreeMap<String, Value>,
+    path: &Path,
+) -> Result<SweepRun, PlanError> {
+    let mut plan = base.clone();
+    for (key, value) in &params {
+        set_path(&mut plan, key, value.clone()).map_err(|why| {
+            sweep_err(
+                path,
+                &format!("grid.{key}"),
+                why,
+                "use a dotted path into the plan, array elements by index",
+            )
+        })?;
+    }
+    check(&plan, path)?;
+    let label = if params.is_empty() {
+        "base".to_owned()
+    } else {
+        let parts: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.join(",")
+    };
+    Ok(SweepRun {
+        id: run_id(&plan),
+        label,
+        params,
+        plan,
+    })
 }
 
 /// The plan must still parse (unknown keys from a typo in a grid path are caught here).

@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use rewarm_plan::schedule::{
-    check_grad_norms, fraction_to_steps, refined_multipliers, AnnealShape, CooldownShape,
-    DecayShape, RefineWeight, Schedule, WarmupStart,
+    check_grad_norms, fraction_to_steps, refined_multipliers, Anneal, AnnealShape, Constant,
+    CooldownShape, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule,
+    WarmupStart, Wsd,
 };
 
 // ---------------------------------------------------------------- warmup and rounding
@@ -46,7 +47,7 @@ fn warmup_starts_at_its_start_value_and_ends_at_the_peak() {
 
 #[test]
 fn constant_is_constant_including_past_the_end() {
-    let s = Schedule::Constant { lr: 3e-5 };
+    let s = Schedule::Constant(Constant { lr: 3e-5 });
     for n in [0, 1, 500, 999, 1_000, 5_000] {
         assert_eq!(s.lr(n, 1_000), 3e-5);
     }
@@ -80,12 +81,12 @@ fn cosine_decay_end_holds_min_after_it() {
 #[test]
 fn linear_hand_values() {
     // T = 100, W = 10: η = 1e-3·(1 − (n − 10)/90) after warmup.
-    let s = Schedule::Linear {
+    let s = Schedule::Linear(Linear {
         max_lr: 1e-3,
         min_lr: 0.0,
         warmup: 0.1,
         warmup_start: WarmupStart::Zero,
-    };
+    });
     assert_eq!(s.lr(0, 100), 0.0);
     assert_close(s.lr(5, 100), 5e-4);
     assert_eq!(s.lr(10, 100), 1e-3);
@@ -93,12 +94,12 @@ fn linear_hand_values() {
     assert_close(s.lr(99, 100), 1e-3 / 90.0);
     assert_eq!(s.lr(100, 100), 0.0);
     // With a floor: ends at min_lr.
-    let s = Schedule::Linear {
+    let s = Schedule::Linear(Linear {
         max_lr: 1e-3,
         min_lr: 1e-4,
         warmup: 0.0,
         warmup_start: WarmupStart::Zero,
-    };
+    });
     assert_eq!(s.lr(0, 100), 1e-3);
     assert_close(s.lr(50, 100), 5.5e-4); // 1e-3 − 9e-4·0.5
     assert_eq!(s.lr(100, 100), 1e-4);
@@ -201,9 +202,9 @@ fn infinite_tau_anneal_hand_value() {
 fn infinite_without_anneal_stays_constant_and_continuation_starts_at_const() {
     // constant_fraction = 1 − warmup: no anneal phase; the end of the stage is still η_const.
     let mut s = infinite(CooldownShape::Cosine, AnnealShape::Exponential);
-    if let Schedule::Infinite {
+    if let Schedule::Infinite(Infinite {
         constant_fraction, ..
-    } = &mut s
+    }) = &mut s
     {
         *constant_fraction = 0.99;
     }
@@ -213,7 +214,7 @@ fn infinite_without_anneal_stays_constant_and_continuation_starts_at_const() {
 
     // Beyond Cosine Decay's CPT stage from a constant-phase checkpoint: no warmup, no cooldown,
     // constant until 80%, then anneal. T = 1000: constant 0..800, anneal 800..1000.
-    let s = Schedule::Infinite {
+    let s = Schedule::Infinite(Infinite {
         max_lr: MAX,
         const_lr: CONST,
         min_lr: MIN,
@@ -224,7 +225,7 @@ fn infinite_without_anneal_stays_constant_and_continuation_starts_at_const() {
         cooldown_fraction: 0.0,
         constant_fraction: 0.8,
         anneal: AnnealShape::Exponential,
-    };
+    });
     s.validate().expect("valid");
     assert_eq!(s.lr(0, 1_000), CONST);
     assert_eq!(s.lr(800, 1_000), CONST);
@@ -253,11 +254,11 @@ fn inverse_sqrt_cooldown_is_monotone_and_convex() {
 #[test]
 fn anneal_branch_hand_values() {
     // From η_const to η_min over T = 100: η(50) = √(η_const·η_min).
-    let s = Schedule::Anneal {
+    let s = Schedule::Anneal(Anneal {
         start_lr: CONST,
         min_lr: MIN,
         shape: AnnealShape::Exponential,
-    };
+    });
     assert_eq!(s.lr(0, 100), CONST);
     assert_close(s.lr(50, 100), 7.035_623_639_735_144e-5);
     assert_eq!(s.lr(100, 100), MIN);
@@ -292,12 +293,12 @@ fn repeated_cosine_rewarms_from_min_in_later_periods() {
 #[test]
 fn repeated_cosine_with_uneven_periods() {
     // T = 10, 3 repeats: periods start at ⌊k·10/3⌋ = 0, 3, 6 (lengths 3, 3, 4); warmup 1% → 0.
-    let s = Schedule::RepeatedCosine {
+    let s = Schedule::RepeatedCosine(RepeatedCosine {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 3,
         warmup: 0.01,
-    };
+    });
     for start in [0, 3, 6] {
         assert_eq!(s.lr(start, 10), MAX, "period starting at {start}");
     }
@@ -305,12 +306,12 @@ fn repeated_cosine_with_uneven_periods() {
     assert_close(s.lr(5, 10), MIN + (MAX - MIN) * 0.25);
     assert_eq!(s.lr(10, 10), MIN);
     // One repeat is plain warmup + cosine.
-    let one = Schedule::RepeatedCosine {
+    let one = Schedule::RepeatedCosine(RepeatedCosine {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 1,
         warmup: 0.01,
-    };
+    });
     let plain = cosine(WarmupStart::Zero, 0.01, 1.0);
     for n in (0..=1_000).step_by(7) {
         assert_eq!(one.lr(n, 1_000), plain.lr(n, 1_000), "step {n}");
@@ -334,14 +335,14 @@ fn continuous_across_phase_boundaries() {
         assert_continuous_at(&s, t, 61_000); // cooldown → constant (W + K)
         assert_continuous_at(&s, t, 86_000); // constant → anneal (W + C_end)
     }
-    let s = Schedule::Wsd {
+    let s = Schedule::Wsd(Wsd {
         max_lr: 1e-3,
         warmup: 0.01,
         warmup_start: WarmupStart::MaxOver100,
         decay_fraction: 0.2,
         shape: DecayShape::Linear,
         final_lr_ratio: 0.0,
-    };
+    });
     assert_continuous_at(&s, t, 1_000);
     assert_continuous_at(&s, t, 80_000); // stable → decay
                                          // Repeated cosine over T = 300000: P = 100000, W = 1000 in every period.
@@ -355,9 +356,9 @@ fn continuous_across_phase_boundaries() {
 fn continuity_check_catches_a_real_jump() {
     // Infinite with warmup but no cooldown jumps from η_max to η_const at the end of warmup.
     let mut s = infinite(CooldownShape::Cosine, AnnealShape::Exponential);
-    if let Schedule::Infinite {
+    if let Schedule::Infinite(Infinite {
         cooldown_fraction, ..
-    } = &mut s
+    }) = &mut s
     {
         *cooldown_fraction = 0.0;
     }
@@ -367,7 +368,7 @@ fn continuity_check_catches_a_real_jump() {
 #[test]
 fn every_family_has_its_a1_start_and_end_values() {
     let t = 10_000;
-    let refined = Schedule::Refined {
+    let refined = Schedule::Refined(Refined {
         max_lr: MAX,
         warmup: 0.0,
         warmup_start: WarmupStart::Zero,
@@ -375,17 +376,17 @@ fn every_family_has_its_a1_start_and_end_values() {
         smoothing: 0.0,
         weight: RefineWeight::L1,
         multipliers: refined_multipliers(&[1.0; 100], 0.0, RefineWeight::L1),
-    };
+    });
     let cases: Vec<(Schedule, f64, f64)> = vec![
-        (Schedule::Constant { lr: 3e-5 }, 3e-5, 3e-5),
+        (Schedule::Constant(Constant { lr: 3e-5 }), 3e-5, 3e-5),
         (Schedule::rewarm_cosine(MAX), 0.0, 0.1 * MAX),
         (
-            Schedule::Linear {
+            Schedule::Linear(Linear {
                 max_lr: MAX,
                 min_lr: 0.0,
                 warmup: 0.01,
                 warmup_start: WarmupStart::Zero,
-            },
+            }),
             0.0,
             0.0,
         ),
@@ -398,11 +399,11 @@ fn every_family_has_its_a1_start_and_end_values() {
             MIN,
         ),
         (
-            Schedule::Anneal {
+            Schedule::Anneal(Anneal {
                 start_lr: CONST,
                 min_lr: MIN,
                 shape: AnnealShape::Exponential,
-            },
+            }),
             CONST,
             MIN,
         ),
@@ -441,7 +442,7 @@ fn refined_of_constant_norms_is_exactly_linear_decay() {
     }
     // The schedule built on it is linear decay of max_lr over the recorded steps.
     let m = refined_multipliers(&[2.5; 101], 0.1, RefineWeight::L1);
-    let s = Schedule::Refined {
+    let s = Schedule::Refined(Refined {
         max_lr: MAX,
         warmup: 0.0,
         warmup_start: WarmupStart::Zero,
@@ -449,7 +450,7 @@ fn refined_of_constant_norms_is_exactly_linear_decay() {
         smoothing: 0.1,
         weight: RefineWeight::L1,
         multipliers: m,
-    };
+    });
     assert_eq!(s.lr(0, 101), MAX);
     assert_close(s.lr(25, 101), 0.75 * MAX); // (100 − 25)/100
     assert_eq!(s.lr(100, 101), 0.0);
@@ -457,7 +458,7 @@ fn refined_of_constant_norms_is_exactly_linear_decay() {
     assert_close(s.lr(50, 201), 0.75 * MAX);
     // Without multipliers the schedule falls back to the same linear decay.
     let mut empty = s.clone();
-    if let Schedule::Refined { multipliers, .. } = &mut empty {
+    if let Schedule::Refined(Refined { multipliers, .. }) = &mut empty {
         multipliers.clear();
     }
     for n in 0..=101 {
@@ -533,7 +534,7 @@ fn refined_fill_and_grad_norm_checks() {
 #[test]
 fn refined_warmup_is_prepended() {
     // Warmup 10% of T = 110 → W = 11, then 99 recorded linear-decay steps map onto 99 steps.
-    let s = Schedule::Refined {
+    let s = Schedule::Refined(Refined {
         max_lr: MAX,
         warmup: 0.1,
         warmup_start: WarmupStart::Zero,
@@ -541,7 +542,7 @@ fn refined_warmup_is_prepended() {
         smoothing: 0.0,
         weight: RefineWeight::L1,
         multipliers: refined_multipliers(&[1.0; 99], 0.0, RefineWeight::L1),
-    };
+    });
     assert_eq!(s.lr(0, 110), 0.0);
     assert_eq!(s.lr(11, 110), MAX);
     assert_close(s.lr(11 + 49, 110), 0.5 * MAX); // (98 − 49)/98

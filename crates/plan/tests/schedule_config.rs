@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use rewarm_plan::schedule::{
-    AnnealShape, BatchSchedule, CooldownShape, DecayShape, RefineWeight, Schedule, ScheduleError,
-    WarmupStart,
+    Anneal, AnnealShape, BatchSchedule, Constant, CooldownShape, Cosine, DecayShape, Infinite,
+    Linear, RefineWeight, Refined, RepeatedCosine, Schedule, ScheduleError, WarmupStart, Wsd,
 };
 
 // ---------------------------------------------------------------- batch size
@@ -53,7 +53,7 @@ fn toml_examples_parse_with_paper_defaults() {
     assert!(e.to_string().contains("missing field `lr`"), "{e}");
     assert_eq!(
         parse("kind = \"constant\"\nlr = 3e-5").expect("constant"),
-        Schedule::Constant { lr: 3e-5 }
+        Schedule::Constant(Constant { lr: 3e-5 })
     );
     assert_eq!(
         parse("kind = \"cosine\"\nmax_lr = 3e-4\nmin_lr = 3e-5").expect("cosine"),
@@ -82,21 +82,21 @@ fn toml_examples_parse_with_paper_defaults() {
     .expect("inverse-sqrt infinite");
     assert!(matches!(
         s,
-        Schedule::Infinite {
+        Schedule::Infinite(Infinite {
             cooldown: CooldownShape::InverseSqrt,
             anneal: AnnealShape::ExponentialTau { tau_steps },
             ..
-        } if tau_steps == 1e4
+        }) if tau_steps == 1e4
     ));
     let s = parse("kind = \"linear\"\nmax_lr = 1e-3").expect("linear");
     assert_eq!(
         s,
-        Schedule::Linear {
+        Schedule::Linear(Linear {
             max_lr: 1e-3,
             min_lr: 0.0,
             warmup: 0.01,
             warmup_start: WarmupStart::Zero
-        }
+        })
     );
     let s =
         parse("kind = \"repeated_cosine\"\nmax_lr = 3e-4\nmin_lr = 3e-5\nrepeats = 3").expect("rc");
@@ -104,30 +104,30 @@ fn toml_examples_parse_with_paper_defaults() {
     let s = parse("kind = \"anneal\"\nstart_lr = 1.65e-4\nmin_lr = 3e-5").expect("anneal");
     assert_eq!(
         s,
-        Schedule::Anneal {
+        Schedule::Anneal(Anneal {
             start_lr: CONST,
             min_lr: MIN,
             shape: AnnealShape::Exponential
-        }
+        })
     );
     let s = parse("kind = \"cosine\"\nmax_lr = 3e-4\nmin_lr = 3e-5\nwarmup_start = \"max_over_100\"\nwarmup = 0")
         .expect("cosine from max/100");
     assert_eq!(s.lr(0, 10), MAX);
     assert!(matches!(
         s,
-        Schedule::Cosine {
+        Schedule::Cosine(Cosine {
             warmup_start: WarmupStart::MaxOver100,
             ..
-        }
+        })
     ));
     let s = parse("kind = \"wsd\"\nmax_lr = 1e-3\nshape = \"mirror_cosine\"\nfinal_lr_ratio = 0.1")
         .expect("wsd");
     assert!(matches!(
         s,
-        Schedule::Wsd {
+        Schedule::Wsd(Wsd {
             shape: DecayShape::MirrorCosine,
             ..
-        }
+        })
     ));
     let s = parse("kind = \"refined\"\nmax_lr = 1e-3\nsmoothing = 0.1\nweight = \"l2\"\nmultipliers = [1.0, 0.5, 0.0]")
         .expect("refined with inline multipliers");
@@ -157,7 +157,7 @@ fn toml_rejects_unknown_keys_and_kinds() {
 
 #[test]
 fn toml_round_trips() {
-    let mut refined = Schedule::Refined {
+    let mut refined = Schedule::Refined(Refined {
         max_lr: MAX,
         warmup: 0.0,
         warmup_start: WarmupStart::Zero,
@@ -165,20 +165,20 @@ fn toml_round_trips() {
         smoothing: 0.1,
         weight: RefineWeight::L1,
         multipliers: Vec::new(),
-    };
+    });
     refined
         .fill_refined_multipliers(&[3.0, 2.0, 1.0, 1.5])
         .expect("fills");
     let schedules = [
-        Schedule::Constant { lr: 3e-5 },
+        Schedule::Constant(Constant { lr: 3e-5 }),
         Schedule::rewarm_cosine(6e-4),
         cosine(WarmupStart::Min, 0.02, 240.0 / 297.0),
-        Schedule::Linear {
+        Schedule::Linear(Linear {
             max_lr: 1e-3,
             min_lr: 0.0,
             warmup: 0.0,
             warmup_start: WarmupStart::Zero,
-        },
+        }),
         Schedule::hagele_wsd(1e-3),
         wsd(DecayShape::Exponential, 0.1),
         Schedule::neox_infinite(CooldownShape::InverseSqrt),
@@ -186,11 +186,11 @@ fn toml_round_trips() {
             CooldownShape::Linear,
             AnnealShape::ExponentialTau { tau_steps: 1e4 },
         ),
-        Schedule::Anneal {
+        Schedule::Anneal(Anneal {
             start_lr: CONST,
             min_lr: MIN,
             shape: AnnealShape::Exponential,
-        },
+        }),
         repeated_cosine(),
         refined,
     ];
@@ -216,8 +216,14 @@ fn validate_rejects_bad_values_naming_the_field() {
         assert!(e.to_string().contains("HINT:"), "{e}");
         e.field
     };
-    assert_eq!(field(Schedule::Constant { lr: -1e-4 }), "schedule.lr");
-    assert_eq!(field(Schedule::Constant { lr: f64::NAN }), "schedule.lr");
+    assert_eq!(
+        field(Schedule::Constant(Constant { lr: -1e-4 })),
+        "schedule.lr"
+    );
+    assert_eq!(
+        field(Schedule::Constant(Constant { lr: f64::NAN })),
+        "schedule.lr"
+    );
     assert_eq!(
         field(cosine(WarmupStart::Zero, 1.5, 1.0)),
         "schedule.warmup"
@@ -239,12 +245,12 @@ fn validate_rejects_bad_values_naming_the_field() {
     assert_eq!(field(cosine_min(1e-3)), "schedule.min_lr");
     assert_eq!(field(cosine_min(-1e-6)), "schedule.min_lr");
     assert_eq!(
-        field(Schedule::Linear {
+        field(Schedule::Linear(Linear {
             max_lr: MAX,
             min_lr: 0.0,
             warmup: 2.0,
             warmup_start: WarmupStart::Zero
-        }),
+        })),
         "schedule.warmup"
     );
     assert_eq!(
@@ -256,11 +262,11 @@ fn validate_rejects_bad_values_naming_the_field() {
         "schedule.final_lr_ratio"
     );
     let mut s = wsd(DecayShape::Linear, 0.0);
-    if let Schedule::Wsd {
+    if let Schedule::Wsd(Wsd {
         warmup,
         decay_fraction,
         ..
-    } = &mut s
+    }) = &mut s
     {
         (*warmup, *decay_fraction) = (0.5, 0.6);
     }
@@ -271,36 +277,43 @@ fn validate_rejects_bad_values_naming_the_field() {
         edit(&mut s);
         s
     };
-    use Schedule::Infinite as I;
     assert_eq!(
-        field(inf(|s| if let I { const_lr, .. } = s {
-            *const_lr = 4e-4
+        field(inf(|s| {
+            if let Schedule::Infinite(Infinite { const_lr, .. }) = s {
+                *const_lr = 4e-4
+            }
         })),
         "schedule.const_lr"
     );
     assert_eq!(
-        field(inf(|s| if let I { const_lr, .. } = s {
-            *const_lr = 1e-5
+        field(inf(|s| {
+            if let Schedule::Infinite(Infinite { const_lr, .. }) = s {
+                *const_lr = 1e-5
+            }
         })),
         "schedule.min_lr"
     );
     assert_eq!(
-        field(inf(|s| if let I { min_lr, .. } = s {
-            *min_lr = 0.0
+        field(inf(|s| {
+            if let Schedule::Infinite(Infinite { min_lr, .. }) = s {
+                *min_lr = 0.0
+            }
         })),
         "schedule.min_lr"
     ); // exp anneal
     assert_eq!(
-        field(inf(|s| if let I { alpha, .. } = s {
-            *alpha = 0.0
+        field(inf(|s| {
+            if let Schedule::Infinite(Infinite { alpha, .. }) = s {
+                *alpha = 0.0
+            }
         })),
         "schedule.alpha"
     );
     assert_eq!(
         field(inf(|s| {
-            if let I {
+            if let Schedule::Infinite(Infinite {
                 cooldown_fraction, ..
-            } = s
+            }) = s
             {
                 *cooldown_fraction = 0.9
             }
@@ -309,9 +322,9 @@ fn validate_rejects_bad_values_naming_the_field() {
     );
     assert_eq!(
         field(inf(|s| {
-            if let I {
+            if let Schedule::Infinite(Infinite {
                 cooldown_fraction, ..
-            } = s
+            }) = s
             {
                 *cooldown_fraction = 1.2
             }
@@ -320,9 +333,9 @@ fn validate_rejects_bad_values_naming_the_field() {
     );
     assert_eq!(
         field(inf(|s| {
-            if let I {
+            if let Schedule::Infinite(Infinite {
                 constant_fraction, ..
-            } = s
+            }) = s
             {
                 *constant_fraction = 1.0
             }
@@ -330,36 +343,40 @@ fn validate_rejects_bad_values_naming_the_field() {
         "schedule.constant_fraction" // with 1% warmup it would end after the stage
     );
     assert_eq!(
-        field(inf(|s| if let I { anneal, .. } = s {
-            *anneal = AnnealShape::ExponentialTau { tau_steps: 0.0 }
+        field(inf(|s| {
+            if let Schedule::Infinite(Infinite { anneal, .. }) = s {
+                *anneal = AnnealShape::ExponentialTau { tau_steps: 0.0 }
+            }
         })),
         "schedule.anneal.tau_steps"
     );
     assert_eq!(
-        field(Schedule::Anneal {
+        field(Schedule::Anneal(Anneal {
             start_lr: MIN,
             min_lr: CONST,
             shape: AnnealShape::Exponential
-        }),
+        })),
         "schedule.min_lr"
     );
     assert_eq!(
-        field(Schedule::RepeatedCosine {
+        field(Schedule::RepeatedCosine(RepeatedCosine {
             max_lr: MAX,
             min_lr: MIN,
             repeats: 0,
             warmup: 0.01
-        }),
+        })),
         "schedule.repeats"
     );
-    let refined = |multipliers: Vec<f64>, smoothing: f64| Schedule::Refined {
-        max_lr: MAX,
-        warmup: 0.0,
-        warmup_start: WarmupStart::Zero,
-        grad_norms: None,
-        smoothing,
-        weight: RefineWeight::L1,
-        multipliers,
+    let refined = |multipliers: Vec<f64>, smoothing: f64| {
+        Schedule::Refined(Refined {
+            max_lr: MAX,
+            warmup: 0.0,
+            warmup_start: WarmupStart::Zero,
+            grad_norms: None,
+            smoothing,
+            weight: RefineWeight::L1,
+            multipliers,
+        })
     };
     assert_eq!(field(refined(vec![1.0, 0.0], 1.5)), "schedule.smoothing");
     assert_eq!(

@@ -6,10 +6,96 @@
 //! median filter, as in the authors' README.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{fraction, invalid, positive_lr};
 use super::error::ScheduleError;
+use super::{fraction_to_steps, warmup_lr, Family, WarmupStart};
+
+/// Refined schedule (Defazio et al. 2023): `max_lr` × multipliers computed by
+/// [`refined_multipliers`] from an earlier run's gradient norms, mapped onto the steps after an
+/// optional warmup (linear interpolation when the recorded length differs from the stage).
+/// The warmup ends at `max_lr` × the first multiplier, so the schedule stays continuous.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refined {
+    pub max_lr: f64,
+    /// Refined schedules warm up by themselves (F5 in docs/papers.md), so none is prepended by default.
+    #[serde(default)]
+    pub warmup: f64,
+    #[serde(default)]
+    pub warmup_start: WarmupStart,
+    /// Per-step gradient norms of the earlier run; plan loading reads this file and calls
+    /// [`super::Schedule::fill_refined_multipliers`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norms: Option<PathBuf>,
+    /// Median-filter width as a fraction of the recorded steps (σ₂; no paper default, ~0.1).
+    pub smoothing: f64,
+    #[serde(default)]
+    pub weight: RefineWeight,
+    /// Filled from `grad_norms` at plan loading; written out so resolved configs are complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multipliers: Vec<f64>,
+}
+
+impl Refined {
+    /// The multipliers are there, in [0, 1], and not all 0.
+    fn check_multipliers(&self) -> Result<(), ScheduleError> {
+        let m = &self.multipliers;
+        if m.is_empty() {
+            let hint = match &self.grad_norms {
+                Some(path) => format!(
+                    "plan loading must read {} and call fill_refined_multipliers",
+                    path.display()
+                ),
+                None => {
+                    "set grad_norms to the per-step gradient-norm log of an earlier run".to_string()
+                }
+            };
+            return Err(invalid("multipliers", "[]", "refined multipliers", hint));
+        }
+        if let Some(i) = m.iter().position(|x| !(0.0..=1.0).contains(x)) {
+            return Err(invalid(
+                &format!("multipliers[{i}]"),
+                m[i],
+                "a multiplier in [0, 1]",
+                "recompute them with refined_multipliers (normalized to a maximum of 1)",
+            ));
+        }
+        if !m.iter().any(|&x| x > 0.0) {
+            return Err(invalid(
+                "multipliers",
+                "all 0",
+                "at least one multiplier > 0",
+                "record gradient norms for at least 2 steps",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Family for Refined {
+    fn validate(&self) -> Result<(), ScheduleError> {
+        positive_lr("max_lr", self.max_lr)?;
+        fraction("warmup", self.warmup)?;
+        fraction("smoothing", self.smoothing)?;
+        self.check_multipliers()
+    }
+    fn lr_at(&self, n: u64, t: u64) -> f64 {
+        let w = fraction_to_steps(self.warmup, t);
+        let first = self.max_lr * multiplier_at(&self.multipliers, 0, t - w);
+        if n < w {
+            warmup_lr(self.warmup_start.lr(first, 0.0), first, n, w)
+        } else {
+            self.max_lr * multiplier_at(&self.multipliers, n - w, t - w)
+        }
+    }
+    fn peak_lr(&self) -> f64 {
+        self.max_lr
+    }
+}
 
 /// How a gradient norm becomes a refinement weight.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,10 @@
 //! the schedules used in several tests and a `[schedule]` TOML parser.
 #![allow(dead_code)] // each test file uses a different subset
 
-use rewarm_plan::schedule::{AnnealShape, CooldownShape, DecayShape, Schedule, WarmupStart};
+use rewarm_plan::schedule::{
+    AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule,
+    WarmupStart, Wsd,
+};
 
 pub const MAX: f64 = 3e-4;
 pub const CONST: f64 = 1.65e-4;
@@ -19,17 +22,17 @@ pub fn assert_close(got: f64, want: f64) {
 }
 
 pub fn cosine(warmup_start: WarmupStart, warmup: f64, decay_end: f64) -> Schedule {
-    Schedule::Cosine {
+    Schedule::Cosine(Cosine {
         max_lr: MAX,
         min_lr: MIN,
         warmup,
         warmup_start,
         decay_end,
-    }
+    })
 }
 
 pub fn infinite(cooldown: CooldownShape, anneal: AnnealShape) -> Schedule {
-    Schedule::Infinite {
+    Schedule::Infinite(Infinite {
         max_lr: MAX,
         const_lr: CONST,
         min_lr: MIN,
@@ -40,27 +43,27 @@ pub fn infinite(cooldown: CooldownShape, anneal: AnnealShape) -> Schedule {
         cooldown_fraction: 0.60,
         constant_fraction: 0.85,
         anneal,
-    }
+    })
 }
 
 pub fn wsd(shape: DecayShape, final_lr_ratio: f64) -> Schedule {
-    Schedule::Wsd {
+    Schedule::Wsd(Wsd {
         max_lr: 1e-3,
         warmup: 0.1,
         warmup_start: WarmupStart::MaxOver100,
         decay_fraction: 0.2,
         shape,
         final_lr_ratio,
-    }
+    })
 }
 
 pub fn repeated_cosine() -> Schedule {
-    Schedule::RepeatedCosine {
+    Schedule::RepeatedCosine(RepeatedCosine {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 3,
         warmup: 0.01,
-    }
+    })
 }
 
 /// Largest |η(n+1) − η(n)| over steps `from..to`, as a fraction of the peak.
@@ -94,11 +97,11 @@ pub fn parse(table_body: &str) -> Result<Schedule, toml::de::Error> {
 
 /// Ibrahim et al.'s re-warm cosine (1% warmup from 0, cosine to η_min at the end) with another η_min.
 pub fn cosine_min(min_lr: f64) -> Schedule {
-    Schedule::Cosine {
+    Schedule::Cosine(Cosine {
         max_lr: MAX,
         min_lr,
         warmup: 0.01,
         warmup_start: WarmupStart::Zero,
         decay_end: 1.0,
-    }
+    })
 }
