@@ -211,6 +211,14 @@ impl ModelConfig {
 
     /// Checks every field; the error names the field and the fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_sizes()?;
+        self.check_heads()?;
+        self.check_numbers()?;
+        self.check_family()
+    }
+
+    /// Every size positive and below a bound far above any model (a typo such as an extra zero).
+    fn check_sizes(&self) -> Result<(), ConfigError> {
         let sizes = [
             ("vocab_size", self.vocab_size, MAX_VOCAB),
             ("hidden_size", self.hidden_size, MAX_WIDTH),
@@ -229,6 +237,11 @@ impl ModelConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Heads split the width, and kv heads the query heads.
+    fn check_heads(&self) -> Result<(), ConfigError> {
         if self.hidden_size % self.num_heads != 0 {
             return Err(ConfigError::new(
                 "hidden_size",
@@ -247,6 +260,11 @@ impl ModelConfig {
                  pick a divisor of num_heads",
             ));
         }
+        Ok(())
+    }
+
+    /// RoPE base, norm ε and the rotated fraction of each head.
+    fn check_numbers(&self) -> Result<(), ConfigError> {
         for (field, value) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::new(
@@ -275,6 +293,11 @@ impl ModelConfig {
                 "choose rotary_pct so that head_dim × rotary_pct is even (e.g. 0.25 with head_dim 64)",
             ));
         }
+        Ok(())
+    }
+
+    /// What each family's blocks require.
+    fn check_family(&self) -> Result<(), ConfigError> {
         match self.family {
             Family::Neox => {
                 if self.num_kv_heads != self.num_heads {

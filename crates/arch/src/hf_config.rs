@@ -68,102 +68,132 @@ fn require(
     }
 }
 
+/// `model_type`: `llama` or `gpt_neox`.
+fn family_of(json: &Value) -> Result<Family, ConfigError> {
+    let model_type = json
+        .get("model_type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("model_type"))?;
+    match model_type {
+        "llama" => Ok(Family::Llama),
+        "gpt_neox" => Ok(Family::Neox),
+        other => Err(ConfigError::new(
+            "model_type",
+            format!("= \"{other}\" in config.json"),
+            "rewarm trains `llama` and `gpt_neox` checkpoints",
+        )),
+    }
+}
+
+/// RoPE scaling (the legacy `rope_scaling` or transformers 5's `rope_parameters.rope_type`) other than
+/// `default` changes the math: refused by name.
+fn refuse_rope_scaling(json: &Value, rope: &Value) -> Result<(), ConfigError> {
+    for (holder, key) in [(json, "rope_scaling"), (rope, "rope_type")] {
+        if let Some(v) = holder.get(key).filter(|v| !v.is_null()) {
+            let kind = v.get("rope_type").or_else(|| v.get("type")).unwrap_or(v);
+            if kind.as_str() != Some("default") {
+                return Err(unsupported(key, v, "RoPE scaling is not implemented"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `head_dim` other than hidden_size / num_attention_heads changes the math: refused.
+fn check_head_dim(json: &Value, num_heads: usize, hidden_size: usize) -> Result<(), ConfigError> {
+    if let Some(head_dim) = json.get("head_dim").and_then(Value::as_u64) {
+        if num_heads == 0 || head_dim as usize * num_heads != hidden_size {
+            return Err(unsupported(
+                "head_dim",
+                &json!(head_dim),
+                "rewarm's head dim is hidden_size / num_attention_heads",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields whose keys and defaults differ between the families.
+struct FamilyFields {
+    rotary_pct: f64,
+    rope_theta: f64,
+    norm_eps: f64,
+    num_kv_heads: usize,
+    use_parallel_residual: bool,
+}
+
+fn llama_fields(json: &Value, rope: &Value, num_heads: usize) -> Result<FamilyFields, ConfigError> {
+    require(
+        json,
+        "hidden_act",
+        &[json!("silu")],
+        "Llama's MLP is SwiGLU (silu)",
+    )?;
+    require(
+        json,
+        "attention_bias",
+        &[json!(false)],
+        "rewarm's Llama has no biases",
+    )?;
+    require(
+        json,
+        "mlp_bias",
+        &[json!(false)],
+        "rewarm's Llama has no biases",
+    )?;
+    let num_kv_heads = match json.get("num_key_value_heads") {
+        None | Some(Value::Null) => num_heads,
+        Some(_) => size(json, "num_key_value_heads")?,
+    };
+    let theta = number(json, "rope_theta")?.or(number(rope, "rope_theta")?);
+    Ok(FamilyFields {
+        rotary_pct: number(rope, "partial_rotary_factor")?.unwrap_or(1.0),
+        rope_theta: theta.unwrap_or(10_000.0),
+        // LlamaConfig's default ε is 1e-6.
+        norm_eps: number(json, "rms_norm_eps")?.unwrap_or(1e-6),
+        num_kv_heads,
+        use_parallel_residual: false,
+    })
+}
+
+fn neox_fields(json: &Value, rope: &Value, num_heads: usize) -> Result<FamilyFields, ConfigError> {
+    require(
+        json,
+        "hidden_act",
+        &[json!("gelu")],
+        "rewarm's GPT-NeoX uses exact (erf) GELU",
+    )?;
+    require(
+        json,
+        "attention_bias",
+        &[json!(true)],
+        "rewarm's GPT-NeoX has attention biases",
+    )?;
+    let partial = number(json, "rotary_pct")?.or(number(rope, "partial_rotary_factor")?);
+    let theta = number(json, "rotary_emb_base")?
+        .or(number(json, "rope_theta")?)
+        .or(number(rope, "rope_theta")?);
+    Ok(FamilyFields {
+        rotary_pct: partial.unwrap_or(0.25),
+        rope_theta: theta.unwrap_or(10_000.0),
+        norm_eps: number(json, "layer_norm_eps")?.unwrap_or(1e-5),
+        num_kv_heads: num_heads,
+        use_parallel_residual: flag(json, "use_parallel_residual", true)?,
+    })
+}
+
 impl ModelConfig {
     /// The model a Hugging Face `config.json` describes (Llama or GPT-NeoX), validated.
     pub fn from_hf_config(json: &Value) -> Result<ModelConfig, ConfigError> {
-        let model_type = json
-            .get("model_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| missing("model_type"))?;
-        let family = match model_type {
-            "llama" => Family::Llama,
-            "gpt_neox" => Family::Neox,
-            other => {
-                return Err(ConfigError::new(
-                    "model_type",
-                    format!("= \"{other}\" in config.json"),
-                    "rewarm trains `llama` and `gpt_neox` checkpoints",
-                ))
-            }
-        };
+        let family = family_of(json)?;
         let rope = json.get("rope_parameters").cloned().unwrap_or(Value::Null);
-        let rope_number = |key: &'static str| number(&rope, key);
-        for (holder, key) in [(json, "rope_scaling"), (&rope, "rope_type")] {
-            if let Some(v) = holder.get(key).filter(|v| !v.is_null()) {
-                let kind = v.get("rope_type").or_else(|| v.get("type")).unwrap_or(v);
-                if kind.as_str() != Some("default") {
-                    return Err(unsupported(key, v, "RoPE scaling is not implemented"));
-                }
-            }
-        }
+        refuse_rope_scaling(json, &rope)?;
         let num_heads = size(json, "num_attention_heads")?;
         let hidden_size = size(json, "hidden_size")?;
-        if let Some(head_dim) = json.get("head_dim").and_then(Value::as_u64) {
-            if num_heads == 0 || head_dim as usize * num_heads != hidden_size {
-                return Err(unsupported(
-                    "head_dim",
-                    &json!(head_dim),
-                    "rewarm's head dim is hidden_size / num_attention_heads",
-                ));
-            }
-        }
-        let (rotary_pct, rope_theta, norm_eps, num_kv_heads, use_parallel_residual) = match family {
-            Family::Llama => {
-                require(
-                    json,
-                    "hidden_act",
-                    &[json!("silu")],
-                    "Llama's MLP is SwiGLU (silu)",
-                )?;
-                require(
-                    json,
-                    "attention_bias",
-                    &[json!(false)],
-                    "rewarm's Llama has no biases",
-                )?;
-                require(
-                    json,
-                    "mlp_bias",
-                    &[json!(false)],
-                    "rewarm's Llama has no biases",
-                )?;
-                let kv = match json.get("num_key_value_heads") {
-                    None | Some(Value::Null) => num_heads,
-                    Some(_) => size(json, "num_key_value_heads")?,
-                };
-                let theta = number(json, "rope_theta")?.or(rope_number("rope_theta")?);
-                let partial = rope_number("partial_rotary_factor")?.unwrap_or(1.0);
-                // LlamaConfig's default ε is 1e-6.
-                let eps = number(json, "rms_norm_eps")?.unwrap_or(1e-6);
-                (partial, theta.unwrap_or(10_000.0), eps, kv, false)
-            }
-            Family::Neox => {
-                require(
-                    json,
-                    "hidden_act",
-                    &[json!("gelu")],
-                    "rewarm's GPT-NeoX uses exact (erf) GELU",
-                )?;
-                require(
-                    json,
-                    "attention_bias",
-                    &[json!(true)],
-                    "rewarm's GPT-NeoX has attention biases",
-                )?;
-                let partial = number(json, "rotary_pct")?.or(rope_number("partial_rotary_factor")?);
-                let theta = number(json, "rotary_emb_base")?
-                    .or(number(json, "rope_theta")?)
-                    .or(rope_number("rope_theta")?);
-                let eps = number(json, "layer_norm_eps")?.unwrap_or(1e-5);
-                let parallel = flag(json, "use_parallel_residual", true)?;
-                (
-                    partial.unwrap_or(0.25),
-                    theta.unwrap_or(10_000.0),
-                    eps,
-                    num_heads,
-                    parallel,
-                )
-            }
+        check_head_dim(json, num_heads, hidden_size)?;
+        let f = match family {
+            Family::Llama => llama_fields(json, &rope, num_heads)?,
+            Family::Neox => neox_fields(json, &rope, num_heads)?,
         };
         let config = ModelConfig {
             family,
@@ -171,14 +201,14 @@ impl ModelConfig {
             hidden_size,
             num_layers: size(json, "num_hidden_layers")?,
             num_heads,
-            num_kv_heads,
+            num_kv_heads: f.num_kv_heads,
             intermediate_size: size(json, "intermediate_size")?,
             max_seq_len: size(json, "max_position_embeddings")?,
-            rotary_pct,
-            rope_theta,
-            norm_eps,
+            rotary_pct: f.rotary_pct,
+            rope_theta: f.rope_theta,
+            norm_eps: f.norm_eps,
             tie_embeddings: flag(json, "tie_word_embeddings", false)?,
-            use_parallel_residual,
+            use_parallel_residual: f.use_parallel_residual,
         };
         config.validate()?;
         Ok(config)

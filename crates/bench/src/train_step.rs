@@ -7,6 +7,7 @@
 //! number says how close the step gets to what this machine's BLAS can do; on CUDA it is the device's
 //! published dense bf16 peak, looked up by name.
 
+use rewarm_model::weights::sorted_variables;
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::{OptimizerConfig, Precision};
 use rewarm_train::error::{TrainError, TrainResult};
@@ -114,6 +115,48 @@ pub fn bench_train(
     config: &ModelConfig,
     opts: &TrainBenchOptions,
 ) -> TrainResult<TrainBenchReport> {
+    check(config, opts)?;
+    if let Some(threads) = opts.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    if opts.device == Device::Cpu {
+        rewarm_train::backend::host_memory::reuse_freed_memory(); // as `rewarm train` does
+    }
+    let bf16 = opts.precision.bf16_on(opts.device == Device::Cpu);
+    // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
+    // work on the machine during one of the two does not understate it; in the precision the step's
+    // matmuls run in.
+    let matmul_kind = if bf16 { Kind::BFloat16 } else { Kind::Float };
+    let peak_before = (opts.device == Device::Cpu).then(|| cpu_matmul_peak(2048, 5, matmul_kind));
+    let mut bench = Bench::new(config, opts, bf16)?;
+    let timing = bench.run()?;
+    let breakdown = match opts.device {
+        // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
+        Device::Cpu if opts.breakdown => Some(breakdown(
+            &bench.model,
+            &mut bench.opt,
+            &bench.batches,
+            opts,
+            bf16,
+        )?),
+        _ => None,
+    };
+    let peak = match opts.device {
+        Device::Cpu => {
+            let after = cpu_matmul_peak(2048, 5, matmul_kind);
+            peak_before
+                .filter(|b| b.flops_per_second > after.flops_per_second)
+                .or(Some(after))
+        }
+        Device::Cuda(i) => cuda_bf16_peak(i),
+        _ => None,
+    };
+    Ok(TrainBenchReport::new(
+        config, opts, bf16, timing, peak, breakdown,
+    ))
+}
+
+fn check(config: &ModelConfig, opts: &TrainBenchOptions) -> TrainResult<()> {
     if opts.seq_len == 0 || opts.seq_len > config.max_seq_len {
         return Err(TrainError::Config(format!(
             "--seq-len {} is outside 1..={} (the preset's max_seq_len)\nHINT: pick a shorter sequence length",
@@ -125,150 +168,190 @@ pub fn bench_train(
             "--batch and --steps must be at least 1\nHINT: e.g. --batch 8 --steps 20".into(),
         ));
     }
-    if let Some(threads) = opts.threads {
-        tch::set_num_threads(threads as i32);
-    }
-    if opts.device == Device::Cpu {
-        rewarm_train::backend::host_memory::reuse_freed_memory(); // as `rewarm train` does
-    }
-    // The CPU peak is measured before and after the steps and the better kept, so that a burst of other
-    // work on the machine during one of the two does not understate it.
-    let bf16 = opts.precision.bf16_on(opts.device == Device::Cpu);
-    // In the precision the step's matmuls run in.
-    let matmul_kind = if bf16 { Kind::BFloat16 } else { Kind::Float };
-    let peak_before = (opts.device == Device::Cpu).then(|| cpu_matmul_peak(2048, 5, matmul_kind));
-    tch::manual_seed(opts.seed as i64);
-    let vs = nn::VarStore::new(opts.device);
-    let model = Model::new(&vs.root(), config)?;
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let optimizer = OptimizerConfig::default();
-    let decay_embeddings = optimizer.decay_embeddings;
-    let mut opt = AdamW::new(optimizer, vars, |n| decay_mask(n, decay_embeddings));
+    Ok(())
+}
 
-    let (b, t) = (opts.batch_sequences, opts.seq_len);
-    let batches: Vec<Vec<u32>> = (0..DISTINCT_BATCHES)
-        .map(|_| {
-            let ids = Tensor::randint(
-                config.vocab_size as i64,
-                [(b * (t + 1)) as i64],
-                (Kind::Int64, Device::Cpu),
-            );
-            Vec::<i64>::try_from(&ids)
-                .expect("int64 ids")
-                .into_iter()
-                .map(|x| x as u32)
-                .collect()
+/// The model, its optimizer and the random batches the steps cycle through.
+struct Bench<'a> {
+    opts: &'a TrainBenchOptions,
+    model: Model,
+    _vs: nn::VarStore,
+    opt: AdamW,
+    batches: Vec<Vec<u32>>,
+    exec: Execution<'static>,
+    steps_taken: usize,
+}
+
+/// What the timed steps measured.
+struct Timing {
+    seconds: f64,
+    step_seconds: Vec<f64>,
+    losses: Vec<f64>,
+    cpu_cores_used: Option<f64>,
+    peak_memory_bytes: Option<u64>,
+}
+
+impl<'a> Bench<'a> {
+    fn new(config: &ModelConfig, opts: &'a TrainBenchOptions, bf16: bool) -> TrainResult<Self> {
+        tch::manual_seed(opts.seed as i64);
+        let vs = nn::VarStore::new(opts.device);
+        let model = Model::new(&vs.root(), config)?;
+        let optimizer = OptimizerConfig::default();
+        let decay_embeddings = optimizer.decay_embeddings;
+        let opt = AdamW::new(optimizer, sorted_variables(&vs), |n| {
+            decay_mask(n, decay_embeddings)
+        });
+        let (b, t) = (opts.batch_sequences, opts.seq_len);
+        let batches = (0..DISTINCT_BATCHES)
+            .map(|_| random_tokens(config.vocab_size, b * (t + 1)))
+            .collect();
+        Ok(Bench {
+            opts,
+            model,
+            _vs: vs,
+            opt,
+            batches,
+            exec: Execution { bf16, group: None },
+            steps_taken: 0,
         })
-        .collect();
+    }
 
-    let mode = Execution { bf16, group: None };
-    let mut step = 0usize;
-    let mut losses = Vec::new();
-    // As `rewarm train` between read-backs: nothing is read back during a step (the unfused variant reads
-    // the gradient norm); the losses are read after the timed steps.
-    let mut one_step = |opt: &mut AdamW| -> TrainResult<Tensor> {
-        let tokens = &batches[step % DISTINCT_BATCHES];
-        step += 1;
-        let (inputs, targets) = window_tensors(tokens, t, 0, b, opts.device);
-        let (loss, grad_norm) = accumulate_gradients(&model, opt, [(inputs, targets, 1.0)], mode)?;
-        if opts.unfused_adamw {
-            opt.step_unfused(BENCH_LR, grad_norm.double_value(&[]));
+    /// One step as `rewarm train` takes it between read-backs: nothing is read back (the unfused
+    /// variant reads the gradient norm); the loss stays on the device.
+    fn step(&mut self) -> TrainResult<Tensor> {
+        let (b, t, device) = (
+            self.opts.batch_sequences,
+            self.opts.seq_len,
+            self.opts.device,
+        );
+        let tokens = &self.batches[self.steps_taken % DISTINCT_BATCHES];
+        self.steps_taken += 1;
+        let (inputs, targets) = window_tensors(tokens, t, 0, b, device);
+        let micro = [(inputs, targets, 1.0)];
+        let (loss, grad_norm) = accumulate_gradients(&self.model, &mut self.opt, micro, self.exec)?;
+        if self.opts.unfused_adamw {
+            self.opt.step_unfused(BENCH_LR, grad_norm.double_value(&[]));
         } else {
             let non_finite = loss
                 .isfinite()
                 .logical_and(&grad_norm.isfinite())
                 .logical_not();
-            opt.step(BENCH_LR, &grad_norm, Some(&non_finite.to_kind(Kind::Float)));
+            let skip = non_finite.to_kind(Kind::Float);
+            self.opt.step(BENCH_LR, &grad_norm, Some(&skip));
         }
         Ok(loss)
-    };
-    for _ in 0..opts.warmup_steps {
-        losses.push(one_step(&mut opt)?);
     }
-    synchronize(opts.device);
-    let memory_after_warmup = device_memory(opts.device);
-    let mut step_seconds = Vec::with_capacity(opts.steps);
-    let cpu_before = process_cpu_seconds();
-    let started = Instant::now();
-    for _ in 0..opts.steps {
-        let s = Instant::now();
-        losses.push(one_step(&mut opt)?);
-        step_seconds.push(s.elapsed().as_secs_f64());
+
+    /// The warm-up steps, then the timed ones; losses read back after the timing.
+    fn run(&mut self) -> TrainResult<Timing> {
+        let device = self.opts.device;
+        let mut losses = Vec::new();
+        for _ in 0..self.opts.warmup_steps {
+            losses.push(self.step()?);
+        }
+        synchronize(device);
+        let memory_after_warmup = device_memory(device);
+        let mut step_seconds = Vec::with_capacity(self.opts.steps);
+        let cpu_before = process_cpu_seconds();
+        let started = Instant::now();
+        for _ in 0..self.opts.steps {
+            let s = Instant::now();
+            losses.push(self.step()?);
+            step_seconds.push(s.elapsed().as_secs_f64());
+        }
+        synchronize(device);
+        let seconds = started.elapsed().as_secs_f64();
+        let losses = finite_losses(&losses)?;
+        let cpu_cores_used = cpu_before
+            .filter(|_| device == Device::Cpu)
+            .zip(process_cpu_seconds())
+            .map(|(before, after)| (after - before) / seconds);
+        let peak_memory_bytes = match device {
+            Device::Cpu => vm_hwm_bytes(),
+            _ => memory_after_warmup.max(device_memory(device)),
+        };
+        Ok(Timing {
+            seconds,
+            step_seconds,
+            losses,
+            cpu_cores_used,
+            peak_memory_bytes,
+        })
     }
-    synchronize(opts.device);
-    let seconds = started.elapsed().as_secs_f64();
+}
+
+/// `n` token ids drawn uniformly from the vocabulary (libtorch's generator, seeded by the caller).
+fn random_tokens(vocab_size: usize, n: usize) -> Vec<u32> {
+    let ids = Tensor::randint(vocab_size as i64, [n as i64], (Kind::Int64, Device::Cpu));
+    Vec::<i64>::try_from(&ids)
+        .expect("int64 ids")
+        .into_iter()
+        .map(|x| x as u32)
+        .collect()
+}
+
+/// The losses read back, all finite (else the step that was not is named).
+fn finite_losses(losses: &[Tensor]) -> TrainResult<Vec<f64>> {
     let losses: Vec<f64> = losses.iter().map(|l| l.double_value(&[])).collect();
-    if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
-        return Err(TrainError::Config(format!(
+    match losses.iter().position(|l| !l.is_finite()) {
+        Some(i) => Err(TrainError::Config(format!(
             "non-finite loss {} at benchmark step {}",
             losses[i],
             i + 1
-        )));
+        ))),
+        None => Ok(losses),
     }
-    let cpu_cores_used = cpu_before
-        .filter(|_| opts.device == Device::Cpu)
-        .zip(process_cpu_seconds())
-        .map(|(before, after)| (after - before) / seconds);
-    let peak_memory_bytes = match opts.device {
-        Device::Cpu => vm_hwm_bytes(),
-        _ => memory_after_warmup.max(device_memory(opts.device)),
-    };
-    let breakdown = match opts.device {
-        // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
-        Device::Cpu if opts.breakdown => Some(breakdown(&model, &mut opt, &batches, opts, bf16)?),
-        _ => None,
-    };
+}
 
-    let tokens_per_step = b * t;
-    let tokens_per_second = (tokens_per_step * opts.steps) as f64 / seconds;
-    let flops_per_token = config.flops_per_token(t);
-    let achieved = tokens_per_second * flops_per_token as f64;
-    let peak = match opts.device {
-        Device::Cpu => {
-            let after = cpu_matmul_peak(2048, 5, matmul_kind);
-            peak_before
-                .filter(|b| b.flops_per_second > after.flops_per_second)
-                .or(Some(after))
+impl TrainBenchReport {
+    fn new(
+        config: &ModelConfig,
+        opts: &TrainBenchOptions,
+        bf16: bool,
+        timing: Timing,
+        peak: Option<Peak>,
+        breakdown: Option<StepBreakdown>,
+    ) -> Self {
+        let (b, t) = (opts.batch_sequences, opts.seq_len);
+        let tokens_per_step = b * t;
+        let tokens_per_second = (tokens_per_step * opts.steps) as f64 / timing.seconds;
+        let flops_per_token = config.flops_per_token(t);
+        let achieved = tokens_per_second * flops_per_token as f64;
+        let mut sorted = timing.step_seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        TrainBenchReport {
+            model: config.clone(),
+            params: config.num_params(),
+            device: format!("{:?}", opts.device),
+            threads: tch::get_num_threads(),
+            adamw: if opts.unfused_adamw { "unfused" } else { "fused" }.into(),
+            precision: if bf16 { "bf16" } else { "fp32" }.into(),
+            seq_len: t,
+            batch_sequences: b,
+            tokens_per_step,
+            warmup_steps: opts.warmup_steps,
+            steps: opts.steps,
+            seconds: timing.seconds,
+            step_seconds_mean: timing.seconds / opts.steps as f64,
+            step_seconds_median: sorted[sorted.len() / 2],
+            step_seconds_min: sorted[0],
+            step_seconds: timing.step_seconds,
+            cpu_cores_used: timing.cpu_cores_used,
+            tokens_per_second,
+            flops_per_token,
+            achieved_flops_per_second: achieved,
+            mfu: peak.as_ref().map(|p| achieved / p.flops_per_second),
+            peak,
+            peak_memory_bytes: timing.peak_memory_bytes,
+            peak_memory_note: match opts.device {
+                Device::Cpu => "process high-water mark (VmHWM), weights, optimizer state, activations and libtorch included".into(),
+                _ => "device memory in use after the warm-up and the timed steps (cudaMemGetInfo: total − free), libtorch's cached blocks and the CUDA context included".into(),
+            },
+            first_loss: timing.losses[0],
+            last_loss: *timing.losses.last().expect("at least one step"),
+            breakdown,
         }
-        Device::Cuda(i) => cuda_bf16_peak(i),
-        _ => None,
-    };
-    let mfu = peak.as_ref().map(|p| achieved / p.flops_per_second);
-    let mut sorted = step_seconds.clone();
-    sorted.sort_by(f64::total_cmp);
-    Ok(TrainBenchReport {
-        model: config.clone(),
-        params: config.num_params(),
-        device: format!("{:?}", opts.device),
-        threads: tch::get_num_threads(),
-        adamw: if opts.unfused_adamw { "unfused" } else { "fused" }.into(),
-        precision: if bf16 { "bf16" } else { "fp32" }.into(),
-        seq_len: t,
-        batch_sequences: b,
-        tokens_per_step,
-        warmup_steps: opts.warmup_steps,
-        steps: opts.steps,
-        seconds,
-        step_seconds_mean: seconds / opts.steps as f64,
-        step_seconds_median: sorted[sorted.len() / 2],
-        step_seconds_min: sorted[0],
-        step_seconds,
-        cpu_cores_used,
-        tokens_per_second,
-        flops_per_token,
-        achieved_flops_per_second: achieved,
-        peak,
-        mfu,
-        peak_memory_bytes,
-        peak_memory_note: match opts.device {
-            Device::Cpu => "process high-water mark (VmHWM), weights, optimizer state, activations and libtorch included".into(),
-            _ => "device memory in use after the warm-up and the timed steps (cudaMemGetInfo: total − free), libtorch's cached blocks and the CUDA context included".into(),
-        },
-        first_loss: losses[0],
-        last_loss: *losses.last().expect("at least one step"),
-        breakdown,
-    })
+    }
 }
 
 /// The same step as `bench_train`'s, timed part by part (CPU only: ops there are synchronous).
@@ -419,6 +502,11 @@ pub fn vm_hwm_bytes() -> Option<u64> {
 impl TrainBenchReport {
     /// A few lines to paste into BENCHMARKS.md.
     pub fn to_text(&self) -> String {
+        self.shape_and_speed() + &self.utilisation() + &self.breakdown_and_loss()
+    }
+
+    /// The model, the step, tokens/s and step times, FLOPs.
+    fn shape_and_speed(&self) -> String {
         let mut s = String::new();
         let m = &self.model;
         s += &format!(
@@ -455,6 +543,12 @@ impl TrainBenchReport {
             self.flops_per_token as f64 / 1e6,
             self.achieved_flops_per_second / 1e12
         );
+        s
+    }
+
+    /// CPU use, MFU and peak memory.
+    fn utilisation(&self) -> String {
+        let mut s = String::new();
         if let Some(cores) = self.cpu_cores_used {
             s += &format!(
                 "  CPU use during the timed steps: {cores:.2} cores for {} threads{}\n",
@@ -480,6 +574,12 @@ impl TrainBenchReport {
             }
             None => s += &format!("  peak memory {}\n", self.peak_memory_note),
         }
+        s
+    }
+
+    /// Time per part of the step (when measured) and the losses.
+    fn breakdown_and_loss(&self) -> String {
+        let mut s = String::new();
         if let Some(b) = &self.breakdown {
             let total = b.forward_loss_seconds
                 + b.backward_seconds
@@ -503,7 +603,7 @@ impl TrainBenchReport {
             "  loss {:.3} → {:.3} (random tokens: ln V = {:.3})\n",
             self.first_loss,
             self.last_loss,
-            (m.vocab_size as f64).ln()
+            (self.model.vocab_size as f64).ln()
         );
         s
     }
