@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training-step throughput on the CPU: `rewarm-bench train` against the same model and step in PyTorch
 # eager (scripts/bench_torch.py) at the same settings, and PyTorch once more with the glibc malloc
-# settings rewarm applies to itself (crates/train/src/host_memory.rs). The three runs alternate (in a
+# settings rewarm applies to itself (crates/train/src/backend/host_memory.rs). The three runs alternate (in a
 # rotating order) for ROUNDS short rounds and the medians are compared, so drifts of the machine's speed
 # hit all three alike; each run prints how many cores it actually got. About 10 minutes.
 #

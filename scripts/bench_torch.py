@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The NeoX presets of crates/model/src/config.rs (V, C, L, H, max T, tied, parallel residual).
+# The NeoX presets of crates/arch/src/config.rs (V, C, L, H, max T, tied, parallel residual).
 PRESETS = {
     "tiny": dict(vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, max_seq_len=128,
                  tie_embeddings=False, use_parallel_residual=True),

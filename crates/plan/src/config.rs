@@ -138,7 +138,8 @@ impl Default for TrainConfig {
     }
 }
 
-/// AdamW with decoupled weight decay; defaults are every paper's (spec §1.1).
+/// AdamW with decoupled weight decay; defaults are every paper's
+/// (docs/papers.md#training-primitives-and-adamw-defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
@@ -245,7 +246,8 @@ impl Default for GuardConfig {
     }
 }
 
-/// What happens to Adam's moments at the start of a stage (spec §4.3: Ibrahim resets, MER keeps).
+/// What happens to Adam's moments at the start of a stage (Ibrahim resets, MER keeps:
+/// docs/papers.md#q3-optimizer-state-at-a-boundary).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerPolicy {

@@ -1,4 +1,4 @@
-//! LR schedule values (spec §3 A1): hand-computed values at every phase boundary of every family,
+//! LR schedule values (A1 in docs/papers.md): hand-computed values at every phase boundary of every family,
 //! continuity where the papers' schedules are continuous, cooldown and decay shapes, refinement.
 
 mod common;

@@ -1,5 +1,5 @@
 //! Batch-size warmup (Merrill, Arora, Groeneveld, Hajishirzi 2025, "Critical Batch Size
-//! Revisited"; spec §1.5, §2.7): the global batch doubles at chosen token counts and the LR is
+//! Revisited"; docs/papers.md#critical-batch-size-merrill-et-al-2025): the global batch doubles at chosen token counts and the LR is
 //! rescaled by √(B/B0), the Adam rule (OLMo-core's `BatchSizeSchedulerCallback` multiplies the LR
 //! by √(new/old) at each change). Like the LR schedules it is a pure function of progress, here
 //! measured in tokens seen so that a change of batch size does not move the doubling points.

@@ -1,4 +1,5 @@
-//! Refined schedules (Defazio, Cutkosky, Mehta, Mishchenko 2023; spec §2.6): an LR sequence
+//! Refined schedules (Defazio, Cutkosky, Mehta, Mishchenko 2023;
+//! docs/papers.md#refined-schedules-defazio-et-al-2023): an LR sequence
 //! computed from the per-step gradient norms of an earlier run.
 //!
 //! Their last-iterate analysis gives `η_t ∝ w_t·Σ_{p>t} w_p` with `w_t = G_t^{-2}`; for constant G
@@ -102,7 +103,7 @@ impl Family for Refined {
 #[serde(rename_all = "snake_case")]
 pub enum RefineWeight {
     /// `w_t = 1/‖g_t‖₁`, for per-coordinate optimizers such as Adam. Recalled, not verified, from
-    /// the paper (spec §2.6 step 3, §4.9); the default because every run here uses AdamW.
+    /// the paper (docs/papers.md#q9-refinement-for-adam); the default because every run here uses AdamW.
     #[default]
     L1,
     /// `w_t = 1/G_t²` with G the ℓ2 norm: the SGD derivation (`find_closed_form_schedule`).

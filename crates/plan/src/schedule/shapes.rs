@@ -18,7 +18,7 @@ pub(crate) fn geo_mix(a: f64, b: f64, t: f64) -> f64 {
     a.powf(1.0 - t) * b.powf(t)
 }
 
-/// Where a linear warmup starts (spec §4.5).
+/// Where a linear warmup starts (docs/papers.md#q5-warmup-start-value).
 ///
 /// The papers disagree: Gupta et al. and Ibrahim et al. warm up from 0; the NeoX fork's repeated
 /// cosine re-warms from η_min; Hägele et al.'s `wsd_schedule` starts at η_max/100.
@@ -46,7 +46,8 @@ impl WarmupStart {
     }
 }
 
-/// Decay shapes of Hägele et al.'s `wsd_schedule` (spec §2.8), as multipliers of η_max.
+/// Decay shapes of Hägele et al.'s `wsd_schedule` (docs/papers.md#wsd-schedules-hägele-et-al-2024), as
+/// multipliers of η_max.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecayShape {
@@ -54,7 +55,7 @@ pub enum DecayShape {
     Linear,
     /// `f + (1 − f)(1 + cos πx)/2`.
     Cosine,
-    /// `f + (1 − f)(1 − √x)`: Hägele et al.'s new cooldown, which beats linear (spec §2.8, F2).
+    /// `f + (1 − f)(1 − √x)`: Hägele et al.'s new cooldown, which beats linear (F2 in docs/papers.md).
     #[default]
     OneMinusSqrt,
     /// `f + (1 − f)(1 − x²)`.
@@ -84,7 +85,8 @@ impl DecayShape {
     }
 }
 
-/// Cooldown shapes of the infinite schedule, η_max → η_const (spec §2.2, NeoX `AnnealingLR.get_lr`).
+/// Cooldown shapes of the infinite schedule, η_max → η_const (NeoX `AnnealingLR.get_lr`;
+/// docs/papers.md#infinite-schedule-in-the-neox-code).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CooldownShape {
@@ -114,7 +116,8 @@ impl CooldownShape {
     }
 }
 
-/// Anneal shapes, η_const → η_min (spec §2.2 step 4, §2.3, §4.4).
+/// Anneal shapes, η_const → η_min (docs/papers.md#infinite-schedule-in-the-neox-code,
+/// #q4-infinite-schedule-conventions).
 ///
 /// TOML: `anneal = "exponential"` or `anneal = { exponential_tau = { tau_steps = 10000.0 } }`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Helpers shared by the schedule tests: the spec's NeoX learning rates, tolerant comparison,
+//! Helpers shared by the schedule tests: the NeoX learning rates of docs/papers.md, tolerant comparison,
 //! the schedules used in several tests and a `[schedule]` TOML parser.
 #![allow(dead_code)] // each test file uses a different subset
 
