@@ -1,11 +1,11 @@
 //! `prepare`, `inspect` and `tokenizer` commands.
 
-use crate::progress::BytesBar;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use rewarm_data::corpus::{CorpusOptions, DocMode};
 use rewarm_data::prepare::{prepare as run_prepare, PrepareOptions};
 use rewarm_data::{PreparedSource, SplitRule, Tokenizer, TokenizerSpec};
+use rewarm_jobs::progress::BytesBar;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]

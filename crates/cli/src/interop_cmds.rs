@@ -26,35 +26,7 @@ pub fn import(cmd: ImportCommand) -> Result<()> {
     match cmd {
         ImportCommand::Gguf(args) => {
             let summary = rewarm_interop::import_gguf(&args.file, &args.out)?;
-            let s = &summary.shape;
-            let types: Vec<String> = summary
-                .types
-                .iter()
-                .map(|(t, n)| format!("{n} {t}"))
-                .collect();
-            println!(
-                "{}: Llama, {} layers, C={}, {} q / {} kv heads, MLP {}, V={}, θ={}, {}; {} parameters from {} tensors ({})",
-                args.out.display(),
-                s.num_layers,
-                s.hidden_size,
-                s.num_heads,
-                s.num_kv_heads,
-                s.intermediate_size,
-                s.vocab_size,
-                s.rope_theta,
-                if s.tie_embeddings { "tied" } else { "untied" },
-                summary.params,
-                summary.types.values().sum::<usize>(),
-                types.join(", "),
-            );
-            println!(
-                "wrote config.json, model.safetensors (f32){}",
-                if summary.tokenizer {
-                    ", tokenizer.json, tokenizer_config.json"
-                } else {
-                    ""
-                }
-            );
+            print!("{}", summary.to_text(&args.out));
             // The model as a plan's [model] table: what `init_from` this folder checks against.
             let config = rewarm_model::ModelConfig::from_hf_config(&summary.config)?;
             println!(

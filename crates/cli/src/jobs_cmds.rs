@@ -1,12 +1,12 @@
 //! `sweep`, `study`, `quickstart`, `report` and `launch`: arguments in, `rewarm_jobs` does the work,
 //! results printed.
 
-use crate::progress::QuickstartLines;
-use crate::train_cmds::CliTrainer;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
+use rewarm_jobs::progress::QuickstartLines;
 use rewarm_jobs::quickstart::{run_quickstart, QuickstartRequest};
 use rewarm_jobs::study::{run_study, stamped_options, StudyRequest};
+use rewarm_jobs::LocalTrainer;
 use rewarm_plan::study::Size;
 use rewarm_report::{write_report, ReportOptions};
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub struct SweepArgs {
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
     let runs = rewarm_plan::sweep::expand(&args.sweep)?;
-    let trainer = CliTrainer {
+    let trainer = LocalTrainer {
         device: args.device,
     };
     rewarm_jobs::sweep::run_sweep(&runs, &args.out, args.parallel, args.dry_run, &trainer)?;
@@ -92,7 +92,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
     };
     let outcome = run_study(
         &request,
-        &CliTrainer {
+        &LocalTrainer {
             device: args.device,
         },
     )?;
@@ -124,7 +124,7 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         data: &args.data,
         out: &args.out,
     };
-    let trainer = CliTrainer {
+    let trainer = LocalTrainer {
         device: Some(args.device),
     };
     let outcome = run_quickstart(&request, &trainer, &QuickstartLines)?;

@@ -4,7 +4,6 @@
 mod data_cmds;
 mod interop_cmds;
 mod jobs_cmds;
-mod progress;
 mod train_cmds;
 
 use clap::{Parser, Subcommand};

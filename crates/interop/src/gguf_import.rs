@@ -90,6 +90,34 @@ pub struct ImportSummary {
     pub notes: Vec<String>,
 }
 
+impl ImportSummary {
+    /// What `rewarm import gguf` prints: the shape, the tensors read, the files written to `out`.
+    pub fn to_text(&self, out: &std::path::Path) -> String {
+        let s = &self.shape;
+        let types: Vec<String> = self.types.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        let tied = if s.tie_embeddings { "tied" } else { "untied" };
+        let tokenizer = if self.tokenizer {
+            ", tokenizer.json, tokenizer_config.json"
+        } else {
+            ""
+        };
+        format!(
+            "{}: Llama, {} layers, C={}, {} q / {} kv heads, MLP {}, V={}, θ={}, {tied}; {} parameters from {} tensors ({})\nwrote config.json, model.safetensors (f32){tokenizer}\n",
+            out.display(),
+            s.num_layers,
+            s.hidden_size,
+            s.num_heads,
+            s.num_kv_heads,
+            s.intermediate_size,
+            s.vocab_size,
+            s.rope_theta,
+            self.params,
+            self.types.values().sum::<usize>(),
+            types.join(", "),
+        )
+    }
+}
+
 /// GGUF rows → HF rows for a q/k projection of `n_head` heads: `w` is (n_head·hd, cols), row-major.
 pub fn unpermute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
     permute(w, n_head, cols, false)

@@ -1,15 +1,19 @@
 //! rewarm's jobs beyond one training run, as a library the binary calls (ARCHITECTURE.md rule 4): loading
 //! plans, running sweeps and studies, the quickstart, the data-parallel launcher, and a model loaded for
-//! inference with its folder's text rules. The binary parses arguments, prints, and says how one run is
-//! trained ([`RunTrainer`]); everything else is here, with unit tests.
+//! inference with its folder's text rules, and the progress display. The binary parses arguments and
+//! prints; everything else is here, with unit tests. How a job trains one run is a [`RunTrainer`]
+//! ([`LocalTrainer`] in the binary, fakes in tests).
 
 pub mod inference;
 pub mod launch;
 pub mod plan_load;
+pub mod progress;
 pub mod quickstart;
 mod runner;
 pub mod study;
 pub mod sweep;
+pub mod training;
 
 pub use plan_load::load_plan;
 pub use runner::RunTrainer;
+pub use training::{train_run, LocalTrainer, TrainRequest};

@@ -73,3 +73,65 @@ pub fn boundaries(plan: &Plan) -> Vec<(u64, String)> {
         .map(|s| (s.first_step, s.name.clone()))
         .collect()
 }
+
+/// Every step of the plan as CSV (`rewarm plan --format csv`).
+pub fn write_csv(plan: &Plan, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "step,stage,local_step,lr,batch_sequences,tokens_before,replay_fraction"
+    )?;
+    for s in steps(plan) {
+        writeln!(
+            out,
+            "{},{},{},{:e},{},{},{}",
+            s.step,
+            s.stage,
+            s.local_step,
+            s.lr,
+            s.batch_sequences,
+            s.tokens_before,
+            s.replay_fraction
+        )?;
+    }
+    out.flush()
+}
+
+/// The LR (and replay fraction) over the run as a figure: SVG, or PNG when `path` ends in .png.
+pub fn plot(plan: &Plan, path: &Path) -> Result<()> {
+    let points: Vec<(u64, f64, f64)> = steps(plan)
+        .map(|s| (s.step, s.lr, s.replay_fraction))
+        .collect();
+    rewarm_report::plot::lr_plot(path, &points, &boundaries(plan))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csv_lists_every_step_with_its_lr_and_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[model]\npreset = \"tiny\"\n[data]\nsources = { a = \"a\", b = \"b\" }\nseq_len = 16\n\
+             [train]\nbatch_tokens = 32\n[[stages]]\nname = \"s0\"\ntokens = 64\nmixture = { a = 1.0 }\n\
+             schedule = { kind = \"constant\", lr = 1e-3 }\n[[stages]]\nname = \"s1\"\ntokens = 64\n\
+             mixture = { b = 1.0 }\nreplay = { fraction = 0.5 }\nschedule = { kind = \"constant\", lr = 2e-3 }\n",
+        )
+        .unwrap();
+        let plan = load_plan(&path).unwrap();
+        let mut out = Vec::new();
+        write_csv(&plan, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 4);
+        assert_eq!(lines[1], "0,s0,0,1e-3,2,0,0");
+        assert_eq!(lines[4], "3,s1,1,2e-3,2,96,0.5");
+        assert_eq!(
+            boundaries(&plan),
+            [(0, "s0".to_owned()), (2, "s1".to_owned())]
+        );
+    }
+}

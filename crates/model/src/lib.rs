@@ -31,23 +31,23 @@
 //!
 //! The shapes (`ModelConfig`, presets, counts, Hugging Face config.json) are data in `rewarm-arch`,
 //! re-exported here. Files: `neox` and `llama` (one architecture each, a struct per
-//! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `model` (the
+//! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
 //! common entry), `generate` (sampling), `weights` (tensors ↔ safetensors), `pretrained` (weights from
 //! outside a run: `init_from`, inference loading, Hugging Face export).
 
+mod decoder;
 mod error;
 pub mod generate;
 pub mod init;
 pub mod llama;
 pub mod loss_head;
-mod model;
 pub mod neox;
 mod params;
 pub mod pretrained;
 pub mod rope;
 pub mod weights;
 
+pub use decoder::{Arch, Model};
 pub use error::ModelError;
-pub use model::{Arch, Model};
 pub use params::decay_mask;
 pub use rewarm_arch::{Family, ModelConfig, ModelTable, PRESETS};

@@ -1,4 +1,5 @@
-//! Progress on standard error: bars on a terminal, plain lines otherwise (logs keep them).
+//! Progress on standard error: bars on a terminal, plain lines otherwise (logs keep them); quiet for
+//! data-parallel ranks other than 0.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rewarm_plan::Plan;
@@ -119,7 +120,7 @@ impl Observer for TrainProgress {
 /// The quickstart's steps as lines on standard output, and a bar per language prepared.
 pub struct QuickstartLines;
 
-impl rewarm_jobs::quickstart::QuickstartProgress for QuickstartLines {
+impl crate::quickstart::QuickstartProgress for QuickstartLines {
     fn stage(&self, text: &str) {
         println!("{text}");
     }

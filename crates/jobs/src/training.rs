@@ -1,0 +1,96 @@
+//! One training run as the `rewarm train` command makes it: the plan loaded, data parallelism taken
+//! from the launcher's environment, the device chosen, progress shown; and [`LocalTrainer`], how sweeps,
+//! studies and the quickstart train their runs with this binary.
+
+use crate::plan_load::load_plan;
+use crate::progress::TrainProgress;
+use crate::runner::RunTrainer;
+use anyhow::Result;
+use rewarm_runfolder::{RunDir, TrainState};
+use rewarm_train::backend::dist::World;
+use rewarm_train::{Injection, TrainOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What `rewarm train` was asked.
+#[derive(Clone, Debug, Default)]
+pub struct TrainRequest {
+    pub plan: PathBuf,
+    pub run: PathBuf,
+    /// `cpu`, `cuda` or `cuda:N` (`None`: CUDA when there is one).
+    pub device: Option<String>,
+    pub stop_at_step: Option<u64>,
+    pub threads: Option<usize>,
+    /// Testing aid (hidden options).
+    pub inject_non_finite: Option<Injection>,
+}
+
+/// What a run did, for the binary to print (`None` for data-parallel ranks other than 0).
+pub struct TrainOutcome {
+    pub state: TrainState,
+    pub total_steps: u64,
+    pub seconds: f64,
+    pub metrics: PathBuf,
+}
+
+/// Trains `request.plan` into `request.run` in this process (resuming it if it holds a checkpoint).
+/// Started by `rewarm launch` (RANK, WORLD_SIZE, … set), it is one rank of a data-parallel group, on the
+/// GPU of its local rank.
+pub fn train_run(request: &TrainRequest) -> Result<Option<TrainOutcome>> {
+    let plan = load_plan(&request.plan)?;
+    let world = World::from_env()?;
+    let mut device = rewarm_train::parse_device(request.device.as_deref())?;
+    if let (Some(w), tch::Device::Cuda(0)) = (&world, device) {
+        device = rewarm_train::parse_device(Some(&format!("cuda:{}", w.local_rank)))?;
+        // one GPU per process
+    }
+    let writer = world.as_ref().is_none_or(|w| w.rank == 0);
+    let progress = TrainProgress::new(plan.total_steps, !writer);
+    let opts = TrainOptions {
+        stop_at_step: request.stop_at_step,
+        threads: request.threads,
+        inject_non_finite: request.inject_non_finite,
+        world,
+        ..TrainOptions::new(&request.run, device)
+    };
+    let state = rewarm_train::train(&plan, &opts, &progress)?;
+    progress.finish();
+    Ok(writer.then(|| TrainOutcome {
+        state,
+        total_steps: plan.total_steps,
+        seconds: progress.started.elapsed().as_secs_f64(),
+        metrics: RunDir::new(&request.run).metrics(),
+    }))
+}
+
+/// Trains runs with this program: in this process, or (parallel sweeps) as a child `<this program>
+/// train PLAN --run DIR --threads N [--device D]`.
+pub struct LocalTrainer {
+    pub device: Option<String>,
+}
+
+impl RunTrainer for LocalTrainer {
+    fn train(&self, plan: &Path, run: &Path) -> Result<()> {
+        train_run(&TrainRequest {
+            plan: plan.to_owned(),
+            run: run.to_owned(),
+            device: self.device.clone(),
+            ..TrainRequest::default()
+        })?;
+        Ok(())
+    }
+
+    fn command(&self, plan: &Path, run: &Path, threads: usize) -> Result<Command> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("train")
+            .arg(plan)
+            .arg("--run")
+            .arg(run)
+            .arg("--threads")
+            .arg(threads.to_string());
+        if let Some(d) = &self.device {
+            cmd.arg("--device").arg(d);
+        }
+        Ok(cmd)
+    }
+}
