@@ -2,14 +2,15 @@
 //! ([`plot`]) serves `rewarm plan --plot` and `rewarm report`.
 //!
 //! - [`run`]: [`RunData::load`] reads a run folder (plan.json, metrics.jsonl, environment.json);
-//! - [`metrics`]: the metrics as pure functions of evaluation series (final loss, AVG, forgetting, MER
-//!   forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance profiles);
+//! - [`measures`]: what the report measures, as pure functions of evaluation series (final loss, AVG,
+//!   forgetting, MER forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance
+//!   profiles); named apart from the run folder's `metrics.jsonl`, where the series come from;
 //! - [`report`]: the tables and figures of a set of runs;
 //! - [`render`]: those as Markdown, HTML and terminal text;
 //! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model.
 
 pub mod continual;
-pub mod metrics;
+pub mod measures;
 pub mod plot;
 pub mod render;
 pub mod report;

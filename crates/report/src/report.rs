@@ -5,7 +5,7 @@
 //! fixed formats, and the only line that may change between two reports of the same runs is the stamp at
 //! the top.
 
-use crate::metrics::{self, Gap, R_MAX};
+use crate::measures::{self, Gap, R_MAX};
 use crate::plot::{lr_chart, Chart, Series, Style, Ticks};
 use crate::render::{count, loss, ratio, sci, signed, slug, Table};
 use crate::run::{discover, EvalPoint, RunData};
@@ -150,14 +150,14 @@ pub fn set_outcomes(run: &RunData, k: usize) -> Vec<SetOutcome> {
             SetOutcome {
                 set: set.clone(),
                 role,
-                final_loss: metrics::final_loss(series, k),
-                learned: end_of_training.and_then(|b| metrics::value_at(series, b)),
+                final_loss: measures::final_loss(series, k),
+                learned: end_of_training.and_then(|b| measures::value_at(series, b)),
                 forgetting: old
-                    .then(|| metrics::forgetting(series, end_of_training?, k))
+                    .then(|| measures::forgetting(series, end_of_training?, k))
                     .flatten(),
-                mer: metrics::mer_forgetting(series, k),
+                mer: measures::mer_forgetting(series, k),
                 adaptation: new
-                    .then(|| metrics::adaptation(series, run.stages[first?].first_step, k))
+                    .then(|| measures::adaptation(series, run.stages[first?].first_step, k))
                     .flatten(),
             }
         })
@@ -167,7 +167,7 @@ pub fn set_outcomes(run: &RunData, k: usize) -> Vec<SetOutcome> {
 /// Mean over the `Some`s; `None` if there are none.
 fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let v: Vec<f64> = values.flatten().collect();
-    metrics::average(&v)
+    measures::average(&v)
 }
 
 /// The peak LR of the run's last stage that has train records (the re-warm's η_max).
@@ -594,7 +594,7 @@ fn gap_section(ctx: &Ctx) -> Section {
             let b = r.stages[k].first_step;
             let end = r.stage_end(k);
             for (set, series) in &r.evals {
-                let g: Option<Gap> = metrics::stability_gap(series, b, end);
+                let g: Option<Gap> = measures::stability_gap(series, b, end);
                 let Some(g) = g else { continue };
                 t.rows.push(vec![
                     r.name.clone(),
@@ -707,14 +707,14 @@ fn target_sections(ctx: &Ctx, figs: &mut Figures) -> Vec<Section> {
                     runs[i]
                         .evals
                         .get(&w.set)
-                        .and_then(|s| metrics::time_to_target(s, w.target))
+                        .and_then(|s| measures::time_to_target(s, w.target))
                 })
                 .collect();
             let times: Vec<Vec<f64>> = reached
                 .iter()
                 .map(|p| vec![p.map_or(f64::INFINITY, |p| p.tokens as f64)])
                 .collect();
-            let ratios = metrics::performance_ratios(&times);
+            let ratios = measures::performance_ratios(&times);
             for ((&i, p), r) in w.runs.iter().zip(&reached).zip(&ratios) {
                 t.rows.push(vec![
                     w.name.clone(),
@@ -792,7 +792,7 @@ fn workloads(
                 let Some(x) = runs[b]
                     .evals
                     .get(&set)
-                    .and_then(|s| metrics::final_loss(s, k))
+                    .and_then(|s| measures::final_loss(s, k))
                 else {
                     continue;
                 };
@@ -831,13 +831,13 @@ fn profiles(runs: &[RunData], workloads: &[Workload]) -> Option<(Table, Chart)> 
                         .iter()
                         .find(|&&i| runs[i].method == *m)
                         .and_then(|&i| runs[i].evals.get(&w.set))
-                        .and_then(|s| metrics::time_to_target(s, w.target))
+                        .and_then(|s| measures::time_to_target(s, w.target))
                         .map_or(f64::INFINITY, |p| p.tokens as f64)
                 })
                 .collect()
         })
         .collect();
-    let ratios = metrics::performance_ratios(&times);
+    let ratios = measures::performance_ratios(&times);
     let taus = [1.0, 1.5, 2.0, 3.0, R_MAX];
     let mut header = vec!["method".to_owned(), "workloads".to_owned()];
     header.extend(taus.iter().map(|t| format!("ρ({t})")));
@@ -855,9 +855,9 @@ fn profiles(runs: &[RunData], workloads: &[Workload]) -> Option<(Table, Chart)> 
         let mut row = vec![m.to_string(), r.len().to_string()];
         row.extend(
             taus.iter()
-                .map(|&tau| format!("{:.2}", metrics::profile(r, tau))),
+                .map(|&tau| format!("{:.2}", measures::profile(r, tau))),
         );
-        row.push(format!("{:.3}", metrics::algoperf_score(r, R_MAX)));
+        row.push(format!("{:.3}", measures::algoperf_score(r, R_MAX)));
         t.rows.push(row);
         // ρ is a step function: rises at each ratio within [1, r_max].
         let mut breaks: Vec<f64> = r
@@ -867,13 +867,13 @@ fn profiles(runs: &[RunData], workloads: &[Workload]) -> Option<(Table, Chart)> 
             .collect();
         breaks.sort_by(f64::total_cmp);
         breaks.dedup();
-        let mut pts = vec![(1.0, metrics::profile(r, 1.0))];
+        let mut pts = vec![(1.0, measures::profile(r, 1.0))];
         for b in breaks {
             let before = r.iter().filter(|&&x| x < b).count() as f64 / r.len() as f64;
             pts.push((b, before));
-            pts.push((b, metrics::profile(r, b)));
+            pts.push((b, measures::profile(r, b)));
         }
-        pts.push((R_MAX, metrics::profile(r, R_MAX)));
+        pts.push((R_MAX, measures::profile(r, R_MAX)));
         chart.series.push(Series::line(m.to_string(), pts));
     }
     Some((t, chart))

@@ -1,4 +1,4 @@
-//! The report's metrics as pure functions of evaluation series (spec §1.6, §2.2, §2.5, §2.10).
+//! What the report measures, as pure functions of evaluation series (spec §1.6, §2.2, §2.5, §2.10).
 //!
 //! A series is one validation set's [`EvalPoint`]s sorted by step. "The value at step b" is the last
 //! evaluation at or before b (the trainer evaluates at every boundary, so at a boundary it is exact).
