@@ -1,5 +1,6 @@
-//! `rewarm report`: the tables and figures of a set of runs (spec §3 B–K), as `report.md`, `report.html`
-//! (tables plus inline SVG figures), `figures/*.svg` and `figures/*.png`, and terminal text.
+//! `rewarm report`: the tables and figures of a set of runs (docs/papers.md#experiments, B–K), as
+//! `report.md`, `report.html` (tables plus inline SVG figures), `figures/*.svg` and `figures/*.png`, and
+//! terminal text.
 //!
 //! Everything is a pure function of the run folders and the options: runs are sorted by name, numbers have
 //! fixed formats, and the only line that may change between two reports of the same runs is the stamp at
