@@ -1,0 +1,83 @@
+//! Final validation loss per set and AVG; the loss curves per run and per set.
+
+use super::{mean, Ctx, Figures};
+use crate::plot::{Chart, Series, Ticks};
+use crate::render::{loss, slug, Table};
+use crate::report::Section;
+use crate::run::EvalPoint;
+use std::collections::BTreeSet;
+
+/// Final loss per set and AVG; loss curves per run and per set.
+pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
+    let (runs, k, outcomes) = (ctx.runs, ctx.k, &ctx.outcomes);
+    let sets: BTreeSet<String> = runs.iter().flat_map(|r| r.sets()).collect();
+    let mut sec = Section::new("Final validation loss", true);
+    sec.text.push(format!(
+        "Mean of the last {k} evaluation{} of each set (nats per token). AVG is the unweighted mean over \
+         the run's sets (Ibrahim et al. Table 2); it hides where the loss sits, so read it with the \
+         per-set losses.",
+        if k == 1 { "" } else { "s" }
+    ));
+    let mut header: Vec<&str> = vec!["run"];
+    header.extend(sets.iter().map(String::as_str));
+    header.push("AVG");
+    let mut t = Table::new(&header);
+    for (r, outs) in runs.iter().zip(outcomes) {
+        let mut row = vec![r.name.clone()];
+        for set in &sets {
+            row.push(loss(
+                outs.iter()
+                    .find(|o| &o.set == set)
+                    .and_then(|o| o.final_loss),
+            ));
+        }
+        row.push(loss(mean(outs.iter().map(|o| o.final_loss))));
+        t.rows.push(row);
+    }
+    sec.tables.push(t);
+    for r in runs {
+        let mut chart = Chart::new(
+            format!("{}: validation loss per set", r.name),
+            "tokens",
+            "loss (nats/token)",
+        );
+        chart.x_ticks = Ticks::Si;
+        for (set, series) in &r.evals {
+            chart
+                .series
+                .push(Series::line(set.clone(), xy_tokens(series)));
+        }
+        chart.vlines = r
+            .stages
+            .iter()
+            .skip(1)
+            .map(|s| (s.tokens_before as f64, s.name.clone()))
+            .collect();
+        let name = figs.add(format!("loss-{}", slug(&r.name)), chart);
+        sec.figures.push(name);
+    }
+    if runs.len() >= 2 {
+        for set in &sets {
+            let mut chart = Chart::new(
+                format!("validation loss on {set}, all runs"),
+                "tokens",
+                "loss (nats/token)",
+            );
+            chart.x_ticks = Ticks::Si;
+            for r in runs {
+                if let Some(series) = r.evals.get(set) {
+                    chart
+                        .series
+                        .push(Series::line(r.name.clone(), xy_tokens(series)));
+                }
+            }
+            let name = figs.add(format!("loss-set-{}", slug(set)), chart);
+            sec.figures.push(name);
+        }
+    }
+    sec
+}
+
+fn xy_tokens(series: &[EvalPoint]) -> Vec<(f64, f64)> {
+    series.iter().map(|p| (p.tokens as f64, p.loss)).collect()
+}
