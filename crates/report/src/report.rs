@@ -12,9 +12,10 @@ use crate::run::{discover, RunData};
 use crate::sections::cost::cost_section;
 use crate::sections::final_loss::final_loss_section;
 use crate::sections::forgetting::forgetting_section;
+use crate::sections::profiles::profiles_section;
 use crate::sections::runs::runs_section;
 use crate::sections::stability_gap::gap_section;
-use crate::sections::time_to_target::target_sections;
+use crate::sections::time_to_target::{time_to_target_section, workloads};
 use crate::sections::{Ctx, Figures};
 use crate::ReportError;
 use std::collections::BTreeMap;
@@ -99,6 +100,7 @@ impl Report {
         options: &ReportOptions,
     ) -> Report {
         let ctx = Ctx::new(&runs, baseline, options);
+        let workloads = workloads(&ctx);
         let mut figs = Figures::default();
         let mut sections = vec![
             runs_section(&ctx, &mut figs),
@@ -106,8 +108,9 @@ impl Report {
             forgetting_section(&ctx, &mut figs),
             gap_section(&ctx),
             cost_section(&ctx),
+            time_to_target_section(&ctx, &workloads),
         ];
-        sections.extend(target_sections(&ctx, &mut figs));
+        sections.extend(profiles_section(&ctx, &workloads, &mut figs));
         Report {
             stamp: options.stamp.clone(),
             runs,
