@@ -19,17 +19,37 @@ fn last_stage_peak_lr(run: &RunData) -> Option<f64> {
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
 }
 
-/// A run's point in the replay / peak-LR scatter plots.
-struct RunPoint {
+/// A run's means over its sets, with its last stage's replay fraction and peak LR: a row of the per-run
+/// table and a point of the scatter plots.
+struct RunMeans {
     replay: f64,
     peak_lr: Option<f64>,
+    /// Over old sets.
     forgetting: Option<f64>,
+    /// Over old sets.
+    mer: Option<f64>,
+    /// Over new sets.
     adaptation: Option<f64>,
+    /// Over all sets (AVG).
+    retained: Option<f64>,
+}
+
+impl RunMeans {
+    fn of(run: &RunData, outs: &[SetOutcome]) -> Self {
+        let is_old = |o: &&SetOutcome| matches!(o.role, Role::Old | Role::NewThenOld);
+        RunMeans {
+            replay: run.stages.last().map_or(0.0, |s| s.replay_fraction),
+            peak_lr: last_stage_peak_lr(run),
+            forgetting: mean(outs.iter().filter(is_old).map(|o| o.forgetting)),
+            mer: mean(outs.iter().filter(is_old).map(|o| o.mer)),
+            adaptation: mean(outs.iter().map(|o| o.adaptation)),
+            retained: mean(outs.iter().map(|o| o.final_loss)),
+        }
+    }
 }
 
 /// Forgetting, MER score and adaptation per run and per set; scatter plots against replay and peak LR.
 pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
-    let (runs, outcomes) = (ctx.runs, &ctx.outcomes);
     let mut sec = Section::new("Forgetting and adaptation", true);
     sec.text.push(
         "Forgetting of an old set = final loss − its loss at the first boundary after the last stage that \
@@ -41,66 +61,14 @@ pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
          those of the last stage."
             .into(),
     );
-    let mut t = Table::new(&[
-        "run",
-        "replay ρ",
-        "peak LR",
-        "forgetting",
-        "MER score",
-        "adaptation",
-        "retained (AVG)",
-    ]);
-    let mut per_run = Vec::new();
-    for (r, outs) in runs.iter().zip(outcomes) {
-        let is_old = |o: &&SetOutcome| matches!(o.role, Role::Old | Role::NewThenOld);
-        let f = mean(outs.iter().filter(is_old).map(|o| o.forgetting));
-        let m = mean(outs.iter().filter(is_old).map(|o| o.mer));
-        let a = mean(outs.iter().map(|o| o.adaptation));
-        let rho = r.stages.last().map_or(0.0, |s| s.replay_fraction);
-        let lr = last_stage_peak_lr(r);
-        per_run.push(RunPoint {
-            replay: rho,
-            peak_lr: lr,
-            forgetting: f,
-            adaptation: a,
-        });
-        t.rows.push(vec![
-            r.name.clone(),
-            format!("{rho:.3}"),
-            lr.map_or("–".into(), |x| format!("{x:.2e}")),
-            signed(f),
-            signed(m),
-            signed(a),
-            loss(mean(outs.iter().map(|o| o.final_loss))),
-        ]);
-    }
-    sec.tables.push(t);
-    let mut t = Table::new(&[
-        "run",
-        "set",
-        "role",
-        "learned",
-        "final",
-        "forgetting",
-        "MER score",
-        "adaptation",
-    ])
-    .left(&[1, 2]);
-    for (r, outs) in runs.iter().zip(outcomes) {
-        for o in outs {
-            t.rows.push(vec![
-                r.name.clone(),
-                o.set.clone(),
-                o.role.name().into(),
-                loss(o.learned),
-                loss(o.final_loss),
-                signed(o.forgetting),
-                signed(o.mer),
-                signed(o.adaptation),
-            ]);
-        }
-    }
-    sec.tables.push(t);
+    let means: Vec<RunMeans> = ctx
+        .runs
+        .iter()
+        .zip(&ctx.outcomes)
+        .map(|(r, outs)| RunMeans::of(r, outs))
+        .collect();
+    sec.tables.push(per_run_table(ctx.runs, &means));
+    sec.tables.push(per_set_table(ctx));
     for (x_name, x_ticks, file, use_lr) in [
         (
             "replay fraction ρ (last stage)",
@@ -115,42 +83,111 @@ pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
             true,
         ),
     ] {
-        let x_of = |p: &RunPoint| if use_lr { p.peak_lr } else { Some(p.replay) };
-        let mut forgetting = Series {
-            style: Style::Points,
-            ..Series::line("forgetting", Vec::new())
-        };
-        let mut adaptation = Series {
-            style: Style::Points,
-            ..Series::line("adaptation", Vec::new())
-        };
-        for (r, p) in runs.iter().zip(&per_run) {
-            if let (Some(x), Some(y)) = (x_of(p), p.forgetting) {
-                forgetting.points.push((x, y));
-                forgetting.point_labels.push(r.name.clone());
-            }
-            if let (Some(x), Some(y)) = (x_of(p), p.adaptation) {
-                adaptation.points.push((x, y));
-            }
+        if let Some(chart) = scatter_chart(ctx.runs, &means, x_name, x_ticks, use_lr) {
+            let name = figs.add(file.to_owned(), chart);
+            sec.figures.push(name);
         }
-        let distinct: BTreeSet<u64> = forgetting
-            .points
-            .iter()
-            .chain(&adaptation.points)
-            .map(|p| p.0.to_bits())
-            .collect();
-        if distinct.len() < 2 {
-            continue;
-        }
-        let mut chart = Chart::new(
-            format!("{x_name}: forgetting (old sets) and adaptation (new sets)"),
-            x_name,
-            "Δ loss (nats/token)",
-        );
-        chart.x_ticks = x_ticks;
-        chart.series = vec![forgetting, adaptation];
-        let name = figs.add(file.to_owned(), chart);
-        sec.figures.push(name);
     }
     sec
+}
+
+/// Per run: the last stage's replay fraction and peak LR, and the means over its sets.
+fn per_run_table(runs: &[RunData], means: &[RunMeans]) -> Table {
+    let mut t = Table::new(&[
+        "run",
+        "replay ρ",
+        "peak LR",
+        "forgetting",
+        "MER score",
+        "adaptation",
+        "retained (AVG)",
+    ]);
+    for (r, m) in runs.iter().zip(means) {
+        t.rows.push(vec![
+            r.name.clone(),
+            format!("{:.3}", m.replay),
+            m.peak_lr.map_or("–".into(), |x| format!("{x:.2e}")),
+            signed(m.forgetting),
+            signed(m.mer),
+            signed(m.adaptation),
+            loss(m.retained),
+        ]);
+    }
+    t
+}
+
+/// Per run and set: the set's role, learned and final loss, forgetting, MER score and adaptation.
+fn per_set_table(ctx: &Ctx) -> Table {
+    let mut t = Table::new(&[
+        "run",
+        "set",
+        "role",
+        "learned",
+        "final",
+        "forgetting",
+        "MER score",
+        "adaptation",
+    ])
+    .left(&[1, 2]);
+    for (r, outs) in ctx.runs.iter().zip(&ctx.outcomes) {
+        for o in outs {
+            t.rows.push(vec![
+                r.name.clone(),
+                o.set.clone(),
+                o.role.name().into(),
+                loss(o.learned),
+                loss(o.final_loss),
+                signed(o.forgetting),
+                signed(o.mer),
+                signed(o.adaptation),
+            ]);
+        }
+    }
+    t
+}
+
+/// Forgetting (labelled with run names) and adaptation against the last stage's replay fraction, or peak LR
+/// with `use_lr`; `None` when fewer than two distinct x values would be drawn.
+fn scatter_chart(
+    runs: &[RunData],
+    means: &[RunMeans],
+    x_name: &str,
+    x_ticks: Ticks,
+    use_lr: bool,
+) -> Option<Chart> {
+    let x_of = |m: &RunMeans| if use_lr { m.peak_lr } else { Some(m.replay) };
+    let mut forgetting = Series {
+        style: Style::Points,
+        ..Series::line("forgetting", Vec::new())
+    };
+    let mut adaptation = Series {
+        style: Style::Points,
+        ..Series::line("adaptation", Vec::new())
+    };
+    for (r, m) in runs.iter().zip(means) {
+        if let (Some(x), Some(y)) = (x_of(m), m.forgetting) {
+            forgetting.points.push((x, y));
+            forgetting.point_labels.push(r.name.clone());
+        }
+        if let (Some(x), Some(y)) = (x_of(m), m.adaptation) {
+            adaptation.points.push((x, y));
+        }
+    }
+    let distinct: BTreeSet<u64> = forgetting
+        .points
+        .iter()
+        .chain(&adaptation.points)
+        .map(|p| p.0.to_bits())
+        .collect();
+    if distinct.len() < 2 {
+        return None;
+    }
+    let mut chart = Chart::new(
+        format!("{x_name}: forgetting (old sets) and adaptation (new sets)"),
+        x_name,
+        "Δ loss (nats/token)",
+    );
+    chart.x_ticks = x_ticks;
+    chart.series = vec![forgetting, adaptation];
+    Some(chart)
 }
