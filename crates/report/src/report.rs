@@ -14,7 +14,7 @@ use crate::sections::final_loss::final_loss_section;
 use crate::sections::forgetting::forgetting_section;
 use crate::sections::profiles::profiles_section;
 use crate::sections::runs::runs_section;
-use crate::sections::stability_gap::gap_section;
+use crate::sections::stability_gap::stability_gap_section;
 use crate::sections::time_to_target::{time_to_target_section, workloads};
 use crate::sections::{Ctx, Figures};
 use crate::ReportError;
@@ -106,7 +106,7 @@ impl Report {
             runs_section(&ctx, &mut figs),
             final_loss_section(&ctx, &mut figs),
             forgetting_section(&ctx, &mut figs),
-            gap_section(&ctx),
+            stability_gap_section(&ctx),
             cost_section(&ctx),
             time_to_target_section(&ctx, &workloads),
         ];
@@ -132,51 +132,59 @@ pub fn write_report(
     notes.sort();
     let baseline = match &options.baseline {
         None => None,
-        Some(path) => {
-            let want = path.canonicalize().unwrap_or_else(|_| path.clone());
-            let found = runs.iter().position(|r| {
-                r.dir.canonicalize().unwrap_or_else(|_| r.dir.clone()) == want
-                    || r.name == path.display().to_string()
-            });
-            let b = match found {
-                Some(i) => runs[i].name.clone(),
-                None => {
-                    let mut b = RunData::load(path)?;
-                    if runs.iter().any(|r| r.name == b.name) {
-                        b.name = format!("baseline/{}", b.name);
-                    }
-                    let name = b.name.clone();
-                    runs.push(b);
-                    runs.sort_by(|a, b| a.name.cmp(&b.name));
-                    name
-                }
-            };
-            runs.iter().position(|r| r.name == b)
-        }
+        Some(path) => find_or_load_baseline(&mut runs, path)?,
     };
     let report = Report::build(runs, baseline, notes, options);
-    let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir).map_err(|e| {
-        ReportError::new(
-            &fig_dir,
-            e.to_string(),
-            "pass an --out folder you can write",
-        )
-    })?;
+    let svgs = write_figures(&report, &out.join("figures"))?;
+    write(&out.join("report.md"), report.to_markdown().as_bytes())?;
+    write(&out.join("report.html"), report.to_html(&svgs).as_bytes())?;
+    Ok(report)
+}
+
+/// The index in `runs` (sorted by name) of the baseline run at `path`: one of `runs` (same folder or same
+/// name), else loaded and added, as `baseline/<name>` if its name is taken.
+fn find_or_load_baseline(
+    runs: &mut Vec<RunData>,
+    path: &Path,
+) -> Result<Option<usize>, ReportError> {
+    let want = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let found = runs.iter().position(|r| {
+        r.dir.canonicalize().unwrap_or_else(|_| r.dir.clone()) == want
+            || r.name == path.display().to_string()
+    });
+    let b = match found {
+        Some(i) => runs[i].name.clone(),
+        None => {
+            let mut b = RunData::load(path)?;
+            if runs.iter().any(|r| r.name == b.name) {
+                b.name = format!("baseline/{}", b.name);
+            }
+            let name = b.name.clone();
+            runs.push(b);
+            runs.sort_by(|a, b| a.name.cmp(&b.name));
+            name
+        }
+    };
+    Ok(runs.iter().position(|r| r.name == b))
+}
+
+/// Writes every figure as `<stem>.svg` and `<stem>.png` under `dir`; returns the SVG documents by stem,
+/// which report.html inlines.
+fn write_figures(report: &Report, dir: &Path) -> Result<BTreeMap<String, String>, ReportError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ReportError::new(dir, e.to_string(), "pass an --out folder you can write"))?;
     let mut svgs = BTreeMap::new();
     for f in &report.figures {
-        let svg_path = fig_dir.join(format!("{}.svg", f.stem));
+        let svg_path = dir.join(format!("{}.svg", f.stem));
         let svg = f
             .chart
             .to_svg()
             .map_err(|e| ReportError::new(&svg_path, e, "a plotting error; please report it"))?;
         write(&svg_path, svg.as_bytes())?;
-        f.chart.save(&fig_dir.join(format!("{}.png", f.stem)))?;
+        f.chart.save(&dir.join(format!("{}.png", f.stem)))?;
         svgs.insert(f.stem.clone(), svg);
     }
-    write(&out.join("report.md"), report.to_markdown().as_bytes())?;
-    write(&out.join("report.html"), report.to_html(&svgs).as_bytes())?;
-    Ok(report)
+    Ok(svgs)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {

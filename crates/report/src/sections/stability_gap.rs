@@ -4,10 +4,10 @@ use super::Ctx;
 use crate::measures::{self, Gap};
 use crate::render::Table;
 use crate::report::Section;
+use crate::run::RunData;
 
 /// The stability gap after every boundary.
-pub(crate) fn gap_section(ctx: &Ctx) -> Section {
-    let runs = ctx.runs;
+pub(crate) fn stability_gap_section(ctx: &Ctx) -> Section {
     let mut sec = Section::new("Stability gap", true);
     sec.text.push(
         "After each boundary: depth = the largest rise of a set's loss within the stage above its value at \
@@ -27,34 +27,8 @@ pub(crate) fn gap_section(ctx: &Ctx) -> Section {
         "recovery",
     ])
     .left(&[1, 2]);
-    for r in runs {
-        // A run started with `init_from` begins at a boundary: its step 0 follows earlier training.
-        let first = if r.init_from.is_some() { 0 } else { 1 };
-        for k in first..r.stages.len() {
-            let b = r.stages[k].first_step;
-            let end = r.stage_end(k);
-            for (set, series) in &r.evals {
-                let g: Option<Gap> = measures::stability_gap(series, b, end);
-                let Some(g) = g else { continue };
-                t.rows.push(vec![
-                    r.name.clone(),
-                    format!("{} @ {b}", r.stages[k].name),
-                    set.clone(),
-                    format!("{:.4}", g.start),
-                    format!("{:.4}", g.depth),
-                    if g.depth > 0.0 {
-                        format!("+{}", g.peak_after)
-                    } else {
-                        "–".into()
-                    },
-                    match g.recovery {
-                        _ if g.depth == 0.0 => "–".into(),
-                        Some(s) => format!("{s} steps"),
-                        None => "never".into(),
-                    },
-                ]);
-            }
-        }
+    for r in ctx.runs {
+        t.rows.extend(gap_rows(r));
     }
     if t.rows.is_empty() {
         sec.text
@@ -65,12 +39,45 @@ pub(crate) fn gap_section(ctx: &Ctx) -> Section {
     sec
 }
 
+/// A row per boundary of `run` and set with evaluations on both sides: the loss at the boundary, the gap's
+/// depth, when it peaked and when it recovered.
+fn gap_rows(run: &RunData) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    // A run started with `init_from` begins at a boundary: its step 0 follows earlier training.
+    let first = if run.init_from.is_some() { 0 } else { 1 };
+    for k in first..run.stages.len() {
+        let b = run.stages[k].first_step;
+        let end = run.stage_end(k);
+        for (set, series) in &run.evals {
+            let g: Option<Gap> = measures::stability_gap(series, b, end);
+            let Some(g) = g else { continue };
+            rows.push(vec![
+                run.name.clone(),
+                format!("{} @ {b}", run.stages[k].name),
+                set.clone(),
+                format!("{:.4}", g.start),
+                format!("{:.4}", g.depth),
+                if g.depth > 0.0 {
+                    format!("+{}", g.peak_after)
+                } else {
+                    "–".into()
+                },
+                match g.recovery {
+                    _ if g.depth == 0.0 => "–".into(),
+                    Some(s) => format!("{s} steps"),
+                    None => "never".into(),
+                },
+            ]);
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::outcomes::tests::one_stage_run;
     use crate::report::ReportOptions;
-    use crate::run::RunData;
 
     #[test]
     fn a_run_from_init_from_has_a_stability_gap_at_step_0() {
@@ -91,7 +98,10 @@ mod tests {
                 outcomes: vec![],
                 options: &options,
             };
-            gap_section(&ctx).tables.first().map(|t| t.rows.clone())
+            stability_gap_section(&ctx)
+                .tables
+                .first()
+                .map(|t| t.rows.clone())
         };
         // en rises from 4.0 to 5.0 and never recovers; de falls (depth 0).
         let rows = gaps(&ctx_runs).expect("a gap table");
