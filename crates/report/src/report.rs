@@ -5,6 +5,9 @@
 //! Everything is a pure function of the run folders and the options: runs are sorted by name, numbers have
 //! fixed formats, and the only line that may change between two reports of the same runs is the stamp at
 //! the top.
+//!
+//! Each section is built in its own file under `sections/`; this module holds the report's types, the order
+//! of its sections ([`Report::build`]) and [`write_report`].
 
 use crate::plot::Chart;
 use crate::render::Table;
@@ -21,7 +24,7 @@ use crate::ReportError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-// Callers name these `rewarm_report::report::…`.
+// Defined in `outcomes`; still reachable as `rewarm_report::report::…`.
 pub use crate::outcomes::{set_outcomes, Role, SetOutcome};
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,7 +2,7 @@
 //!
 //! - [`runs`]: stages, steps, tokens and notes per run, and each run's LR figure;
 //! - [`final_loss`]: final loss per set and AVG, and the loss curves;
-//! - [`forgetting`]: forgetting, MER score and adaptation, and their scatter plots against replay and peak LR;
+//! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
 //! - [`stability_gap`]: the stability gap after every boundary;
 //! - [`cost`]: tokens and FLOPs relative to the union baseline;
 //! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them.

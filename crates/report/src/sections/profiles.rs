@@ -49,7 +49,7 @@ fn methods<'a>(runs: &'a [RunData], workloads: &[Workload]) -> Vec<&'a str> {
     methods.into_iter().collect()
 }
 
-/// times[method][workload]: tokens to target, ∞ if missed or absent.
+/// `times[method][workload]`: tokens to target, ∞ if missed or absent.
 fn tokens_to_target(runs: &[RunData], workloads: &[Workload], methods: &[&str]) -> Vec<Vec<f64>> {
     methods
         .iter()
