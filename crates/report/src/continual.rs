@@ -3,7 +3,7 @@
 //! on the others, in the report's conventions (both positive for what the names say: forgetting > 0 is
 //! loss gained on old data, adaptation > 0 is loss lost on new data).
 
-use crate::metrics::{final_loss, value_at};
+use crate::measures::{final_loss, value_at};
 use crate::run::RunData;
 
 /// One row: a run and its final loss per set.

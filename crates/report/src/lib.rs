@@ -2,18 +2,23 @@
 //! ([`plot`]) serves `rewarm plan --plot` and `rewarm report`.
 //!
 //! - [`run`]: [`RunData::load`] reads a run folder (plan.json, metrics.jsonl, environment.json);
-//! - [`metrics`]: the metrics as pure functions of evaluation series (final loss, AVG, forgetting, MER
-//!   forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance profiles);
-//! - [`report`]: the tables and figures of a set of runs;
+//! - [`measures`]: what the report measures, as pure functions of evaluation series (final loss, AVG,
+//!   forgetting, MER forgetting score, adaptation, stability gap, time-to-target, AlgoPerf performance
+//!   profiles); named apart from the run folder's `metrics.jsonl`, where the series come from;
+//! - [`outcomes`]: each validation set's role in a run and the measures that role calls for;
+//! - [`report`]: the report of a set of runs, built from its sections (`sections/`, one file each), and
+//!   [`write_report`];
 //! - [`render`]: those as Markdown, HTML and terminal text;
 //! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model.
 
 pub mod continual;
-pub mod metrics;
+pub mod measures;
+pub mod outcomes;
 pub mod plot;
 pub mod render;
 pub mod report;
 pub mod run;
+mod sections;
 
 pub use continual::ContinualTable;
 pub use report::{write_report, Report, ReportOptions};

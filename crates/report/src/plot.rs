@@ -2,6 +2,7 @@
 //! description, rendered as SVG or PNG by the file name's extension. PNG text uses the vendored DejaVu Sans
 //! (`fonts/`), registered at run time for plotters' `ab_glyph` feature, so no system fonts are needed.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -200,8 +201,7 @@ impl Chart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
-        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(e)?;
+        root.fill(&WHITE).map_err(draw_error)?;
         let ((x0, x1), (y0, y1)) = self.ranges();
         let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, ("sans-serif", 18))
@@ -209,71 +209,14 @@ impl Chart {
             .x_label_area_size(42)
             .y_label_area_size(72)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(e)?;
-        let (xt, yt) = (self.x_ticks, self.y_ticks);
-        let xf = move |v: &f64| tick(*v, xt, x1 - x0);
-        let yf = move |v: &f64| tick(*v, yt, y1 - y0);
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .x_label_formatter(&xf)
-            .y_label_formatter(&yf)
-            .light_line_style(BLACK.mix(0.05))
-            .draw()
-            .map_err(e)?;
+            .map_err(draw_error)?;
+        self.draw_mesh(&mut chart, x1 - x0, y1 - y0)?;
         for (x, name) in &self.vlines {
-            chart
-                .draw_series(LineSeries::new(
-                    [(*x, y0), (*x, y1)],
-                    BLACK.mix(0.35).stroke_width(1),
-                ))
-                .map_err(e)?;
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((*x, y1))
-                        + Text::new(name.clone(), (4, 4), ("sans-serif", 12).into_font()),
-                ))
-                .map_err(e)?;
+            draw_vline(&mut chart, *x, name, (y0, y1))?;
         }
         let mut legend = false;
         for (i, s) in self.series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let points = s
-                .points
-                .iter()
-                .copied()
-                .filter(|p| p.0.is_finite() && p.1.is_finite());
-            let drawn = match s.style {
-                Style::Line => chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                    .map_err(e)?,
-                Style::Dashed => chart
-                    .draw_series(DashedLineSeries::new(points, 6, 4, color.stroke_width(2)))
-                    .map_err(e)?,
-                Style::Points => chart
-                    .draw_series(points.map(|p| Circle::new(p, 5, color.filled())))
-                    .map_err(e)?,
-            };
-            if !s.label.is_empty() {
-                legend = true;
-                let label = drawn.label(s.label.clone());
-                if s.style == Style::Points {
-                    label.legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
-                } else {
-                    label.legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                }
-            }
-            if !s.point_labels.is_empty() {
-                chart
-                    .draw_series(s.points.iter().zip(&s.point_labels).map(|(&p, l)| {
-                        EmptyElement::at(p)
-                            + Text::new(l.clone(), (7, -14), ("sans-serif", 12).into_font())
-                    }))
-                    .map_err(e)?;
-            }
+            legend |= draw_series(&mut chart, s, PALETTE[i % PALETTE.len()])?;
         }
         if legend {
             chart
@@ -283,10 +226,102 @@ impl Chart {
                 .label_font(("sans-serif", 13))
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()
-                .map_err(e)?;
+                .map_err(draw_error)?;
         }
-        root.present().map_err(e)
+        root.present().map_err(draw_error)
     }
+
+    /// The grid, the axis names and the tick labels (formatted for the axes' spans).
+    fn draw_mesh<DB: DrawingBackend>(
+        &self,
+        chart: &mut Plot<DB>,
+        x_span: f64,
+        y_span: f64,
+    ) -> Result<(), String> {
+        let (xt, yt) = (self.x_ticks, self.y_ticks);
+        let xf = move |v: &f64| tick(*v, xt, x_span);
+        let yf = move |v: &f64| tick(*v, yt, y_span);
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&xf)
+            .y_label_formatter(&yf)
+            .light_line_style(BLACK.mix(0.05))
+            .draw()
+            .map_err(draw_error)
+    }
+}
+
+/// The plotting area of a [`Chart`]: f64 on both axes.
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+    e.to_string()
+}
+
+/// A vertical marker at `x` over `(y0, y1)`, its name at the top.
+fn draw_vline<DB: DrawingBackend>(
+    chart: &mut Plot<DB>,
+    x: f64,
+    name: &str,
+    (y0, y1): (f64, f64),
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(
+            [(x, y0), (x, y1)],
+            BLACK.mix(0.35).stroke_width(1),
+        ))
+        .map_err(draw_error)?;
+    chart
+        .draw_series(std::iter::once(
+            EmptyElement::at((x, y1))
+                + Text::new(name.to_owned(), (4, 4), ("sans-serif", 12).into_font()),
+        ))
+        .map_err(draw_error)?;
+    Ok(())
+}
+
+/// Draws `s` in `color` (non-finite points left out), with its point labels; true if it has a legend entry.
+fn draw_series<DB: DrawingBackend>(
+    chart: &mut Plot<DB>,
+    s: &Series,
+    color: RGBColor,
+) -> Result<bool, String> {
+    let points = s
+        .points
+        .iter()
+        .copied()
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
+    let drawn = match s.style {
+        Style::Line => chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(draw_error)?,
+        Style::Dashed => chart
+            .draw_series(DashedLineSeries::new(points, 6, 4, color.stroke_width(2)))
+            .map_err(draw_error)?,
+        Style::Points => chart
+            .draw_series(points.map(|p| Circle::new(p, 5, color.filled())))
+            .map_err(draw_error)?,
+    };
+    if !s.label.is_empty() {
+        let label = drawn.label(s.label.clone());
+        if s.style == Style::Points {
+            label.legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+        } else {
+            label.legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        }
+    }
+    if !s.point_labels.is_empty() {
+        chart
+            .draw_series(s.points.iter().zip(&s.point_labels).map(|(&p, l)| {
+                EmptyElement::at(p) + Text::new(l.clone(), (7, -14), ("sans-serif", 12).into_font())
+            }))
+            .map_err(draw_error)?;
+    }
+    Ok(!s.label.is_empty())
 }
 
 /// Tableau 10: distinct in colour and in greyscale.

@@ -390,48 +390,63 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
     for input in inputs {
         if RunDir::is_run(input) {
             runs.push(RunData::load(input)?);
-            continue;
-        }
-        let entries = std::fs::read_dir(input).map_err(|e| {
-            ReportError::new(
-                input,
-                e.to_string(),
-                "pass run folders (holding plan.json) or sweep folders (whose subfolders are runs)",
-            )
-        })?;
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| RunDir::is_run(p) || RunDir::new(p).plan_toml().is_file())
-            .collect();
-        dirs.sort();
-        if dirs.is_empty() {
-            return Err(ReportError::new(
-                input,
-                "neither a run folder (no plan.json) nor a sweep folder (no subfolder holds one)".into(),
-                "pass run folders written by `rewarm train` or sweep folders written by `rewarm sweep`",
-            ));
-        }
-        let group = input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| input.display().to_string());
-        let index = SweepIndex::read(&SweepDir::new(input))?.unwrap_or_default();
-        for dir in dirs {
-            if !RunDir::new(&dir).metrics().is_file() {
-                let folder = dir.file_name().unwrap_or_default().to_string_lossy();
-                notes.push(format!("{group}/{folder}: no metrics.jsonl yet, left out"));
-                continue;
-            }
-            let mut run = RunData::load(&dir)?;
-            if let Some(label) = index.label(&run.name) {
-                run.method = label.to_owned();
-            }
-            run.name = format!("{group}/{}", run.method);
-            run.group = Some(group.clone());
-            runs.push(run);
+        } else {
+            runs.extend(sweep_runs(input, &mut notes)?);
         }
     }
     runs.sort_by(|a, b| a.name.cmp(&b.name));
+    check_unique_names(&runs)?;
+    Ok((runs, notes))
+}
+
+/// The runs of the sweep folder `input`, named `<folder>/<label>`; subfolders without metrics.jsonl yet are
+/// left out with a note.
+fn sweep_runs(input: &Path, notes: &mut Vec<String>) -> Result<Vec<RunData>, ReportError> {
+    let entries = std::fs::read_dir(input).map_err(|e| {
+        ReportError::new(
+            input,
+            e.to_string(),
+            "pass run folders (holding plan.json) or sweep folders (whose subfolders are runs)",
+        )
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| RunDir::is_run(p) || RunDir::new(p).plan_toml().is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(ReportError::new(
+            input,
+            "neither a run folder (no plan.json) nor a sweep folder (no subfolder holds one)"
+                .into(),
+            "pass run folders written by `rewarm train` or sweep folders written by `rewarm sweep`",
+        ));
+    }
+    let group = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| input.display().to_string());
+    let index = SweepIndex::read(&SweepDir::new(input))?.unwrap_or_default();
+    let mut runs = Vec::new();
+    for dir in dirs {
+        if !RunDir::new(&dir).metrics().is_file() {
+            let folder = dir.file_name().unwrap_or_default().to_string_lossy();
+            notes.push(format!("{group}/{folder}: no metrics.jsonl yet, left out"));
+            continue;
+        }
+        let mut run = RunData::load(&dir)?;
+        if let Some(label) = index.label(&run.name) {
+            run.method = label.to_owned();
+        }
+        run.name = format!("{group}/{}", run.method);
+        run.group = Some(group.clone());
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// An error naming both folders when two of `runs` (sorted by name) share a name.
+fn check_unique_names(runs: &[RunData]) -> Result<(), ReportError> {
     for w in runs.windows(2) {
         if w[0].name == w[1].name {
             return Err(ReportError::new(
@@ -446,7 +461,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
             ));
         }
     }
-    Ok((runs, notes))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The report's metrics as pure functions of evaluation series (spec §1.6, §2.2, §2.5, §2.10).
+//! What the report measures, as pure functions of evaluation series. Definitions:
+//! docs/papers.md#evaluation-metrics, docs/papers.md#final-loss-and-avg, docs/papers.md#mer-forgetting-score,
+//! docs/papers.md#time-to-result-algoperf-dahl-et-al-2023.
 //!
 //! A series is one validation set's [`EvalPoint`]s sorted by step. "The value at step b" is the last
 //! evaluation at or before b (the trainer evaluates at every boundary, so at a boundary it is exact).
@@ -41,7 +43,8 @@ pub fn adaptation(series: &[EvalPoint], start: u64, k: usize) -> Option<f64> {
 }
 
 /// AVG (Ibrahim et al. Table 2): the unweighted mean of final losses over datasets. It hides where the loss
-/// sits (spec §4.13), so it is always printed next to the per-set losses.
+/// sits (docs/papers.md#q13-avg-hides-where-the-loss-sits), so it is always printed next to the per-set
+/// losses.
 pub fn average(losses: &[f64]) -> Option<f64> {
     (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64)
 }
@@ -99,7 +102,8 @@ pub fn stability_gap(series: &[EvalPoint], boundary: u64, end: u64) -> Option<Ga
     })
 }
 
-/// Time-to-target (AlgoPerf, spec §2.10): the first evaluation whose loss is ≤ `target`; `None` = ∞ (missed).
+/// Time-to-target (AlgoPerf, docs/papers.md#time-to-target): the first evaluation whose loss is ≤ `target`;
+/// `None` = ∞ (missed).
 pub fn time_to_target(series: &[EvalPoint], target: f64) -> Option<EvalPoint> {
     series.iter().find(|p| p.loss <= target).copied()
 }

@@ -1,0 +1,88 @@
+//! The runs table: stages (with their first steps), steps, tokens and notes per run; one LR figure per run.
+
+use super::{Ctx, Figures};
+use crate::plot::{lr_chart, Chart};
+use crate::render::{count, slug, Table};
+use crate::report::Section;
+use crate::run::{BoundarySource, RunData};
+
+/// Runs: stages, steps, tokens, notes; one LR figure per run.
+pub(crate) fn runs_section(ctx: &Ctx, figs: &mut Figures) -> Section {
+    let mut sec = Section::new("Runs", false);
+    let mut t =
+        Table::new(&["run", "stages (first step)", "steps", "tokens", "notes"]).left(&[1, 4]);
+    for (i, r) in ctx.runs.iter().enumerate() {
+        t.rows.push(run_row(ctx, i));
+        let name = figs.add(format!("lr-{}", slug(&r.name)), run_lr_chart(r));
+        sec.figures.push(name);
+    }
+    sec.text.push(
+        "Steps count steps done; a stage's first step is the boundary whose evaluation closes the stage \
+         before it and opens the next."
+            .into(),
+    );
+    sec.tables.push(t);
+    sec
+}
+
+/// Run `i`'s row: its stages with their first steps, steps done (of those planned), tokens and notes.
+fn run_row(ctx: &Ctx, i: usize) -> Vec<String> {
+    let r = &ctx.runs[i];
+    let stages: Vec<String> = r
+        .stages
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.first_step))
+        .collect();
+    let steps = match r.planned_steps {
+        Some(p) => format!("{} / {p}", r.last_step()),
+        None => r.last_step().to_string(),
+    };
+    vec![
+        r.name.clone(),
+        stages.join(", "),
+        steps,
+        count(r.tokens()),
+        run_notes(ctx, i).join("; "),
+    ]
+}
+
+/// What a reader should know about run `i` before reading its numbers.
+fn run_notes(ctx: &Ctx, i: usize) -> Vec<String> {
+    let r = &ctx.runs[i];
+    let mut notes = Vec::new();
+    if ctx.baseline_of.contains(&Some(i)) {
+        notes.push("union baseline".to_owned());
+    }
+    if !r.complete() {
+        notes.push("incomplete".into());
+    }
+    if r.rollbacks > 0 {
+        notes.push(format!("{} rollbacks", r.rollbacks));
+    }
+    if r.boundaries_from == BoundarySource::Metrics {
+        notes.push("boundaries from metrics.jsonl".into());
+    }
+    if let Some(d) = &r.device {
+        notes.push(format!("device {d}"));
+    }
+    notes
+}
+
+/// The run's learning rate and replay fraction over steps, its stage boundaries marked.
+fn run_lr_chart(run: &RunData) -> Chart {
+    let points: Vec<(u64, f64, f64)> = run
+        .train
+        .iter()
+        .map(|p| (p.step, p.lr, p.replay_fraction))
+        .collect();
+    let boundaries: Vec<(u64, String)> = run
+        .stages
+        .iter()
+        .map(|s| (s.first_step, s.name.clone()))
+        .collect();
+    lr_chart(
+        &format!("{}: learning rate and replay fraction", run.name),
+        &points,
+        &boundaries,
+    )
+}
