@@ -658,9 +658,11 @@ fn a_stage_that_is_not_a_whole_number_of_batches_rounds_up_to_one() {
 #[test]
 fn rewarmed_stage_starts_at_its_schedule_start_and_the_first_ends_near_min_lr() {
     let p = ok(BASE);
-    // Warmup from 0 (the default, Gupta/Ibrahim): the re-warmed stage starts at 0 ...
-    assert_eq!(p.step(125).lr, 0.0);
-    // ... and reaches max_lr after round(0.04·125) = 5 steps.
+    // Warmup from 0 (the default, Gupta/Ibrahim) over round(0.04·125) = 5 steps, Megatron's convention:
+    // the first step of the re-warmed stage trains at max_lr/5 ...
+    assert_eq!(p.step(125).lr, MAX_LR * (1.0 / 5.0));
+    // ... and its fifth step is at max_lr, as is the first step after the warmup.
+    assert_eq!(p.step(129).lr, MAX_LR);
     assert_eq!(p.step(130).lr, MAX_LR);
     // The last step of the first stage is one step short of the cosine's end: ≈ min_lr.
     let last = p.step(124).lr;
@@ -674,12 +676,14 @@ fn rewarmed_stage_starts_at_its_schedule_start_and_the_first_ends_near_min_lr() 
     // Other warmup starts (spec §4.5), set on the second stage only.
     let (head, last) = BASE.rsplit_once("schedule = ").expect("a schedule");
     assert!(last.starts_with("{ kind = \"cosine\""));
-    for (start, want) in [("min", MIN_LR), ("max_over_100", MAX_LR / 100.0)] {
+    // The first of W = 5 warmup steps is a fifth of the way from the start to the peak.
+    for (start, eta0) in [("min", MIN_LR), ("max_over_100", MAX_LR / 100.0)] {
         let p = ok(&format!(
             "{head}schedule = {{ kind = \"cosine\", max_lr = 1e-3, min_lr = 1e-4, warmup = 0.04, warmup_start = \"{start}\" }}\n"
         ));
-        assert_eq!(p.step(125).lr, want, "{start}");
-        assert_eq!(p.step(0).lr, 0.0, "{start}: stage 0 keeps its own start");
+        assert_eq!(p.step(125).lr, eta0 * (1.0 - 0.2) + MAX_LR * 0.2, "{start}");
+        let from_zero = MAX_LR * (1.0 / 5.0);
+        assert_eq!(p.step(0).lr, from_zero, "{start}: stage 0 keeps its own start");
     }
 }
 
@@ -883,8 +887,10 @@ fn the_two_stage_example_parses_and_validates() {
         .expect("the second stage replays");
     assert_eq!(r.fraction, 0.25);
     assert_eq!(r.sources, [source(&p, "en")]);
-    // The re-warmed stage starts from 0 and both stages hold at least their budget.
-    assert_eq!(p.step(p.stages[1].first_step).lr, 0.0);
+    // The re-warmed stage warms up over round(5% of its 30 steps) = 2 steps from 0, the first at
+    // η_max/2 (warmup step n trains at η_max·(n + 1)/W); both stages hold at least their budget.
+    assert_eq!(p.stages[1].steps, 30);
+    assert_eq!(p.step(p.stages[1].first_step).lr, 2e-3 * 0.5);
     for st in &p.stages {
         assert!(st.sequences * 128 >= 120_000 && st.sequences * 128 < 120_000 + 4096);
     }

@@ -4,11 +4,7 @@
 mod common;
 
 use common::*;
-use rewarm_plan::schedule::{
-    check_grad_norms, fraction_to_steps, refined_multipliers, Anneal, AnnealShape, Constant,
-    CooldownShape, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule,
-    WarmupStart, Wsd,
-};
+use rewarm_plan::schedule::{Anneal, AnnealShape, Constant, CooldownShape, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule, Warmup, WarmupStart, Wsd, check_grad_norms, fraction_to_steps, refined_multipliers};
 
 // ---------------------------------------------------------------- warmup and rounding
 
@@ -33,10 +29,12 @@ fn warmup_starts_at_its_start_value_and_ends_at_the_peak() {
         (WarmupStart::Min, MIN),
         (WarmupStart::MaxOver100, MAX / 100.0),
     ] {
+        // Megatron's convention: warmup step n trains at η0 + (η_max − η0)·(n + 1)/W, so the first
+        // step already moves (η0 + (η_max − η0)/10), step 4 is halfway and step 9 is at the peak.
         let s = cosine(start, 0.01, 1.0);
-        assert_eq!(s.lr(0, 1_000), eta0, "{start:?}");
-        // Step 5 is halfway: (η0 + η_max)/2.
-        assert_close(s.lr(5, 1_000), (eta0 + MAX) / 2.0);
+        assert_close(s.lr(0, 1_000), eta0 + (MAX - eta0) / 10.0);
+        assert_close(s.lr(4, 1_000), (eta0 + MAX) / 2.0);
+        assert_eq!(s.lr(9, 1_000), MAX, "{start:?}");
         assert_eq!(s.lr(10, 1_000), MAX, "{start:?}");
     }
     // No warmup: step 0 is already at the peak.
@@ -57,9 +55,10 @@ fn constant_is_constant_including_past_the_end() {
 fn cosine_hand_values() {
     // T = 1000, W = 10, decay over steps 10..1000 (990 steps).
     let s = cosine(WarmupStart::Zero, 0.01, 1.0);
-    assert_eq!(s.lr(0, 1_000), 0.0);
-    assert_close(s.lr(5, 1_000), 1.5e-4); // 3e-4 · 5/10
-    assert_eq!(s.lr(10, 1_000), MAX); // end of warmup
+    assert_close(s.lr(0, 1_000), 3e-5); // 3e-4 · 1/10: the first step trains
+    assert_close(s.lr(4, 1_000), 1.5e-4); // 3e-4 · 5/10
+    assert_eq!(s.lr(9, 1_000), MAX); // last warmup step
+    assert_eq!(s.lr(10, 1_000), MAX); // first decay step (x = 0)
     assert_close(s.lr(505, 1_000), 1.65e-4); // x = 495/990 = 0.5 → (η_max + η_min)/2
                                              // x = 989/990: η_min + (η_max − η_min)/2·(1 + cos(π·989/990)) = 3.0000679724e-5
     assert_close(s.lr(999, 1_000), 3.000_067_972_425_060_7e-5);
@@ -84,11 +83,12 @@ fn linear_hand_values() {
     let s = Schedule::Linear(Linear {
         max_lr: 1e-3,
         min_lr: 0.0,
-        warmup: 0.1,
+        warmup: Warmup::Fraction(0.1),
         warmup_start: WarmupStart::Zero,
     });
-    assert_eq!(s.lr(0, 100), 0.0);
-    assert_close(s.lr(5, 100), 5e-4);
+    assert_close(s.lr(0, 100), 1e-4); // 1e-3 · 1/10
+    assert_close(s.lr(4, 100), 5e-4);
+    assert_eq!(s.lr(9, 100), 1e-3);
     assert_eq!(s.lr(10, 100), 1e-3);
     assert_close(s.lr(55, 100), 5e-4); // 45/90 = 0.5
     assert_close(s.lr(99, 100), 1e-3 / 90.0);
@@ -97,7 +97,7 @@ fn linear_hand_values() {
     let s = Schedule::Linear(Linear {
         max_lr: 1e-3,
         min_lr: 1e-4,
-        warmup: 0.0,
+        warmup: Warmup::Fraction(0.0),
         warmup_start: WarmupStart::Zero,
     });
     assert_eq!(s.lr(0, 100), 1e-3);
@@ -111,8 +111,9 @@ fn linear_hand_values() {
 fn wsd_hand_values() {
     // T = 100: W = 10, decay D = 20 steps from step 80; warmup from η_max/100 = 1e-5.
     let s = wsd(DecayShape::OneMinusSqrt, 0.0);
-    assert_close(s.lr(0, 100), 1e-5);
-    assert_close(s.lr(5, 100), 5.05e-4); // 1e-5 + (1e-3 − 1e-5)·0.5
+    assert_close(s.lr(0, 100), 1e-5 + 9.9e-4 / 10.0); // first step: a tenth of the way
+    assert_close(s.lr(4, 100), 5.05e-4); // 1e-5 + (1e-3 − 1e-5)·0.5
+    assert_eq!(s.lr(9, 100), 1e-3);
     assert_eq!(s.lr(10, 100), 1e-3);
     assert_eq!(s.lr(79, 100), 1e-3); // stable
     assert_eq!(s.lr(80, 100), 1e-3); // x = 0
@@ -156,9 +157,10 @@ fn infinite_cosine_hand_values_neox_convention() {
     // (L = 10000 − 100 − 8500 = 1400).
     let s = infinite(CooldownShape::Cosine, AnnealShape::Exponential);
     let t = 10_000;
-    assert_eq!(s.lr(0, t), 0.0);
-    assert_close(s.lr(50, t), 1.5e-4);
-    assert_eq!(s.lr(100, t), MAX); // end of warmup
+    assert_close(s.lr(0, t), MAX / 100.0); // the first of W = 100 warmup steps
+    assert_close(s.lr(49, t), 1.5e-4);
+    assert_eq!(s.lr(99, t), MAX); // last warmup step
+    assert_eq!(s.lr(100, t), MAX); // first cooldown step (x = 0)
     assert_close(s.lr(1_600, t), 2.802_297_077_300_919_3e-4); // x = 0.25: 1.65e-4 + 1.35e-4·(1 + cos(π/4))/2
     assert_close(s.lr(3_100, t), 2.325e-4); // x = 0.5: (η_max + η_const)/2
     assert_eq!(s.lr(6_100, t), CONST); // cooldown ends at η_const
@@ -218,7 +220,7 @@ fn infinite_without_anneal_stays_constant_and_continuation_starts_at_const() {
         max_lr: MAX,
         const_lr: CONST,
         min_lr: MIN,
-        warmup: 0.0,
+        warmup: Warmup::Fraction(0.0),
         warmup_start: WarmupStart::Zero,
         cooldown: CooldownShape::Cosine,
         alpha: 10.0,
@@ -273,15 +275,18 @@ fn repeated_cosine_rewarms_from_min_in_later_periods() {
     // T = 30000, 3 repeats: P = 10000, W = 1% of P = 100.
     let s = repeated_cosine();
     let t = 30_000;
-    assert_eq!(s.lr(0, t), 0.0); // first period warms from 0
-    assert_close(s.lr(50, t), 1.5e-4);
+    assert_close(s.lr(0, t), MAX / 100.0); // first period warms from 0: step 0 is 1/W of the way
+    assert_close(s.lr(49, t), 1.5e-4);
+    assert_eq!(s.lr(99, t), MAX);
     assert_eq!(s.lr(100, t), MAX);
     assert_close(s.lr(5_050, t), 1.65e-4); // 100 + 9900/2: cosine midpoint
     assert!(s.lr(9_999, t) - MIN < 1e-3 * MAX);
-    assert_eq!(s.lr(10_000, t), MIN); // second period re-warms from η_min, not 0
-    assert_close(s.lr(10_050, t), (MIN + MAX) / 2.0);
+    // The second period re-warms from η_min, not 0: its first step is 1/W of the way up.
+    assert_close(s.lr(10_000, t), MIN + (MAX - MIN) / 100.0);
+    assert_close(s.lr(10_049, t), (MIN + MAX) / 2.0);
+    assert_eq!(s.lr(10_099, t), MAX);
     assert_eq!(s.lr(10_100, t), MAX);
-    assert_eq!(s.lr(20_000, t), MIN);
+    assert_close(s.lr(20_000, t), MIN + (MAX - MIN) / 100.0);
     assert_eq!(s.lr(20_100, t), MAX);
     assert_eq!(s.lr(30_000, t), MIN); // ends at η_min
                                       // The same values in every later period.
@@ -297,7 +302,7 @@ fn repeated_cosine_with_uneven_periods() {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 3,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
     });
     for start in [0, 3, 6] {
         assert_eq!(s.lr(start, 10), MAX, "period starting at {start}");
@@ -310,7 +315,7 @@ fn repeated_cosine_with_uneven_periods() {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 1,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
     });
     let plain = cosine(WarmupStart::Zero, 0.01, 1.0);
     for n in (0..=1_000).step_by(7) {
@@ -337,7 +342,7 @@ fn continuous_across_phase_boundaries() {
     }
     let s = Schedule::Wsd(Wsd {
         max_lr: 1e-3,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
         warmup_start: WarmupStart::MaxOver100,
         decay_fraction: 0.2,
         shape: DecayShape::Linear,
@@ -370,32 +375,36 @@ fn every_family_has_its_a1_start_and_end_values() {
     let t = 10_000;
     let refined = Schedule::Refined(Refined {
         max_lr: MAX,
-        warmup: 0.0,
+        warmup: Warmup::Fraction(0.0),
         warmup_start: WarmupStart::Zero,
         grad_norms: None,
         smoothing: 0.0,
         weight: RefineWeight::L1,
         multipliers: refined_multipliers(&[1.0; 100], 0.0, RefineWeight::L1),
     });
-    let cases: Vec<(Schedule, f64, f64)> = vec![
-        (Schedule::Constant(Constant { lr: 3e-5 }), 3e-5, 3e-5),
-        (Schedule::rewarm_cosine(MAX), 0.0, 0.1 * MAX),
+    // (schedule, where its warmup starts, its warmup steps W (1: none, the first step is at the
+    // start value), where it ends). The first step trains at η0 + (peak − η0)/W (Megatron's convention).
+    let cases: Vec<(Schedule, f64, u64, f64)> = vec![
+        (Schedule::Constant(Constant { lr: 3e-5 }), 3e-5, 1, 3e-5),
+        (Schedule::rewarm_cosine(MAX), 0.0, 100, 0.1 * MAX),
         (
             Schedule::Linear(Linear {
                 max_lr: MAX,
                 min_lr: 0.0,
-                warmup: 0.01,
+                warmup: Warmup::Fraction(0.01),
                 warmup_start: WarmupStart::Zero,
             }),
             0.0,
+            100,
             0.0,
         ),
-        (Schedule::hagele_wsd(MAX), MAX / 100.0, 0.0),
-        (wsd(DecayShape::Cosine, 0.1), 1e-5, 1e-4),
-        (Schedule::neox_infinite(CooldownShape::Cosine), 0.0, MIN),
+        (Schedule::hagele_wsd(MAX), MAX / 100.0, 100, 0.0),
+        (wsd(DecayShape::Cosine, 0.1), 1e-5, 1_000, 1e-4),
+        (Schedule::neox_infinite(CooldownShape::Cosine), 0.0, 100, MIN),
         (
             Schedule::neox_infinite(CooldownShape::InverseSqrt),
             0.0,
+            100,
             MIN,
         ),
         (
@@ -405,14 +414,16 @@ fn every_family_has_its_a1_start_and_end_values() {
                 shape: AnnealShape::Exponential,
             }),
             CONST,
+            1,
             MIN,
         ),
-        (repeated_cosine(), 0.0, MIN),
-        (refined, MAX, 0.0),
+        (repeated_cosine(), 0.0, 33, MIN), // periods of 3,333 steps
+        (refined, MAX, 1, 0.0),
     ];
-    for (s, start, end) in cases {
+    for (s, start, w, end) in cases {
         s.validate().unwrap_or_else(|e| panic!("{s:?}: {e}"));
-        assert!(close(s.lr(0, t), start), "start of {s:?}: {}", s.lr(0, t));
+        let first = start + (s.peak_lr() - start) / w as f64;
+        assert!(close(s.lr(0, t), first), "start of {s:?}: {}", s.lr(0, t));
         assert!(close(s.lr(t, t), end), "end of {s:?}: {}", s.lr(t, t));
         // Values stay within [0, peak] and finite, also for tiny stages.
         for total in [0, 1, 2, 3, 7, 100, t] {
@@ -444,7 +455,7 @@ fn refined_of_constant_norms_is_exactly_linear_decay() {
     let m = refined_multipliers(&[2.5; 101], 0.1, RefineWeight::L1);
     let s = Schedule::Refined(Refined {
         max_lr: MAX,
-        warmup: 0.0,
+        warmup: Warmup::Fraction(0.0),
         warmup_start: WarmupStart::Zero,
         grad_norms: None,
         smoothing: 0.1,
@@ -536,14 +547,15 @@ fn refined_warmup_is_prepended() {
     // Warmup 10% of T = 110 → W = 11, then 99 recorded linear-decay steps map onto 99 steps.
     let s = Schedule::Refined(Refined {
         max_lr: MAX,
-        warmup: 0.1,
+        warmup: Warmup::Fraction(0.1),
         warmup_start: WarmupStart::Zero,
         grad_norms: None,
         smoothing: 0.0,
         weight: RefineWeight::L1,
         multipliers: refined_multipliers(&[1.0; 99], 0.0, RefineWeight::L1),
     });
-    assert_eq!(s.lr(0, 110), 0.0);
+    assert_close(s.lr(0, 110), MAX / 11.0); // the first of W = 11 warmup steps
+    assert_eq!(s.lr(10, 110), MAX);
     assert_eq!(s.lr(11, 110), MAX);
     assert_close(s.lr(11 + 49, 110), 0.5 * MAX); // (98 − 49)/98
     assert_eq!(s.lr(109, 110), 0.0);

@@ -4,10 +4,7 @@
 mod common;
 
 use common::*;
-use rewarm_plan::schedule::{
-    Anneal, AnnealShape, BatchSchedule, Constant, CooldownShape, Cosine, DecayShape, Infinite,
-    Linear, RefineWeight, Refined, RepeatedCosine, Schedule, ScheduleError, WarmupStart, Wsd,
-};
+use rewarm_plan::schedule::{Anneal, AnnealShape, BatchSchedule, Constant, CooldownShape, Cosine, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule, ScheduleError, Warmup, WarmupStart, Wsd};
 
 // ---------------------------------------------------------------- batch size
 
@@ -94,7 +91,7 @@ fn toml_examples_parse_with_paper_defaults() {
         Schedule::Linear(Linear {
             max_lr: 1e-3,
             min_lr: 0.0,
-            warmup: 0.01,
+            warmup: Warmup::Fraction(0.01),
             warmup_start: WarmupStart::Zero
         })
     );
@@ -159,7 +156,7 @@ fn toml_rejects_unknown_keys_and_kinds() {
 fn toml_round_trips() {
     let mut refined = Schedule::Refined(Refined {
         max_lr: MAX,
-        warmup: 0.0,
+        warmup: Warmup::Fraction(0.0),
         warmup_start: WarmupStart::Zero,
         grad_norms: Some("runs/a/grad_norms.jsonl".into()),
         smoothing: 0.1,
@@ -176,7 +173,7 @@ fn toml_round_trips() {
         Schedule::Linear(Linear {
             max_lr: 1e-3,
             min_lr: 0.0,
-            warmup: 0.0,
+            warmup: Warmup::Fraction(0.0),
             warmup_start: WarmupStart::Zero,
         }),
         Schedule::hagele_wsd(1e-3),
@@ -248,7 +245,7 @@ fn validate_rejects_bad_values_naming_the_field() {
         field(Schedule::Linear(Linear {
             max_lr: MAX,
             min_lr: 0.0,
-            warmup: 2.0,
+            warmup: Warmup::Fraction(2.0),
             warmup_start: WarmupStart::Zero
         })),
         "schedule.warmup"
@@ -263,7 +260,7 @@ fn validate_rejects_bad_values_naming_the_field() {
     );
     let mut s = wsd(DecayShape::Linear, 0.0);
     if let Schedule::Wsd(Wsd {
-        warmup,
+        warmup: Warmup::Fraction(warmup),
         decay_fraction,
         ..
     }) = &mut s
@@ -363,14 +360,14 @@ fn validate_rejects_bad_values_naming_the_field() {
             max_lr: MAX,
             min_lr: MIN,
             repeats: 0,
-            warmup: 0.01
+            warmup: Warmup::Fraction(0.01)
         })),
         "schedule.repeats"
     );
     let refined = |multipliers: Vec<f64>, smoothing: f64| {
         Schedule::Refined(Refined {
             max_lr: MAX,
-            warmup: 0.0,
+            warmup: Warmup::Fraction(0.0),
             warmup_start: WarmupStart::Zero,
             grad_norms: None,
             smoothing,

@@ -6,7 +6,7 @@ use super::checks::{
 };
 use super::shapes::mix;
 use super::{default_warmup, fraction_to_steps, warmup_lr};
-use super::{AnnealShape, CooldownShape, Family, ScheduleError, WarmupStart};
+use super::{AnnealShape, CooldownShape, Family, ScheduleError, Warmup, WarmupStart};
 use serde::{Deserialize, Serialize};
 
 /// Four phases: warmup → cooldown `max_lr` → `const_lr` → constant → anneal to `min_lr`.
@@ -27,7 +27,7 @@ pub struct Infinite {
     pub const_lr: f64,
     pub min_lr: f64,
     #[serde(default = "default_warmup")]
-    pub warmup: f64,
+    pub warmup: Warmup,
     #[serde(default)]
     pub warmup_start: WarmupStart,
     #[serde(default)]
@@ -63,7 +63,7 @@ pub(crate) fn default_constant_fraction() -> f64 {
 impl Infinite {
     /// The phases' fractions in range and in order.
     fn check_phases(&self) -> Result<(), ScheduleError> {
-        fraction("warmup", self.warmup)?;
+        self.warmup.validate()?;
         fraction("cooldown_fraction", self.cooldown_fraction)?;
         fraction("constant_fraction", self.constant_fraction)?;
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
@@ -80,14 +80,15 @@ impl Infinite {
             "constant_fraction",
             self.constant_fraction,
         )?;
-        if self.warmup + self.constant_fraction > 1.0 + 1e-12 {
+        let warmup = self.warmup.fraction().unwrap_or(0.0);
+        if warmup + self.constant_fraction > 1.0 + 1e-12 {
             return Err(invalid(
                 "constant_fraction",
                 self.constant_fraction,
                 format!(
                     "<= 1 − warmup ({}): it marks the end of the constant phase counted \
                      from the end of warmup, as a fraction of all steps (NeoX convention)",
-                    1.0 - self.warmup
+                    1.0 - warmup
                 ),
                 "NeoX uses 0.85 with 1% warmup; 1 − warmup means no anneal",
             ));
@@ -129,7 +130,7 @@ impl Family for Infinite {
         anneal_shape(self.anneal, self.min_lr)
     }
     fn lr_at(&self, n: u64, t: u64) -> f64 {
-        let w = fraction_to_steps(self.warmup, t);
+        let w = self.warmup.length(t);
         if n < w {
             let start = self.warmup_start.lr(self.max_lr, self.min_lr);
             return warmup_lr(start, self.max_lr, n, w);

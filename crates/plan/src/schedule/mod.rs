@@ -11,8 +11,10 @@
 //! - **Fractions to steps.** Every phase length is a fraction of the stage (of the period, for
 //!   repeated cosine), turned into steps by [`fraction_to_steps`]: `round(f·T)`, nearest step, ties
 //!   away from zero, clamped to [0, T]. Ibrahim et al.'s 1% of 132,366 steps is 1,324 steps.
-//! - **Warmup.** `η(n) = start + (peak − start)·n/W` for `n < W`; step W is the first step at the
-//!   peak, and W = 0 puts step 0 at the peak. Where it starts is a [`WarmupStart`]
+//! - **Warmup.** `η(n) = start + (peak − start)·(n + 1)/W` for `n < W` (Megatron's convention: the
+//!   first step trains at η_max/W from 0); steps W − 1 and W are at the peak, and W = 0 puts step 0
+//!   at the peak. W is a fraction of the stage, a number of steps, or a fraction with a floor
+//!   ([`Warmup`]). Where it starts is a [`WarmupStart`]
 //!   (docs/papers.md, Q5).
 //! - **End of stage.** `n ≥ T` returns `η(T)`, the value the schedule reaches at the end (η_min for
 //!   cosine, `f·η_max` for WSD, …); the last training step is `T − 1`.
@@ -31,6 +33,7 @@ mod refined;
 mod repeated_cosine;
 mod shapes;
 mod simple;
+mod warmup;
 mod wsd;
 
 use std::f64::consts::PI;
@@ -46,6 +49,7 @@ pub use refined::{
 pub use repeated_cosine::RepeatedCosine;
 pub use shapes::{AnnealShape, CooldownShape, DecayShape, WarmupStart};
 pub use simple::{Constant, Cosine, Linear};
+pub use warmup::{Warmup, WarmupSpec};
 pub use wsd::Wsd;
 
 use shapes::mix;
@@ -75,8 +79,8 @@ pub trait Family {
 }
 
 /// Gupta et al. and Ibrahim et al. warm up over 1% of the stage.
-fn default_warmup() -> f64 {
-    0.01
+fn default_warmup() -> Warmup {
+    Warmup::default()
 }
 fn default_one() -> f64 {
     1.0
@@ -100,9 +104,11 @@ fn progress(n: u64, from: u64, to: u64) -> f64 {
     }
 }
 
-/// Warmup LR at step `n` < `w` of a linear warmup from `start` to `peak` over `w` steps.
+/// Warmup LR at step `n` < `w` of a linear warmup from `start` to `peak` over `w` steps: Megatron's
+/// convention, `start + (peak − start)·(n + 1)/w`, so the first step already trains (η_max/W from 0)
+/// and the last warmup step, `w − 1`, is at the peak.
 fn warmup_lr(start: f64, peak: f64, n: u64, w: u64) -> f64 {
-    mix(start, peak, n as f64 / w as f64)
+    mix(start, peak, (n + 1) as f64 / w as f64)
 }
 
 /// Cosine from `from` (x = 0) to `to` (x = 1).

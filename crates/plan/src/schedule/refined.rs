@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checks::{fraction, invalid, positive_lr};
 use super::error::ScheduleError;
-use super::{fraction_to_steps, warmup_lr, Family, WarmupStart};
+use super::{warmup_lr, Family, Warmup, WarmupStart};
 
 /// Refined schedule (Defazio et al. 2023): `max_lr` × multipliers computed by
 /// [`refined_multipliers`] from an earlier run's gradient norms, mapped onto the steps after an
@@ -25,7 +25,7 @@ pub struct Refined {
     pub max_lr: f64,
     /// Refined schedules warm up by themselves (F5 in docs/papers.md), so none is prepended by default.
     #[serde(default)]
-    pub warmup: f64,
+    pub warmup: Warmup,
     #[serde(default)]
     pub warmup_start: WarmupStart,
     /// Per-step gradient norms of the earlier run; plan loading reads this file and calls
@@ -80,12 +80,12 @@ impl Refined {
 impl Family for Refined {
     fn validate(&self) -> Result<(), ScheduleError> {
         positive_lr("max_lr", self.max_lr)?;
-        fraction("warmup", self.warmup)?;
+        self.warmup.validate()?;
         fraction("smoothing", self.smoothing)?;
         self.check_multipliers()
     }
     fn lr_at(&self, n: u64, t: u64) -> f64 {
-        let w = fraction_to_steps(self.warmup, t);
+        let w = self.warmup.length(t);
         let first = self.max_lr * multiplier_at(&self.multipliers, 0, t - w);
         if n < w {
             warmup_lr(self.warmup_start.lr(first, 0.0), first, n, w)

@@ -1,8 +1,8 @@
 //! Repeated cosine, NeoX "cosine-inf" (Ibrahim et al. §7 baseline).
 
-use super::checks::{fraction, invalid, peak_and_floor};
-use super::{cosine_lr, default_warmup, fraction_to_steps, progress, warmup_lr};
-use super::{Family, ScheduleError};
+use super::checks::{invalid, peak_and_floor};
+use super::{cosine_lr, default_warmup, progress, warmup_lr};
+use super::{Family, ScheduleError, Warmup};
 use serde::{Deserialize, Serialize};
 
 /// The stage is cut into `repeats` periods of P = T/repeats steps (period k starts at ⌊k·T/repeats⌋);
@@ -15,15 +15,15 @@ pub struct RepeatedCosine {
     pub min_lr: f64,
     /// NeoX fork: num_repeats 3 in the §7 comparison.
     pub repeats: u32,
-    /// Warmup length, fraction of one *period*.
+    /// Warmup length of each *period*: a fraction of it, steps, or a fraction with a floor.
     #[serde(default = "default_warmup")]
-    pub warmup: f64,
+    pub warmup: Warmup,
 }
 
 impl Family for RepeatedCosine {
     fn validate(&self) -> Result<(), ScheduleError> {
         peak_and_floor(self.max_lr, self.min_lr)?;
-        fraction("warmup", self.warmup)?;
+        self.warmup.validate()?;
         if self.repeats == 0 {
             return Err(invalid(
                 "repeats",
@@ -44,7 +44,7 @@ impl Family for RepeatedCosine {
         let k = (u128::from(n + 1) * r).div_ceil(u128::from(t)) - 1;
         let (start, end) = (period_start(k), period_start(k + 1));
         let (p, period) = (n - start, end - start);
-        let w = fraction_to_steps(self.warmup, period);
+        let w = self.warmup.length(period);
         if p < w {
             let from = if k == 0 { 0.0 } else { self.min_lr };
             warmup_lr(from, self.max_lr, p, w)

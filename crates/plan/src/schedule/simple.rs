@@ -2,7 +2,7 @@
 
 use super::checks::{at_most, fraction, peak_and_floor, positive_lr};
 use super::{cosine_lr, default_one, default_warmup, fraction_to_steps, progress, warmup_lr};
-use super::{Family, ScheduleError, WarmupStart};
+use super::{Family, ScheduleError, Warmup, WarmupStart};
 use crate::schedule::shapes::mix;
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +34,9 @@ pub struct Cosine {
     pub max_lr: f64,
     /// Ibrahim et al. and Gupta et al. decay to 0.1·max_lr.
     pub min_lr: f64,
-    /// Warmup length, fraction of the stage's steps.
+    /// Warmup length: a fraction of the stage's steps, steps, or a fraction with a floor.
     #[serde(default = "default_warmup")]
-    pub warmup: f64,
+    pub warmup: Warmup,
     #[serde(default)]
     pub warmup_start: WarmupStart,
     /// Fraction of the stage at which η_min is reached; 1.0 = the end. Gupta et al. use
@@ -48,12 +48,15 @@ pub struct Cosine {
 impl Family for Cosine {
     fn validate(&self) -> Result<(), ScheduleError> {
         peak_and_floor(self.max_lr, self.min_lr)?;
-        fraction("warmup", self.warmup)?;
+        self.warmup.validate()?;
         fraction("decay_end", self.decay_end)?;
-        at_most("warmup", self.warmup, "decay_end", self.decay_end)
+        match self.warmup.fraction() {
+            Some(w) => at_most("warmup", w, "decay_end", self.decay_end),
+            None => Ok(()),
+        }
     }
     fn lr_at(&self, n: u64, t: u64) -> f64 {
-        let w = fraction_to_steps(self.warmup, t);
+        let w = self.warmup.length(t);
         let d = fraction_to_steps(self.decay_end, t);
         if n < w {
             let start = self.warmup_start.lr(self.max_lr, self.min_lr);
@@ -79,7 +82,7 @@ pub struct Linear {
     #[serde(default)]
     pub min_lr: f64,
     #[serde(default = "default_warmup")]
-    pub warmup: f64,
+    pub warmup: Warmup,
     #[serde(default)]
     pub warmup_start: WarmupStart,
 }
@@ -87,10 +90,10 @@ pub struct Linear {
 impl Family for Linear {
     fn validate(&self) -> Result<(), ScheduleError> {
         peak_and_floor(self.max_lr, self.min_lr)?;
-        fraction("warmup", self.warmup)
+        self.warmup.validate()
     }
     fn lr_at(&self, n: u64, t: u64) -> f64 {
-        let w = fraction_to_steps(self.warmup, t);
+        let w = self.warmup.length(t);
         if n < w {
             let start = self.warmup_start.lr(self.max_lr, self.min_lr);
             warmup_lr(start, self.max_lr, n, w)

@@ -2,7 +2,7 @@
 
 use super::checks::{fraction, invalid, positive_lr};
 use super::{default_warmup, fraction_to_steps, progress, warmup_lr};
-use super::{DecayShape, Family, ScheduleError, WarmupStart};
+use super::{DecayShape, Family, ScheduleError, Warmup, WarmupStart};
 use serde::{Deserialize, Serialize};
 
 /// Warmup to `max_lr`, hold, then decay over the last `decay_fraction` of the stage to
@@ -13,7 +13,7 @@ pub struct Wsd {
     pub max_lr: f64,
     /// Hägele et al. give warmup in steps (300 by default); we keep the project-wide 1%.
     #[serde(default = "default_warmup")]
-    pub warmup: f64,
+    pub warmup: Warmup,
     /// Hägele et al.: warmup starts at η_max/100.
     #[serde(default = "default_wsd_warmup_start")]
     pub warmup_start: WarmupStart,
@@ -39,16 +39,17 @@ pub(crate) fn default_wsd_decay_fraction() -> f64 {
 impl Family for Wsd {
     fn validate(&self) -> Result<(), ScheduleError> {
         positive_lr("max_lr", self.max_lr)?;
-        fraction("warmup", self.warmup)?;
+        self.warmup.validate()?;
         fraction("decay_fraction", self.decay_fraction)?;
         fraction("final_lr_ratio", self.final_lr_ratio)?;
-        if self.warmup + self.decay_fraction > 1.0 + 1e-12 {
+        let warmup = self.warmup.fraction().unwrap_or(0.0);
+        if warmup + self.decay_fraction > 1.0 + 1e-12 {
             return Err(invalid(
                 "decay_fraction",
                 self.decay_fraction,
                 format!(
                     "<= 1 − warmup ({}) so warmup and decay do not overlap",
-                    1.0 - self.warmup
+                    1.0 - warmup
                 ),
                 "shorten the warmup or the decay (Hägele et al.: 10–20% decay)",
             ));
@@ -64,7 +65,7 @@ impl Family for Wsd {
         Ok(())
     }
     fn lr_at(&self, n: u64, t: u64) -> f64 {
-        let w = fraction_to_steps(self.warmup, t);
+        let w = self.warmup.length(t);
         let decay_start = t - fraction_to_steps(self.decay_fraction, t);
         if n < w {
             let start = self

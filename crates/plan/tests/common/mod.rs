@@ -2,10 +2,7 @@
 //! the schedules used in several tests and a `[schedule]` TOML parser.
 #![allow(dead_code)] // each test file uses a different subset
 
-use rewarm_plan::schedule::{
-    AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule,
-    WarmupStart, Wsd,
-};
+use rewarm_plan::schedule::{AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule, Warmup, WarmupStart, Wsd};
 
 pub const MAX: f64 = 3e-4;
 pub const CONST: f64 = 1.65e-4;
@@ -25,7 +22,7 @@ pub fn cosine(warmup_start: WarmupStart, warmup: f64, decay_end: f64) -> Schedul
     Schedule::Cosine(Cosine {
         max_lr: MAX,
         min_lr: MIN,
-        warmup,
+        warmup: Warmup::Fraction(warmup),
         warmup_start,
         decay_end,
     })
@@ -36,7 +33,7 @@ pub fn infinite(cooldown: CooldownShape, anneal: AnnealShape) -> Schedule {
         max_lr: MAX,
         const_lr: CONST,
         min_lr: MIN,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
         warmup_start: WarmupStart::Zero,
         cooldown,
         alpha: 10.0,
@@ -49,7 +46,7 @@ pub fn infinite(cooldown: CooldownShape, anneal: AnnealShape) -> Schedule {
 pub fn wsd(shape: DecayShape, final_lr_ratio: f64) -> Schedule {
     Schedule::Wsd(Wsd {
         max_lr: 1e-3,
-        warmup: 0.1,
+        warmup: Warmup::Fraction(0.1),
         warmup_start: WarmupStart::MaxOver100,
         decay_fraction: 0.2,
         shape,
@@ -62,7 +59,7 @@ pub fn repeated_cosine() -> Schedule {
         max_lr: MAX,
         min_lr: MIN,
         repeats: 3,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
     })
 }
 
@@ -100,7 +97,7 @@ pub fn cosine_min(min_lr: f64) -> Schedule {
     Schedule::Cosine(Cosine {
         max_lr: MAX,
         min_lr,
-        warmup: 0.01,
+        warmup: Warmup::Fraction(0.01),
         warmup_start: WarmupStart::Zero,
         decay_end: 1.0,
     })
