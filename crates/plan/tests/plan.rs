@@ -351,6 +351,16 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "stages[1] (de).mixture.code",
         ),
         (
+            "mixture weights whose sum overflows",
+            with("mixture = { de = 1.0 }", "mixture = { de = 1e308, code = 1e308 }"),
+            "stages[1] (de).mixture.code",
+        ),
+        (
+            "mixture weight that is 0 as a fraction of the total",
+            with("mixture = { de = 1.0 }", "mixture = { de = 2.0, code = 5e-324 }"),
+            "stages[1] (de).mixture.code",
+        ),
+        (
             "zero tokens",
             with("tokens = 16_000\nmixture = { de", "tokens = 0\nmixture = { de"),
             "stages[1] (de).tokens",
