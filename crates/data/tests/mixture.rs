@@ -257,20 +257,6 @@ fn repetition_past_the_cap_is_an_error_naming_the_source() {
         .unwrap()
         .to_string()
         .contains("replaying `s0`"));
-    let p = plan(
-        vec![stage(
-            "d1",
-            vec![(1, 1.0)],
-            replay(0.1, vec![0], ReplayPool::Seen),
-            100,
-        )],
-        &[1_000, 1_000],
-    );
-    assert!(MixtureIndex::new(p)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("no earlier stage trained on it"));
 }
 
 fn synthetic_sources(dir: &std::path::Path, sizes: &[usize]) -> Vec<Arc<PreparedSource>> {

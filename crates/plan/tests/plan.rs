@@ -332,7 +332,10 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
         ),
         (
             "seen-only replay of a source no earlier stage read",
-            with("fraction = 0.25", "fraction = 0.25, sources = [\"code\"]"),
+            with(
+                "fraction = 0.25",
+                "fraction = 0.25, sources = [\"code\"], pool = \"seen\"",
+            ),
             "stages[1] (de).replay.sources",
         ),
         (
@@ -427,9 +430,20 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "eval.batch_sequences",
         ),
     ];
+    // Where the field alone does not say what is wrong, the reason must (rewarm-data only asserts these).
+    let whys = [
+        (
+            "seen-only replay of a source no earlier stage read",
+            "no earlier stage trained on `code`",
+        ),
+        ("mixture weights whose sum overflows", "total inf"),
+    ];
     for (what, text, field) in cases {
         let e = plan(&text).expect_err(what);
         assert_eq!(e.field, field, "{what}: {e}");
+        if let Some((_, why)) = whys.iter().find(|(w, _)| *w == what) {
+            assert!(e.why.contains(why), "{what}: {e}");
+        }
         assert_eq!(e.file, "p.toml", "{what}");
         assert!(!e.fix.trim().is_empty(), "{what}: no fix");
         let shown = e.to_string();
