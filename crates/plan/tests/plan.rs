@@ -622,6 +622,26 @@ fn replay_of_several_sources_is_weighted_by_sequences_seen() {
     within(en / (en + code), 0.75, 0.01);
 }
 
+#[test]
+fn seen_replay_of_a_source_listed_but_never_drawn_passes_the_plan_and_fails_the_index() {
+    // The plan checks that an earlier stage trained on a seen-replayed source, not how many sequences
+    // it drew: at 1e-5 of 1,000 sequences `code` got none, so its seen pool is empty.
+    let text = with(
+        "mixture = { en = 1.0 }",
+        "mixture = { en = 1.0, code = 1e-5 }",
+    )
+    .replacen(
+        "fraction = 0.25 }",
+        "fraction = 0.25, sources = [\"code\"] }",
+        1,
+    );
+    let p = ok(&text);
+    let e = MixtureIndex::new(p.mixture_plan(&SOURCE_SEQUENCES))
+        .expect_err("an empty seen pool")
+        .to_string();
+    assert!(e.contains("`code`") && e.contains("drew none of it"), "{e}");
+}
+
 // ---------------------------------------------------------------- the step function
 
 #[test]
