@@ -10,11 +10,12 @@
 //!   sequences is position `g mod n` of epoch `⌊g/n⌋`, whose order is a seeded permutation: no repetition
 //!   within an epoch, and resuming needs only the step counter.
 //!
-//! Replay (Ibrahim et al. 2024 §5; spec §1.3) takes a fraction ρ of every batch from earlier stages' sources.
-//! `ReplayPool::Seen` replays only sequences the earlier stages consumed (draws `0..S` of that source, in
-//! their original order or reshuffled — spec §4.2 leaves it open, both are options); `Whole` draws from the
-//! whole old training set with its own permutation. Several old sources are weighted by how many sequences
-//! were seen from each (NeoX `replay_config_calculator.py`) unless weights are given.
+//! Replay (Ibrahim et al. 2024 §5; docs/papers.md#data-operations-and-replay) takes a fraction ρ of every
+//! batch from earlier stages' sources. `ReplayPool::Seen` replays only sequences the earlier stages consumed
+//! (draws `0..S` of that source, in their original order or reshuffled — an open question,
+//! docs/papers.md#q2-replay-order-and-pool, so both are options); `Whole` draws from the whole old training
+//! set with its own permutation. Several old sources are weighted by how many sequences were seen from each
+//! (NeoX `replay_config_calculator.py`) unless weights are given.
 //!
 //! A [`MixturePlan`] comes from a plan `rewarm-plan` validated (`Plan::new`, the one place plans are
 //! checked), so the rules checked there are only `debug_assert!`ed here: source indices in range, every
