@@ -313,6 +313,18 @@ fn source_keys(plan: &MixturePlan, prefix: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Appends `leaf` to a stage's leaves and, with weight `w`, to the slots of the subtree it belongs to.
+fn add_leaf(at: &str, leaves: &mut Vec<Leaf>, slots: &mut Vec<(usize, f64)>, leaf: Leaf, w: f64) {
+    debug_assert!(
+        w.is_finite() && w > 0.0,
+        "{at}: weight {w} of source {} (replay: {}); the plan checks mixture and replay weights are > 0",
+        leaf.source,
+        leaf.replay
+    );
+    slots.push((leaves.len(), w));
+    leaves.push(leaf);
+}
+
 /// The draws of each source by the stages indexed so far, new data and replay apart: where the next
 /// stage's leaves continue, and what the repetition cap is held to.
 struct Tally<'a> {
@@ -376,19 +388,15 @@ impl<'a> Tally<'a> {
         let mut slots = Vec::new();
         for &(k, w) in &stage.sources {
             self.check_source(at, k)?;
-            debug_assert!(
-                w.is_finite() && w > 0.0,
-                "{at}: weight {w}; the plan checks mixture weights are > 0"
-            );
-            slots.push((leaves.len(), w));
-            leaves.push(Leaf {
+            let leaf = Leaf {
                 source: k,
                 replay: false,
                 offset: self.main[k],
                 pool: 0,
                 order: ReplayOrder::Original,
                 whole: false,
-            });
+            };
+            add_leaf(at, leaves, &mut slots, leaf, w);
         }
         Ok(slots)
     }
@@ -428,19 +436,15 @@ impl<'a> Tally<'a> {
             if r.pool == ReplayPool::Seen {
                 self.check_seen_pool(s, at, k, pool)?;
             }
-            debug_assert!(
-                w.is_finite() && w > 0.0,
-                "{at}: replay weight {w}; the plan checks replay weights are > 0"
-            );
-            slots.push((leaves.len(), w));
-            leaves.push(Leaf {
+            let leaf = Leaf {
                 source: k,
                 replay: true,
                 offset: self.replay[k],
                 pool,
                 order: r.order,
                 whole: r.pool == ReplayPool::Whole,
-            });
+            };
+            add_leaf(at, leaves, &mut slots, leaf, w);
         }
         Ok(slots)
     }
