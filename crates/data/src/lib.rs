@@ -4,6 +4,9 @@
 //! ([`tokenizer`]) and writes [`shard`]s plus a [`manifest`]; [`source`] opens a prepared folder;
 //! [`mixture`] decides, as a pure function of (seed, sequence index, plan), which source and sequence feed
 //! each training row; [`eval`] holds the fixed validation token sets.
+//!
+//! Plans arrive validated by `rewarm-plan`: this crate asserts the rules checked there rather than
+//! checking them again, and reports as errors only what depends on the data (see [`mixture`]).
 
 pub mod corpus;
 pub mod error;

@@ -10,11 +10,21 @@
 //!   sequences is position `g mod n` of epoch `⌊g/n⌋`, whose order is a seeded permutation: no repetition
 //!   within an epoch, and resuming needs only the step counter.
 //!
-//! Replay (Ibrahim et al. 2024 §5; spec §1.3) takes a fraction ρ of every batch from earlier stages' sources.
-//! `ReplayPool::Seen` replays only sequences the earlier stages consumed (draws `0..S` of that source, in
-//! their original order or reshuffled — spec §4.2 leaves it open, both are options); `Whole` draws from the
-//! whole old training set with its own permutation. Several old sources are weighted by how many sequences
-//! were seen from each (NeoX `replay_config_calculator.py`) unless weights are given.
+//! Replay (Ibrahim et al. 2024 §5; docs/papers.md#data-operations-and-replay) takes a fraction ρ of every
+//! batch from earlier stages' sources. `ReplayPool::Seen` replays only sequences the earlier stages consumed
+//! (draws `0..S` of that source, in their original order or reshuffled — an open question,
+//! docs/papers.md#q2-replay-order-and-pool, so both are options); `Whole` draws from the whole old training
+//! set with its own permutation. Several old sources are weighted by how many sequences were seen from each
+//! (NeoX `replay_config_calculator.py`) unless weights are given.
+//!
+//! A [`MixturePlan`] comes from a plan `rewarm-plan` validated (`Plan::new`, the one place plans are
+//! checked), so the rules checked there are only `debug_assert!`ed here: source indices in range, every
+//! stage has sources, mixture and replay weights finite and > 0, replay fraction in [0, 1), replay sources
+//! named with one weight each, seen-only replay only of a source an earlier stage trained on, and
+//! `max_epochs` > 0. What depends on the sources' sizes or on the stages' draws is an error: a source with
+//! no training sequence of the plan's length, a seen pool earlier stages drew nothing into (a source too
+//! lightly weighted for its stage's length), a source or replay pool read past `max_epochs`, and, in
+//! [`Mixture::new`], a prepared folder whose sequence count changed since planning.
 
 use crate::error::{DataError, Result};
 use crate::sampler::{stream_seed, unit_float, Permutation};
@@ -202,161 +212,25 @@ fn err(msg: String) -> DataError {
 }
 
 impl MixtureIndex {
+    /// Indexes a plan that `rewarm-plan` validated (the module doc lists what is asserted, not checked).
+    /// Errors are what only the sources' sizes and the stages' draws can tell: a source without a
+    /// sequence of the plan's length, an empty seen pool, a source or pool read past the repetition cap.
     pub fn new(plan: MixturePlan) -> Result<Self> {
-        let n_sources = plan.sources.len();
-        let name = |k: usize| plan.sources[k].name.clone();
-        if plan.max_epochs.is_nan() || plan.max_epochs <= 0.0 {
-            return Err(err(format!(
-                "data.max_epochs = {}: must be > 0",
-                plan.max_epochs
-            )));
-        }
-        let mut main_draws = vec![0u64; n_sources];
-        let mut replay_draws = vec![0u64; n_sources];
+        debug_assert!(
+            plan.max_epochs > 0.0,
+            "data.max_epochs = {}: the plan checks it is > 0",
+            plan.max_epochs
+        );
+        let mut tally = Tally::new(&plan);
         let mut stages = Vec::with_capacity(plan.stages.len());
         for (s, stage) in plan.stages.iter().enumerate() {
             let at = format!("stage `{}`", stage.name);
-            let mut leaves = Vec::new();
-            let check_source = |k: usize| -> Result<()> {
-                if k >= n_sources {
-                    return Err(err(format!(
-                        "{at}: source index {k} is not among the {n_sources} sources"
-                    )));
-                }
-                if plan.sources[k].sequences == 0 {
-                    return Err(err(format!(
-                        "{at}: source `{}` has no training sequence of the plan's length\nHINT: add data or shorten model.max_seq_len",
-                        name(k)
-                    )));
-                }
-                Ok(())
-            };
-            if stage.sources.is_empty() {
-                return Err(err(format!(
-                    "{at}: no sources\nHINT: list at least one source in the stage's mixture"
-                )));
-            }
-            let mut new_slots = Vec::new();
-            for &(k, w) in &stage.sources {
-                check_source(k)?;
-                if !(w.is_finite() && w > 0.0) {
-                    return Err(err(format!(
-                        "{at}: weight of `{}` is {w}; weights must be > 0",
-                        name(k)
-                    )));
-                }
-                new_slots.push((leaves.len(), w));
-                leaves.push(Leaf {
-                    source: k,
-                    replay: false,
-                    offset: main_draws[k],
-                    pool: 0,
-                    order: ReplayOrder::Original,
-                    whole: false,
-                });
-            }
-            let seed = stream_seed(plan.seed, &format!("data/stage/{s}"));
-            let new_tree = Node::build(&new_slots, seed);
-            let tree = match &stage.replay {
-                Some(r) if r.fraction > 0.0 => {
-                    if r.fraction.is_nan() || r.fraction >= 1.0 {
-                        return Err(err(format!(
-                            "{at}: replay fraction {} must be in [0, 1)",
-                            r.fraction
-                        )));
-                    }
-                    if r.sources.is_empty() {
-                        return Err(err(format!(
-                            "{at}: replay fraction {} but no replay sources",
-                            r.fraction
-                        )));
-                    }
-                    let mut slots = Vec::new();
-                    for (i, &k) in r.sources.iter().enumerate() {
-                        check_source(k)?;
-                        let pool = main_draws[k];
-                        let w = match &r.weights {
-                            Some(w) => *w.get(i).ok_or_else(|| {
-                                err(format!("{at}: one replay weight per replay source"))
-                            })?,
-                            // Weighted by sequences seen so far; a whole-set replay of a source no stage
-                            // of this plan read (e.g. after init_from) counts as one unit.
-                            None if pool > 0 => pool as f64,
-                            None => 1.0,
-                        };
-                        if r.pool == ReplayPool::Seen && pool == 0 {
-                            return Err(err(format!(
-                                "{at}: replays `{}` from sequences seen in earlier stages, but no earlier stage trained on it\nHINT: use replay.pool = \"whole\" or replay a source an earlier stage read",
-                                name(k)
-                            )));
-                        }
-                        if !(w.is_finite() && w > 0.0) {
-                            return Err(err(format!(
-                                "{at}: replay weight of `{}` is {w}; must be > 0",
-                                name(k)
-                            )));
-                        }
-                        slots.push((leaves.len(), w));
-                        leaves.push(Leaf {
-                            source: k,
-                            replay: true,
-                            offset: replay_draws[k],
-                            pool,
-                            order: r.order,
-                            whole: r.pool == ReplayPool::Whole,
-                        });
-                    }
-                    Node::Split {
-                        p_left: r.fraction,
-                        phase: unit_float(seed ^ 0x5EED),
-                        left: Box::new(Node::build(&slots, seed ^ 0xBEEF)),
-                        right: Box::new(new_tree),
-                    }
-                }
-                _ => new_tree,
-            };
-            let index = StageIndex {
-                tree,
-                leaves,
-                sequences: stage.sequences,
-            };
-            let mut counts = vec![0u64; index.leaves.len()];
-            index.tree.count(stage.sequences, &mut counts);
-            for (leaf, &c) in index.leaves.iter().zip(&counts) {
-                let k = leaf.source;
-                if leaf.replay {
-                    replay_draws[k] += c;
-                    let pool = if leaf.whole {
-                        plan.sources[k].sequences
-                    } else {
-                        leaf.pool
-                    };
-                    let epochs = replay_draws[k] as f64 / pool as f64;
-                    if epochs > plan.max_epochs {
-                        return Err(err(format!(
-                            "{at}: replaying `{}` takes {} sequences from a pool of {pool} ({epochs:.2} passes), over the repetition cap data.max_epochs = {}\nHINT: lower the replay fraction, replay from the whole old set, add data, or raise data.max_epochs",
-                            name(k), replay_draws[k], plan.max_epochs
-                        )));
-                    }
-                } else {
-                    main_draws[k] += c;
-                    let epochs = main_draws[k] as f64 / plan.sources[k].sequences as f64;
-                    if epochs > plan.max_epochs {
-                        return Err(err(format!(
-                            "{at}: reads source `{}` {epochs:.2} times over ({} of its {} sequences, all stages so far), over the repetition cap data.max_epochs = {}\nHINT: add data, shorten the stage, or raise data.max_epochs",
-                            name(k), main_draws[k], plan.sources[k].sequences, plan.max_epochs
-                        )));
-                    }
-                }
-            }
+            let index = tally.stage_index(s, &at)?;
+            tally.count(&at, &index)?;
             stages.push(index);
         }
-        let main_keys = (0..n_sources)
-            .map(|k| stream_seed(plan.seed, &format!("data/{}", name(k))))
-            .collect();
-        let replay_keys = (0..n_sources)
-            .map(|k| stream_seed(plan.seed, &format!("data/replay/{}", name(k))))
-            .collect();
+        let main_keys = source_keys(&plan, "data");
+        let replay_keys = source_keys(&plan, "data/replay");
         Ok(MixtureIndex {
             plan,
             stages,
@@ -428,6 +302,234 @@ impl MixtureIndex {
     /// Planned draws per (source, replay) of a whole stage.
     pub fn stage_draws(&self, stage: usize) -> Vec<StageDraws> {
         self.draws_in_first(stage, self.stages[stage].sequences)
+    }
+}
+
+/// One key base per source for its epoch permutations: the seed's stream `{prefix}/{source name}`.
+fn source_keys(plan: &MixturePlan, prefix: &str) -> Vec<u64> {
+    plan.sources
+        .iter()
+        .map(|s| stream_seed(plan.seed, &format!("{prefix}/{}", s.name)))
+        .collect()
+}
+
+/// Appends `leaf` to a stage's leaves and, with weight `w`, to the slots of the subtree it belongs to.
+fn add_leaf(at: &str, leaves: &mut Vec<Leaf>, slots: &mut Vec<(usize, f64)>, leaf: Leaf, w: f64) {
+    debug_assert!(
+        w.is_finite() && w > 0.0,
+        "{at}: weight {w} of source {} (replay: {}); the plan checks mixture and replay weights are > 0",
+        leaf.source,
+        leaf.replay
+    );
+    slots.push((leaves.len(), w));
+    leaves.push(leaf);
+}
+
+/// The draws of each source by the stages indexed so far, new data and replay apart: where the next
+/// stage's leaves continue, and what the repetition cap is held to.
+struct Tally<'a> {
+    plan: &'a MixturePlan,
+    main: Vec<u64>,
+    replay: Vec<u64>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(plan: &'a MixturePlan) -> Self {
+        let n_sources = plan.sources.len();
+        Tally {
+            plan,
+            main: vec![0; n_sources],
+            replay: vec![0; n_sources],
+        }
+    }
+
+    fn name(&self, k: usize) -> &str {
+        &self.plan.sources[k].name
+    }
+
+    /// Stage `s`'s leaves and apportionment tree: new data split by token weight, under a root that
+    /// splits off the replay fraction ρ when the stage replays.
+    fn stage_index(&self, s: usize, at: &str) -> Result<StageIndex> {
+        let stage = &self.plan.stages[s];
+        let mut leaves = Vec::new();
+        let new_slots = self.new_data_leaves(stage, at, &mut leaves)?;
+        let seed = stream_seed(self.plan.seed, &format!("data/stage/{s}"));
+        let new_tree = Node::build(&new_slots, seed);
+        let tree = match &stage.replay {
+            Some(r) if r.fraction > 0.0 => {
+                let slots = self.replay_leaves(s, r, at, &mut leaves)?;
+                Node::Split {
+                    p_left: r.fraction,
+                    phase: unit_float(seed ^ 0x5EED),
+                    left: Box::new(Node::build(&slots, seed ^ 0xBEEF)),
+                    right: Box::new(new_tree),
+                }
+            }
+            _ => new_tree,
+        };
+        Ok(StageIndex {
+            tree,
+            leaves,
+            sequences: stage.sequences,
+        })
+    }
+
+    /// One leaf per mixture source, continuing its main draws; returns the leaves' (slot, weight).
+    fn new_data_leaves(
+        &self,
+        stage: &StageSpec,
+        at: &str,
+        leaves: &mut Vec<Leaf>,
+    ) -> Result<Vec<(usize, f64)>> {
+        debug_assert!(
+            !stage.sources.is_empty(),
+            "{at}: no sources; the plan rejects an empty mixture"
+        );
+        let mut slots = Vec::new();
+        for &(k, w) in &stage.sources {
+            self.check_source(at, k)?;
+            let leaf = Leaf {
+                source: k,
+                replay: false,
+                offset: self.main[k],
+                pool: 0,
+                order: ReplayOrder::Original,
+                whole: false,
+            };
+            add_leaf(at, leaves, &mut slots, leaf, w);
+        }
+        Ok(slots)
+    }
+
+    /// One leaf per replayed source of stage `s`, continuing its replay draws from its pool; returns the
+    /// leaves' (slot, weight).
+    fn replay_leaves(
+        &self,
+        s: usize,
+        r: &ReplaySpec,
+        at: &str,
+        leaves: &mut Vec<Leaf>,
+    ) -> Result<Vec<(usize, f64)>> {
+        debug_assert!(
+            r.fraction < 1.0 && !r.sources.is_empty(),
+            "{at}: replay fraction {} of {:?}; the plan checks 0 ≤ ρ < 1 and names the sources",
+            r.fraction,
+            r.sources
+        );
+        debug_assert!(
+            r.weights
+                .as_ref()
+                .is_none_or(|w| w.len() == r.sources.len()),
+            "{at}: the plan checks there is one replay weight per replay source"
+        );
+        let mut slots = Vec::new();
+        for (i, &k) in r.sources.iter().enumerate() {
+            self.check_source(at, k)?;
+            let pool = self.main[k];
+            let w = match &r.weights {
+                Some(w) => w[i],
+                // Weighted by sequences seen so far; a whole-set replay of a source no stage
+                // of this plan read (e.g. after init_from) counts as one unit.
+                None if pool > 0 => pool as f64,
+                None => 1.0,
+            };
+            if r.pool == ReplayPool::Seen {
+                self.check_seen_pool(s, at, k, pool)?;
+            }
+            let leaf = Leaf {
+                source: k,
+                replay: true,
+                offset: self.replay[k],
+                pool,
+                order: r.order,
+                whole: r.pool == ReplayPool::Whole,
+            };
+            add_leaf(at, leaves, &mut slots, leaf, w);
+        }
+        Ok(slots)
+    }
+
+    /// Source `k` has a training sequence of the plan's length (its index is the plan's to check).
+    fn check_source(&self, at: &str, k: usize) -> Result<()> {
+        debug_assert!(
+            k < self.plan.sources.len(),
+            "{at}: source index {k} of {} sources; the plan resolves source names",
+            self.plan.sources.len()
+        );
+        if self.plan.sources[k].sequences == 0 {
+            return Err(err(format!(
+                "{at}: source `{}` has no training sequence of the plan's length\nHINT: add data or shorten model.max_seq_len",
+                self.name(k)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Seen-only replay of source `k` by stage `s` has a pool: the `pool` main draws before the stage.
+    /// The plan checks that an earlier stage's mixture lists the source; it does not count draws, and a
+    /// weight too small for a stage's length leaves a listed source undrawn.
+    fn check_seen_pool(&self, s: usize, at: &str, k: usize, pool: u64) -> Result<()> {
+        debug_assert!(
+            self.plan.stages[..s]
+                .iter()
+                .any(|st| st.sources.iter().any(|&(j, _)| j == k)),
+            "{at}: seen-only replay of `{}`, which no earlier stage trained on; the plan rejects it",
+            self.name(k)
+        );
+        if pool == 0 {
+            return Err(err(format!(
+                "{at}: replays `{}` from sequences seen in earlier stages, but earlier stages drew none of it\nHINT: use replay.pool = \"whole\", or give it more weight in an earlier stage's mixture",
+                self.name(k)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a stage's draws to the tally, holding every source and replay pool to the repetition cap.
+    fn count(&mut self, at: &str, index: &StageIndex) -> Result<()> {
+        let mut counts = vec![0u64; index.leaves.len()];
+        index.tree.count(index.sequences, &mut counts);
+        for (leaf, &c) in index.leaves.iter().zip(&counts) {
+            if leaf.replay {
+                self.replay[leaf.source] += c;
+                self.check_replay_cap(at, leaf)?;
+            } else {
+                self.main[leaf.source] += c;
+                self.check_main_cap(at, leaf.source)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Source `k`'s main draws so far, all stages, are at most `max_epochs` passes over it.
+    fn check_main_cap(&self, at: &str, k: usize) -> Result<()> {
+        let (drawn, sequences) = (self.main[k], self.plan.sources[k].sequences);
+        let epochs = drawn as f64 / sequences as f64;
+        if epochs > self.plan.max_epochs {
+            return Err(err(format!(
+                "{at}: reads source `{}` {epochs:.2} times over ({drawn} of its {sequences} sequences, all stages so far), over the repetition cap data.max_epochs = {}\nHINT: add data, shorten the stage, or raise data.max_epochs",
+                self.name(k), self.plan.max_epochs
+            )));
+        }
+        Ok(())
+    }
+
+    /// A replay leaf's source's replay draws so far are at most `max_epochs` passes over its pool.
+    fn check_replay_cap(&self, at: &str, leaf: &Leaf) -> Result<()> {
+        let k = leaf.source;
+        let pool = if leaf.whole {
+            self.plan.sources[k].sequences
+        } else {
+            leaf.pool
+        };
+        let epochs = self.replay[k] as f64 / pool as f64;
+        if epochs > self.plan.max_epochs {
+            return Err(err(format!(
+                "{at}: replaying `{}` takes {} sequences from a pool of {pool} ({epochs:.2} passes), over the repetition cap data.max_epochs = {}\nHINT: lower the replay fraction, replay from the whole old set, add data, or raise data.max_epochs",
+                self.name(k), self.replay[k], self.plan.max_epochs
+            )));
+        }
+        Ok(())
     }
 }
 

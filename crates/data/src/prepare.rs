@@ -7,7 +7,7 @@ use crate::manifest::{
     Manifest, ShardInfo, Split, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE,
 };
 use crate::shard::{ShardWriter, TokenDtype};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Tokenizer, TokenizerInfo};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -132,12 +132,45 @@ impl SplitWriter {
     }
 }
 
-/// Removes the temporary folder unless the prepare completed.
-struct TempDir(Option<PathBuf>);
+/// The temporary folder a prepare writes into, beside the output; removed on drop unless committed.
+struct TempDir {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl TempDir {
+    /// Creates `.NAME.partial-PID` beside `out` (and `out`'s parent when missing), replacing a leftover.
+    fn beside(out: &Path) -> Result<TempDir> {
+        let name = out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("prepared");
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+        Ok(TempDir {
+            path: tmp,
+            committed: false,
+        })
+    }
+
+    /// Moves the finished folder to `out` (see [`commit`]); from then on it is no longer removed.
+    fn commit(mut self, out: &Path) -> Result<()> {
+        commit(&self.path, out)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
-            let _ = std::fs::remove_dir_all(dir);
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.path);
         }
     }
 }
@@ -145,6 +178,8 @@ impl Drop for TempDir {
 /// Documents are tokenized in parallel batches of about this many bytes (order is kept).
 const BATCH_BYTES: u64 = 8 << 20;
 
+/// Text → token shards + manifest in `opts.out`: lists the inputs, tokenizes them into a temporary folder
+/// beside it, writes the manifest there, then renames the folder into place.
 pub fn prepare(
     opts: &PrepareOptions,
     tokenizer: &Tokenizer,
@@ -157,48 +192,79 @@ pub fn prepare(
             opts.out.display()
         )));
     }
-    let (train_files, skipped_train) = list_inputs(&opts.inputs)?;
-    let (val_files, skipped_val) = if opts.validation_inputs.is_empty() {
-        (Vec::new(), 0)
-    } else {
-        list_inputs(&opts.validation_inputs)?
-    };
-    let split = if val_files.is_empty() {
-        opts.split.clone()
-    } else {
-        SplitRule::Given
-    };
-    let total_bytes: u64 = train_files.iter().chain(&val_files).map(|f| f.bytes).sum();
-    progress.start(total_bytes);
-
-    let name = opts
-        .out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("prepared");
-    let parent = opts
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    let mut guard = TempDir(Some(tmp.clone()));
-
+    let inputs = Inputs::list(opts)?;
+    progress.start(inputs.total_bytes);
+    let tmp = TempDir::beside(&opts.out)?;
     let info = tokenizer.info().clone();
     let dtype = TokenDtype::for_vocab(info.vocab_size);
-    let mut train = SplitWriter::new(&tmp, Split::Train, dtype, opts.shard_tokens);
-    let mut val = SplitWriter::new(&tmp, Split::Validation, dtype, opts.shard_tokens);
+    let splits = tokenize(opts, &inputs, tokenizer, progress, &tmp.path, dtype)?;
+    let manifest = manifest(opts, inputs.split, info, dtype, splits);
+    write_manifest(&tmp.path, &manifest)?;
+    tmp.commit(&opts.out)?;
+    Ok(PrepareReport {
+        manifest,
+        seconds: started.elapsed().as_secs_f64(),
+        source_bytes: inputs.total_bytes,
+        skipped_files: inputs.skipped,
+    })
+}
+
+/// What a prepare reads: the training and validation files, and the rule that splits documents.
+struct Inputs {
+    train: Vec<InputFile>,
+    validation: Vec<InputFile>,
+    /// `Given` when validation files are named, else the options' rule.
+    split: SplitRule,
+    total_bytes: u64,
+    /// Files in the input folders that were neither `.txt` nor `.jsonl`.
+    skipped: usize,
+}
+
+impl Inputs {
+    fn list(opts: &PrepareOptions) -> Result<Inputs> {
+        let (train, skipped_train) = list_inputs(&opts.inputs)?;
+        let (validation, skipped_val) = if opts.validation_inputs.is_empty() {
+            (Vec::new(), 0)
+        } else {
+            list_inputs(&opts.validation_inputs)?
+        };
+        let split = if validation.is_empty() {
+            opts.split.clone()
+        } else {
+            SplitRule::Given
+        };
+        let total_bytes = train.iter().chain(&validation).map(|f| f.bytes).sum();
+        Ok(Inputs {
+            train,
+            validation,
+            split,
+            total_bytes,
+            skipped: skipped_train + skipped_val,
+        })
+    }
+}
+
+/// The tokenizing pass: the training files' documents go to train or validation by the split rule, the
+/// validation files' to validation. Returns the (train, validation) shards written into `dir`; a
+/// prepare without a training document is an error.
+fn tokenize(
+    opts: &PrepareOptions,
+    inputs: &Inputs,
+    tokenizer: &Tokenizer,
+    progress: &dyn Progress,
+    dir: &Path,
+    dtype: TokenDtype,
+) -> Result<(SplitInfo, SplitInfo)> {
+    let mut train = SplitWriter::new(dir, Split::Train, dtype, opts.shard_tokens);
+    let mut val = SplitWriter::new(dir, Split::Validation, dtype, opts.shard_tokens);
     let mut doc_index = 0u64;
     for_each_batch(
-        &train_files,
+        &inputs.train,
         &opts.corpus,
         tokenizer,
         progress,
         |doc, tokens| {
-            let target = if split.is_validation(doc_index, doc) {
+            let target = if inputs.split.is_validation(doc_index, doc) {
                 &mut val
             } else {
                 &mut train
@@ -208,7 +274,7 @@ pub fn prepare(
         },
     )?;
     for_each_batch(
-        &val_files,
+        &inputs.validation,
         &opts.corpus,
         tokenizer,
         progress,
@@ -221,37 +287,36 @@ pub fn prepare(
             opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let manifest = Manifest {
+    Ok((train, validation))
+}
+
+/// The prepared folder's manifest: format, tokenizer, what was read and how, and each split's shards.
+fn manifest(
+    opts: &PrepareOptions,
+    split: SplitRule,
+    tokenizer: TokenizerInfo,
+    token_dtype: TokenDtype,
+    (train, validation): (SplitInfo, SplitInfo),
+) -> Manifest {
+    let paths = |ps: &[PathBuf]| ps.iter().map(|p| p.display().to_string()).collect();
+    Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
         rewarm_version: env!("CARGO_PKG_VERSION").into(),
-        tokenizer: info,
-        token_dtype: dtype,
-        inputs: opts
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        validation_inputs: opts
-            .validation_inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        tokenizer,
+        token_dtype,
+        inputs: paths(&opts.inputs),
+        validation_inputs: paths(&opts.validation_inputs),
         corpus: opts.corpus.clone(),
         split,
         train,
         validation,
-    };
-    let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
-    write_synced(&tmp.join(MANIFEST_FILE), json.as_bytes())?;
-    commit(&tmp, &opts.out)?;
-    guard.0 = None;
-    Ok(PrepareReport {
-        manifest,
-        seconds: started.elapsed().as_secs_f64(),
-        source_bytes: total_bytes,
-        skipped_files: skipped_train + skipped_val,
-    })
+    }
+}
+
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let json = serde_json::to_string_pretty(manifest).expect("manifest serializes");
+    write_synced(&dir.join(MANIFEST_FILE), json.as_bytes())
 }
 
 /// Reads files in order, tokenizes their documents in parallel batches, and hands each document with its

@@ -257,20 +257,35 @@ fn repetition_past_the_cap_is_an_error_naming_the_source() {
         .unwrap()
         .to_string()
         .contains("replaying `s0`"));
+}
+
+/// The plan checks that seen-only replay names a source an earlier stage trained on, but not that the
+/// stage drew any of it: too light a weight for the stage's length leaves it undrawn, and its pool empty.
+#[test]
+fn seen_only_replay_of_a_listed_but_undrawn_source_is_an_error_naming_it() {
     let p = plan(
-        vec![stage(
-            "d1",
-            vec![(1, 1.0)],
-            replay(0.1, vec![0], ReplayPool::Seen),
-            100,
-        )],
-        &[1_000, 1_000],
+        vec![
+            stage("d0", vec![(0, 1.0 - 1e-4), (1, 1e-4)], None, 100),
+            stage(
+                "d1",
+                vec![(2, 1.0)],
+                replay(0.5, vec![1], ReplayPool::Seen),
+                2_000,
+            ),
+        ],
+        &[1_000, 1_000, 10_000],
     );
-    assert!(MixtureIndex::new(p)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("no earlier stage trained on it"));
+    let first = plan(vec![p.stages[0].clone()], &[1_000, 1_000, 10_000]);
+    let drawn = MixtureIndex::new(first).unwrap().stage_draws(0);
+    assert_eq!(drawn[1].sequences, 0, "{drawn:?}");
+    let err = MixtureIndex::new(p).err().unwrap().to_string();
+    assert!(
+        err.contains("stage `d1`")
+            && err.contains("`s1`")
+            && err.contains("drew none of it")
+            && err.contains("HINT"),
+        "{err}"
+    );
 }
 
 fn synthetic_sources(dir: &std::path::Path, sizes: &[usize]) -> Vec<Arc<PreparedSource>> {

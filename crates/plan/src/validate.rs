@@ -309,6 +309,15 @@ impl Validator {
                     "weights are positive token fractions",
                 ));
             }
+            // Normalized, a weight must stay positive: it rounds to 0 when the sum overflows, or when
+            // it is too small beside the others.
+            if w / total == 0.0 {
+                return Err(self.err(
+                    at(&format!("mixture.{name}")),
+                    format!("weight {w} is 0 as a fraction of the weights' total {total}"),
+                    "give the weights on one scale, e.g. token fractions that sum to 1",
+                ));
+            }
             mixture.push((self.source_index(sources, at("mixture"), name)?, w / total));
         }
         Ok(mixture)

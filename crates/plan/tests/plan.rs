@@ -332,7 +332,10 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
         ),
         (
             "seen-only replay of a source no earlier stage read",
-            with("fraction = 0.25", "fraction = 0.25, sources = [\"code\"]"),
+            with(
+                "fraction = 0.25",
+                "fraction = 0.25, sources = [\"code\"], pool = \"seen\"",
+            ),
             "stages[1] (de).replay.sources",
         ),
         (
@@ -348,6 +351,16 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
         (
             "zero mixture weight",
             with("mixture = { de = 1.0 }", "mixture = { de = 1.0, code = 0.0 }"),
+            "stages[1] (de).mixture.code",
+        ),
+        (
+            "mixture weights whose sum overflows",
+            with("mixture = { de = 1.0 }", "mixture = { de = 1e308, code = 1e308 }"),
+            "stages[1] (de).mixture.code",
+        ),
+        (
+            "mixture weight that is 0 as a fraction of the total",
+            with("mixture = { de = 1.0 }", "mixture = { de = 2.0, code = 5e-324 }"),
             "stages[1] (de).mixture.code",
         ),
         (
@@ -417,9 +430,20 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "eval.batch_sequences",
         ),
     ];
+    // Where the field alone does not say what is wrong, the reason must (rewarm-data only asserts these).
+    let whys = [
+        (
+            "seen-only replay of a source no earlier stage read",
+            "no earlier stage trained on `code`",
+        ),
+        ("mixture weights whose sum overflows", "total inf"),
+    ];
     for (what, text, field) in cases {
         let e = plan(&text).expect_err(what);
         assert_eq!(e.field, field, "{what}: {e}");
+        if let Some((_, why)) = whys.iter().find(|(w, _)| *w == what) {
+            assert!(e.why.contains(why), "{what}: {e}");
+        }
         assert_eq!(e.file, "p.toml", "{what}");
         assert!(!e.fix.trim().is_empty(), "{what}: no fix");
         let shown = e.to_string();
@@ -596,6 +620,26 @@ fn replay_of_several_sources_is_weighted_by_sequences_seen() {
     let code = draws_of(&ix, 1, source(&p, "code")).1 as f64;
     within(en + code, 0.25 * 1000.0, 1.0);
     within(en / (en + code), 0.75, 0.01);
+}
+
+#[test]
+fn seen_replay_of_a_source_listed_but_never_drawn_passes_the_plan_and_fails_the_index() {
+    // The plan checks that an earlier stage trained on a seen-replayed source, not how many sequences
+    // it drew: at 1e-5 of 1,000 sequences `code` got none, so its seen pool is empty.
+    let text = with(
+        "mixture = { en = 1.0 }",
+        "mixture = { en = 1.0, code = 1e-5 }",
+    )
+    .replacen(
+        "fraction = 0.25 }",
+        "fraction = 0.25, sources = [\"code\"] }",
+        1,
+    );
+    let p = ok(&text);
+    let e = MixtureIndex::new(p.mixture_plan(&SOURCE_SEQUENCES))
+        .expect_err("an empty seen pool")
+        .to_string();
+    assert!(e.contains("`code`") && e.contains("drew none of it"), "{e}");
 }
 
 // ---------------------------------------------------------------- the step function
