@@ -390,6 +390,13 @@ impl Validator {
                     "replay weights are positive",
                 ));
             }
+            if !w.iter().sum::<f64>().is_finite() {
+                return Err(self.err(
+                    at("replay.weights"),
+                    "their sum overflows".to_string(),
+                    "replay weights are relative: scale them down (e.g. 1 and 3)",
+                ));
+            }
         }
         // Seen-only replay of a source no earlier stage read has nothing to draw, and default weights
         // (sequences seen) would give it weight 0.

@@ -344,6 +344,14 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "stages[1] (de).replay.weights",
         ),
         (
+            "replay weights whose sum overflows",
+            with(
+                "fraction = 0.25",
+                "fraction = 0.25, sources = [\"en\", \"code\"], pool = \"whole\", weights = [1e308, 1e308]",
+            ),
+            "stages[1] (de).replay.weights",
+        ),
+        (
             "empty mixture",
             with("mixture = { de = 1.0 }", "mixture = {}"),
             "stages[1] (de).mixture",
@@ -727,7 +735,11 @@ fn rewarmed_stage_starts_at_its_schedule_start_and_the_first_ends_near_min_lr() 
         ));
         assert_eq!(p.step(125).lr, eta0 * (1.0 - 0.2) + MAX_LR * 0.2, "{start}");
         let from_zero = MAX_LR * (1.0 / 5.0);
-        assert_eq!(p.step(0).lr, from_zero, "{start}: stage 0 keeps its own start");
+        assert_eq!(
+            p.step(0).lr,
+            from_zero,
+            "{start}: stage 0 keeps its own start"
+        );
     }
 }
 

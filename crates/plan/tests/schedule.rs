@@ -4,7 +4,11 @@
 mod common;
 
 use common::*;
-use rewarm_plan::schedule::{Anneal, AnnealShape, Constant, CooldownShape, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule, Warmup, WarmupStart, Wsd, check_grad_norms, fraction_to_steps, refined_multipliers};
+use rewarm_plan::schedule::{
+    check_grad_norms, fraction_to_steps, refined_multipliers, Anneal, AnnealShape, Constant,
+    CooldownShape, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule,
+    Warmup, WarmupStart, Wsd,
+};
 
 // ---------------------------------------------------------------- warmup and rounding
 
@@ -400,7 +404,12 @@ fn every_family_has_its_a1_start_and_end_values() {
         ),
         (Schedule::hagele_wsd(MAX), MAX / 100.0, 100, 0.0),
         (wsd(DecayShape::Cosine, 0.1), 1e-5, 1_000, 1e-4),
-        (Schedule::neox_infinite(CooldownShape::Cosine), 0.0, 100, MIN),
+        (
+            Schedule::neox_infinite(CooldownShape::Cosine),
+            0.0,
+            100,
+            MIN,
+        ),
         (
             Schedule::neox_infinite(CooldownShape::InverseSqrt),
             0.0,

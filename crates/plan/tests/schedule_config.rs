@@ -4,7 +4,11 @@
 mod common;
 
 use common::*;
-use rewarm_plan::schedule::{Anneal, AnnealShape, BatchSchedule, Constant, CooldownShape, Cosine, DecayShape, Infinite, Linear, RefineWeight, Refined, RepeatedCosine, Schedule, ScheduleError, Warmup, WarmupStart, Wsd};
+use rewarm_plan::schedule::{
+    Anneal, AnnealShape, BatchSchedule, Constant, CooldownShape, Cosine, DecayShape, Infinite,
+    Linear, RefineWeight, Refined, RepeatedCosine, Schedule, ScheduleError, Warmup, WarmupStart,
+    Wsd,
+};
 
 // ---------------------------------------------------------------- batch size
 

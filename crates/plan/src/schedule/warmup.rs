@@ -141,6 +141,9 @@ mod tests {
         let e = Warmup::Fraction(1.5).validate().unwrap_err();
         assert_eq!(e.field, "schedule.warmup");
         // A plain fraction writes back as a number, as before warmup had other forms.
-        assert_eq!(serde_json::to_string(&Warmup::Fraction(0.01)).unwrap(), "0.01");
+        assert_eq!(
+            serde_json::to_string(&Warmup::Fraction(0.01)).unwrap(),
+            "0.01"
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! the schedules used in several tests and a `[schedule]` TOML parser.
 #![allow(dead_code)] // each test file uses a different subset
 
-use rewarm_plan::schedule::{AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule, Warmup, WarmupStart, Wsd};
+use rewarm_plan::schedule::{
+    AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule, Warmup,
+    WarmupStart, Wsd,
+};
 
 pub const MAX: f64 = 3e-4;
 pub const CONST: f64 = 1.65e-4;
