@@ -88,30 +88,10 @@ pub fn prepare(args: PrepareArgs) -> Result<()> {
     opts.shard_tokens = args.shard_tokens;
     opts.force = args.force;
     let report = run_prepare(&opts, &tokenizer, &BytesBar::new("prepare"))?;
-    let m = &report.manifest;
-    println!(
-        "prepared {}: {} train documents / {} tokens, {} validation documents / {} tokens ({} shards)",
-        args.out.display(),
-        m.train.documents,
-        m.train.tokens,
-        m.validation.documents,
-        m.validation.tokens,
-        m.train.shards.len() + m.validation.shards.len()
+    print!(
+        "{}",
+        report.to_text(&args.out, rayon::current_num_threads())
     );
-    println!(
-        "{:.1} MB of text in {:.2} s: {:.1} MB/s, {:.0} tokens/s on {} threads",
-        report.source_bytes as f64 / 1e6,
-        report.seconds,
-        report.megabytes_per_second(),
-        report.tokens_per_second(),
-        rayon::current_num_threads()
-    );
-    if report.skipped_files > 0 {
-        println!(
-            "skipped {} files that are neither .txt nor .jsonl",
-            report.skipped_files
-        );
-    }
     Ok(())
 }
 
@@ -138,36 +118,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(m)?);
         return Ok(());
     }
-    let t = &m.tokenizer;
-    println!(
-        "{}: all {} shards match manifest.json",
-        args.dir.display(),
-        m.train.shards.len() + m.validation.shards.len()
-    );
-    println!(
-        "tokenizer   {} ({}), vocab {}, end-of-text id {}, hash {}",
-        t.name,
-        t.kind,
-        t.vocab_size,
-        t.eot_id,
-        t.short_hash(16)
-    );
-    println!("tokens      {:?}, split {:?}", m.token_dtype, m.split);
-    println!(
-        "{:<11} {:>10} {:>14} {:>14} {:>11} {:>7}",
-        "split", "documents", "tokens", "source bytes", "bytes/token", "shards"
-    );
-    for (name, s) in [("train", &m.train), ("validation", &m.validation)] {
-        println!(
-            "{:<11} {:>10} {:>14} {:>14} {:>11.3} {:>7}",
-            name,
-            s.documents,
-            s.tokens,
-            s.source_bytes,
-            s.bytes_per_token(),
-            s.shards.len()
-        );
-    }
+    print!("{}", m.summary(&args.dir));
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `sweep`, `study`, `quickstart`, `report` and `launch`: arguments in, `rewarm_jobs` does the work,
 //! results printed.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use rewarm_jobs::progress::QuickstartLines;
 use rewarm_jobs::quickstart::{run_quickstart, QuickstartRequest};
@@ -66,27 +66,13 @@ pub struct StudyArgs {
 
 pub fn study(args: StudyArgs) -> Result<()> {
     let size: Size = args.size.parse().map_err(|e: String| anyhow!(e))?;
-    if !(args.token_scale > 0.0 && args.token_scale.is_finite()) {
-        bail!(
-            "--token-scale {}: expected a positive number (1 = the size's budgets)",
-            args.token_scale
-        );
-    }
-    let data = args
-        .data
-        .iter()
-        .map(|d| {
-            let (name, dir) = d
-                .split_once('=')
-                .ok_or_else(|| anyhow!("--data {d}: expected NAME=FOLDER"))?;
-            Ok((name.to_owned(), PathBuf::from(dir)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let scale = rewarm_jobs::study::scaled(size, args.token_scale)?;
+    let data = rewarm_jobs::study::named_folders(&args.data)?;
     let request = StudyRequest {
         name: &args.name,
         data: &data,
         out: &args.out,
-        scale: size.scale().with_token_scale(args.token_scale),
+        scale,
         seed: args.seed,
         parallel: args.parallel,
     };

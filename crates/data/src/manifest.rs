@@ -131,6 +131,47 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// What `rewarm inspect` prints about the folder `dir` once its shards check out: the tokenizer,
+    /// the split rule, and per split documents, tokens, bytes and shards.
+    pub fn summary(&self, dir: &Path) -> String {
+        let t = &self.tokenizer;
+        let mut text = format!(
+            "{}: all {} shards match manifest.json\n",
+            dir.display(),
+            self.train.shards.len() + self.validation.shards.len()
+        );
+        text += &format!(
+            "tokenizer   {} ({}), vocab {}, end-of-text id {}, hash {}\n",
+            t.name,
+            t.kind,
+            t.vocab_size,
+            t.eot_id,
+            t.short_hash(16)
+        );
+        text += &format!(
+            "tokens      {:?}, split {:?}\n",
+            self.token_dtype, self.split
+        );
+        text += &format!(
+            "{:<11} {:>10} {:>14} {:>14} {:>11} {:>7}\n",
+            "split", "documents", "tokens", "source bytes", "bytes/token", "shards"
+        );
+        for (name, s) in [("train", &self.train), ("validation", &self.validation)] {
+            text += &format!(
+                "{:<11} {:>10} {:>14} {:>14} {:>11.3} {:>7}\n",
+                name,
+                s.documents,
+                s.tokens,
+                s.source_bytes,
+                s.bytes_per_token(),
+                s.shards.len()
+            );
+        }
+        text
+    }
+}
+
+impl Manifest {
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
     }

@@ -60,6 +60,34 @@ pub struct PrepareReport {
 }
 
 impl PrepareReport {
+    /// What `rewarm prepare` prints about the folder written to `out` with `threads` threads.
+    pub fn to_text(&self, out: &Path, threads: usize) -> String {
+        let m = &self.manifest;
+        let mut text = format!(
+            "prepared {}: {} train documents / {} tokens, {} validation documents / {} tokens ({} shards)\n",
+            out.display(),
+            m.train.documents,
+            m.train.tokens,
+            m.validation.documents,
+            m.validation.tokens,
+            m.train.shards.len() + m.validation.shards.len()
+        );
+        text += &format!(
+            "{:.1} MB of text in {:.2} s: {:.1} MB/s, {:.0} tokens/s on {threads} threads\n",
+            self.source_bytes as f64 / 1e6,
+            self.seconds,
+            self.megabytes_per_second(),
+            self.tokens_per_second(),
+        );
+        if self.skipped_files > 0 {
+            text += &format!(
+                "skipped {} files that are neither .txt nor .jsonl\n",
+                self.skipped_files
+            );
+        }
+        text
+    }
+
     pub fn megabytes_per_second(&self) -> f64 {
         self.source_bytes as f64 / 1e6 / self.seconds.max(1e-9)
     }

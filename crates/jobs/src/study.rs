@@ -6,7 +6,7 @@ use crate::runner::RunTrainer;
 use crate::sweep::run_sweep;
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
-use rewarm_plan::study::{self, Scale, StudySource};
+use rewarm_plan::study::{self, Scale, Size, StudySource};
 use rewarm_report::{write_report, Report, ReportOptions};
 use rewarm_runfolder::RunDir;
 use std::path::{Path, PathBuf};
@@ -86,6 +86,26 @@ fn study_sources(data: &[(String, PathBuf)]) -> Result<Vec<StudySource>> {
             })
         })
         .collect()
+}
+
+/// `NAME=FOLDER` arguments (`--data en=prepared/en`) as (name, folder), in order.
+pub fn named_folders(args: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    args.iter()
+        .map(|d| {
+            let (name, dir) = d
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--data {d}: expected NAME=FOLDER"))?;
+            Ok((name.to_owned(), PathBuf::from(dir)))
+        })
+        .collect()
+}
+
+/// A size's scale with its token budgets multiplied by `token_scale` (> 0).
+pub fn scaled(size: Size, token_scale: f64) -> Result<Scale> {
+    if !(token_scale > 0.0 && token_scale.is_finite()) {
+        bail!("--token-scale {token_scale}: expected a positive number (1 = the size's budgets)");
+    }
+    Ok(size.scale().with_token_scale(token_scale))
 }
 
 /// Report options stamped with the time now (`SOURCE_DATE_EPOCH` when set, so reports can be
