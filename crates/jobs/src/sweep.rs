@@ -79,6 +79,7 @@ pub fn write_runs(runs: &[SweepRun], out: &Path) -> Result<Vec<PlannedRun>> {
         index.runs.push(SweepEntry {
             id: run.id.clone(),
             label: run.label.clone(),
+            seed: run.seed,
             params: run
                 .params
                 .iter()
@@ -292,6 +293,7 @@ mod tests {
         );
         let plan: toml::Table = text.parse().unwrap();
         SweepRun {
+            seed: None,
             id: rewarm_plan::sweep::run_id(&plan),
             label: format!("seed={seed}"),
             params: BTreeMap::from([("seed".to_owned(), toml::Value::Integer(seed))]),

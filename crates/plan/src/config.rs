@@ -171,8 +171,10 @@ impl Default for OptimizerConfig {
 pub struct EvalConfig {
     /// Evaluate every labelled validation set every this many steps (0: only at stage ends).
     pub every_steps: u64,
-    /// Target tokens per validation set (a fixed token set: the first sequences of its validation split).
-    pub tokens: u64,
+    /// Target tokens per validation set, at most (a fixed token set: the first sequences of its
+    /// validation split). Default: the whole split, so that a final loss is measured on all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
     /// Validation sets: source names (default: every source).
     pub sets: Option<Vec<String>>,
     /// Right after a stage boundary, evaluate every `dense_every_steps` for `dense_steps` steps, to see the
@@ -187,7 +189,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             every_steps: 50,
-            tokens: 1 << 16,
+            tokens: None,
             sets: None,
             dense_steps: 0,
             dense_every_steps: 5,

@@ -165,6 +165,7 @@ fn parse(text: &str) -> toml::Table {
 
 fn run(label: &str, params: &[(&str, Value)], plan: toml::Table) -> SweepRun {
     SweepRun {
+        seed: None,
         id: run_id(&plan),
         label: label.to_owned(),
         params: params

@@ -47,6 +47,37 @@ pub struct SweepRun {
     pub params: BTreeMap<String, Value>,
     /// The plan, with every path made absolute, ready to write into the run folder.
     pub plan: toml::Table,
+    /// Set when the sweep trains each point with several seeds (the plan's `seed` then differs).
+    pub seed: Option<u64>,
+}
+
+/// Every run repeated with `n` seeds: its plan's seed (0 if unset), seed + 1, …, seed + n − 1. Each
+/// copy gets its own id and keeps the label, so the report aggregates the copies of a point (mean ± sd).
+/// `n = 1` returns the runs as they are.
+pub fn with_seeds(runs: Vec<SweepRun>, n: usize) -> Vec<SweepRun> {
+    if n <= 1 {
+        return runs;
+    }
+    let mut out = Vec::with_capacity(runs.len() * n);
+    for run in runs {
+        let base = run
+            .plan
+            .get("seed")
+            .and_then(Value::as_integer)
+            .unwrap_or(0)
+            .max(0) as u64;
+        for i in 0..n as u64 {
+            let mut plan = run.plan.clone();
+            plan.insert("seed".into(), Value::Integer((base + i) as i64));
+            out.push(SweepRun {
+                id: run_id(&plan),
+                seed: Some(base + i),
+                plan,
+                ..run.clone()
+            });
+        }
+    }
+    out
 }
 
 fn sweep_err(file: &Path, field: &str, why: String, fix: &str) -> PlanError {
@@ -124,6 +155,7 @@ pub fn expand_with_base(
             label: "union".into(),
             params: BTreeMap::new(),
             plan,
+            seed: None,
         });
     }
     Ok(runs)
@@ -210,6 +242,7 @@ fn grid_run(
         label,
         params,
         plan,
+        seed: None,
     })
 }
 
@@ -430,6 +463,30 @@ schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
             Some(0.05)
         );
         assert_eq!(r.plan["seed"].as_integer(), Some(2));
+    }
+
+    #[test]
+    fn seeds_repeat_every_point_with_its_own_id_and_the_same_label() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "base.toml",
+            &BASE.replace("seed = 1", "seed = 5"),
+        );
+        let sweep = write(
+            dir.path(),
+            "s.toml",
+            "base = \"base.toml\"\n[grid]\n\"stages.1.replay.fraction\" = [0.0, 0.25]\n",
+        );
+        let runs = with_seeds(expand(&sweep).unwrap(), 3);
+        assert_eq!(runs.len(), 6);
+        let seeds: Vec<Option<u64>> = runs.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, [5, 6, 7, 5, 6, 7].map(Some));
+        assert_eq!(runs[2].plan["seed"].as_integer(), Some(7));
+        assert_eq!(runs[0].label, runs[2].label);
+        let ids: std::collections::HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids.len(), 6);
+        assert_eq!(with_seeds(expand(&sweep).unwrap(), 1)[0].seed, None);
     }
 
     #[test]

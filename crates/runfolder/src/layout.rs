@@ -5,6 +5,7 @@
 //!   plan.json          the resolved plan and model  (rewarm_plan::PlanFile)
 //!   plan.toml          the plan a sweep wrote for this run (sweep runs only)
 //!   environment.json   version, git revision, device  (crate::Environment)
+//!   baselines.json     unigram and bigram loss of each validation set  (crate::Baselines)
 //!   metrics.jsonl      train / eval / rollback records  (crate::Record)
 //!   train.log          output of a run a parallel sweep trained in a child process
 //!   LOCK, SWEEP_LOCK   held by the trainer / the sweep that claimed the run  (crate::RunLock)
@@ -50,6 +51,11 @@ impl RunDir {
 
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
+    }
+
+    /// `baselines.json` ([`crate::Baselines`]).
+    pub fn baselines(&self) -> PathBuf {
+        self.root.join("baselines.json")
     }
 
     pub fn train_log(&self) -> PathBuf {

@@ -5,13 +5,14 @@
 //! - [`layout`]: where each file lives ([`RunDir`], [`CheckpointDir`], [`SweepDir`]);
 //! - [`records`]: the `metrics.jsonl` records, tagged by `kind`, with a schema version; [`metrics_log`]
 //!   appends and reads them;
-//! - [`PlanFile`] (`plan.json`), [`Environment`] (`environment.json`), [`SweepIndex`] (`sweep.json`), [`TrainState`] (a checkpoint's
+//! - [`PlanFile`] (`plan.json`), [`Environment`] (`environment.json`), [`Baselines`] (`baselines.json`), [`SweepIndex`] (`sweep.json`), [`TrainState`] (a checkpoint's
 //!   `state.json`);
 //! - [`checkpoints`]: complete checkpoints, retention, safe removal; [`lock`]: one writer per folder;
 //! - [`atomic`]: the one way files are written so that a crash never leaves one half-written;
 //! - [`fault`]: the reliability tests' fault injection (inert unless `REWARM_FAULT` is set).
 
 pub mod atomic;
+mod baselines;
 pub mod checkpoints;
 mod environment;
 mod error;
@@ -24,6 +25,7 @@ pub mod records;
 mod state;
 mod sweep_index;
 
+pub use baselines::{Baselines, SetBaseline};
 pub use environment::Environment;
 pub use error::{Result, RunFolderError};
 pub use layout::{step_dir_name, CheckpointDir, RunDir, SweepDir};

@@ -11,8 +11,12 @@ use std::collections::BTreeMap;
 pub struct SweepEntry {
     /// The run folder's name (a hash of its resolved plan).
     pub id: String,
-    /// What the run is, in words (`replay=0.25`, `union`): the report names runs by it.
+    /// What the run is, in words (`replay=0.25`, `union`): the report names runs by it. Runs that differ
+    /// only in their seed share a label, and the report aggregates them (mean ± sd).
     pub label: String,
+    /// The run's seed when the sweep trains several seeds of each point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The grid values of this run, by plan key.
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,

@@ -1,11 +1,13 @@
 //! The data a run reads, opened from its plan: the prepared sources with their tokenizer checked against
 //! the plan and the model, the mixture that assembles batches, the fixed evaluation sets, and a
-//! fingerprint of it all that resume checks.
+//! fingerprint of it all that resume checks; and the count-model baselines of the evaluation sets.
 
 use crate::error::{TrainError, TrainResult};
+use rewarm_data::baseline::CountModel;
 use rewarm_data::eval::EvalSet;
 use rewarm_data::{Mixture, MixtureIndex, PreparedSource, Tokenizer, TokenizerSpec};
 use rewarm_plan::Plan;
+use rewarm_runfolder::{Baselines, SetBaseline};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -60,7 +62,7 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
                 &plan.sources[k].name,
                 &sources[k],
                 plan.seq_len,
-                plan.config.eval.tokens,
+                plan.config.eval.tokens.unwrap_or(u64::MAX),
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -81,4 +83,26 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
         eval_sets,
         fingerprint,
     })
+}
+
+/// The count-model baselines of every evaluation set: unigram and Kneser–Ney bigram fitted on the
+/// set's source's whole training split, scored on exactly the targets the model is evaluated on.
+pub fn baselines(plan: &Plan, data: &Data) -> Baselines {
+    let mut out = Baselines::default();
+    for (set, &k) in data.eval_sets.iter().zip(&plan.eval_sets) {
+        let source = &data.sources[k];
+        let vocab = source.manifest.tokenizer.vocab_size as usize;
+        let loss = CountModel::fit_stream(&source.train, vocab).score(set);
+        let bytes_per_token = Some(set.bytes_per_token).filter(|b| *b > 0.0);
+        out.sets.insert(
+            set.name.clone(),
+            SetBaseline {
+                unigram: loss.unigram,
+                bigram: loss.bigram,
+                targets: loss.targets,
+                bytes_per_token,
+            },
+        );
+    }
+    out
 }

@@ -163,6 +163,7 @@ impl<'a> Trainer<'a> {
             .transpose()?;
         if writer {
             environment(opts, resumed_from).write(&run)?;
+            crate::run_data::baselines(plan, &data).write(&run)?;
         }
         observer.started(plan, resumed_from);
         let mut t = Trainer {

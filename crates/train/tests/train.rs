@@ -136,6 +136,19 @@ fn tiny_learns_the_pattern_and_forgets_a_little_on_the_next_source() {
         loss(end, "a") < peak_a,
         "replay lets the old source recover"
     );
+    // The run records its count-model baselines: the synthetic language is a first-order chain with
+    // rare resets, so the bigram nearly predicts it while token frequencies do not.
+    let baselines = rewarm_runfolder::Baselines::read(&RunDir::new(&run))
+        .unwrap()
+        .expect("baselines.json");
+    for set in ["a", "b"] {
+        let b = &baselines.sets[set];
+        assert!(b.bigram < 0.5 && b.unigram > b.bigram + 0.5, "{set}: {b:?}");
+        assert_eq!(
+            b.targets, 1024,
+            "{set}: scored on the run's evaluation targets"
+        );
+    }
     // The metrics carry what the schema promises.
     let last = records(&run, "train").pop().unwrap();
     for key in [
