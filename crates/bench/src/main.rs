@@ -334,6 +334,7 @@ fn bench_batches(seq_len: usize, batch: usize) -> Result<()> {
             },
         ],
         stages,
+        earlier: Vec::new(),
     };
     let mixture = Mixture::new(MixtureIndex::new(plan)?, seq_len, sources)?;
     let mut out = Batch::default();

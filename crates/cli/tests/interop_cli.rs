@@ -69,6 +69,7 @@ fn setup_model(dir: &Path, config: &ModelConfig) {
         optimizer: vec![],
         state: &state,
         plan_json: &plan_json,
+        consumed_json: "{}",
     };
     checkpoint::save(&RunDir::new(dir.join("run")), &data).unwrap();
     let docs = (0..100).map(|i| format!("the quick brown fox {i} jumps over the lazy dog"));

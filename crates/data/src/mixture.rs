@@ -11,8 +11,9 @@
 //!   within an epoch, and resuming needs only the step counter.
 //!
 //! Replay (Ibrahim et al. 2024 §5; docs/papers.md#data-operations-and-replay) takes a fraction ρ of every
-//! batch from earlier stages' sources. `ReplayPool::Seen` replays only sequences the earlier stages consumed
-//! (draws `0..S` of that source, in their original order or reshuffled — an open question,
+//! batch from earlier stages' sources. `ReplayPool::Seen` replays only sequences consumed before: by the
+//! runs this one continues (`MixturePlan::earlier`, from their checkpoints' records), then by the earlier
+//! stages (draws `0..S` of that source), in their original order or reshuffled — an open question,
 //! docs/papers.md#q2-replay-order-and-pool, so both are options); `Whole` draws from the whole old training
 //! set with its own permutation. Several old sources are weighted by how many sequences were seen from each
 //! (NeoX `replay_config_calculator.py`) unless weights are given.
@@ -20,10 +21,10 @@
 //! A [`MixturePlan`] comes from a plan `rewarm-plan` validated (`Plan::new`, the one place plans are
 //! checked), so the rules checked there are only `debug_assert!`ed here: source indices in range, every
 //! stage has sources, mixture and replay weights finite and > 0, replay fraction in [0, 1), replay sources
-//! named with one weight each, seen-only replay only of a source an earlier stage trained on, and
-//! `max_epochs` > 0. What depends on the sources' sizes or on the stages' draws is an error: a source with
-//! no training sequence of the plan's length, a seen pool earlier stages drew nothing into (a source too
-//! lightly weighted for its stage's length), a source or replay pool read past `max_epochs`, and, in
+//! named with one weight each, and `max_epochs` > 0. What depends on the sources' sizes or on the stages' draws is an error: a source with
+//! no training sequence of the plan's length, a seen pool nothing drew into (a source too lightly weighted
+//! for its stage's length, or a run continued without a record of the source), a source or replay pool
+//! read past `max_epochs`, and, in
 //! [`Mixture::new`], a prepared folder whose sequence count changed since planning.
 
 use crate::error::{DataError, Result};
@@ -88,6 +89,18 @@ pub struct MixturePlan {
     pub max_epochs: f64,
     pub sources: Vec<SourceMeta>,
     pub stages: Vec<StageSpec>,
+    /// Per source (empty: none), what the runs this one continues (`init_from`) drew of it, in order:
+    /// the front of its seen-only replay pool.
+    pub earlier: Vec<Vec<Consumed>>,
+}
+
+/// Sequences of a source that a run drew as new data, in the order it drew them: draws `0..draws` of
+/// the epoch-permutation stream `key` over the source's training sequences. A run's record of these
+/// (its checkpoint's `consumed.json`) lets a run that continues it replay exactly what it saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumed {
+    pub key: u64,
+    pub draws: u64,
 }
 
 /// Where one training sequence comes from.
@@ -263,7 +276,7 @@ impl MixtureIndex {
                 ReplayOrder::Original => g % leaf.pool,
                 ReplayOrder::Shuffled => self.epoch_permuted(self.replay_keys[k], leaf.pool, g),
             };
-            self.main_sequence(k, d)
+            self.seen_sequence(k, d)
         };
         Draw {
             source: k,
@@ -275,6 +288,47 @@ impl MixtureIndex {
     /// The sequence of main-stream draw `g` of source `k`.
     fn main_sequence(&self, k: usize, g: u64) -> u64 {
         self.epoch_permuted(self.main_keys[k], self.plan.sources[k].sequences, g)
+    }
+
+    /// Position `d` of source `k`'s seen pool: what the runs this one continues drew, in their order,
+    /// then this run's own main draws.
+    fn seen_sequence(&self, k: usize, mut d: u64) -> u64 {
+        for seg in self.plan.earlier.get(k).into_iter().flatten() {
+            if d < seg.draws {
+                return self.epoch_permuted(seg.key, self.plan.sources[k].sequences, d);
+            }
+            d -= seg.draws;
+        }
+        self.main_sequence(k, d)
+    }
+
+    /// What this run and the runs it continues have drawn of each source as new data once the first
+    /// `m` sequences of stage `stage` are done: the record a run that continues from there replays from.
+    pub fn consumed_through(&self, stage: usize, m: u64) -> Vec<Vec<Consumed>> {
+        let mut own = vec![0u64; self.plan.sources.len()];
+        for s in 0..=stage {
+            let first = if s == stage {
+                m
+            } else {
+                self.stages[s].sequences
+            };
+            for d in self.draws_in_first(s, first).iter().filter(|d| !d.replay) {
+                own[d.source] += d.sequences;
+            }
+        }
+        own.iter()
+            .enumerate()
+            .map(|(k, &draws)| {
+                let mut record = self.plan.earlier.get(k).cloned().unwrap_or_default();
+                if draws > 0 {
+                    record.push(Consumed {
+                        key: self.main_keys[k],
+                        draws,
+                    });
+                }
+                record
+            })
+            .collect()
     }
 
     /// Position `g mod n` of the `⌊g/n⌋`-th seeded permutation of `0..n`.
@@ -357,7 +411,7 @@ impl<'a> Tally<'a> {
         let new_tree = Node::build(&new_slots, seed);
         let tree = match &stage.replay {
             Some(r) if r.fraction > 0.0 => {
-                let slots = self.replay_leaves(s, r, at, &mut leaves)?;
+                let slots = self.replay_leaves(r, at, &mut leaves)?;
                 Node::Split {
                     p_left: r.fraction,
                     phase: unit_float(seed ^ 0x5EED),
@@ -401,11 +455,10 @@ impl<'a> Tally<'a> {
         Ok(slots)
     }
 
-    /// One leaf per replayed source of stage `s`, continuing its replay draws from its pool; returns the
+    /// One leaf per replayed source of a stage, continuing its replay draws from its pool; returns the
     /// leaves' (slot, weight).
     fn replay_leaves(
         &self,
-        s: usize,
         r: &ReplaySpec,
         at: &str,
         leaves: &mut Vec<Leaf>,
@@ -425,7 +478,7 @@ impl<'a> Tally<'a> {
         let mut slots = Vec::new();
         for (i, &k) in r.sources.iter().enumerate() {
             self.check_source(at, k)?;
-            let pool = self.main[k];
+            let pool = self.earlier_draws(k) + self.main[k];
             let w = match &r.weights {
                 Some(w) => w[i],
                 // Weighted by sequences seen so far; a whole-set replay of a source no stage
@@ -434,7 +487,7 @@ impl<'a> Tally<'a> {
                 None => 1.0,
             };
             if r.pool == ReplayPool::Seen {
-                self.check_seen_pool(s, at, k, pool)?;
+                self.check_seen_pool(at, k, pool)?;
             }
             let leaf = Leaf {
                 source: k,
@@ -447,6 +500,14 @@ impl<'a> Tally<'a> {
             add_leaf(at, leaves, &mut slots, leaf, w);
         }
         Ok(slots)
+    }
+
+    /// Draws of source `k` by the runs this one continues (the front of its seen pool).
+    fn earlier_draws(&self, k: usize) -> u64 {
+        self.plan
+            .earlier
+            .get(k)
+            .map_or(0, |segs| segs.iter().map(|s| s.draws).sum())
     }
 
     /// Source `k` has a training sequence of the plan's length (its index is the plan's to check).
@@ -465,20 +526,15 @@ impl<'a> Tally<'a> {
         Ok(())
     }
 
-    /// Seen-only replay of source `k` by stage `s` has a pool: the `pool` main draws before the stage.
-    /// The plan checks that an earlier stage's mixture lists the source; it does not count draws, and a
-    /// weight too small for a stage's length leaves a listed source undrawn.
-    fn check_seen_pool(&self, s: usize, at: &str, k: usize, pool: u64) -> Result<()> {
-        debug_assert!(
-            self.plan.stages[..s]
-                .iter()
-                .any(|st| st.sources.iter().any(|&(j, _)| j == k)),
-            "{at}: seen-only replay of `{}`, which no earlier stage trained on; the plan rejects it",
-            self.name(k)
-        );
+    /// Seen-only replay of source `k` by stage `s` has a pool: what the runs this one continues drew,
+    /// then the main draws of the stages before. The plan checks that an earlier stage's mixture lists
+    /// the source or that the run continues another (`init_from`); it does not count draws: a weight too
+    /// small for a stage's length leaves a listed source undrawn, and the run continued may have no
+    /// record of the source.
+    fn check_seen_pool(&self, at: &str, k: usize, pool: u64) -> Result<()> {
         if pool == 0 {
             return Err(err(format!(
-                "{at}: replays `{}` from sequences seen in earlier stages, but earlier stages drew none of it\nHINT: use replay.pool = \"whole\", or give it more weight in an earlier stage's mixture",
+                "{at}: replays `{}` from sequences seen earlier, but earlier stages and the run this one continues (init_from) drew none of it\nHINT: use replay.pool = \"whole\", continue from a rewarm checkpoint that trained on it, or give it more weight in an earlier stage's mixture",
                 self.name(k)
             )));
         }

@@ -23,6 +23,7 @@ fn plan(stages: Vec<StageSpec>, sizes: &[u64]) -> MixturePlan {
             })
             .collect(),
         stages,
+        earlier: Vec::new(),
     }
 }
 
@@ -170,6 +171,68 @@ fn seen_only_replay_draws_exactly_what_earlier_stages_consumed() {
         .filter(|d| d.replay && !seen.contains(&d.sequence))
         .count();
     assert!(unseen > 1000, "{unseen}");
+}
+
+/// A run that continues another (`init_from`) replays, with the seen pool, exactly the sequences that
+/// run consumed: its record (`consumed_through`) is the front of the pool.
+#[test]
+fn seen_only_replay_across_runs_draws_exactly_what_the_earlier_run_consumed() {
+    // The earlier run: 3,000 sequences of source 0 in stage d0 and 500 more in a mixed stage d0b.
+    let earlier = plan(
+        vec![
+            stage("d0", vec![(0, 1.0)], None, 3_000),
+            stage("d0b", vec![(0, 1.0), (1, 1.0)], None, 1_000),
+        ],
+        &[10_000, 10_000],
+    );
+    let a = MixtureIndex::new(earlier).unwrap();
+    let mut consumed: HashSet<u64> = (0..3_000).map(|i| a.draw(0, i).sequence).collect();
+    consumed.extend(
+        (0..1_000)
+            .map(|i| a.draw(1, i))
+            .filter(|d| d.source == 0)
+            .map(|d| d.sequence),
+    );
+    let record = a.consumed_through(1, 1_000);
+    assert_eq!(
+        record[0].iter().map(|c| c.draws).sum::<u64>(),
+        consumed.len() as u64
+    );
+    // The continuing run (another seed, so its own streams differ) trains on source 1 only and replays
+    // source 0 from what the earlier run saw.
+    let mut later = plan(
+        vec![stage(
+            "d1",
+            vec![(1, 1.0)],
+            replay(0.25, vec![0], ReplayPool::Seen),
+            8_000,
+        )],
+        &[10_000, 10_000],
+    );
+    later.seed = 99;
+    later.earlier = record.clone();
+    let b = MixtureIndex::new(later.clone()).unwrap();
+    let replayed: Vec<u64> = (0..8_000)
+        .map(|i| b.draw(0, i))
+        .filter(|d| d.replay)
+        .map(|d| d.sequence)
+        .collect();
+    assert_eq!(replayed.len(), 2_000);
+    assert!(
+        replayed.iter().all(|s| consumed.contains(s)),
+        "a replayed sequence was never consumed"
+    );
+    // Its own record continues the earlier one: a third run would replay both runs' draws.
+    let chained = b.consumed_through(0, 8_000);
+    assert_eq!(chained[0], record[0]);
+    assert_eq!(chained[1].len(), record[1].len() + 1);
+    // Without the record there is nothing seen to replay: an error naming the source.
+    later.earlier = Vec::new();
+    let e = MixtureIndex::new(later).err().unwrap().to_string();
+    assert!(
+        e.contains("`s0`") && e.contains("init_from") && e.contains("HINT"),
+        "{e}"
+    );
 }
 
 #[test]

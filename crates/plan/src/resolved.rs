@@ -112,7 +112,8 @@ impl Plan {
             .sum()
     }
 
-    /// The data half of the plan, given each source's training sequences of `seq_len` tokens.
+    /// The data half of the plan, given each source's training sequences of `seq_len` tokens (with no
+    /// record of what an `init_from` run consumed).
     pub fn mixture_plan(&self, source_sequences: &[u64]) -> MixturePlan {
         MixturePlan {
             seed: self.config.seed,
@@ -136,6 +137,9 @@ impl Plan {
                     sequences: s.sequences,
                 })
                 .collect(),
+            // What the run continued (`init_from`) consumed is read from its checkpoint when the data
+            // is opened (`rewarm-train`), not known to the plan.
+            earlier: Vec::new(),
         }
     }
 

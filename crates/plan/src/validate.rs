@@ -26,6 +26,7 @@ impl Plan {
     pub fn new(config: PlanConfig, file: &Path) -> Result<Plan, PlanError> {
         let v = Validator {
             file: file.display().to_string(),
+            continues: config.init_from.is_some(),
         };
         let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let model = v.model(&config)?;
@@ -53,6 +54,8 @@ impl Plan {
 /// Builds the errors of one plan file.
 struct Validator {
     file: String,
+    /// The plan continues another run's checkpoint (`init_from`).
+    continues: bool,
 }
 
 impl Validator {
@@ -399,16 +402,20 @@ impl Validator {
             }
         }
         // Seen-only replay of a source no earlier stage read has nothing to draw, and default weights
-        // (sequences seen) would give it weight 0.
+        // (sequences seen) would give it weight 0 — unless the run continues another (`init_from`),
+        // whose checkpoint records what it consumed; that record is checked when the data is opened.
         let Some(&k) = replayed.iter().find(|k| !trained.contains(k)) else {
             return Ok(());
         };
+        if self.continues {
+            return Ok(());
+        }
         let name = &sources[k].name;
         if r.pool == ReplayPool::Seen {
             return Err(self.err(
                 at("replay.sources"),
                 format!("no earlier stage trained on `{name}`, so none of it was seen"),
-                "replay a source an earlier stage read, or set replay.pool = \"whole\" to draw from its whole training split",
+                "replay a source an earlier stage read, continue a run that trained on it (init_from), or set replay.pool = \"whole\" to draw from its whole training split",
             ));
         }
         if r.weights.is_none() && replayed.len() > 1 {

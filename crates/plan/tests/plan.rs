@@ -631,6 +631,22 @@ fn replay_of_several_sources_is_weighted_by_sequences_seen() {
 }
 
 #[test]
+fn a_run_that_continues_another_may_replay_what_that_run_saw() {
+    // With init_from, the seen pool of a source no stage of this plan trains on is what the checkpoint's
+    // run consumed (checked when the data is opened); without it, the plan refuses.
+    let seen = with(
+        "fraction = 0.25",
+        "fraction = 0.25, sources = [\"code\"], pool = \"seen\"",
+    );
+    assert!(plan(&seen).is_err());
+    let continued = ok(&format!(
+        "init_from = \"runs/base/ckpt/step_00000100\"\n{seen}"
+    ));
+    let r = continued.stages[1].replay.as_ref().unwrap();
+    assert_eq!(r.sources, [source(&continued, "code")]);
+}
+
+#[test]
 fn seen_replay_of_a_source_listed_but_never_drawn_passes_the_plan_and_fails_the_index() {
     // The plan checks that an earlier stage trained on a seen-replayed source, not how many sequences
     // it drew: at 1e-5 of 1,000 sequences `code` got none, so its seen pool is empty.

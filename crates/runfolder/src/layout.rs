@@ -9,7 +9,8 @@
 //!   metrics.jsonl      train / eval / rollback records  (crate::Record)
 //!   train.log          output of a run a parallel sweep trained in a child process
 //!   LOCK, SWEEP_LOCK   held by the trainer / the sweep that claimed the run  (crate::RunLock)
-//!   ckpt/step_XXXXXXXX/  model.safetensors, optimizer.safetensors, state.json, plan.json, DONE
+//!   ckpt/step_XXXXXXXX/  model.safetensors, optimizer.safetensors, state.json, plan.json,
+//!                        consumed.json, DONE
 //! sweep/
 //!   sweep.json         the runs' ids, labels and parameters  (crate::SweepIndex)
 //!   <id>/              one run folder per grid point
@@ -105,6 +106,11 @@ impl CheckpointDir {
     /// The counters ([`crate::TrainState`]).
     pub fn state(&self) -> PathBuf {
         self.path.join("state.json")
+    }
+
+    /// What the run had consumed of each source ([`crate::Consumption`]).
+    pub fn consumed(&self) -> PathBuf {
+        self.path.join("consumed.json")
     }
 
     /// The plan the checkpoint was trained with (a copy of the run's plan.json).

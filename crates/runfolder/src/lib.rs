@@ -14,6 +14,7 @@
 pub mod atomic;
 mod baselines;
 pub mod checkpoints;
+mod consumed;
 mod environment;
 mod error;
 pub mod fault;
@@ -26,6 +27,7 @@ mod state;
 mod sweep_index;
 
 pub use baselines::{Baselines, SetBaseline};
+pub use consumed::{ConsumedSegment, Consumption, SourceConsumption};
 pub use environment::Environment;
 pub use error::{Result, RunFolderError};
 pub use layout::{step_dir_name, CheckpointDir, RunDir, SweepDir};

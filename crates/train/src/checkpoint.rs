@@ -18,6 +18,8 @@ pub struct CheckpointData<'a> {
     pub optimizer: Vec<(String, &'a Tensor)>,
     pub state: &'a TrainState,
     pub plan_json: &'a str,
+    /// `consumed.json`: what the run had drawn of each source.
+    pub consumed_json: &'a str,
 }
 
 /// The optimizer's moments under their checkpoint names (`exp_avg.<param>`, `exp_avg_sq.<param>`).
@@ -67,6 +69,7 @@ fn write_files(tmp: &CheckpointDir, data: &CheckpointData) -> TrainResult<()> {
     inject("checkpoint:after-optimizer", &tmp.state())?;
     synced(&tmp.state(), data.state.to_json().as_bytes())?;
     synced(&tmp.plan_json(), data.plan_json.as_bytes())?;
+    synced(&tmp.consumed(), data.consumed_json.as_bytes())?;
     inject("checkpoint:before-done", &tmp.done())?;
     synced(&tmp.done(), b"")
 }

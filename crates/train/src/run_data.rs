@@ -5,9 +5,13 @@
 use crate::error::{TrainError, TrainResult};
 use rewarm_data::baseline::CountModel;
 use rewarm_data::eval::EvalSet;
+use rewarm_data::mixture::Consumed;
 use rewarm_data::{Mixture, MixtureIndex, PreparedSource, Tokenizer, TokenizerSpec};
+use rewarm_model::pretrained::Source;
 use rewarm_plan::Plan;
-use rewarm_runfolder::{Baselines, SetBaseline};
+use rewarm_runfolder::{
+    Baselines, CheckpointDir, ConsumedSegment, Consumption, SetBaseline, SourceConsumption,
+};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -18,10 +22,56 @@ pub struct Data {
     pub eval_sets: Vec<EvalSet>,
     /// sha256 over the sources' manifests: stored in checkpoints, checked on resume.
     pub fingerprint: String,
+    /// Per source, a hash of its training split's manifest entry (in consumption records).
+    pub source_fingerprints: Vec<String>,
 }
 
+/// Opens the plan's sources (their tokenizer checked), its mixture — whose seen replay pools start with
+/// what the `init_from` checkpoint's run consumed, when it recorded that — and its evaluation sets.
 pub fn open_data(plan: &Plan) -> TrainResult<Data> {
-    let model = &plan.model;
+    let sources = open_sources(plan)?;
+    let source_fingerprints: Vec<String> = sources
+        .iter()
+        .map(|s| hash_hex(&[&s.manifest.train]))
+        .collect();
+    let counts: Vec<u64> = sources
+        .iter()
+        .map(|s| s.train.sequences(plan.seq_len))
+        .collect();
+    let mut mixture_plan = plan.mixture_plan(&counts);
+    if let Some(record) = init_from_record(plan)? {
+        mixture_plan.earlier = earlier_draws(plan, &record, &source_fingerprints, &counts);
+    }
+    let index = MixtureIndex::new(mixture_plan)?;
+    let mixture = Mixture::new(index, plan.seq_len, sources.clone())?;
+    let eval_sets = plan
+        .eval_sets
+        .iter()
+        .map(|&k| {
+            EvalSet::new(
+                &plan.sources[k].name,
+                &sources[k],
+                plan.seq_len,
+                plan.config.eval.tokens.unwrap_or(u64::MAX),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifests: Vec<_> = sources
+        .iter()
+        .flat_map(|s| [&s.manifest.train, &s.manifest.validation])
+        .collect();
+    Ok(Data {
+        fingerprint: hash_hex(&manifests),
+        sources,
+        mixture,
+        eval_sets,
+        source_fingerprints,
+    })
+}
+
+/// The plan's sources, each checked against the plan's tokenizer (or the first source's) and the
+/// model's vocabulary.
+fn open_sources(plan: &Plan) -> TrainResult<Vec<Arc<PreparedSource>>> {
     let mut sources = Vec::new();
     for s in &plan.sources {
         sources.push(Arc::new(PreparedSource::open(&s.dir)?));
@@ -38,51 +88,107 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
         None => None,
     };
     let first = &sources[0].manifest.tokenizer;
+    let vocab = plan.model.vocab_size;
     for (plan_src, src) in plan.sources.iter().zip(&sources) {
         let want = expected.as_ref().unwrap_or(first);
         src.manifest.check_tokenizer(&plan_src.dir, want)?;
-        if src.manifest.tokenizer.vocab_size as usize > model.vocab_size {
+        let theirs = src.manifest.tokenizer.vocab_size as usize;
+        if theirs > vocab {
             return Err(TrainError::Config(format!(
-                "source `{}`: tokenizer vocabulary {} > model.vocab_size {}\nHINT: set model.vocab_size ≥ {} (a multiple of 64 is fastest)",
-                plan_src.name, src.manifest.tokenizer.vocab_size, model.vocab_size, src.manifest.tokenizer.vocab_size
+                "source `{}`: tokenizer vocabulary {theirs} > model.vocab_size {vocab}\nHINT: set model.vocab_size ≥ {theirs} (a multiple of 64 is fastest)",
+                plan_src.name
             )));
         }
     }
-    let counts: Vec<u64> = sources
-        .iter()
-        .map(|s| s.train.sequences(plan.seq_len))
-        .collect();
-    let index = MixtureIndex::new(plan.mixture_plan(&counts))?;
-    let mixture = Mixture::new(index, plan.seq_len, sources.clone())?;
-    let eval_sets = plan
-        .eval_sets
-        .iter()
-        .map(|&k| {
-            EvalSet::new(
-                &plan.sources[k].name,
-                &sources[k],
-                plan.seq_len,
-                plan.config.eval.tokens.unwrap_or(u64::MAX),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    Ok(sources)
+}
+
+/// The first 16 bytes of sha256 over the JSON of `parts`, in hex.
+fn hash_hex<T: serde::Serialize>(parts: &[&T]) -> String {
     let mut h = Sha256::new();
-    for s in &sources {
-        h.update(serde_json::to_string(&s.manifest.train).expect("serializes"));
-        h.update(serde_json::to_string(&s.manifest.validation).expect("serializes"));
+    for p in parts {
+        h.update(serde_json::to_string(p).expect("serializes"));
     }
-    let fingerprint = h
-        .finalize()
+    h.finalize()
         .iter()
         .take(16)
         .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(Data {
-        sources,
-        mixture,
-        eval_sets,
-        fingerprint,
-    })
+        .collect()
+}
+
+/// What the run `init_from` names had consumed, when it is a rewarm checkpoint (or run folder) that
+/// recorded it.
+fn init_from_record(plan: &Plan) -> TrainResult<Option<Consumption>> {
+    let Some(init) = &plan.config.init_from else {
+        return Ok(None);
+    };
+    match Source::detect(&plan.base_dir.join(init))? {
+        Source::Checkpoint(path) => Ok(Consumption::read(&CheckpointDir { step: 0, path })?),
+        _ => Ok(None),
+    }
+}
+
+/// Per plan source, the record's draws of it — only where the record's data and sequence length are
+/// this plan's (else the sequences it names would be other ones).
+fn earlier_draws(
+    plan: &Plan,
+    record: &Consumption,
+    fingerprints: &[String],
+    counts: &[u64],
+) -> Vec<Vec<Consumed>> {
+    plan.sources
+        .iter()
+        .enumerate()
+        .map(|(k, s)| match record.sources.get(&s.name) {
+            Some(r)
+                if record.seq_len == plan.seq_len
+                    && r.fingerprint == fingerprints[k]
+                    && r.sequences == counts[k] =>
+            {
+                let segs = r.segments.iter();
+                segs.map(|g| Consumed {
+                    key: g.key,
+                    draws: g.draws,
+                })
+                .collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// What this run and the runs it continued have drawn of each source once `step` steps are done, as
+/// the checkpoint records it (`consumed.json`).
+pub fn consumption(plan: &Plan, data: &Data, step: u64) -> Consumption {
+    let (stage, m) = match step {
+        0 => (0, 0),
+        _ => {
+            let info = plan.step(step - 1);
+            (info.stage, info.first_sequence + info.batch_sequences)
+        }
+    };
+    let drawn = data.mixture.index.consumed_through(stage, m);
+    let mut out = Consumption {
+        seq_len: plan.seq_len,
+        ..Consumption::default()
+    };
+    for (k, segments) in drawn.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+        out.sources.insert(
+            plan.sources[k].name.clone(),
+            SourceConsumption {
+                fingerprint: data.source_fingerprints[k].clone(),
+                sequences: data.sources[k].train.sequences(plan.seq_len),
+                segments: segments
+                    .iter()
+                    .map(|c| ConsumedSegment {
+                        key: c.key,
+                        draws: c.draws,
+                    })
+                    .collect(),
+            },
+        );
+    }
+    out
 }
 
 /// The count-model baselines of every evaluation set: unigram and Kneser–Ney bigram fitted on the

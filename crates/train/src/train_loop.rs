@@ -461,11 +461,14 @@ impl<'a> Trainer<'a> {
         metrics.sync()?;
         let weights = sorted_variables(&self.vs);
         let moments = checkpoint::moments(&self.opt);
+        let consumed =
+            crate::run_data::consumption(self.plan, &self.data, self.state.step).to_json();
         let data = CheckpointData {
             weights: weights.iter().map(|(n, t)| (n.clone(), t)).collect(),
             optimizer: moments.iter().map(|(n, t)| (n.clone(), t)).collect(),
             state: &self.state,
             plan_json: &self.plan_json,
+            consumed_json: &consumed,
         };
         let saved = checkpoint::save(&self.run, &data).map_err(|e| self.write_failed(e))?;
         self.observer.checkpoint(self.state.step, &saved.path);

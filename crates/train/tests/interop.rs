@@ -49,6 +49,7 @@ fn save_checkpoint(run: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathB
         optimizer: vec![],
         state: &state,
         plan_json: &plan_json,
+        consumed_json: "{}",
     };
     checkpoint::save(&RunDir::new(run), &data).unwrap().path
 }

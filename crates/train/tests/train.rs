@@ -466,6 +466,60 @@ fn init_from_loads_weights_only_and_shrink_perturb_identity_is_plain_cpt() {
     assert_ne!(train_losses(&plain), train_losses(&sp));
 }
 
+/// A run continued from a checkpoint (`init_from`) replays, with `pool = "seen"`, only sequences the
+/// checkpoint's run consumed: its checkpoint records them (`consumed.json`) and the continuation's
+/// mixture replays from that record.
+#[test]
+fn seen_replay_after_init_from_draws_only_what_the_earlier_run_consumed() {
+    let s = setup("", "");
+    let plan = load(&s.plan_path);
+    let run = s.dir.path().join("pre");
+    let mut o = opts(&run);
+    o.stop_at_step = Some(plan.stages[0].steps);
+    train(&plan, &o, &NoProgress).unwrap();
+    let ckpt = RunDir::new(&run).latest_checkpoint().unwrap();
+    let record = rewarm_runfolder::Consumption::read(&ckpt).unwrap().expect("consumed.json");
+    let drew = record.sources["a"].segments.iter().map(|g| g.draws).sum::<u64>();
+    assert_eq!(drew, plan.stages[0].sequences);
+    assert!(!record.sources.contains_key("b"), "stage s0 reads only a");
+    // The earlier run's sequences of a, and a continuation (another seed) on b replaying a's seen pool.
+    let pre_data = rewarm_train::open_data(&plan).unwrap();
+    let consumed: std::collections::HashSet<u64> = (0..plan.stages[0].sequences)
+        .map(|i| pre_data.mixture.index.draw(0, i).sequence)
+        .collect();
+    let text = std::fs::read_to_string(&s.plan_path).unwrap();
+    let mut cont = text.replacen(
+        "seed = 3",
+        &format!("seed = 11\ninit_from = \"{}\"", ckpt.path.display()),
+        1,
+    );
+    let start = cont.find("[[stages]]").unwrap();
+    let second = cont[start + 1..].find("[[stages]]").unwrap() + start + 1;
+    cont.replace_range(start..second, "");
+    cont = cont.replace(
+        "replay = { fraction = 0.25 }",
+        "replay = { fraction = 0.25, sources = [\"a\"], pool = \"seen\" }",
+    );
+    let p = s.dir.path().join("seen.toml");
+    std::fs::write(&p, cont).unwrap();
+    let cont_plan = load(&p);
+    let later = rewarm_train::open_data(&cont_plan).unwrap();
+    let replayed: Vec<u64> = (0..cont_plan.stages[0].sequences)
+        .map(|i| later.mixture.index.draw(0, i))
+        .filter(|d| d.replay)
+        .map(|d| d.sequence)
+        .collect();
+    assert!(replayed.len() as u64 >= cont_plan.stages[0].sequences / 4 - 1);
+    assert!(replayed.iter().all(|q| consumed.contains(q)), "replayed a sequence the earlier run never saw");
+    // It trains, and its own checkpoint carries the record forward.
+    let r = s.dir.path().join("seen-run");
+    train(&cont_plan, &opts(&r), &NoProgress).unwrap();
+    let last = RunDir::new(&r).latest_checkpoint().unwrap();
+    let chained = rewarm_runfolder::Consumption::read(&last).unwrap().unwrap();
+    assert_eq!(chained.sources["a"], record.sources["a"]);
+    assert!(chained.sources.contains_key("b"));
+}
+
 /// `setup` with training records every `n` steps: the loss and gradient norm are read back at those steps
 /// (and at evaluations and checkpoints) only.
 fn setup_logging_every(n: u64, extra: &str) -> Setup {
