@@ -21,6 +21,10 @@ pub struct SweepArgs {
     /// Runs trained at the same time (each in its own process).
     #[arg(long, default_value_t = 1)]
     parallel: usize,
+    /// Train every grid point with this many seeds (the plan's seed, seed + 1, …); the report gives
+    /// mean ± sd over them.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
     /// Expand and validate, print the runs, train nothing.
     #[arg(long)]
     dry_run: bool,
@@ -30,7 +34,7 @@ pub struct SweepArgs {
 }
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
-    let runs = rewarm_plan::sweep::expand(&args.sweep)?;
+    let runs = rewarm_plan::sweep::with_seeds(rewarm_plan::sweep::expand(&args.sweep)?, args.seeds);
     let trainer = LocalTrainer {
         device: args.device,
     };
@@ -55,8 +59,12 @@ pub struct StudyArgs {
     /// get other ids than at the full budget.
     #[arg(long, default_value_t = 1.0)]
     token_scale: f64,
+    /// The first seed; with --seeds N the seeds are SEED, SEED + 1, …
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Train every run (and the D0 pretraining) with this many seeds; the report gives mean ± sd.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
     /// Runs trained at the same time.
     #[arg(long, default_value_t = 1)]
     parallel: usize,
@@ -74,6 +82,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         out: &args.out,
         scale,
         seed: args.seed,
+        seeds: args.seeds,
         parallel: args.parallel,
     };
     let outcome = run_study(

@@ -61,12 +61,13 @@ pub fn run_quickstart(
             out: request.out,
             scale: Size::Small.scale(),
             seed: 1,
+            seeds: 1,
             parallel: 1,
         },
         trainer,
     )?;
     Ok(QuickstartOutcome {
-        table: continual_table(&study.pretrain, &study.runs)?,
+        table: continual_table(&study.pretrain[0], &study.runs)?,
         runs: study.runs,
         report: request.out.join("report"),
     })

@@ -7,69 +7,93 @@ use crate::sweep::run_sweep;
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Scale, Size, StudySource};
+use rewarm_plan::sweep::SweepRun;
 use rewarm_report::{write_report, Report, ReportOptions};
-use rewarm_runfolder::RunDir;
+use rewarm_runfolder::{atomic, RunDir};
 use std::path::{Path, PathBuf};
 
-/// A study to run: its name, its prepared sources in order D0, D1[, D2] as (name, folder), its scale.
+/// A study to run: its name, its prepared sources in order D0, D1[, D2] as (name, folder), its scale, and
+/// the seeds `seed, seed + 1, …` (`seeds` of them) every run is trained with.
 pub struct StudyRequest<'a> {
     pub name: &'a str,
     pub data: &'a [(String, PathBuf)],
     pub out: &'a Path,
     pub scale: Scale,
     pub seed: u64,
+    pub seeds: usize,
     pub parallel: usize,
 }
 
-/// What a study produced: the folder of its runs (a sweep folder), the D0 run, and the report.
+/// What a study produced: the folder of its runs (a sweep folder), the D0 run of each seed, and the
+/// report.
 pub struct StudyOutcome {
     pub runs: PathBuf,
-    pub pretrain: PathBuf,
+    pub pretrain: Vec<PathBuf>,
     pub report: Report,
 }
 
-/// Pretrains D0 if the study continues from it, trains the study's runs and writes their report to
-/// `<out>/report`.
+/// Pretrains D0 once per seed if the study continues from it (`<out>/pretrain-seed<s>`), trains the
+/// study's runs for every seed as one sweep (`<out>/runs`: the seeds of a run share its label, and the
+/// report gives mean ± sd over them) and writes the report to `<out>/report`.
 pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<StudyOutcome> {
     let sources = study_sources(request.data)?;
     std::fs::create_dir_all(request.out)
         .with_context(|| format!("creating {}", request.out.display()))?;
     let out = request.out.canonicalize()?;
-    // The D0 model the continual runs start from.
-    let pre = RunDir::new(out.join("pretrain"));
-    std::fs::create_dir_all(pre.root())?;
-    let pre_plan = study::pretrain_plan(&sources, &request.scale, request.seed);
-    std::fs::write(pre.plan_toml(), toml::to_string(&pre_plan)?)
-        .with_context(|| format!("writing {}", pre.plan_toml().display()))?;
-    let pre_steps = load_plan(&pre.plan_toml())?.total_steps;
-    let final_ckpt = pre.checkpoint(pre_steps).path;
-    let s = study::build(
-        request.name,
-        &sources,
-        &request.scale,
-        request.seed,
-        &final_ckpt,
-    )
-    .map_err(|e| anyhow!(e))?;
-    if s.pretrain.is_some() && !pre.finished(pre_steps) {
-        println!("== pretraining on {} ({pre_steps} steps)", sources[0].name);
-        trainer.train(&pre.plan_toml(), pre.root())?;
+    let mut runs = Vec::new();
+    let mut pretrain = Vec::new();
+    for seed in request.seed..request.seed + request.seeds.max(1) as u64 {
+        let (pre, study) = seed_runs(request, &sources, &out, seed, trainer)?;
+        pretrain.extend(pre);
+        runs.extend(study.runs.into_iter().map(|r| SweepRun {
+            seed: Some(seed),
+            ..r
+        }));
     }
-    let runs = out.join("runs");
-    run_sweep(&s.runs, &runs, request.parallel, false, trainer)?;
-    if !runs.exists() {
+    let runs_dir = out.join("runs");
+    run_sweep(&runs, &runs_dir, request.parallel, false, trainer)?;
+    if !runs_dir.exists() {
         bail!("no runs were trained");
     }
     let report = write_report(
-        std::slice::from_ref(&runs),
+        std::slice::from_ref(&runs_dir),
         &stamped_options(),
         &out.join("report"),
     )?;
     Ok(StudyOutcome {
-        runs,
-        pretrain: pre.root().to_owned(),
+        runs: runs_dir,
+        pretrain,
         report,
     })
+}
+
+/// The study's runs for one seed, after pretraining D0 with that seed if the runs continue from it
+/// (returned: the pretraining run folder, when there is one).
+fn seed_runs(
+    request: &StudyRequest,
+    sources: &[StudySource],
+    out: &Path,
+    seed: u64,
+    trainer: &dyn RunTrainer,
+) -> Result<(Option<PathBuf>, study::Study)> {
+    let pre = RunDir::new(out.join(format!("pretrain-seed{seed}")));
+    let plan_text = toml::to_string(&study::pretrain_plan(sources, &request.scale, seed))?;
+    std::fs::create_dir_all(pre.root())?;
+    atomic::write_atomic(&pre.plan_toml(), plan_text.as_bytes())
+        .with_context(|| format!("writing {}", pre.plan_toml().display()))?;
+    let pre_steps = load_plan(&pre.plan_toml())?.total_steps;
+    let final_ckpt = pre.checkpoint(pre_steps).path;
+    let s = study::build(request.name, sources, &request.scale, seed, &final_ckpt)
+        .map_err(|e| anyhow!(e))?;
+    if s.pretrain.is_none() {
+        return Ok((None, s));
+    }
+    if !pre.finished(pre_steps) {
+        let d0 = &sources[0].name;
+        println!("== pretraining on {d0} with seed {seed} ({pre_steps} steps)");
+        trainer.train(&pre.plan_toml(), pre.root())?;
+    }
+    Ok((Some(pre.root().to_owned()), s))
 }
 
 /// The study's sources with their absolute folders and vocabulary sizes.

@@ -22,7 +22,8 @@ pub const STUDIES: [&str; 7] = [
 pub enum Size {
     /// `tiny` model, ~100k-token stages: a smoke test in a minute or two on 2 cores.
     Tiny,
-    /// `small` (7M parameters), ~0.4M-token stages: minutes per run on 2 cores.
+    /// The CPU study size (studies/README.md): a 6-layer Llama-style model of 5.8M parameters with tied
+    /// embeddings, sized so that D0 pretraining ends well below its bigram baseline on 2 cores.
     Small,
     /// `pythia-70m` shape, ~20M-token stages: a GPU.
     Base,
@@ -40,51 +41,69 @@ impl std::str::FromStr for Size {
     }
 }
 
-/// What a [`Size`] trains: model preset, sequence length, batch, token budgets, peak LR, eval cadence.
+/// What a [`Size`] trains: the model (the `[model]` table without `vocab_size`, which the sources give),
+/// sequence length, batch, token budgets, peak LR, warmup, evaluation cadence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scale {
-    preset: &'static str,
+    /// `[model]` lines: a preset and overrides, or every field.
+    model: &'static str,
     seq_len: usize,
     batch_tokens: u64,
     pretrain_tokens: u64,
     stage_tokens: u64,
     max_lr: f64,
+    /// The warmup of every schedule (a TOML value of `warmup`).
+    warmup: &'static str,
     eval_every: u64,
-    eval_tokens: u64,
+    /// Target tokens per evaluation set, at most (`None`: the whole validation split).
+    eval_tokens: Option<u64>,
+    eval_batch: u64,
 }
+
+/// The CPU study model: Llama blocks (RMSNorm, SwiGLU, rotary), tied embeddings so that a small
+/// vocabulary costs few parameters; 6 layers of width 256 (5.8M parameters at V = 4096).
+const SMALL_MODEL: &str = "family = \"llama\"\nhidden_size = 256\nnum_layers = 6\nnum_heads = 8\nnum_kv_heads = 8\n\
+intermediate_size = 688\nrotary_pct = 1.0\nrope_theta = 10000.0\nnorm_eps = 1e-5\ntie_embeddings = true\n\
+use_parallel_residual = false\n";
 
 impl Size {
     pub fn scale(self) -> Scale {
         match self {
             Size::Tiny => Scale {
-                preset: "tiny",
+                model: "preset = \"tiny\"\n",
                 seq_len: 64,
                 batch_tokens: 1024,
                 pretrain_tokens: 100_000,
                 stage_tokens: 100_000,
                 max_lr: 3e-3,
+                warmup: "0.01",
                 eval_every: 10,
-                eval_tokens: 8192,
+                eval_tokens: Some(8192),
+                eval_batch: 16,
             },
             Size::Small => Scale {
-                preset: "small",
-                seq_len: 128,
-                batch_tokens: 4096,
-                pretrain_tokens: 400_000,
-                stage_tokens: 300_000,
-                max_lr: 2e-3,
-                eval_every: 10,
-                eval_tokens: 8192,
+                model: SMALL_MODEL,
+                seq_len: 256,
+                batch_tokens: 8192,
+                pretrain_tokens: 4_096_000,
+                stage_tokens: 2_048_000,
+                max_lr: 1e-3,
+                warmup: "{ fraction = 0.01, min_steps = 10 }",
+                eval_every: 25,
+                eval_tokens: None,
+                eval_batch: 64,
             },
             Size::Base => Scale {
-                preset: "pythia-70m",
+                model: "preset = \"pythia-70m\"\n",
                 seq_len: 512,
                 batch_tokens: 65_536,
                 pretrain_tokens: 20_000_000,
                 stage_tokens: 20_000_000,
                 max_lr: 6e-4,
+                warmup: "{ fraction = 0.01, min_steps = 10 }",
                 eval_every: 50,
-                eval_tokens: 262_144,
+                eval_tokens: None,
+                eval_batch: 64,
             },
         }
     }
@@ -132,22 +151,28 @@ fn header(seed: u64, sources: &[StudySource], s: &Scale, init_from: Option<&Path
     let init = init_from
         .map(|p| format!("init_from = {:?}\n", p.display().to_string()))
         .unwrap_or_default();
+    let eval_tokens = s
+        .eval_tokens
+        .map(|t| format!("tokens = {t}\n"))
+        .unwrap_or_default();
     format!(
-        "seed = {seed}\n{init}[model]\npreset = \"{}\"\nvocab_size = {vocab}\nmax_seq_len = {}\n[data]\nsources = {{ {} }}\n\
-         [train]\nbatch_tokens = {}\n[eval]\nevery_steps = {}\ntokens = {}\ndense_steps = {}\ndense_every_steps = {}\n\
-         [checkpoint]\nevery_steps = 0\nkeep_last = 1\n",
-        s.preset,
+        "seed = {seed}\n{init}[model]\n{}vocab_size = {vocab}\nmax_seq_len = {}\n[data]\nsources = {{ {} }}\n\
+         [train]\nbatch_tokens = {}\nlog_every_steps = 5\n[eval]\nevery_steps = {}\n{eval_tokens}batch_sequences = {}\n\
+         dense_steps = {}\ndense_every_steps = {}\n[checkpoint]\nevery_steps = 0\nkeep_last = 1\n",
+        s.model,
         s.seq_len,
         srcs.join(", "),
         s.batch_tokens,
         s.eval_every,
-        s.eval_tokens,
+        s.eval_batch,
         s.eval_every * 2,
         (s.eval_every / 4).max(1),
     )
 }
 
-fn cosine(max_lr: f64, warmup: f64) -> String {
+/// Warmup + cosine to η_max/10 (Ibrahim et al., Gupta et al.); `warmup` a TOML value (a fraction, or
+/// `{ fraction = f, min_steps = k }`).
+fn cosine(max_lr: f64, warmup: &str) -> String {
     format!(
         "{{ kind = \"cosine\", max_lr = {max_lr:e}, min_lr = {:e}, warmup = {warmup} }}",
         max_lr / 10.0
@@ -187,7 +212,7 @@ pub fn pretrain_plan(sources: &[StudySource], s: &Scale, seed: u64) -> toml::Tab
             &format!("pretrain-{d0}"),
             s.pretrain_tokens,
             d0,
-            &cosine(s.max_lr, 0.01),
+            &cosine(s.max_lr, s.warmup),
             ""
         )
     ))
@@ -286,17 +311,23 @@ impl Recipe<'_> {
         let both = parse(&format!(
             "{}{}{}",
             header(self.seed, self.cpt_sources(), s, None),
-            stage("d0", s.pretrain_tokens, d0, &cosine(s.max_lr, 0.01), ""),
-            stage("d1", s.stage_tokens, d1, &cosine(s.max_lr, 0.01), "")
+            stage("d0", s.pretrain_tokens, d0, &cosine(s.max_lr, s.warmup), ""),
+            stage("d1", s.stage_tokens, d1, &cosine(s.max_lr, s.warmup), "")
         ));
         union_plan(&both)
     }
 
-    /// The replay line of a continual stage: ρ of every batch from D0's whole training split.
+    /// The replay line of a continual stage: ρ of every batch from the D0 sequences pretraining consumed
+    /// (the checkpoint's record; Ibrahim et al.'s replay).
     fn replay(&self, rho: f64) -> String {
+        self.replay_from(rho, "seen")
+    }
+
+    /// The replay line with `pool` = `seen` or `whole` (D0's whole training split: the C3 control).
+    fn replay_from(&self, rho: f64, pool: &str) -> String {
         if rho > 0.0 {
             let d0 = self.d0();
-            format!("replay = {{ fraction = {rho}, sources = [\"{d0}\"], pool = \"whole\" }}\n")
+            format!("replay = {{ fraction = {rho}, sources = [\"{d0}\"], pool = \"{pool}\" }}\n")
         } else {
             String::new()
         }
@@ -307,7 +338,7 @@ impl Recipe<'_> {
         run(
             label,
             &[("replay_fraction", Value::Float(rho))],
-            self.cpt(&cosine(self.s.max_lr, 0.01), &self.replay(rho)),
+            self.cpt(&cosine(self.s.max_lr, self.s.warmup), &self.replay(rho)),
         )
     }
 
@@ -329,7 +360,7 @@ impl Recipe<'_> {
                 run(
                     &format!("warmup={w}"),
                     &[("warmup", Value::Float(w))],
-                    self.cpt(&cosine(self.s.max_lr, w), ""),
+                    self.cpt(&cosine(self.s.max_lr, &w.to_string()), ""),
                 )
             })
             .collect()
@@ -344,7 +375,7 @@ impl Recipe<'_> {
             runs.push(run(
                 &format!("rewarm-{f}x"),
                 &[("max_lr", Value::Float(lr))],
-                self.cpt(&cosine(lr, 0.01), ""),
+                self.cpt(&cosine(lr, self.s.warmup), ""),
             ));
         }
         runs
@@ -358,12 +389,22 @@ impl Recipe<'_> {
             .collect()
     }
 
-    /// Ibrahim et al.'s headline / D: CPT (re-warm + re-decay ± replay) vs retraining on the union.
+    /// Ibrahim et al.'s headline / D: CPT (re-warm + re-decay ± replay) vs retraining on the union, and
+    /// the C3 control: 25% replay from D0's whole split instead of the sequences pretraining saw.
     fn union_runs(&self) -> Result<Vec<SweepRun>, String> {
         let mut runs: Vec<SweepRun> = [0.0, 0.05, 0.25]
             .iter()
             .map(|&r| self.rewarm_run(&format!("cpt-replay={r}"), r))
             .collect();
+        let whole = self.cpt(
+            &cosine(self.s.max_lr, self.s.warmup),
+            &self.replay_from(0.25, "whole"),
+        );
+        let params = [
+            ("replay_fraction", Value::Float(0.25)),
+            ("replay_pool", Value::String("whole".into())),
+        ];
+        runs.push(run("cpt-replay-whole=0.25", &params, whole));
         runs.push(run("union", &[], self.union()?));
         Ok(runs)
     }
@@ -404,7 +445,7 @@ impl Recipe<'_> {
         let konst = (max + min) / 2.0; // NeoX configs: η_const = (η_max + η_min)/2
         let infinite = |cooldown: &str| {
             [
-                format!("{{ kind = \"infinite\", max_lr = {max:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.01, cooldown = \"{cooldown}\", cooldown_fraction = 0.6, constant_fraction = 0.99 }}"),
+                format!("{{ kind = \"infinite\", max_lr = {max:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = {}, cooldown = \"{cooldown}\", cooldown_fraction = 0.6, constant_fraction = 0.99 }}", self.s.warmup),
                 format!("{{ kind = \"constant\", lr = {konst:e} }}"),
                 format!("{{ kind = \"infinite\", max_lr = {konst:e}, const_lr = {konst:e}, min_lr = {min:e}, warmup = 0.0, cooldown_fraction = 0.0, constant_fraction = 0.8 }}"),
             ]
@@ -420,7 +461,7 @@ impl Recipe<'_> {
             labelled(
                 "repeated-cosine",
                 "repeated cosine",
-                [cosine(max, 0.01), cosine(max, 0.01), cosine(max, 0.01)],
+                [0, 1, 2].map(|_| cosine(max, self.s.warmup)),
             ),
             labelled("infinite-cosine", "infinite cosine", infinite("cosine")),
             labelled(
@@ -443,10 +484,13 @@ impl Recipe<'_> {
             run(label, &[("schedule", Value::String(label.into()))], plan)
         };
         let mut runs = vec![
-            one("cosine", cosine(max, 0.01)),
+            one("cosine", cosine(max, self.s.warmup)),
             one(
                 "linear",
-                format!("{{ kind = \"linear\", max_lr = {max:e}, warmup = 0.01 }}"),
+                format!(
+                    "{{ kind = \"linear\", max_lr = {max:e}, warmup = {} }}",
+                    self.s.warmup
+                ),
             ),
         ];
         for (frac, shape) in [
@@ -457,7 +501,7 @@ impl Recipe<'_> {
         ] {
             runs.push(one(
                 &format!("wsd-{shape}-{frac}"),
-                format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = 0.01, decay_fraction = {frac}, shape = \"{shape}\" }}"),
+                format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = {}, decay_fraction = {frac}, shape = \"{shape}\" }}", self.s.warmup),
             ));
         }
         runs

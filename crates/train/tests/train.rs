@@ -478,8 +478,14 @@ fn seen_replay_after_init_from_draws_only_what_the_earlier_run_consumed() {
     o.stop_at_step = Some(plan.stages[0].steps);
     train(&plan, &o, &NoProgress).unwrap();
     let ckpt = RunDir::new(&run).latest_checkpoint().unwrap();
-    let record = rewarm_runfolder::Consumption::read(&ckpt).unwrap().expect("consumed.json");
-    let drew = record.sources["a"].segments.iter().map(|g| g.draws).sum::<u64>();
+    let record = rewarm_runfolder::Consumption::read(&ckpt)
+        .unwrap()
+        .expect("consumed.json");
+    let drew = record.sources["a"]
+        .segments
+        .iter()
+        .map(|g| g.draws)
+        .sum::<u64>();
     assert_eq!(drew, plan.stages[0].sequences);
     assert!(!record.sources.contains_key("b"), "stage s0 reads only a");
     // The earlier run's sequences of a, and a continuation (another seed) on b replaying a's seen pool.
@@ -510,7 +516,10 @@ fn seen_replay_after_init_from_draws_only_what_the_earlier_run_consumed() {
         .map(|d| d.sequence)
         .collect();
     assert!(replayed.len() as u64 >= cont_plan.stages[0].sequences / 4 - 1);
-    assert!(replayed.iter().all(|q| consumed.contains(q)), "replayed a sequence the earlier run never saw");
+    assert!(
+        replayed.iter().all(|q| consumed.contains(q)),
+        "replayed a sequence the earlier run never saw"
+    );
     // It trains, and its own checkpoint carries the record forward.
     let r = s.dir.path().join("seen-run");
     train(&cont_plan, &opts(&r), &NoProgress).unwrap();
