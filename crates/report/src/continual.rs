@@ -179,6 +179,9 @@ mod tests {
             rollbacks: 0,
             device: None,
             rewarm_version: None,
+            seed: None,
+            baselines: None,
+            bytes_per_token: BTreeMap::new(),
         }
     }
 

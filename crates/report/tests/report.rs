@@ -314,6 +314,7 @@ fn boundaries_from_the_plan_or_from_the_metrics_agree() {
     assert_eq!(run.stages[1].tokens_before, STAGE_STEPS * BATCH_TOKENS);
     assert_eq!(run.stages[1].replay_fraction, 0.25);
     assert_eq!(run.planned_steps, Some(2 * STAGE_STEPS));
+    assert_eq!(run.seed, Some(1));
     // A plan.json from another rewarm version (an unknown key) falls back to the train records.
     let text = std::fs::read_to_string(dir.join("plan.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -324,6 +325,7 @@ fn boundaries_from_the_plan_or_from_the_metrics_agree() {
     assert_eq!(old.boundaries(), run.boundaries());
     assert_eq!(old.stages[1].tokens_before, run.stages[1].tokens_before);
     assert_eq!(old.stages[1].sources, vec!["b".to_owned()]);
+    assert_eq!(old.seed, Some(1));
 }
 
 #[test]
