@@ -14,6 +14,7 @@
 
 pub mod continual;
 pub mod measures;
+mod method;
 pub mod outcomes;
 pub mod plot;
 pub mod render;

@@ -161,6 +161,7 @@ fn find_or_load_baseline(
             let mut b = RunData::load(path)?;
             if runs.iter().any(|r| r.name == b.name) {
                 b.name = format!("baseline/{}", b.name);
+                b.method = b.name.clone();
             }
             let name = b.name.clone();
             runs.push(b);

@@ -21,6 +21,15 @@ fn tiny_model() -> serde_json::Value {
     })
 }
 
+/// UTF-8 bytes per token of a set's validation text, for the eval records' bits per byte.
+fn bytes_per_token(set: &str) -> f64 {
+    if set == "a" {
+        4.0
+    } else {
+        3.5
+    }
+}
+
 /// Loss of a set (`a` or `b`) after a number of steps.
 type LossFn = dyn Fn(&str, u64) -> f64;
 
@@ -73,7 +82,8 @@ fn write_run(dir: &Path, run: &Synthetic) {
             lines.push(
                 json!({
                     "kind": "eval", "step": step, "stage": stage, "tokens": step * BATCH_TOKENS,
-                    "set": set, "loss": (run.loss)(set, step), "perplexity": 1.0, "bits_per_byte": 1.0
+                    "set": set, "loss": (run.loss)(set, step), "perplexity": 1.0,
+                    "bits_per_byte": (run.loss)(set, step) / std::f64::consts::LN_2 / bytes_per_token(set)
                 })
                 .to_string(),
             );
