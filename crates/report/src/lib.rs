@@ -13,6 +13,7 @@
 //! - [`stat`]: mean ± sd (n) over a method's seeds, and the "≈ within 2σ" comparison of two methods.
 
 pub mod continual;
+mod counts;
 pub mod measures;
 mod method;
 pub mod outcomes;

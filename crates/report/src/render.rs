@@ -193,6 +193,9 @@ impl Report {
                 out += &t.to_markdown();
                 out += "\n";
             }
+            for p in &sec.footnotes {
+                out += &format!("{p}\n\n");
+            }
             for f in &sec.figures {
                 out += &format!("![{f}](figures/{f}.svg)\n");
             }
@@ -224,6 +227,9 @@ impl Report {
                 out += &t.to_markdown();
                 out += "\n";
             }
+            for p in &sec.footnotes {
+                out += &format!("{p}\n");
+            }
         }
         for n in &self.notes {
             out += &format!("note: {n}\n");
@@ -254,6 +260,9 @@ impl Report {
             }
             for t in &sec.tables {
                 out += &t.to_html();
+            }
+            for p in &sec.footnotes {
+                out += &format!("<p>{}</p>\n", escape(p));
             }
             for f in &sec.figures {
                 if let Some(svg) = svgs.get(f) {

@@ -66,6 +66,8 @@ pub struct Section {
     pub title: String,
     pub text: Vec<String>,
     pub tables: Vec<Table>,
+    /// Said under the tables (flags, disagreements); printed to the terminal too.
+    pub footnotes: Vec<String>,
     /// Stems of figures shown in this section.
     pub figures: Vec<String>,
     /// Printed to the terminal too.
@@ -78,6 +80,7 @@ impl Section {
             title: title.into(),
             text: Vec::new(),
             tables: Vec::new(),
+            footnotes: Vec::new(),
             figures: Vec::new(),
             terminal,
         }

@@ -1,13 +1,17 @@
-//! Final validation loss per method and set, and AVG; the loss curves per method and per set (a method
+//! Final validation loss per method and set, and AVG, next to the count-model baselines (a loss not below
+//! the bigram's is flagged); the loss curves per method and per set (a method
 //! with several seeds as its mean curve with a band from its lowest to its highest run).
 
 use super::{Ctx, Figures, Unit};
+use crate::counts::{CountBaselines, FLAG, FLAG_NOTE};
+use crate::measures;
 use crate::method::Method;
 use crate::plot::{Chart, Series, Ticks};
 use crate::render::{loss, slug, stat, Table};
 use crate::report::Section;
 use crate::run::RunData;
 use crate::stat::Stat;
+use rewarm_runfolder::SetBaseline;
 use std::collections::BTreeSet;
 
 /// Final loss per set and AVG, per method; loss curves per method and per set.
@@ -29,9 +33,11 @@ pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
                 .into(),
         );
     }
+    let counts = CountBaselines::of(ctx.runs);
     for unit in ctx.units() {
-        sec.tables.push(final_loss_table(ctx, &sets, unit));
+        sec.tables.push(final_loss_table(ctx, &sets, &counts, unit));
     }
+    sec.footnotes = count_notes(ctx, &sets, &counts);
     for m in &ctx.methods {
         let name = figs.add(format!("loss-{}", slug(&m.name)), method_chart(ctx, m));
         sec.figures.push(name);
@@ -45,8 +51,14 @@ pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     sec
 }
 
-/// A row per method: its final loss on each of `sets` and AVG, in `unit`.
-fn final_loss_table(ctx: &Ctx, sets: &BTreeSet<String>, unit: Unit) -> Table {
+/// A row per method: its final loss on each of `sets` (flagged when not below the set's bigram) and AVG,
+/// in `unit`; then the count baselines.
+fn final_loss_table(
+    ctx: &Ctx,
+    sets: &BTreeSet<String>,
+    counts: &CountBaselines,
+    unit: Unit,
+) -> Table {
     let mut header: Vec<&str> = vec![ctx.who()];
     header.extend(sets.iter().map(String::as_str));
     header.push("AVG");
@@ -54,12 +66,74 @@ fn final_loss_table(ctx: &Ctx, sets: &BTreeSet<String>, unit: Unit) -> Table {
     for m in &ctx.methods {
         let mut row = vec![m.name.clone()];
         for set in sets {
-            row.push(stat(ctx.stat(m, |i| ctx.final_loss(i, set, unit)), loss));
+            let cell = stat(ctx.stat(m, |i| ctx.final_loss(i, set, unit)), loss);
+            let flag = if flagged(ctx, counts, m, set) {
+                FLAG
+            } else {
+                ""
+            };
+            row.push(cell + flag);
         }
         row.push(stat(ctx.stat(m, |i| ctx.avg(i, unit)), loss));
         t.rows.push(row);
     }
+    t.rows.extend(count_rows(counts, sets, unit));
     t
+}
+
+/// Whether method `m`'s (mean) final loss on `set` is not below the set's bigram.
+fn flagged(ctx: &Ctx, counts: &CountBaselines, m: &Method, set: &str) -> bool {
+    let nats = ctx.stat(m, |i| ctx.final_loss(i, set, Unit::Nats));
+    counts.flags(set, nats.map(|s| s.mean))
+}
+
+/// The rows "unigram (counts)" and "bigram (counts)": each set's baseline in `unit`, and their mean when
+/// every set has one; none without baselines.
+fn count_rows(counts: &CountBaselines, sets: &BTreeSet<String>, unit: Unit) -> Vec<Vec<String>> {
+    if counts.sets.is_empty() {
+        return Vec::new();
+    }
+    type Pick = fn(&SetBaseline) -> f64;
+    let models: [(&str, Pick); 2] = [
+        ("unigram (counts)", |b| b.unigram),
+        ("bigram (counts)", |b| b.bigram),
+    ];
+    models
+        .iter()
+        .map(|(name, pick)| {
+            let values: Vec<Option<f64>> = sets
+                .iter()
+                .map(|set| {
+                    let shown = counts.sets.get(set)?;
+                    unit.with(Some(pick(&shown.baseline)), shown.bytes_per_token)
+                })
+                .collect();
+            let all: Option<Vec<f64>> = values.iter().copied().collect();
+            let mut row = vec![name.to_string()];
+            row.extend(values.into_iter().map(loss));
+            row.push(loss(all.and_then(|v| measures::average(&v))));
+            row
+        })
+        .collect()
+}
+
+/// What the final-loss table needs said under it: the flag, runs that disagree on a baseline, or that
+/// there are no baselines.
+fn count_notes(ctx: &Ctx, sets: &BTreeSet<String>, counts: &CountBaselines) -> Vec<String> {
+    if counts.sets.is_empty() {
+        return vec![
+            "No count-model baselines: these run folders hold no baselines.json (written by `rewarm train` \
+             at every start, a resume included, since issue 12)."
+                .into(),
+        ];
+    }
+    let any_flag = ctx
+        .methods
+        .iter()
+        .any(|m| sets.iter().any(|set| flagged(ctx, counts, m, set)));
+    let mut notes: Vec<String> = any_flag.then(|| FLAG_NOTE.to_owned()).into_iter().collect();
+    notes.extend(counts.notes());
+    notes
 }
 
 /// A method's loss on each set over tokens, its stage boundaries marked.
@@ -147,4 +221,43 @@ fn loss_chart(title: String) -> Chart {
     let mut chart = Chart::new(title, "tokens", "loss (nats/token)");
     chart.x_ticks = Ticks::Si;
     chart
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcomes::tests::one_stage_run;
+    use crate::report::ReportOptions;
+    use rewarm_runfolder::Baselines;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_count_baselines_are_rows_and_a_loss_not_below_the_bigram_is_flagged() {
+        // Final losses (k = 1): de 5.5, en 5.0. The bigram is 5.5 on de (not beaten) and 6.0 on en.
+        let mut run = one_stage_run(None);
+        let baseline = |unigram, bigram| SetBaseline {
+            unigram,
+            bigram,
+            targets: 100,
+            bytes_per_token: None,
+        };
+        run.baselines = Some(Baselines {
+            sets: BTreeMap::from([
+                ("de".to_owned(), baseline(7.0, 5.5)),
+                ("en".to_owned(), baseline(6.5, 6.0)),
+            ]),
+        });
+        let options = ReportOptions {
+            last_k: 1,
+            ..ReportOptions::default()
+        };
+        let runs = [run];
+        let ctx = Ctx::new(&runs, None, &options);
+        let sec = final_loss_section(&ctx, &mut Figures::default());
+        let rows = &sec.tables[0].rows;
+        assert_eq!(rows[0], ["r", "5.5000†", "5.0000", "5.2500"]);
+        assert_eq!(rows[1], ["unigram (counts)", "7.0000", "6.5000", "6.7500"]);
+        assert_eq!(rows[2], ["bigram (counts)", "5.5000", "6.0000", "5.7500"]);
+        assert_eq!(sec.footnotes, [FLAG_NOTE]);
+    }
 }
