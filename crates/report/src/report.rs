@@ -12,6 +12,7 @@
 use crate::plot::Chart;
 use crate::render::Table;
 use crate::run::{discover, RunData};
+use crate::sections::against_union::against_union_section;
 use crate::sections::cost::cost_section;
 use crate::sections::final_loss::final_loss_section;
 use crate::sections::forgetting::forgetting_section;
@@ -114,8 +115,9 @@ impl Report {
             forgetting_section(&ctx, &mut figs),
             stability_gap_section(&ctx),
             cost_section(&ctx),
-            time_to_target_section(&ctx, &workloads),
         ];
+        sections.extend(against_union_section(&ctx));
+        sections.push(time_to_target_section(&ctx, &workloads));
         sections.extend(profiles_section(&ctx, &workloads, &mut figs));
         Report {
             stamp: options.stamp.clone(),

@@ -258,6 +258,7 @@ fn golden_report_md() {
         "== Forgetting and adaptation ==",
         "== Stability gap ==",
         "== Tokens and FLOPs ==",
+        "== Continual runs against the union retrain ==",
         "== Time to target ==",
         "== Performance profiles ==",
     ] {

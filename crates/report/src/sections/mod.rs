@@ -5,12 +5,14 @@
 //! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
 //! - [`stability_gap`]: the stability gap after every boundary;
 //! - [`cost`]: tokens and FLOPs relative to the union baseline;
+//! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
 //! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them.
 //!
 //! Every section reads a [`Ctx`] and adds its figures to [`Figures`]. Sections other than the runs table
 //! report per method ([`crate::method`]): a cell of a method with several runs is mean ± sd (n)
 //! ([`Ctx::stat`], [`crate::render::stat`]); a loss table comes in each of [`Ctx::units`].
 
+pub(crate) mod against_union;
 pub(crate) mod cost;
 pub(crate) mod final_loss;
 pub(crate) mod forgetting;
