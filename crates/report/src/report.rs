@@ -31,7 +31,8 @@ pub use crate::outcomes::{set_outcomes, Role, SetOutcome};
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportOptions {
     /// Final loss = mean of the last `last_k` evaluations of each set (Ibrahim et al. average the last 100
-    /// logged iterations; with sparse evaluations the last one is the default).
+    /// logged iterations). Default 3: one evaluation is one noisy sample of the model; three damp that
+    /// noise while staying at the end of training.
     pub last_k: usize,
     /// The union baseline run (otherwise: a single-stage run mixing ≥ 2 sources, per sweep folder).
     pub baseline: Option<PathBuf>,
@@ -46,7 +47,7 @@ pub struct ReportOptions {
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            last_k: 1,
+            last_k: 3,
             baseline: None,
             target_set: None,
             target_loss: None,
