@@ -55,7 +55,10 @@ fn run_row(ctx: &Ctx, i: usize) -> Vec<String> {
 fn run_notes(ctx: &Ctx, i: usize) -> Vec<String> {
     let r = &ctx.runs[i];
     let mut notes = Vec::new();
-    if ctx.baseline_of.contains(&Some(i)) {
+    // Every seed of the baseline's method is the baseline.
+    let method = ctx.methods.iter().find(|m| m.runs.contains(&i));
+    let same_method = |b: usize| method.is_some_and(|m| m.runs.contains(&b));
+    if ctx.baseline_of.iter().flatten().any(|&b| same_method(b)) {
         notes.push("union baseline".to_owned());
     }
     if !r.complete() {
