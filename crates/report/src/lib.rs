@@ -9,16 +9,20 @@
 //! - [`report`]: the report of a set of runs, built from its sections (`sections/`, one file each), and
 //!   [`write_report`];
 //! - [`render`]: those as Markdown, HTML and terminal text;
-//! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model.
+//! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model;
+//! - [`stat`]: mean ± sd (n) over a method's seeds, and the "≈ within 2σ" comparison of two methods.
 
 pub mod continual;
+mod counts;
 pub mod measures;
+mod method;
 pub mod outcomes;
 pub mod plot;
 pub mod render;
 pub mod report;
 pub mod run;
 mod sections;
+pub mod stat;
 
 pub use continual::ContinualTable;
 pub use report::{write_report, Report, ReportOptions};

@@ -131,6 +131,9 @@ pub(crate) mod tests {
             rollbacks: 0,
             device: None,
             rewarm_version: None,
+            seed: None,
+            baselines: None,
+            bytes_per_token: BTreeMap::new(),
         }
     }
 

@@ -55,6 +55,8 @@ pub struct Series {
     pub style: Style,
     /// Text drawn next to each point (scatter plots name their runs).
     pub point_labels: Vec<String>,
+    /// A shaded band behind the series, as (x, low, high): the spread over a method's seeds.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 impl Series {
@@ -64,6 +66,7 @@ impl Series {
             points,
             style: Style::Line,
             point_labels: Vec::new(),
+            band: Vec::new(),
         }
     }
 }
@@ -159,7 +162,19 @@ impl Chart {
     }
 
     fn ranges(&self) -> ((f64, f64), (f64, f64)) {
-        let all = || self.series.iter().flat_map(|s| s.points.iter());
+        let band = |s: &Series| -> Vec<(f64, f64)> {
+            s.band
+                .iter()
+                .flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)])
+                .collect()
+        };
+        let bands: Vec<(f64, f64)> = self.series.iter().flat_map(band).collect();
+        let all = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .chain(&bands)
+        };
         let span = |lo: f64, hi: f64, pad: f64| -> (f64, f64) {
             if !(lo.is_finite() && hi.is_finite()) {
                 return (0.0, 1.0);
@@ -288,6 +303,7 @@ fn draw_series<DB: DrawingBackend>(
     s: &Series,
     color: RGBColor,
 ) -> Result<bool, String> {
+    draw_band(chart, &s.band, color)?;
     let points = s
         .points
         .iter()
@@ -322,6 +338,34 @@ fn draw_series<DB: DrawingBackend>(
             .map_err(draw_error)?;
     }
     Ok(!s.label.is_empty())
+}
+
+/// A band as one filled polygon in a light shade of `color`: the lows left to right, the highs back
+/// (non-finite points left out).
+fn draw_band<DB: DrawingBackend>(
+    chart: &mut Plot<DB>,
+    band: &[(f64, f64, f64)],
+    color: RGBColor,
+) -> Result<(), String> {
+    let finite: Vec<&(f64, f64, f64)> = band
+        .iter()
+        .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite())
+        .collect();
+    if finite.len() < 2 {
+        return Ok(());
+    }
+    let outline: Vec<(f64, f64)> = finite
+        .iter()
+        .map(|b| (b.0, b.1))
+        .chain(finite.iter().rev().map(|b| (b.0, b.2)))
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(
+            outline,
+            color.mix(0.2).filled(),
+        )))
+        .map_err(draw_error)?;
+    Ok(())
 }
 
 /// Tableau 10: distinct in colour and in greyscale.
@@ -459,5 +503,21 @@ mod tests {
         let mut untitled = chart.clone();
         untitled.title.clear();
         assert_ne!(png, untitled.to_png().unwrap());
+    }
+
+    #[test]
+    fn a_band_is_drawn_behind_its_series_and_widens_the_y_range() {
+        let mut chart = Chart::new("mean of seeds", "tokens", "loss");
+        let mut mean = Series::line("m", vec![(0.0, 5.0), (1.0, 4.0), (2.0, 3.5)]);
+        mean.band = vec![(0.0, 4.8, 5.2), (1.0, 3.5, 4.6), (2.0, 3.0, 3.9)];
+        chart.series.push(mean);
+        let (_, (y0, y1)) = chart.ranges();
+        assert!(y0 < 3.0 && y1 > 5.2, "{y0} {y1}");
+        let svg = chart.to_svg().unwrap();
+        assert!(svg.contains("<polygon"), "{svg}");
+        let mut bare = chart.clone();
+        bare.series[0].band.clear();
+        assert!(!bare.to_svg().unwrap().contains("<polygon"));
+        assert_ne!(chart.to_png().unwrap(), bare.to_png().unwrap());
     }
 }

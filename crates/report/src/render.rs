@@ -2,6 +2,7 @@
 //! report as report.md, report.html and terminal text.
 
 use crate::report::Report;
+use crate::stat::Stat;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -12,6 +13,8 @@ pub struct Table {
     /// Right-align column i.
     pub right: Vec<bool>,
     pub rows: Vec<Vec<String>>,
+    /// A line said above the table (e.g. its unit when it is not the report's).
+    pub caption: Option<String>,
 }
 
 impl Table {
@@ -20,7 +23,13 @@ impl Table {
             header: header.iter().map(|h| h.to_string()).collect(),
             right: (0..header.len()).map(|i| i > 0).collect(),
             rows: Vec::new(),
+            caption: None,
         }
+    }
+
+    pub(crate) fn captioned(mut self, caption: Option<String>) -> Self {
+        self.caption = caption;
+        self
     }
 
     pub(crate) fn left(mut self, columns: &[usize]) -> Self {
@@ -54,7 +63,11 @@ impl Table {
             let cells: Vec<String> = cells.iter().enumerate().map(|(c, s)| pad(s, c)).collect();
             format!("| {} |\n", cells.join(" | "))
         };
-        let mut out = line(&self.header);
+        let mut out = match &self.caption {
+            Some(c) => format!("{c}\n\n"),
+            None => String::new(),
+        };
+        out += &line(&self.header);
         let rule: Vec<String> = (0..n)
             .map(|c| {
                 if self.right[c] {
@@ -72,7 +85,11 @@ impl Table {
     }
 
     pub fn to_html(&self) -> String {
-        let mut out = String::from("<table>\n<thead><tr>");
+        let mut out = String::from("<table>\n");
+        if let Some(c) = &self.caption {
+            let _ = writeln!(out, "<caption>{}</caption>", escape(c));
+        }
+        out += "<thead><tr>";
         for (c, h) in self.header.iter().enumerate() {
             let _ = write!(out, "<th{}>{}</th>", align(self.right[c]), escape(h));
         }
@@ -116,6 +133,25 @@ pub(crate) fn ratio(x: Option<f64>) -> String {
 pub(crate) fn sci(x: Option<f64>) -> String {
     x.map_or("–".into(), |x| format!("{x:.3e}"))
 }
+/// A method's cell: `fmt`'s text of the one value, or `mean ± sd (n)` of several; `fmt(None)` without
+/// any.
+pub(crate) fn stat(s: Option<Stat>, fmt: fn(Option<f64>) -> String) -> String {
+    s.map_or(fmt(None), |s| s.format(|x| fmt(Some(x))))
+}
+/// Steps: whole numbers as such, a mean over runs with one decimal.
+pub(crate) fn steps(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| {
+        if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    })
+}
+/// Tokens (or another count) with thousands separators; a mean over runs rounded to a whole number.
+pub(crate) fn tokens(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| count(x.round() as u64))
+}
 pub(crate) fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -157,6 +193,9 @@ impl Report {
                 out += &t.to_markdown();
                 out += "\n";
             }
+            for p in &sec.footnotes {
+                out += &format!("{p}\n\n");
+            }
             for f in &sec.figures {
                 out += &format!("![{f}](figures/{f}.svg)\n");
             }
@@ -188,6 +227,9 @@ impl Report {
                 out += &t.to_markdown();
                 out += "\n";
             }
+            for p in &sec.footnotes {
+                out += &format!("{p}\n");
+            }
         }
         for n in &self.notes {
             out += &format!("note: {n}\n");
@@ -218,6 +260,9 @@ impl Report {
             }
             for t in &sec.tables {
                 out += &t.to_html();
+            }
+            for p in &sec.footnotes {
+                out += &format!("<p>{}</p>\n", escape(p));
             }
             for f in &sec.figures {
                 if let Some(svg) = svgs.get(f) {

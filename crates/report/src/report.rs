@@ -12,6 +12,7 @@
 use crate::plot::Chart;
 use crate::render::Table;
 use crate::run::{discover, RunData};
+use crate::sections::against_union::against_union_section;
 use crate::sections::cost::cost_section;
 use crate::sections::final_loss::final_loss_section;
 use crate::sections::forgetting::forgetting_section;
@@ -30,7 +31,8 @@ pub use crate::outcomes::{set_outcomes, Role, SetOutcome};
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportOptions {
     /// Final loss = mean of the last `last_k` evaluations of each set (Ibrahim et al. average the last 100
-    /// logged iterations; with sparse evaluations the last one is the default).
+    /// logged iterations). Default 3: one evaluation is one noisy sample of the model; three damp that
+    /// noise while staying at the end of training.
     pub last_k: usize,
     /// The union baseline run (otherwise: a single-stage run mixing ≥ 2 sources, per sweep folder).
     pub baseline: Option<PathBuf>,
@@ -45,7 +47,7 @@ pub struct ReportOptions {
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            last_k: 1,
+            last_k: 3,
             baseline: None,
             target_set: None,
             target_loss: None,
@@ -66,6 +68,8 @@ pub struct Section {
     pub title: String,
     pub text: Vec<String>,
     pub tables: Vec<Table>,
+    /// Said under the tables (flags, disagreements); printed to the terminal too.
+    pub footnotes: Vec<String>,
     /// Stems of figures shown in this section.
     pub figures: Vec<String>,
     /// Printed to the terminal too.
@@ -78,6 +82,7 @@ impl Section {
             title: title.into(),
             text: Vec::new(),
             tables: Vec::new(),
+            footnotes: Vec::new(),
             figures: Vec::new(),
             terminal,
         }
@@ -111,8 +116,9 @@ impl Report {
             forgetting_section(&ctx, &mut figs),
             stability_gap_section(&ctx),
             cost_section(&ctx),
-            time_to_target_section(&ctx, &workloads),
         ];
+        sections.extend(against_union_section(&ctx));
+        sections.push(time_to_target_section(&ctx, &workloads));
         sections.extend(profiles_section(&ctx, &workloads, &mut figs));
         Report {
             stamp: options.stamp.clone(),
@@ -161,6 +167,7 @@ fn find_or_load_baseline(
             let mut b = RunData::load(path)?;
             if runs.iter().any(|r| r.name == b.name) {
                 b.name = format!("baseline/{}", b.name);
+                b.method = b.name.clone();
             }
             let name = b.name.clone();
             runs.push(b);

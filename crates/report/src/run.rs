@@ -10,10 +10,10 @@ use crate::ReportError;
 use rewarm_arch::ModelConfig;
 use rewarm_plan::{Plan, PlanFile};
 use rewarm_runfolder::{
-    Environment, Record, RunDir, RunFolderError, SweepDir, SweepIndex, TrainRecord,
+    Baselines, Environment, Record, RunDir, RunFolderError, SweepDir, SweepIndex, TrainRecord,
 };
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// One evaluation of one validation set.
@@ -76,6 +76,13 @@ pub struct RunData {
     /// `environment.json` fields shown in the runs table.
     pub device: Option<String>,
     pub rewarm_version: Option<String>,
+    /// The plan's seed (runs of one method differ only by it).
+    pub seed: Option<u64>,
+    /// `baselines.json`: count-model losses per validation set (`None` in older run folders).
+    pub baselines: Option<Baselines>,
+    /// Validation set → UTF-8 bytes per token of its text, for bits per byte: from baselines.json, else
+    /// derived from the eval records (loss / ln 2 / bits_per_byte).
+    pub bytes_per_token: BTreeMap<String, f64>,
 }
 
 impl From<RunFolderError> for ReportError {
@@ -100,6 +107,7 @@ struct PlanView {
     seq_len: Option<u64>,
     model: Option<ModelConfig>,
     init_from: Option<String>,
+    seed: Option<u64>,
 }
 
 /// plan.json as an older (or newer) rewarm wrote it: the stage names and mixtures are read as written.
@@ -125,9 +133,11 @@ impl RunData {
                 "pass a run folder written by `rewarm train` (it holds plan.json and metrics.jsonl)",
             ));
         }
-        let (train, evals, rollbacks) = read_metrics(&run.metrics())?;
+        let (train, evals, rollbacks, derived_bpt) = read_metrics(&run.metrics())?;
         let view = read_plan(&run.plan_json(), &train)?;
         let env = Environment::read(&run);
+        let baselines = Baselines::read(&run)?;
+        let bytes_per_token = bytes_per_token(baselines.as_ref(), derived_bpt);
         Ok(RunData {
             method: name.clone(),
             name,
@@ -144,7 +154,16 @@ impl RunData {
             rollbacks,
             device: env.device,
             rewarm_version: env.rewarm_version,
+            seed: view.seed,
+            baselines,
+            bytes_per_token,
         })
+    }
+
+    /// `nats` per token on `set` as bits per byte of the set's text; `None` without its bytes per token.
+    pub fn bits_per_byte(&self, set: &str, nats: f64) -> Option<f64> {
+        let b = self.bytes_per_token.get(set)?;
+        Some(nats / std::f64::consts::LN_2 / b)
     }
 
     /// Boundaries: the first step of each stage (0 for the first).
@@ -232,6 +251,7 @@ fn read_plan(path: &Path, train: &[TrainPoint]) -> Result<PlanView, ReportError>
             seq_len: Some(plan.seq_len as u64),
             model: Some(file.model),
             init_from: file.plan.init_from,
+            seed: Some(file.plan.seed),
         });
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -272,6 +292,7 @@ fn read_plan(path: &Path, train: &[TrainPoint]) -> Result<PlanView, ReportError>
             .get("init_from")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        seed: file.plan.get("seed").and_then(|v| v.as_u64()),
     })
 }
 
@@ -289,14 +310,20 @@ fn stage_info(plan: &Plan, s: &rewarm_plan::resolved::StagePlan) -> StageInfo {
     }
 }
 
-type Records = (Vec<TrainPoint>, BTreeMap<String, Vec<EvalPoint>>, usize);
+type Records = (
+    Vec<TrainPoint>,
+    BTreeMap<String, Vec<EvalPoint>>,
+    usize,
+    BTreeMap<String, f64>,
+);
 
 /// Reads metrics.jsonl (a torn last line is skipped; any other bad line is an error): train records by
-/// step and eval points per set, one per step (the last record wins after a rollback), and the number of
-/// rollbacks.
+/// step and eval points per set, one per step (the last record wins after a rollback), the number of
+/// rollbacks, and each set's bytes per token as its first eval record with `bits_per_byte` implies.
 fn read_metrics(path: &Path) -> Result<Records, ReportError> {
     let mut train: BTreeMap<u64, TrainPoint> = BTreeMap::new();
     let mut evals: BTreeMap<String, BTreeMap<u64, EvalPoint>> = BTreeMap::new();
+    let mut bytes_per_token: BTreeMap<String, f64> = BTreeMap::new();
     let mut rollbacks = 0;
     for record in rewarm_runfolder::metrics_log::read(path)? {
         match record {
@@ -304,6 +331,11 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
                 train.insert(t.step, t);
             }
             Record::Eval(e) => {
+                // bits_per_byte = loss / ln 2 / bytes_per_token (docs/metrics.md).
+                let implied = e.bits_per_byte.map(|b| e.loss / std::f64::consts::LN_2 / b);
+                if let Some(b) = implied.filter(|b| b.is_finite() && *b > 0.0) {
+                    bytes_per_token.entry(e.set.clone()).or_insert(b);
+                }
                 let point = EvalPoint {
                     step: e.step,
                     tokens: e.tokens,
@@ -322,7 +354,22 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
             .map(|(k, m)| (k, m.into_values().collect()))
             .collect(),
         rollbacks,
+        bytes_per_token,
     ))
+}
+
+/// Bytes per token per set: baselines.json's (the validation split's ratio), else what the eval records
+/// imply.
+fn bytes_per_token(
+    baselines: Option<&Baselines>,
+    mut derived: BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    for (set, b) in baselines.iter().flat_map(|b| &b.sets) {
+        if let Some(x) = b.bytes_per_token.filter(|x| x.is_finite() && *x > 0.0) {
+            derived.insert(set.clone(), x);
+        }
+    }
+    derived
 }
 
 /// Fallback when plan.json does not resolve: stage names and mixtures from the JSON, boundaries from the
@@ -435,14 +482,32 @@ fn sweep_runs(input: &Path, notes: &mut Vec<String>) -> Result<Vec<RunData>, Rep
             continue;
         }
         let mut run = RunData::load(&dir)?;
-        if let Some(label) = index.label(&run.name) {
-            run.method = label.to_owned();
-        }
-        run.name = format!("{group}/{}", run.method);
-        run.group = Some(group.clone());
+        name_in_sweep(&mut run, &group, &index);
         runs.push(run);
     }
     Ok(runs)
+}
+
+/// Names a run of the sweep folder `group` by its sweep.json label, which becomes its method:
+/// `{group}/{label}`, or `{group}/{label}/seed={s}` when the sweep trains that label with several seeds
+/// (the report aggregates such runs as one method).
+fn name_in_sweep(run: &mut RunData, group: &str, index: &SweepIndex) {
+    if let Some(entry) = index.runs.iter().find(|e| e.id == run.name) {
+        run.method = entry.label.clone();
+        // plan.json says what was trained; sweep.json's seed stands in for a plan of another version.
+        run.seed = run.seed.or(entry.seed);
+    }
+    let seeds: BTreeSet<u64> = index
+        .runs
+        .iter()
+        .filter(|e| e.label == run.method)
+        .filter_map(|e| e.seed)
+        .collect();
+    run.name = match run.seed {
+        Some(s) if seeds.len() > 1 => format!("{group}/{}/seed={s}", run.method),
+        _ => format!("{group}/{}", run.method),
+    };
+    run.group = Some(group.to_owned());
 }
 
 /// An error naming both folders when two of `runs` (sorted by name) share a name.
@@ -493,6 +558,9 @@ mod tests {
             rollbacks: 0,
             device: None,
             rewarm_version: None,
+            seed: None,
+            baselines: None,
+            bytes_per_token: BTreeMap::new(),
         };
         assert_eq!(run.stage_at(0), 0);
         assert_eq!(run.stage_at(30), 0);

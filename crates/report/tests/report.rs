@@ -1,9 +1,11 @@
-//! `rewarm report` end to end on synthetic run folders written here by hand (plan.json + metrics.jsonl):
-//! a golden report.md (regenerate with `REWARM_BLESS=1 cargo test --release -p rewarm-report`), byte-identical
-//! output on two runs, the figure files, and loading details.
+//! `rewarm report` end to end on synthetic run folders written here by hand (plan.json + metrics.jsonl,
+//! and for the seeded study baselines.json and a sweep.json with seeds): golden report.md files (regenerate
+//! with `REWARM_BLESS=1 cargo test --release -p rewarm-report` and read the diff), byte-identical output
+//! on two runs, the figure files, and loading details.
 
 use rewarm_report::run::BoundarySource;
 use rewarm_report::{write_report, ReportOptions, RunData};
+use rewarm_runfolder::{Baselines, RunDir, SetBaseline};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,15 @@ fn tiny_model() -> serde_json::Value {
     })
 }
 
+/// UTF-8 bytes per token of a set's validation text, for the eval records' bits per byte.
+fn bytes_per_token(set: &str) -> f64 {
+    if set == "a" {
+        4.0
+    } else {
+        3.5
+    }
+}
+
 /// Loss of a set (`a` or `b`) after a number of steps.
 type LossFn = dyn Fn(&str, u64) -> f64;
 
@@ -30,6 +41,19 @@ struct Synthetic {
     /// Loss of set (`a` or `b`) after `step` steps.
     loss: Box<LossFn>,
     device: Option<&'static str>,
+    seed: u64,
+}
+
+impl Synthetic {
+    /// The same run trained with `seed`, its every loss shifted by `offset` (seed noise).
+    fn seeded(self, seed: u64, offset: f64) -> Synthetic {
+        let loss = self.loss;
+        Synthetic {
+            loss: Box::new(move |set, step| r4(loss(set, step) + offset)),
+            seed,
+            ..self
+        }
+    }
 }
 
 fn write_run(dir: &Path, run: &Synthetic) {
@@ -48,7 +72,7 @@ fn write_run(dir: &Path, run: &Synthetic) {
         .collect();
     let plan = json!({
         "plan": {
-            "seed": 1, "model": { "preset": "tiny" },
+            "seed": run.seed, "model": { "preset": "tiny" },
             "data": { "sources": { "a": "prepared/a", "b": "prepared/b" } },
             "train": { "batch_tokens": BATCH_TOKENS },
             "stages": stages
@@ -73,7 +97,8 @@ fn write_run(dir: &Path, run: &Synthetic) {
             lines.push(
                 json!({
                     "kind": "eval", "step": step, "stage": stage, "tokens": step * BATCH_TOKENS,
-                    "set": set, "loss": (run.loss)(set, step), "perplexity": 1.0, "bits_per_byte": 1.0
+                    "set": set, "loss": (run.loss)(set, step), "perplexity": 1.0,
+                    "bits_per_byte": (run.loss)(set, step) / std::f64::consts::LN_2 / bytes_per_token(set)
                 })
                 .to_string(),
             );
@@ -152,6 +177,7 @@ fn cpt(rho: f64, lr: f64, shift: f64) -> Synthetic {
             r4(x)
         }),
         device: None,
+        seed: 1,
     }
 }
 
@@ -166,6 +192,7 @@ fn union() -> Synthetic {
             })
         }),
         device: Some("Cpu"),
+        seed: 1,
     }
 }
 
@@ -219,6 +246,27 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Compares `md` with `tests/golden/<name>`, or writes it there with `REWARM_BLESS=1`.
+fn check_golden(name: &str, md: &str) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("REWARM_BLESS").is_some() {
+        std::fs::write(&golden, md).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+        panic!(
+            "{} exists (create it with REWARM_BLESS=1)",
+            golden.display()
+        )
+    });
+    assert!(
+        md == want,
+        "report.md differs from {}; if the change is intended, rerun with REWARM_BLESS=1 and review the diff.\n{md}",
+        golden.display()
+    );
+}
+
 #[test]
 fn golden_report_md() {
     let tmp = tempfile::tempdir().unwrap();
@@ -230,17 +278,7 @@ fn golden_report_md() {
     if let Some(keep) = std::env::var_os("REWARM_REPORT_OUT") {
         write_report(&inputs, &options(), Path::new(&keep)).unwrap();
     }
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report.md");
-    if std::env::var_os("REWARM_BLESS").is_some() {
-        std::fs::write(&golden, &md).unwrap();
-    }
-    let want = std::fs::read_to_string(&golden)
-        .expect("tests/golden/report.md exists (create it with REWARM_BLESS=1)");
-    assert!(
-        md == want,
-        "report.md differs from {}; if the change is intended, rerun with REWARM_BLESS=1 and review the diff.\n{md}",
-        golden.display()
-    );
+    check_golden("report.md", &md);
     // The terminal shows the main tables.
     let term = report.to_terminal();
     for title in [
@@ -248,11 +286,112 @@ fn golden_report_md() {
         "== Forgetting and adaptation ==",
         "== Stability gap ==",
         "== Tokens and FLOPs ==",
+        "== Continual runs against the union retrain ==",
         "== Time to target ==",
         "== Performance profiles ==",
     ] {
         assert!(term.contains(title), "{title} missing from:\n{term}");
     }
+}
+
+/// Seed `s` of 1, 2, 3 shifts every loss by `step`·(s − 2): the final losses of a method's three seeds
+/// are its seed-2 value ± `step`, so their sample sd is exactly `step`.
+fn seed_offset(seed: u64, step: f64) -> f64 {
+    (seed as f64 - 2.0) * step
+}
+
+/// Count-model baselines on the synthetic sets: the bigram on `b` (4.5) is above the replay run's final
+/// loss there (4.5923), so that run is flagged; `a`'s bigram (3.6) is above no method's final loss.
+fn synthetic_baselines() -> Baselines {
+    let set = |unigram, bigram, s| SetBaseline {
+        unigram,
+        bigram,
+        targets: 2048,
+        bytes_per_token: Some(bytes_per_token(s)),
+    };
+    Baselines {
+        sets: BTreeMap::from([
+            ("a".to_owned(), set(5.0, 3.6, "a")),
+            ("b".to_owned(), set(5.5, 4.5, "b")),
+        ]),
+    }
+}
+
+/// A sweep folder `seeds` with 2 methods × 3 seeds, as `rewarm sweep` with seeds writes it: 25% replay
+/// (sd 0.02 between seeds) and the union retrain (sd 0.04), each run with baselines.json.
+fn write_seeded_study(root: &Path) -> PathBuf {
+    let dir = root.join("seeds");
+    let mut entries = Vec::new();
+    for seed in 1..=3 {
+        let runs = [
+            (
+                "replay-0.25",
+                cpt(0.25, 1e-3, 1.0).seeded(seed, seed_offset(seed, 0.02)),
+            ),
+            ("union", union().seeded(seed, seed_offset(seed, 0.04))),
+        ];
+        for (label, run) in runs {
+            let id = format!("{label}-s{seed}");
+            write_run(&dir.join(&id), &run);
+            synthetic_baselines()
+                .write(&RunDir::new(dir.join(&id)))
+                .unwrap();
+            entries
+                .push(json!({ "id": id, "label": label, "seed": seed, "params": {}, "steps": 20 }));
+        }
+    }
+    std::fs::write(dir.join("sweep.json"), json!(entries).to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn a_seeded_sweep_reports_mean_sd_n_against_the_count_baselines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [write_seeded_study(tmp.path())];
+    let out = tmp.path().join("report");
+    let report = write_report(&inputs, &options(), &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    if let Some(keep) = std::env::var_os("REWARM_REPORT_OUT") {
+        write_report(&inputs, &options(), &Path::new(&keep).join("seeds")).unwrap();
+    }
+    check_golden("report-seeds.md", &md);
+    let row = |start: &str| -> Vec<&str> { md.lines().filter(|l| l.starts_with(start)).collect() };
+    // Runs are named by seed, the union's all marked as the baseline; the other tables have a row per
+    // method with mean ± sd (n = 3).
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"seeds/replay-0.25/seed=2"), "{names:?}");
+    assert_eq!(row("| seeds/union/seed=").len(), 3);
+    assert!(row("| seeds/union/seed=")
+        .iter()
+        .all(|l| l.contains("union baseline")));
+    let replay = row("| seeds/replay-0.25 ");
+    assert!(replay[0].contains(" ± 0.0200 (3)"), "{replay:?}");
+    assert!(row("| seeds/union ")[0].contains(" ± 0.0400 (3)"));
+    // The count baselines are rows, and the replay method (b: 4.5923 ≥ 4.5) is flagged.
+    assert_eq!(
+        row("| unigram (counts) ").len(),
+        2,
+        "nats and bits per byte"
+    );
+    assert!(row("| bigram (counts) ")[0].contains("4.5000"));
+    assert!(replay[0].contains("4.5923 ± 0.0200 (3)†"), "{}", replay[0]);
+    assert!(!row("| seeds/union ")[0].contains('†'));
+    assert!(md.contains("† not below the bigram count model"));
+    assert!(report
+        .to_terminal()
+        .contains("† not below the bigram count model"));
+    // AVG 3.7940 ± 0.02 against 3.9298 ± 0.04: σ_diff = √((0.02² + 0.04²)/3) = 0.0258, Δ = −0.1358.
+    let verdict = row("| seeds/replay-0.25 ")
+        .into_iter()
+        .find(|l| l.ends_with("|") && l.contains(" better "))
+        .expect("a comparison row");
+    assert!(
+        verdict.contains("-0.1358") && verdict.contains("0.0258") && verdict.contains("better"),
+        "{verdict}"
+    );
+    // The figures draw each method's mean with a band.
+    let svg = std::fs::read_to_string(out.join("figures/loss-seeds-replay-0.25.svg")).unwrap();
+    assert!(svg.contains("<polygon"), "no band");
 }
 
 #[test]
@@ -314,6 +453,7 @@ fn boundaries_from_the_plan_or_from_the_metrics_agree() {
     assert_eq!(run.stages[1].tokens_before, STAGE_STEPS * BATCH_TOKENS);
     assert_eq!(run.stages[1].replay_fraction, 0.25);
     assert_eq!(run.planned_steps, Some(2 * STAGE_STEPS));
+    assert_eq!(run.seed, Some(1));
     // A plan.json from another rewarm version (an unknown key) falls back to the train records.
     let text = std::fs::read_to_string(dir.join("plan.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -324,6 +464,7 @@ fn boundaries_from_the_plan_or_from_the_metrics_agree() {
     assert_eq!(old.boundaries(), run.boundaries());
     assert_eq!(old.stages[1].tokens_before, run.stages[1].tokens_before);
     assert_eq!(old.stages[1].sources, vec!["b".to_owned()]);
+    assert_eq!(old.seed, Some(1));
 }
 
 #[test]

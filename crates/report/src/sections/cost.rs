@@ -1,7 +1,8 @@
-//! Tokens and FLOPs per run, relative to its union baseline.
+//! Tokens and FLOPs per method, relative to its union baseline.
 
 use super::Ctx;
-use crate::render::{count, ratio, sci, Table};
+use crate::method::Method;
+use crate::render::{ratio, sci, stat, tokens, Table};
 use crate::report::Section;
 use crate::run::RunData;
 
@@ -25,9 +26,8 @@ fn cpt_tokens(run: &RunData) -> Option<u64> {
     Some(run.tokens().saturating_sub(b.tokens_before))
 }
 
-/// Tokens and FLOPs, relative to the union baseline.
+/// Tokens and FLOPs per method, relative to the union baseline.
 pub(crate) fn cost_section(ctx: &Ctx) -> Section {
-    let (runs, baseline_of) = (ctx.runs, &ctx.baseline_of);
     let mut sec = Section::new("Tokens and FLOPs", true);
     sec.text.push(
         "FLOPs = tokens × 6·(N + V·C) + 12·L·T·C per token (rewarm-model's `flops_per_token`). CPT tokens \
@@ -37,7 +37,7 @@ pub(crate) fn cost_section(ctx: &Ctx) -> Section {
             .into(),
     );
     let mut t = Table::new(&[
-        "run",
+        ctx.who(),
         "tokens",
         "FLOPs",
         "CPT tokens",
@@ -48,26 +48,36 @@ pub(crate) fn cost_section(ctx: &Ctx) -> Section {
         "FLOPs × union",
     ])
     .left(&[5]);
-    for (i, r) in runs.iter().enumerate() {
-        let flops = r.flops_per_token().map(|f| f * r.tokens() as f64);
-        let base = baseline_of[i].map(|b| &runs[b]);
-        let base_tokens = base.map(|b| b.tokens() as f64).filter(|&x| x > 0.0);
-        let base_flops = base
-            .and_then(|b| b.flops_per_token().map(|f| f * b.tokens() as f64))
-            .filter(|&x| x > 0.0);
-        let cpt = cpt_tokens(r);
-        t.rows.push(vec![
-            r.name.clone(),
-            count(r.tokens()),
-            sci(flops),
-            cpt.map_or("–".into(), count),
-            count(replay_tokens(r)),
-            base.map_or("–".into(), |b| b.name.clone()),
-            ratio(base_tokens.map(|b| r.tokens() as f64 / b)),
-            ratio(base_tokens.zip(cpt).map(|(b, c)| c as f64 / b)),
-            ratio(base_flops.zip(flops).map(|(b, f)| f / b)),
-        ]);
+    for m in &ctx.methods {
+        t.rows.push(cost_row(ctx, m));
     }
     sec.tables.push(t);
     sec
+}
+
+/// Method `m`'s tokens, FLOPs and their ratios to each run's union baseline.
+fn cost_row(ctx: &Ctx, m: &Method) -> Vec<String> {
+    let runs = ctx.runs;
+    let flops = |r: &RunData| r.flops_per_token().map(|f| f * r.tokens() as f64);
+    let base = |i: usize| ctx.baseline_of[i].map(|b| &runs[b]);
+    let base_tokens = |i| base(i).map(|b| b.tokens() as f64).filter(|&x| x > 0.0);
+    let base_flops = |i| base(i).and_then(flops).filter(|&x| x > 0.0);
+    let cell = |f: &dyn Fn(usize) -> Option<f64>, fmt| stat(ctx.stat(m, f), fmt);
+    let baseline = ctx
+        .baseline_method(m)
+        .map_or("–".into(), |b| ctx.methods[b].name.clone());
+    vec![
+        m.name.clone(),
+        cell(&|i| Some(runs[i].tokens() as f64), tokens),
+        cell(&|i| flops(&runs[i]), sci),
+        cell(&|i| cpt_tokens(&runs[i]).map(|c| c as f64), tokens),
+        cell(&|i| Some(replay_tokens(&runs[i]) as f64), tokens),
+        baseline,
+        cell(&|i| Some(runs[i].tokens() as f64 / base_tokens(i)?), ratio),
+        cell(
+            &|i| Some(cpt_tokens(&runs[i])? as f64 / base_tokens(i)?),
+            ratio,
+        ),
+        cell(&|i| Some(flops(&runs[i])? / base_flops(i)?), ratio),
+    ]
 }

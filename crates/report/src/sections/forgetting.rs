@@ -1,10 +1,10 @@
-//! Forgetting, MER score and adaptation per run and per set; scatter plots of forgetting and adaptation
+//! Forgetting, MER score and adaptation per method and per set; scatter plots of forgetting and adaptation
 //! against the replay fraction and the peak LR.
 
-use super::{mean, Ctx, Figures};
+use super::{mean, Ctx, Figures, Unit};
 use crate::outcomes::{Role, SetOutcome};
 use crate::plot::{Chart, Series, Style, Ticks};
-use crate::render::{loss, signed, Table};
+use crate::render::{loss, signed, stat, Table};
 use crate::report::Section;
 use crate::run::RunData;
 use std::collections::BTreeSet;
@@ -19,8 +19,8 @@ fn last_stage_peak_lr(run: &RunData) -> Option<f64> {
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
 }
 
-/// A run's means over its sets, with its last stage's replay fraction and peak LR: a row of the per-run
-/// table and a point of the scatter plots.
+/// A run's means over its sets, with its last stage's replay fraction and peak LR: what the per-method
+/// table and the scatter plots aggregate.
 struct RunMeans {
     replay: f64,
     peak_lr: Option<f64>,
@@ -35,20 +35,24 @@ struct RunMeans {
 }
 
 impl RunMeans {
-    fn of(run: &RunData, outs: &[SetOutcome]) -> Self {
+    /// Run `i`'s means, each set's values in `unit` before averaging.
+    fn of(ctx: &Ctx, i: usize, unit: Unit) -> Self {
+        let run = &ctx.runs[i];
+        let outs = &ctx.outcomes[i];
         let is_old = |o: &&SetOutcome| matches!(o.role, Role::Old | Role::NewThenOld);
+        let u = |o: &SetOutcome, x: Option<f64>| unit.of(run, &o.set, x);
         RunMeans {
             replay: run.stages.last().map_or(0.0, |s| s.replay_fraction),
             peak_lr: last_stage_peak_lr(run),
-            forgetting: mean(outs.iter().filter(is_old).map(|o| o.forgetting)),
-            mer: mean(outs.iter().filter(is_old).map(|o| o.mer)),
-            adaptation: mean(outs.iter().map(|o| o.adaptation)),
-            retained: mean(outs.iter().map(|o| o.final_loss)),
+            forgetting: mean(outs.iter().filter(is_old).map(|o| u(o, o.forgetting))),
+            mer: mean(outs.iter().filter(is_old).map(|o| u(o, o.mer))),
+            adaptation: mean(outs.iter().map(|o| u(o, o.adaptation))),
+            retained: ctx.avg(i, unit),
         }
     }
 }
 
-/// Forgetting, MER score and adaptation per run and per set; scatter plots against replay and peak LR.
+/// Forgetting, MER score and adaptation per method and per set; scatter plots against replay and peak LR.
 pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     let mut sec = Section::new("Forgetting and adaptation", true);
     sec.text.push(
@@ -61,14 +65,16 @@ pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
          those of the last stage."
             .into(),
     );
-    let means: Vec<RunMeans> = ctx
-        .runs
-        .iter()
-        .zip(&ctx.outcomes)
-        .map(|(r, outs)| RunMeans::of(r, outs))
+    for unit in ctx.units() {
+        let means: Vec<RunMeans> = (0..ctx.runs.len())
+            .map(|i| RunMeans::of(ctx, i, unit))
+            .collect();
+        sec.tables.push(per_method_table(ctx, &means, unit));
+        sec.tables.push(per_set_table(ctx, unit));
+    }
+    let means: Vec<RunMeans> = (0..ctx.runs.len())
+        .map(|i| RunMeans::of(ctx, i, Unit::Nats))
         .collect();
-    sec.tables.push(per_run_table(ctx.runs, &means));
-    sec.tables.push(per_set_table(ctx));
     for (x_name, x_ticks, file, use_lr) in [
         (
             "replay fraction ρ (last stage)",
@@ -83,7 +89,7 @@ pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
             true,
         ),
     ] {
-        if let Some(chart) = scatter_chart(ctx.runs, &means, x_name, x_ticks, use_lr) {
+        if let Some(chart) = scatter_chart(ctx, &means, x_name, x_ticks, use_lr) {
             let name = figs.add(file.to_owned(), chart);
             sec.figures.push(name);
         }
@@ -91,35 +97,39 @@ pub(crate) fn forgetting_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     sec
 }
 
-/// Per run: the last stage's replay fraction and peak LR, and the means over its sets.
-fn per_run_table(runs: &[RunData], means: &[RunMeans]) -> Table {
+/// Per method: the last stage's replay fraction and peak LR (of its first run), and the means over its
+/// sets.
+fn per_method_table(ctx: &Ctx, means: &[RunMeans], unit: Unit) -> Table {
     let mut t = Table::new(&[
-        "run",
+        ctx.who(),
         "replay ρ",
         "peak LR",
         "forgetting",
         "MER score",
         "adaptation",
         "retained (AVG)",
-    ]);
-    for (r, m) in runs.iter().zip(means) {
+    ])
+    .captioned(unit.caption());
+    for m in &ctx.methods {
+        let first = &means[m.first()];
+        let cell = |f: fn(&RunMeans) -> Option<f64>, fmt| stat(ctx.stat(m, |i| f(&means[i])), fmt);
         t.rows.push(vec![
-            r.name.clone(),
-            format!("{:.3}", m.replay),
-            m.peak_lr.map_or("–".into(), |x| format!("{x:.2e}")),
-            signed(m.forgetting),
-            signed(m.mer),
-            signed(m.adaptation),
-            loss(m.retained),
+            m.name.clone(),
+            format!("{:.3}", first.replay),
+            first.peak_lr.map_or("–".into(), |x| format!("{x:.2e}")),
+            cell(|r| r.forgetting, signed),
+            cell(|r| r.mer, signed),
+            cell(|r| r.adaptation, signed),
+            cell(|r| r.retained, loss),
         ]);
     }
     t
 }
 
-/// Per run and set: the set's role, learned and final loss, forgetting, MER score and adaptation.
-fn per_set_table(ctx: &Ctx) -> Table {
+/// Per method and set: the set's role, learned and final loss, forgetting, MER score and adaptation.
+fn per_set_table(ctx: &Ctx, unit: Unit) -> Table {
     let mut t = Table::new(&[
-        "run",
+        ctx.who(),
         "set",
         "role",
         "learned",
@@ -128,28 +138,37 @@ fn per_set_table(ctx: &Ctx) -> Table {
         "MER score",
         "adaptation",
     ])
-    .left(&[1, 2]);
-    for (r, outs) in ctx.runs.iter().zip(&ctx.outcomes) {
-        for o in outs {
+    .left(&[1, 2])
+    .captioned(unit.caption());
+    for m in &ctx.methods {
+        for o in &ctx.outcomes[m.first()] {
+            let cell = |f: fn(&SetOutcome) -> Option<f64>, fmt| {
+                let value = |i: usize| {
+                    let out = ctx.outcomes[i].iter().find(|x| x.set == o.set)?;
+                    unit.of(&ctx.runs[i], &o.set, f(out))
+                };
+                stat(ctx.stat(m, value), fmt)
+            };
             t.rows.push(vec![
-                r.name.clone(),
+                m.name.clone(),
                 o.set.clone(),
                 o.role.name().into(),
-                loss(o.learned),
-                loss(o.final_loss),
-                signed(o.forgetting),
-                signed(o.mer),
-                signed(o.adaptation),
+                cell(|o| o.learned, loss),
+                cell(|o| o.final_loss, loss),
+                cell(|o| o.forgetting, signed),
+                cell(|o| o.mer, signed),
+                cell(|o| o.adaptation, signed),
             ]);
         }
     }
     t
 }
 
-/// Forgetting (labelled with run names) and adaptation against the last stage's replay fraction, or peak LR
-/// with `use_lr`; `None` when fewer than two distinct x values would be drawn.
+/// Forgetting (labelled with method names) and adaptation against the last stage's replay fraction, or
+/// peak LR with `use_lr`, at each method's means; `None` when fewer than two distinct x values would be
+/// drawn.
 fn scatter_chart(
-    runs: &[RunData],
+    ctx: &Ctx,
     means: &[RunMeans],
     x_name: &str,
     x_ticks: Ticks,
@@ -164,12 +183,14 @@ fn scatter_chart(
         style: Style::Points,
         ..Series::line("adaptation", Vec::new())
     };
-    for (r, m) in runs.iter().zip(means) {
-        if let (Some(x), Some(y)) = (x_of(m), m.forgetting) {
+    for m in &ctx.methods {
+        let x = x_of(&means[m.first()]);
+        let y = |f: fn(&RunMeans) -> Option<f64>| Some(ctx.stat(m, |i| f(&means[i]))?.mean);
+        if let (Some(x), Some(y)) = (x, y(|r| r.forgetting)) {
             forgetting.points.push((x, y));
-            forgetting.point_labels.push(r.name.clone());
+            forgetting.point_labels.push(m.name.clone());
         }
-        if let (Some(x), Some(y)) = (x_of(m), m.adaptation) {
+        if let (Some(x), Some(y)) = (x, y(|r| r.adaptation)) {
             adaptation.points.push((x, y));
         }
     }

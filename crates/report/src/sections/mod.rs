@@ -5,10 +5,14 @@
 //! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
 //! - [`stability_gap`]: the stability gap after every boundary;
 //! - [`cost`]: tokens and FLOPs relative to the union baseline;
+//! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
 //! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them.
 //!
-//! Every section reads a [`Ctx`] and adds its figures to [`Figures`].
+//! Every section reads a [`Ctx`] and adds its figures to [`Figures`]. Sections other than the runs table
+//! report per method ([`crate::method`]): a cell of a method with several runs is mean ± sd (n)
+//! ([`Ctx::stat`], [`crate::render::stat`]); a loss table comes in each of [`Ctx::units`].
 
+pub(crate) mod against_union;
 pub(crate) mod cost;
 pub(crate) mod final_loss;
 pub(crate) mod forgetting;
@@ -18,10 +22,12 @@ pub(crate) mod stability_gap;
 pub(crate) mod time_to_target;
 
 use crate::measures;
+use crate::method::{group_by_method, Method};
 use crate::outcomes::{set_outcomes, SetOutcome};
 use crate::plot::Chart;
 use crate::report::{Figure, ReportOptions};
 use crate::run::RunData;
+use crate::stat::Stat;
 use std::collections::BTreeSet;
 
 /// What every section reads.
@@ -33,6 +39,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) baseline_of: Vec<Option<usize>>,
     pub(crate) outcomes: Vec<Vec<SetOutcome>>,
     pub(crate) options: &'a ReportOptions,
+    /// The runs grouped by method (runs that differ only by seed), sorted by name.
+    pub(crate) methods: Vec<Method>,
 }
 
 impl<'a> Ctx<'a> {
@@ -51,6 +59,93 @@ impl<'a> Ctx<'a> {
                 .collect(),
             outcomes: runs.iter().map(|r| set_outcomes(r, k)).collect(),
             options,
+            methods: group_by_method(runs),
+        }
+    }
+
+    /// Statistics over method `m`'s runs of `f(run index)` (runs without a value do not count).
+    pub(crate) fn stat(&self, m: &Method, f: impl Fn(usize) -> Option<f64>) -> Option<Stat> {
+        Stat::of_some(m.runs.iter().map(|&i| f(i)))
+    }
+
+    /// The method of the union baseline of method `m`'s first run.
+    pub(crate) fn baseline_method(&self, m: &Method) -> Option<usize> {
+        let b = self.baseline_of[m.first()]?;
+        self.methods.iter().position(|x| x.runs.contains(&b))
+    }
+
+    /// Whether some method has several runs (seeds).
+    pub(crate) fn seeded(&self) -> bool {
+        self.methods.iter().any(|m| m.runs.len() > 1)
+    }
+
+    /// The first column's header of a per-method table: "run" while every method is one run.
+    pub(crate) fn who(&self) -> &'static str {
+        if self.seeded() {
+            "method"
+        } else {
+            "run"
+        }
+    }
+
+    /// The units of loss tables: nats, and bits per byte when some run knows a set's bytes per token.
+    pub(crate) fn units(&self) -> Vec<Unit> {
+        if self.runs.iter().any(|r| !r.bytes_per_token.is_empty()) {
+            vec![Unit::Nats, Unit::BitsPerByte]
+        } else {
+            vec![Unit::Nats]
+        }
+    }
+
+    /// Run `i`'s final loss on `set` in `unit`.
+    pub(crate) fn final_loss(&self, i: usize, set: &str, unit: Unit) -> Option<f64> {
+        let o = self.outcomes[i].iter().find(|o| o.set == set)?;
+        unit.of(&self.runs[i], set, o.final_loss)
+    }
+
+    /// Run `i`'s AVG in `unit`: the mean of its final losses over its sets.
+    pub(crate) fn avg(&self, i: usize, unit: Unit) -> Option<f64> {
+        let run = &self.runs[i];
+        mean(
+            self.outcomes[i]
+                .iter()
+                .map(|o| unit.of(run, &o.set, o.final_loss)),
+        )
+    }
+}
+
+/// The unit a loss table is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Nats per token, as trained and logged.
+    Nats,
+    /// Bits per byte of the set's UTF-8 text: comparable across tokenizers.
+    BitsPerByte,
+}
+
+impl Unit {
+    /// `nats` per token on `set` of `run` in this unit.
+    pub(crate) fn of(self, run: &RunData, set: &str, nats: Option<f64>) -> Option<f64> {
+        self.with(nats, run.bytes_per_token.get(set).copied())
+    }
+
+    /// `nats` per token in this unit, given the set's bytes per token.
+    pub(crate) fn with(self, nats: Option<f64>, bytes_per_token: Option<f64>) -> Option<f64> {
+        match self {
+            Unit::Nats => nats,
+            Unit::BitsPerByte => Some(nats? / std::f64::consts::LN_2 / bytes_per_token?),
+        }
+    }
+
+    /// The line above a table in this unit (none for nats, the report's unit).
+    pub(crate) fn caption(self) -> Option<String> {
+        match self {
+            Unit::Nats => None,
+            Unit::BitsPerByte => Some(
+                "In bits per byte (nats / ln 2 / the set's UTF-8 bytes per token), comparable across \
+                 tokenizers:"
+                    .into(),
+            ),
         }
     }
 }

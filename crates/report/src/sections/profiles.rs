@@ -1,29 +1,28 @@
-//! AlgoPerf performance profiles: per method (run name), the fraction of workloads it reached the target
+//! AlgoPerf performance profiles: per method (sweep label), the fraction of workloads it reached the target
 //! within τ times the fastest method's tokens, the AlgoPerf score, and ρ(τ) as a figure.
 
-use super::time_to_target::Workload;
+use super::time_to_target::{method_tokens, Workload};
 use super::{Ctx, Figures};
 use crate::measures::{self, R_MAX};
 use crate::plot::{Chart, Series};
 use crate::render::Table;
 use crate::report::Section;
-use crate::run::RunData;
 use std::collections::BTreeSet;
 
 /// The τ at which the table prints ρ(τ).
 const TAUS: [f64; 5] = [1.0, 1.5, 2.0, 3.0, R_MAX];
 
-/// The performance-profile table and figure, when some workload has ≥ 2 runs.
+/// The performance-profile table and figure, when some workload has ≥ 2 methods.
 pub(crate) fn profiles_section(
     ctx: &Ctx,
     workloads: &[Workload],
     figs: &mut Figures,
 ) -> Option<Section> {
-    if !workloads.iter().any(|w| w.runs.len() >= 2) {
+    if !workloads.iter().any(|w| w.methods.len() >= 2) {
         return None;
     }
-    let methods = methods(ctx.runs, workloads);
-    let ratios = measures::performance_ratios(&tokens_to_target(ctx.runs, workloads, &methods));
+    let methods = labels(ctx, workloads);
+    let ratios = measures::performance_ratios(&tokens_to_target(ctx, workloads, &methods));
     let mut sec = Section::new("Performance profiles", true);
     sec.text.push(format!(
         "AlgoPerf (Dahl et al. 2023): r = tokens-to-target / the fastest method's on the same workload; \
@@ -40,29 +39,29 @@ pub(crate) fn profiles_section(
     Some(sec)
 }
 
-/// The methods (run names) of every workload, sorted.
-fn methods<'a>(runs: &'a [RunData], workloads: &[Workload]) -> Vec<&'a str> {
-    let methods: BTreeSet<&str> = workloads
+/// The labels of the methods of every workload, sorted.
+fn labels<'a>(ctx: &Ctx<'a>, workloads: &[Workload]) -> Vec<&'a str> {
+    let labels: BTreeSet<&str> = workloads
         .iter()
-        .flat_map(|w| w.runs.iter().map(|&i| runs[i].method.as_str()))
+        .flat_map(|w| w.methods.iter())
+        .map(|&m| ctx.runs[ctx.methods[m].first()].method.as_str())
         .collect();
-    methods.into_iter().collect()
+    labels.into_iter().collect()
 }
 
-/// `times[method][workload]`: tokens to target, ∞ if missed or absent.
-fn tokens_to_target(runs: &[RunData], workloads: &[Workload], methods: &[&str]) -> Vec<Vec<f64>> {
-    methods
+/// `times[label][workload]`: tokens to target (a method's mean over its runs), ∞ if missed or absent.
+fn tokens_to_target(ctx: &Ctx, workloads: &[Workload], labels: &[&str]) -> Vec<Vec<f64>> {
+    labels
         .iter()
-        .map(|m| {
+        .map(|label| {
             workloads
                 .iter()
                 .map(|w| {
-                    w.runs
+                    w.methods
                         .iter()
-                        .find(|&&i| runs[i].method == *m)
-                        .and_then(|&i| runs[i].evals.get(&w.set))
-                        .and_then(|s| measures::time_to_target(s, w.target))
-                        .map_or(f64::INFINITY, |p| p.tokens as f64)
+                        .map(|&m| &ctx.methods[m])
+                        .find(|m| ctx.runs[m.first()].method == *label)
+                        .map_or(f64::INFINITY, |m| method_tokens(ctx, w, m))
                 })
                 .collect()
         })

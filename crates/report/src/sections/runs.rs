@@ -1,4 +1,5 @@
-//! The runs table: stages (with their first steps), steps, tokens and notes per run; one LR figure per run.
+//! The runs table: stages (with their first steps), steps, tokens and notes per run; one LR figure per
+//! method.
 
 use super::{Ctx, Figures};
 use crate::plot::{lr_chart, Chart};
@@ -6,14 +7,18 @@ use crate::render::{count, slug, Table};
 use crate::report::Section;
 use crate::run::{BoundarySource, RunData};
 
-/// Runs: stages, steps, tokens, notes; one LR figure per run.
+/// Runs: stages, steps, tokens, notes; one LR figure per method.
 pub(crate) fn runs_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     let mut sec = Section::new("Runs", false);
     let mut t =
         Table::new(&["run", "stages (first step)", "steps", "tokens", "notes"]).left(&[1, 4]);
-    for (i, r) in ctx.runs.iter().enumerate() {
+    for i in 0..ctx.runs.len() {
         t.rows.push(run_row(ctx, i));
-        let name = figs.add(format!("lr-{}", slug(&r.name)), run_lr_chart(r));
+    }
+    // The seeds of a method share their schedule: one figure per method.
+    for m in &ctx.methods {
+        let chart = run_lr_chart(&ctx.runs[m.first()], &m.name);
+        let name = figs.add(format!("lr-{}", slug(&m.name)), chart);
         sec.figures.push(name);
     }
     sec.text.push(
@@ -50,7 +55,10 @@ fn run_row(ctx: &Ctx, i: usize) -> Vec<String> {
 fn run_notes(ctx: &Ctx, i: usize) -> Vec<String> {
     let r = &ctx.runs[i];
     let mut notes = Vec::new();
-    if ctx.baseline_of.contains(&Some(i)) {
+    // Every seed of the baseline's method is the baseline.
+    let method = ctx.methods.iter().find(|m| m.runs.contains(&i));
+    let same_method = |b: usize| method.is_some_and(|m| m.runs.contains(&b));
+    if ctx.baseline_of.iter().flatten().any(|&b| same_method(b)) {
         notes.push("union baseline".to_owned());
     }
     if !r.complete() {
@@ -68,8 +76,8 @@ fn run_notes(ctx: &Ctx, i: usize) -> Vec<String> {
     notes
 }
 
-/// The run's learning rate and replay fraction over steps, its stage boundaries marked.
-fn run_lr_chart(run: &RunData) -> Chart {
+/// The run's learning rate and replay fraction over steps, its stage boundaries marked; titled `name`.
+fn run_lr_chart(run: &RunData, name: &str) -> Chart {
     let points: Vec<(u64, f64, f64)> = run
         .train
         .iter()
@@ -81,7 +89,7 @@ fn run_lr_chart(run: &RunData) -> Chart {
         .map(|s| (s.first_step, s.name.clone()))
         .collect();
     lr_chart(
-        &format!("{}: learning rate and replay fraction", run.name),
+        &format!("{name}: learning rate and replay fraction"),
         &points,
         &boundaries,
     )

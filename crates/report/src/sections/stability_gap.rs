@@ -1,12 +1,14 @@
-//! The stability gap after every boundary: depth, peak and recovery per run, boundary and set.
+//! The stability gap after every boundary: depth, peak and recovery per method, boundary and set.
 
-use super::Ctx;
+use super::{Ctx, Unit};
 use crate::measures::{self, Gap};
-use crate::render::Table;
+use crate::method::Method;
+use crate::render::{loss, stat, steps, Table};
 use crate::report::Section;
 use crate::run::RunData;
+use crate::stat::Stat;
 
-/// The stability gap after every boundary.
+/// The stability gap after every boundary, per method.
 pub(crate) fn stability_gap_section(ctx: &Ctx) -> Section {
     let mut sec = Section::new("Stability gap", true);
     sec.text.push(
@@ -17,60 +19,118 @@ pub(crate) fn stability_gap_section(ctx: &Ctx) -> Section {
          right after boundaries (`eval.dense_steps`) sharpens these."
             .into(),
     );
-    let mut t = Table::new(&[
-        "run",
+    let header = [
+        ctx.who(),
         "boundary",
         "set",
         "at boundary",
         "depth",
         "peak at",
         "recovery",
-    ])
-    .left(&[1, 2]);
-    for r in ctx.runs {
-        t.rows.extend(gap_rows(r));
-    }
-    if t.rows.is_empty() {
-        sec.text
-            .push("No run has a boundary with evaluations after it.".into());
-    } else {
+    ];
+    for unit in ctx.units() {
+        // Peak and recovery are steps: the table in bits per byte leaves them out.
+        let columns = if unit == Unit::Nats { 7 } else { 5 };
+        let mut t = Table::new(&header[..columns])
+            .left(&[1, 2])
+            .captioned(unit.caption());
+        for m in &ctx.methods {
+            t.rows
+                .extend(gap_rows(ctx, m, unit).into_iter().map(|mut r| {
+                    r.truncate(columns);
+                    r
+                }));
+        }
+        if t.rows.is_empty() {
+            sec.text
+                .push("No run has a boundary with evaluations after it.".into());
+            break;
+        }
         sec.tables.push(t);
     }
     sec
 }
 
-/// A row per boundary of `run` and set with evaluations on both sides: the loss at the boundary, the gap's
-/// depth, when it peaked and when it recovered.
-fn gap_rows(run: &RunData) -> Vec<Vec<String>> {
+/// A row per boundary of method `m` (its first run's stages) and set with evaluations on both sides: the
+/// loss at the boundary, the gap's depth, when it peaked and when it recovered, over the method's runs.
+fn gap_rows(ctx: &Ctx, m: &Method, unit: Unit) -> Vec<Vec<String>> {
+    let first = &ctx.runs[m.first()];
     let mut rows = Vec::new();
     // A run started with `init_from` begins at a boundary: its step 0 follows earlier training.
-    let first = if run.init_from.is_some() { 0 } else { 1 };
-    for k in first..run.stages.len() {
-        let b = run.stages[k].first_step;
-        let end = run.stage_end(k);
-        for (set, series) in &run.evals {
-            let g: Option<Gap> = measures::stability_gap(series, b, end);
-            let Some(g) = g else { continue };
+    let from = if first.init_from.is_some() { 0 } else { 1 };
+    for k in from..first.stages.len() {
+        let b = first.stages[k].first_step;
+        for set in first.evals.keys() {
+            let gaps: Vec<(&RunData, Gap)> = m
+                .runs
+                .iter()
+                .map(|&i| &ctx.runs[i])
+                .filter_map(|r| {
+                    Some((
+                        r,
+                        measures::stability_gap(r.evals.get(set)?, b, r.stage_end(k))?,
+                    ))
+                })
+                .collect();
+            if gaps.is_empty() {
+                continue;
+            }
+            let at = |f: fn(&Gap) -> f64| {
+                let values: Vec<Option<f64>> = gaps
+                    .iter()
+                    .map(|(r, g)| unit.of(r, set, Some(f(g))))
+                    .collect();
+                stat(Stat::of_some(values), loss)
+            };
+            let rising: Vec<&Gap> = gaps
+                .iter()
+                .map(|(_, g)| g)
+                .filter(|g| g.depth > 0.0)
+                .collect();
             rows.push(vec![
-                run.name.clone(),
-                format!("{} @ {b}", run.stages[k].name),
+                m.name.clone(),
+                format!("{} @ {b}", first.stages[k].name),
                 set.clone(),
-                format!("{:.4}", g.start),
-                format!("{:.4}", g.depth),
-                if g.depth > 0.0 {
-                    format!("+{}", g.peak_after)
-                } else {
-                    "–".into()
-                },
-                match g.recovery {
-                    _ if g.depth == 0.0 => "–".into(),
-                    Some(s) => format!("{s} steps"),
-                    None => "never".into(),
-                },
+                at(|g| g.start),
+                at(|g| g.depth),
+                peak_cell(&rising),
+                recovery_cell(&rising),
             ]);
         }
     }
     rows
+}
+
+/// Steps from the boundary to the peak, over the runs whose loss rose; "–" when none did.
+fn peak_cell(rising: &[&Gap]) -> String {
+    let peaks: Vec<f64> = rising.iter().map(|g| g.peak_after as f64).collect();
+    Stat::of(&peaks).map_or("–".into(), |s| {
+        s.format(|x| format!("+{}", steps(Some(x))))
+    })
+}
+
+/// Steps to recovery over the runs whose loss rose: "never" when none recovered within the stage, and how
+/// many did when only some did.
+fn recovery_cell(rising: &[&Gap]) -> String {
+    if rising.is_empty() {
+        return "–".into();
+    }
+    let recovered: Vec<f64> = rising
+        .iter()
+        .filter_map(|g| g.recovery)
+        .map(|s| s as f64)
+        .collect();
+    let (r, n) = (recovered.len(), rising.len());
+    match Stat::of(&recovered) {
+        None if n == 1 => "never".into(),
+        None => format!("never ({n})"),
+        Some(s) if r == n => format!("{} steps", s.format(|x| steps(Some(x)))),
+        Some(s) => format!(
+            "{} steps in {r} of {n}, never in {}",
+            s.format(|x| steps(Some(x))),
+            n - r
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -91,13 +151,7 @@ mod tests {
             stamp: String::new(),
         };
         let gaps = |runs: &[RunData]| {
-            let ctx = Ctx {
-                runs,
-                k: 1,
-                baseline_of: vec![None; runs.len()],
-                outcomes: vec![],
-                options: &options,
-            };
+            let ctx = Ctx::new(runs, None, &options);
             stability_gap_section(&ctx)
                 .tables
                 .first()

@@ -1,35 +1,41 @@
-//! Time to target: per workload (a sweep folder with one target set and loss), the steps and tokens each run
-//! took to reach the target, and its ratio to the fastest run's tokens. The workloads serve the performance
-//! profiles too ([`super::profiles`]).
+//! Time to target: per workload (a sweep folder with one target set and loss), the steps and tokens each
+//! method took to reach the target, and its ratio to the fastest method's tokens. The workloads serve the
+//! performance profiles too ([`super::profiles`]).
 
 use super::Ctx;
 use crate::measures;
-use crate::render::{count, Table};
+use crate::method::Method;
+use crate::render::{stat, steps, tokens, Table};
 use crate::report::Section;
-use crate::run::{EvalPoint, RunData};
+use crate::run::EvalPoint;
+use crate::stat::Stat;
 use std::collections::BTreeMap;
 
-/// A time-to-target workload: a group of runs with one target.
+/// A time-to-target workload: a group of methods with one target.
 pub(crate) struct Workload {
     pub(crate) name: String,
     pub(crate) set: String,
     pub(crate) target: f64,
     /// Where the target came from, for the table's text.
     pub(crate) source: String,
-    pub(crate) runs: Vec<usize>,
+    /// Indices into `Ctx::methods`.
+    pub(crate) methods: Vec<usize>,
 }
 
 /// One workload per sweep folder (runs given directly form one more), with its target set and loss; a
 /// folder without either has none.
 pub(crate) fn workloads(ctx: &Ctx) -> Vec<Workload> {
     let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    for (i, r) in ctx.runs.iter().enumerate() {
-        groups.entry(r.group.clone()).or_default().push(i);
+    for (m, method) in ctx.methods.iter().enumerate() {
+        let group = ctx.runs[method.first()].group.clone();
+        groups.entry(group).or_default().push(m);
     }
     groups
         .into_iter()
         .filter_map(|(group, members)| {
-            let baseline = members.iter().find_map(|&i| ctx.baseline_of[i]);
+            let baseline = members
+                .iter()
+                .find_map(|&m| ctx.baseline_method(&ctx.methods[m]));
             let set = target_set(ctx, &members)?;
             let (target, source) = target_loss(ctx, &set, baseline)?;
             Some(Workload {
@@ -37,35 +43,64 @@ pub(crate) fn workloads(ctx: &Ctx) -> Vec<Workload> {
                 set,
                 target,
                 source,
-                runs: members,
+                methods: members,
             })
         })
         .collect()
 }
 
-/// The given target set, else the new data of the first continual run among `members`: the first source of
-/// its last stage's mixture.
+/// The given target set, else the new data of the first continual method among `members`: the first
+/// source of its last stage's mixture.
 fn target_set(ctx: &Ctx, members: &[usize]) -> Option<String> {
     ctx.options.target_set.clone().or_else(|| {
         members
             .iter()
-            .map(|&i| &ctx.runs[i])
+            .map(|&m| &ctx.runs[ctx.methods[m].first()])
             .find(|r| r.stages.len() > 1 || r.init_from.is_some())
             .and_then(|r| r.stages.last()?.sources.first().cloned())
     })
 }
 
-/// The given target loss, else the baseline's final loss on `set`; with where it came from.
+/// The given target loss, else the baseline method's final loss on `set` (the mean over its runs); with
+/// where it came from.
 fn target_loss(ctx: &Ctx, set: &str, baseline: Option<usize>) -> Option<(f64, String)> {
     if let Some(x) = ctx.options.target_loss {
         return Some((x, "given".to_owned()));
     }
-    let b = &ctx.runs[baseline?];
-    let x = b
-        .evals
-        .get(set)
-        .and_then(|s| measures::final_loss(s, ctx.k))?;
-    Some((x, format!("final of {}", b.name)))
+    let b = &ctx.methods[baseline?];
+    let s = ctx.stat(b, |i| {
+        measures::final_loss(ctx.runs[i].evals.get(set)?, ctx.k)
+    })?;
+    let of = if s.n > 1 {
+        format!("mean final of {} ({})", b.name, s.n)
+    } else {
+        format!("final of {}", b.name)
+    };
+    Some((s.mean, of))
+}
+
+/// Per run of method `m`: the first evaluation of `w`'s set at or below its target (`None`: missed).
+fn reached(ctx: &Ctx, w: &Workload, m: &Method) -> Vec<Option<EvalPoint>> {
+    m.runs
+        .iter()
+        .map(|&i| {
+            ctx.runs[i]
+                .evals
+                .get(&w.set)
+                .and_then(|s| measures::time_to_target(s, w.target))
+        })
+        .collect()
+}
+
+/// Method `m`'s tokens to the target of `w`: the mean over its runs, ∞ when one of them missed it.
+pub(crate) fn method_tokens(ctx: &Ctx, w: &Workload, m: &Method) -> f64 {
+    let points: Option<Vec<f64>> = reached(ctx, w, m)
+        .iter()
+        .map(|p| p.map(|p| p.tokens as f64))
+        .collect();
+    points
+        .and_then(|t| Stat::of(&t))
+        .map_or(f64::INFINITY, |s| s.mean)
 }
 
 /// Time to target per workload, or what to pass when there is no target.
@@ -84,9 +119,16 @@ pub(crate) fn time_to_target_section(ctx: &Ctx, workloads: &[Workload]) -> Secti
          × fastest is the ratio of tokens to the fastest run of the same workload (sweep folder)."
             .into(),
     );
+    if ctx.seeded() {
+        sec.text.push(
+            "A method with several runs counts the mean of their tokens, ∞ if one of them missed; the \
+             fastest is then the fastest method."
+                .into(),
+        );
+    }
     let mut t = Table::new(&[
         "workload",
-        "run",
+        ctx.who(),
         "set",
         "target",
         "steps",
@@ -95,41 +137,33 @@ pub(crate) fn time_to_target_section(ctx: &Ctx, workloads: &[Workload]) -> Secti
     ])
     .left(&[1, 2]);
     for w in workloads {
-        t.rows.extend(workload_rows(ctx.runs, w));
+        t.rows.extend(workload_rows(ctx, w));
     }
     sec.tables.push(t);
     sec
 }
 
-/// A row per run of `w`: when it reached the target (∞ if it did not) and its tokens over the fastest's.
-fn workload_rows(runs: &[RunData], w: &Workload) -> Vec<Vec<String>> {
-    let reached: Vec<Option<EvalPoint>> = w
-        .runs
+/// A row per method of `w`: when it reached the target (∞ if it did not) and its tokens over the
+/// fastest's.
+fn workload_rows(ctx: &Ctx, w: &Workload) -> Vec<Vec<String>> {
+    let methods: Vec<&Method> = w.methods.iter().map(|&m| &ctx.methods[m]).collect();
+    let times: Vec<Vec<f64>> = methods
         .iter()
-        .map(|&i| {
-            runs[i]
-                .evals
-                .get(&w.set)
-                .and_then(|s| measures::time_to_target(s, w.target))
-        })
-        .collect();
-    let times: Vec<Vec<f64>> = reached
-        .iter()
-        .map(|p| vec![p.map_or(f64::INFINITY, |p| p.tokens as f64)])
+        .map(|m| vec![method_tokens(ctx, w, m)])
         .collect();
     let ratios = measures::performance_ratios(&times);
-    w.runs
+    methods
         .iter()
-        .zip(&reached)
         .zip(&ratios)
-        .map(|((&i, p), r)| {
+        .map(|(m, r)| {
+            let points = reached(ctx, w, m);
             vec![
                 w.name.clone(),
-                runs[i].name.clone(),
+                m.name.clone(),
                 w.set.clone(),
                 format!("{:.4} ({})", w.target, w.source),
-                p.map_or("∞".into(), |p| p.step.to_string()),
-                p.map_or("∞".into(), |p| count(p.tokens)),
+                reached_cell(&points, |p| p.step as f64, steps),
+                reached_cell(&points, |p| p.tokens as f64, tokens),
                 if r[0].is_finite() {
                     format!("{:.3}×", r[0])
                 } else {
@@ -138,4 +172,22 @@ fn workload_rows(runs: &[RunData], w: &Workload) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// `f` of the points over the runs when all reached the target; "∞" when one missed (with how many
+/// reached it, for several runs).
+fn reached_cell(
+    points: &[Option<EvalPoint>],
+    f: fn(&EvalPoint) -> f64,
+    fmt: fn(Option<f64>) -> String,
+) -> String {
+    let values: Vec<f64> = points.iter().flatten().map(f).collect();
+    let n = points.len();
+    if values.len() == n {
+        stat(Stat::of(&values), fmt)
+    } else if n == 1 {
+        "∞".into()
+    } else {
+        format!("∞ ({} of {n} reached)", values.len())
+    }
 }
