@@ -154,7 +154,7 @@ pub struct ReportArgs {
     #[arg(long)]
     target_loss: Option<f64>,
     /// Final loss = mean of this many last evaluations per set.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 3)]
     last_evals: usize,
 }
 

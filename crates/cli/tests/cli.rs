@@ -1053,35 +1053,49 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     let tmp = tempdir();
     let dir = tmp.path();
     tiny_project(dir);
-    // `union` at 3% of the tiny budgets: pretraining on a (3 steps), three continual runs on b from its
-    // final checkpoint (replay 0, 5, 25%) and the union retrain (6 steps), then the report.
-    let args = "study union --data a=pa --data b=pb --out st --size tiny --token-scale 0.03";
+    // `union` at 3% of the tiny budgets with 2 seeds: per seed, pretraining on a (3 steps), four
+    // continual runs on b from its final checkpoint (replay 0, 5, 25% of what pretraining saw, and 25% of
+    // a's whole split) and the union retrain (6 steps); then one report over both seeds.
+    let args =
+        "study union --data a=pa --data b=pb --out st --size tiny --token-scale 0.03 --seeds 2";
     let first = ok(dir, args);
-    assert_has(&first, &["pretraining on a (3 steps)", "report.md"]);
+    assert_has(
+        &first,
+        &[
+            "pretraining on a with seed 1 (3 steps)",
+            "pretraining on a with seed 2 (3 steps)",
+            "report.md",
+        ],
+    );
     let index = read_json(&dir.join("st/runs/sweep.json"));
     let runs = index.as_array().unwrap();
     let labels: Vec<&str> = runs.iter().map(|r| r["label"].as_str().unwrap()).collect();
-    assert_eq!(
-        labels,
-        [
-            "cpt-replay=0",
-            "cpt-replay=0.05",
-            "cpt-replay=0.25",
-            "union"
-        ]
-    );
+    let methods = [
+        "cpt-replay=0",
+        "cpt-replay=0.05",
+        "cpt-replay=0.25",
+        "cpt-replay-whole=0.25",
+        "union",
+    ];
+    assert_eq!(labels, [methods, methods].concat());
+    let seeds: Vec<u64> = runs.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [[1; 5], [2; 5]].concat());
     for r in runs {
         let m = metrics(&dir.join("st/runs").join(r["id"].as_str().unwrap()));
         let last = m.iter().filter_map(|r| r["step"].as_u64()).max().unwrap();
         let steps = if r["label"] == "union" { 6 } else { 3 };
         assert_eq!(last, steps, "{}", r["label"]);
     }
-    // The report compares them: the continual runs' English-like set `a` is old (forgetting measured from
-    // the pretrained model at step 0), `b` is new.
+    // The report compares the methods over both seeds: the continual runs' English-like set `a` is old
+    // (forgetting measured from the pretrained model at step 0), `b` is new.
     let md = std::fs::read_to_string(dir.join("st/report/report.md")).unwrap();
-    assert_has(&md, &["## Forgetting and adaptation", "union baseline"]);
+    assert_has(
+        &md,
+        &["## Forgetting and adaptation", "union baseline", "(2)"],
+    );
+    // One row per continual method, in nats and again in bits per byte.
     let rows: Vec<&str> = md.lines().filter(|l| l.contains("| a   | old")).collect();
-    assert_eq!(rows.len(), 3, "{md}");
+    assert_eq!(rows.len(), 2 * 4, "{md}");
     assert!(
         rows.iter()
             .all(|l| l.matches('+').count() + l.matches('-').count() >= 2),
@@ -1090,7 +1104,7 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     // Everything is finished: a second call trains nothing.
     let second = ok(dir, args);
     assert!(!second.contains("pretraining on"), "{second}");
-    assert_eq!(second.matches(" done ").count(), 4, "{second}");
+    assert_eq!(second.matches(" done ").count(), 10, "{second}");
     // A budget that is no number of tokens is refused.
     let err = fails(
         dir,
