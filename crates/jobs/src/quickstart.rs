@@ -1,5 +1,6 @@
-//! `rewarm quickstart`: the embedded default job on CPU with the vendored sample, no network. Trains a
-//! byte-level BPE on the English and German samples, prepares both, pretrains a small model on English and
+//! `rewarm quickstart`: the embedded default job on CPU with the vendored sample, no network. Fits a
+//! byte-level BPE on the English sample only (D0, as Ibrahim et al. fit theirs on pretraining data),
+//! prepares both languages with it, pretrains a small model on English and
 //! continues on German three ways — constant low LR; re-warm + re-decay; re-warm + re-decay + 25% English
 //! replay — against retraining from scratch on the union (the `quickstart` study), then tabulates
 //! forgetting and adaptation and writes the report.
@@ -10,7 +11,7 @@ use anyhow::{Context, Result};
 use rewarm_data::corpus::CorpusOptions;
 use rewarm_data::prepare::{prepare, PrepareOptions, Progress};
 use rewarm_data::{SplitRule, Tokenizer};
-use rewarm_plan::study::Size;
+use rewarm_plan::study::Scale;
 use rewarm_report::{ContinualTable, RunData};
 use rewarm_runfolder::{SweepDir, SweepIndex};
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ pub fn run_quickstart(
             name: "quickstart",
             data: &data,
             out: request.out,
-            scale: Size::Small.scale(),
+            scale: Scale::quickstart(),
             seed: 1,
             seeds: 1,
             parallel: 1,
@@ -73,7 +74,8 @@ pub fn run_quickstart(
     })
 }
 
-/// An 8,192-token byte-level BPE fitted on both languages' training samples (once).
+/// A 4,096-token byte-level BPE fitted on the English training sample only (once): the tokenizer of the
+/// pretraining data, which German then has to live with, as in continual pre-training of a real model.
 fn sample_tokenizer(
     data: &Path,
     prepared: &Path,
@@ -82,10 +84,10 @@ fn sample_tokenizer(
     let path = prepared.join("tokenizer.json");
     if !path.exists() {
         progress
-            .stage("1/3 training an 8,192-token byte-level BPE on the English and German samples");
-        let inputs = [train_file(data, "en"), train_file(data, "de")];
+            .stage("1/3 fitting a 4,096-token byte-level BPE on the English sample");
+        let inputs = [train_file(data, "en")];
         let json =
-            rewarm_data::tokenizer::train_bpe_on_files(&inputs, &CorpusOptions::default(), 8192)?;
+            rewarm_data::tokenizer::train_bpe_on_files(&inputs, &CorpusOptions::default(), 4096)?;
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(Tokenizer::from_hf_file(&path, None)?)

@@ -3,7 +3,7 @@
 
 use crate::plan_load::load_plan;
 use crate::runner::RunTrainer;
-use crate::sweep::run_sweep;
+use crate::sweep::{finish_sweep, train_pending, write_runs};
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Scale, Size, StudySource};
@@ -34,26 +34,29 @@ pub struct StudyOutcome {
 
 /// Pretrains D0 once per seed if the study continues from it (`<out>/pretrain-seed<s>`), trains the
 /// study's runs for every seed as one sweep (`<out>/runs`: the seeds of a run share its label, and the
-/// report gives mean ± sd over them) and writes the report to `<out>/report`.
+/// report gives mean ± sd over them) and writes the report to `<out>/report`. Seeds are trained one after
+/// another — pretraining, then that seed's runs — so that an interrupted study has whole seeds.
 pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<StudyOutcome> {
     let sources = study_sources(request.data)?;
     std::fs::create_dir_all(request.out)
         .with_context(|| format!("creating {}", request.out.display()))?;
     let out = request.out.canonicalize()?;
-    let mut runs = Vec::new();
-    let mut pretrain = Vec::new();
-    for seed in request.seed..request.seed + request.seeds.max(1) as u64 {
-        let (pre, study) = seed_runs(request, &sources, &out, seed, trainer)?;
-        pretrain.extend(pre);
-        runs.extend(study.runs.into_iter().map(|r| SweepRun {
-            seed: Some(seed),
-            ..r
-        }));
-    }
+    let seeds: Vec<SeedPlan> = (request.seed..request.seed + request.seeds.max(1) as u64)
+        .map(|seed| seed_plan(request, &sources, &out, seed))
+        .collect::<Result<_>>()?;
+    let all: Vec<SweepRun> = seeds.iter().flat_map(|s| s.runs.clone()).collect();
     let runs_dir = out.join("runs");
-    run_sweep(&runs, &runs_dir, request.parallel, false, trainer)?;
-    if !runs_dir.exists() {
-        bail!("no runs were trained");
+    let planned = write_runs(&all, &runs_dir)?;
+    for seed in &seeds {
+        if let Some((pre, steps)) = &seed.pretrain {
+            if !pre.finished(*steps) {
+                let d0 = &sources[0].name;
+                println!("== pretraining on {d0} with seed {} ({steps} steps)", seed.seed);
+                trainer.train(&pre.plan_toml(), pre.root())?;
+            }
+        }
+        let mine = planned.iter().filter(|p| seed.runs.iter().any(|r| r.id == p.id));
+        finish_sweep(train_pending(mine.cloned().collect(), request.parallel, trainer)?)?;
     }
     let report = write_report(
         std::slice::from_ref(&runs_dir),
@@ -62,38 +65,51 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
     )?;
     Ok(StudyOutcome {
         runs: runs_dir,
-        pretrain,
+        pretrain: seeds
+            .iter()
+            .filter_map(|s| s.pretrain.as_ref().map(|p| p.0.root().to_owned()))
+            .collect(),
         report,
     })
 }
 
-/// The study's runs for one seed, after pretraining D0 with that seed if the runs continue from it
-/// (returned: the pretraining run folder, when there is one).
-fn seed_runs(
+/// One seed of a study: its D0 pretraining run (folder and steps) when the runs continue from it, and
+/// its runs.
+struct SeedPlan {
+    seed: u64,
+    pretrain: Option<(RunDir, u64)>,
+    runs: Vec<SweepRun>,
+}
+
+/// Writes the seed's pretraining plan (`<out>/pretrain-seed<s>/plan.toml`) and builds its runs, which
+/// start from that plan's final checkpoint.
+fn seed_plan(
     request: &StudyRequest,
     sources: &[StudySource],
     out: &Path,
     seed: u64,
-    trainer: &dyn RunTrainer,
-) -> Result<(Option<PathBuf>, study::Study)> {
+) -> Result<SeedPlan> {
     let pre = RunDir::new(out.join(format!("pretrain-seed{seed}")));
     let plan_text = toml::to_string(&study::pretrain_plan(sources, &request.scale, seed))?;
     std::fs::create_dir_all(pre.root())?;
     atomic::write_atomic(&pre.plan_toml(), plan_text.as_bytes())
         .with_context(|| format!("writing {}", pre.plan_toml().display()))?;
-    let pre_steps = load_plan(&pre.plan_toml())?.total_steps;
-    let final_ckpt = pre.checkpoint(pre_steps).path;
+    let steps = load_plan(&pre.plan_toml())?.total_steps;
+    let final_ckpt = pre.checkpoint(steps).path;
     let s = study::build(request.name, sources, &request.scale, seed, &final_ckpt)
         .map_err(|e| anyhow!(e))?;
-    if s.pretrain.is_none() {
-        return Ok((None, s));
-    }
-    if !pre.finished(pre_steps) {
-        let d0 = &sources[0].name;
-        println!("== pretraining on {d0} with seed {seed} ({pre_steps} steps)");
-        trainer.train(&pre.plan_toml(), pre.root())?;
-    }
-    Ok((Some(pre.root().to_owned()), s))
+    Ok(SeedPlan {
+        seed,
+        pretrain: s.pretrain.is_some().then_some((pre, steps)),
+        runs: s
+            .runs
+            .into_iter()
+            .map(|r| SweepRun {
+                seed: Some(seed),
+                ..r
+            })
+            .collect(),
+    })
 }
 
 /// The study's sources with their absolute folders and vocabulary sizes.

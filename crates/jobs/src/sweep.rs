@@ -256,7 +256,11 @@ pub fn run_sweep(
             ..Default::default()
         });
     }
-    let outcome = train_pending(planned, parallel, trainer)?;
+    finish_sweep(train_pending(planned, parallel, trainer)?)
+}
+
+/// Says which runs other processes held, and fails naming every run that failed.
+pub fn finish_sweep(outcome: SweepOutcome) -> Result<SweepOutcome> {
     if !outcome.skipped.is_empty() {
         println!(
             "{} runs skipped, in use by other processes: {}",

@@ -181,8 +181,22 @@ pub struct EvalConfig {
     /// stability gap (De Lange et al. 2023; Guo et al. 2024).
     pub dense_steps: u64,
     pub dense_every_steps: u64,
+    /// Before every stage end, evaluate every `final_every_steps` over the last `final_steps` steps, so
+    /// that the final loss (the mean of the last k evaluations) is measured at the end of the stage and not
+    /// over a stretch of its decay. 0 turns it off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub final_steps: u64,
+    #[serde(skip_serializing_if = "is_five")]
+    pub final_every_steps: u64,
     /// Sequences per evaluation forward pass.
     pub batch_sequences: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+fn is_five(v: &u64) -> bool {
+    *v == 5
 }
 
 impl Default for EvalConfig {
@@ -193,6 +207,8 @@ impl Default for EvalConfig {
             sets: None,
             dense_steps: 0,
             dense_every_steps: 5,
+            final_steps: 0,
+            final_every_steps: 5,
             batch_sequences: 16,
         }
     }

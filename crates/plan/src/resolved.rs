@@ -143,8 +143,8 @@ impl Plan {
         }
     }
 
-    /// Whether evaluation is due after `step` steps are done (dense right after a boundary, periodic, and at
-    /// every stage end).
+    /// Whether evaluation is due after `steps_done` steps are done: dense right after a boundary,
+    /// periodic, dense before a stage end, and at every stage end.
     pub fn eval_due(&self, steps_done: u64) -> bool {
         let e = &self.config.eval;
         if steps_done == 0 {
@@ -156,7 +156,10 @@ impl Plan {
         let periodic = e.every_steps > 0 && steps_done % e.every_steps == 0;
         let dense =
             local <= e.dense_steps && e.dense_every_steps > 0 && local % e.dense_every_steps == 0;
-        stage_end || periodic || dense
+        let to_end = st.steps - local;
+        let last =
+            to_end <= e.final_steps && e.final_every_steps > 0 && to_end % e.final_every_steps == 0;
+        stage_end || periodic || dense || last
     }
 
     /// Whether a checkpoint is due after `steps_done` steps: periodic, and at every stage end.

@@ -843,6 +843,17 @@ fn eval_is_due_at_start_densely_after_boundaries_periodically_and_at_stage_ends(
 }
 
 #[test]
+fn final_evaluations_close_in_on_every_stage_end() {
+    // final_steps 9, final_every_steps 4: 8, 4 and 0 steps before the ends at 125 and 250.
+    let p = ok(&with(
+        "every_steps = 10\ndense_steps = 6",
+        "every_steps = 0\ndense_steps = 0\nfinal_steps = 9\nfinal_every_steps = 4",
+    ));
+    let due: Vec<u64> = (0..=p.total_steps).filter(|&t| p.eval_due(t)).collect();
+    assert_eq!(due, [0, 117, 121, 125, 242, 246, 250]);
+}
+
+#[test]
 fn eval_only_at_stage_ends_when_periodic_and_dense_are_off() {
     let p = ok(&with(
         "every_steps = 10\ndense_steps = 6",
