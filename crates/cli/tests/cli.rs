@@ -1079,6 +1079,11 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     assert_eq!(labels, [methods, methods].concat());
     let seeds: Vec<u64> = runs.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds, [[1; 4], [2; 4]].concat());
+    // `rewarm plan` shows a continual run that replays what pretraining saw, as training sees it.
+    let replay = &runs[2];
+    assert_eq!(replay["label"], "cpt-replay=0.25");
+    let plan = format!("st/runs/{}/plan.toml", replay["id"].as_str().unwrap());
+    assert_has(&ok(dir, &format!("plan {plan}")), &["replay"]);
     for r in runs {
         let m = metrics(&dir.join("st/runs").join(r["id"].as_str().unwrap()));
         let last = m.iter().filter_map(|r| r["step"].as_u64()).max().unwrap();

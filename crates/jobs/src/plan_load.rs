@@ -1,10 +1,11 @@
-//! Plans from files: validated, with the mixture their sources' manifests give (no shard opened), and the
-//! per-step view `rewarm plan` prints and draws.
+//! Plans from files: validated, with the mixture their sources' manifests and the `init_from` run's
+//! consumption record give (no shard opened), and the per-step view `rewarm plan` prints and draws.
 
 use anyhow::{Context, Result};
 use rewarm_data::{Manifest, MixtureIndex};
 use rewarm_plan::summary::PlanSummary;
 use rewarm_plan::{Plan, PlanConfig};
+use rewarm_train::run_data::{mixture_plan, source_fingerprint};
 use std::path::Path;
 
 /// Loads and validates a plan file (its model included).
@@ -15,19 +16,22 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
 /// The mixture index of a plan from its sources' manifests (no shards opened). Errors name the plan file
 /// and the source's key as well as the folder.
 pub fn mixture_index(plan: &Plan, file: &Path) -> Result<MixtureIndex> {
-    let counts = plan
+    let manifests = plan
         .sources
         .iter()
         .map(|s| {
-            let manifest = Manifest::load(&s.dir)
-                .with_context(|| format!("{}: data.sources.{}", file.display(), s.name))?;
-            Ok(rewarm_data::source::sequences_in(
-                manifest.train.tokens,
-                plan.seq_len,
-            ))
+            Manifest::load(&s.dir)
+                .with_context(|| format!("{}: data.sources.{}", file.display(), s.name))
         })
-        .collect::<Result<Vec<u64>>>()?;
-    Ok(MixtureIndex::new(plan.mixture_plan(&counts))?)
+        .collect::<Result<Vec<Manifest>>>()?;
+    let counts: Vec<u64> = manifests
+        .iter()
+        .map(|m| rewarm_data::source::sequences_in(m.train.tokens, plan.seq_len))
+        .collect();
+    let fingerprints: Vec<String> = manifests.iter().map(source_fingerprint).collect();
+    let mixture = mixture_plan(plan, &fingerprints, &counts)
+        .with_context(|| format!("{}: init_from", file.display()))?;
+    Ok(MixtureIndex::new(mixture)?)
 }
 
 /// What `rewarm plan` shows before any compute: stages, tokens, FLOPs and cost.

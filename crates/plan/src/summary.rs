@@ -148,10 +148,13 @@ impl PlanSummary {
                 ));
             }
         }
-        out.push_str(&format!(
-            "union retrain reads {} tokens; the stages after the first cost {:.2}x of it\n",
-            self.union_tokens, self.continual_cost_vs_union
-        ));
+        // One stage has nothing after the first to compare (a continual run's stages are its own).
+        if self.stages.len() > 1 {
+            out.push_str(&format!(
+                "union retrain reads {} tokens; the stages after the first cost {:.2}x of it\n",
+                self.union_tokens, self.continual_cost_vs_union
+            ));
+        }
         out
     }
 }

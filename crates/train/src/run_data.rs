@@ -6,7 +6,9 @@ use crate::error::{TrainError, TrainResult};
 use rewarm_data::baseline::CountModel;
 use rewarm_data::eval::EvalSet;
 use rewarm_data::mixture::Consumed;
-use rewarm_data::{Mixture, MixtureIndex, PreparedSource, Tokenizer, TokenizerSpec};
+use rewarm_data::{
+    Manifest, Mixture, MixtureIndex, MixturePlan, PreparedSource, Tokenizer, TokenizerSpec,
+};
 use rewarm_model::pretrained::Source;
 use rewarm_plan::Plan;
 use rewarm_runfolder::{
@@ -32,17 +34,13 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
     let sources = open_sources(plan)?;
     let source_fingerprints: Vec<String> = sources
         .iter()
-        .map(|s| hash_hex(&[&s.manifest.train]))
+        .map(|s| source_fingerprint(&s.manifest))
         .collect();
     let counts: Vec<u64> = sources
         .iter()
         .map(|s| s.train.sequences(plan.seq_len))
         .collect();
-    let mut mixture_plan = plan.mixture_plan(&counts);
-    if let Some(record) = init_from_record(plan)? {
-        mixture_plan.earlier = earlier_draws(plan, &record, &source_fingerprints, &counts);
-    }
-    let index = MixtureIndex::new(mixture_plan)?;
+    let index = MixtureIndex::new(mixture_plan(plan, &source_fingerprints, &counts)?)?;
     let mixture = Mixture::new(index, plan.seq_len, sources.clone())?;
     let eval_sets = plan
         .eval_sets
@@ -67,6 +65,26 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
         eval_sets,
         source_fingerprints,
     })
+}
+
+/// The plan's mixture over sources with `counts` training sequences (fingerprinted by
+/// [`source_fingerprint`]), whose seen replay pools start with what the `init_from` checkpoint's run
+/// consumed, when it recorded that. `rewarm plan` and training build the same one.
+pub fn mixture_plan(
+    plan: &Plan,
+    fingerprints: &[String],
+    counts: &[u64],
+) -> TrainResult<MixturePlan> {
+    let mut mixture_plan = plan.mixture_plan(counts);
+    if let Some(record) = init_from_record(plan)? {
+        mixture_plan.earlier = earlier_draws(plan, &record, fingerprints, counts);
+    }
+    Ok(mixture_plan)
+}
+
+/// A hash of a source's training split as its manifest describes it (in consumption records).
+pub fn source_fingerprint(manifest: &Manifest) -> String {
+    hash_hex(&[&manifest.train])
 }
 
 /// The plan's sources, each checked against the plan's tokenizer (or the first source's) and the
