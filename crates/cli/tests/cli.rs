@@ -1054,8 +1054,8 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     let dir = tmp.path();
     tiny_project(dir);
     // `union` at 3% of the tiny budgets with 2 seeds: per seed, pretraining on a (3 steps), three
-    // continual runs on b from its final checkpoint (replay 0, 5, 25% of what pretraining saw) and the
-    // union retrain (6 steps); then one report over both seeds.
+    // continual runs on b from its final checkpoint (replay 0, 5, 25% of what pretraining saw), the
+    // union retrain (6 steps) and b from scratch (3 steps); then one report over both seeds.
     let args =
         "study union --data a=pa --data b=pb --out st --size tiny --token-scale 0.03 --seeds 2";
     let first = ok(dir, args);
@@ -1075,10 +1075,11 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
         "cpt-replay=0.05",
         "cpt-replay=0.25",
         "union",
+        "scratch",
     ];
     assert_eq!(labels, [methods, methods].concat());
     let seeds: Vec<u64> = runs.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
-    assert_eq!(seeds, [[1; 4], [2; 4]].concat());
+    assert_eq!(seeds, [[1; 5], [2; 5]].concat());
     // `rewarm plan` shows a continual run that replays what pretraining saw, as training sees it.
     let replay = &runs[2];
     assert_eq!(replay["label"], "cpt-replay=0.25");
@@ -1108,7 +1109,7 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
     // Everything is finished: a second call trains nothing.
     let second = ok(dir, args);
     assert!(!second.contains("pretraining on"), "{second}");
-    assert_eq!(second.matches("all 4 runs done").count(), 2, "{second}");
+    assert_eq!(second.matches("all 5 runs done").count(), 2, "{second}");
     // A budget that is no number of tokens is refused.
     let err = fails(
         dir,

@@ -447,14 +447,32 @@ impl Recipe<'_> {
         runs
     }
 
-    /// Ibrahim et al.'s headline / D: CPT (re-warm + re-decay ± replay) vs retraining on the union.
+    /// Ibrahim et al.'s headline / D: CPT (re-warm + re-decay ± replay) vs retraining on the union; and
+    /// B5: CPT vs training on D1 alone from scratch with the same schedule and tokens.
     fn union_runs(&self) -> Result<Vec<SweepRun>, String> {
         let mut runs: Vec<SweepRun> = [0.0, 0.05, 0.25]
             .iter()
             .map(|&r| self.rewarm_run(&format!("cpt-replay={r}"), r))
             .collect();
         runs.push(run("union", &[], self.union()?));
+        runs.push(run("scratch", &[], self.scratch()));
         Ok(runs)
+    }
+
+    /// D1 alone from a fresh model: a continual stage's schedule and tokens, no `init_from`.
+    fn scratch(&self) -> toml::Table {
+        let (s, d1) = (self.s, self.d1());
+        parse(&format!(
+            "{}{}",
+            header(self.seed, self.cpt_sources(), s, None),
+            stage(
+                &format!("scratch-{d1}"),
+                s.stage_tokens,
+                d1,
+                &cosine(s.max_lr, s.warmup),
+                ""
+            )
+        ))
     }
 
     /// `rewarm quickstart`: continue on D1 three ways (Gupta et al.'s constant low LR; re-warm +
@@ -637,9 +655,20 @@ mod tests {
             Path::new("/ck"),
         )
         .unwrap();
-        let union = u.runs.last().unwrap();
-        assert_eq!(union.label, "union");
+        let labels: Vec<&str> = u.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["cpt-replay=0", "cpt-replay=0.05", "cpt-replay=0.25", "union", "scratch"]
+        );
+        let (union, scratch) = (&u.runs[3], &u.runs[4]);
         assert!(union.plan.get("init_from").is_none());
+        assert!(scratch.plan.get("init_from").is_none());
+        // Scratch trains D1 alone for the continual runs' tokens with their schedule.
+        let cpt_stage = &u.runs[0].plan["stages"][0];
+        let scratch_stage = &scratch.plan["stages"][0];
+        assert_eq!(scratch_stage["tokens"], cpt_stage["tokens"]);
+        assert_eq!(scratch_stage["mixture"], cpt_stage["mixture"]);
+        assert_eq!(scratch_stage["schedule"], cpt_stage["schedule"]);
         assert!(build(
             "infinite",
             &sources()[..2],
