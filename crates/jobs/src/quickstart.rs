@@ -83,8 +83,7 @@ fn sample_tokenizer(
 ) -> Result<Tokenizer> {
     let path = prepared.join("tokenizer.json");
     if !path.exists() {
-        progress
-            .stage("1/3 fitting a 4,096-token byte-level BPE on the English sample");
+        progress.stage("1/3 fitting a 4,096-token byte-level BPE on the English sample");
         let inputs = [train_file(data, "en")];
         let json =
             rewarm_data::tokenizer::train_bpe_on_files(&inputs, &CorpusOptions::default(), 4096)?;

@@ -51,12 +51,21 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
         if let Some((pre, steps)) = &seed.pretrain {
             if !pre.finished(*steps) {
                 let d0 = &sources[0].name;
-                println!("== pretraining on {d0} with seed {} ({steps} steps)", seed.seed);
+                println!(
+                    "== pretraining on {d0} with seed {} ({steps} steps)",
+                    seed.seed
+                );
                 trainer.train(&pre.plan_toml(), pre.root())?;
             }
         }
-        let mine = planned.iter().filter(|p| seed.runs.iter().any(|r| r.id == p.id));
-        finish_sweep(train_pending(mine.cloned().collect(), request.parallel, trainer)?)?;
+        let mine = planned
+            .iter()
+            .filter(|p| seed.runs.iter().any(|r| r.id == p.id));
+        finish_sweep(train_pending(
+            mine.cloned().collect(),
+            request.parallel,
+            trainer,
+        )?)?;
     }
     let report = write_report(
         std::slice::from_ref(&runs_dir),

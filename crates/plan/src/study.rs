@@ -658,7 +658,13 @@ mod tests {
         let labels: Vec<&str> = u.runs.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["cpt-replay=0", "cpt-replay=0.05", "cpt-replay=0.25", "union", "scratch"]
+            [
+                "cpt-replay=0",
+                "cpt-replay=0.05",
+                "cpt-replay=0.25",
+                "union",
+                "scratch"
+            ]
         );
         let (union, scratch) = (&u.runs[3], &u.runs[4]);
         assert!(union.plan.get("init_from").is_none());
