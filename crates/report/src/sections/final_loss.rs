@@ -38,6 +38,9 @@ pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
         sec.tables.push(final_loss_table(ctx, &sets, &counts, unit));
     }
     sec.footnotes = count_notes(ctx, &sets, &counts);
+    if ctx.methods.iter().any(|m| incomplete(ctx, m)) {
+        sec.footnotes.push(UNFINISHED_NOTE.to_owned());
+    }
     for m in &ctx.methods {
         let name = figs.add(format!("loss-{}", slug(&m.name)), method_chart(ctx, m));
         sec.figures.push(name);
@@ -64,7 +67,7 @@ fn final_loss_table(
     header.push("AVG");
     let mut t = Table::new(&header).captioned(unit.caption());
     for m in &ctx.methods {
-        let mut row = vec![m.name.clone()];
+        let mut row = vec![m.name.clone() + if incomplete(ctx, m) { UNFINISHED } else { "" }];
         for set in sets {
             let cell = stat(ctx.stat(m, |i| ctx.final_loss(i, set, unit)), loss);
             let flag = if flagged(ctx, counts, m, set) {
@@ -79,6 +82,16 @@ fn final_loss_table(
     }
     t.rows.extend(count_rows(counts, sets, unit));
     t
+}
+
+/// Marks a method with a run that has not reached its planned steps: its "final" losses are its latest.
+const UNFINISHED: &str = " ‡";
+const UNFINISHED_NOTE: &str =
+    "‡ incomplete: a run of this method has not reached its planned steps, so \
+     these are its latest evaluations, not final losses.";
+
+fn incomplete(ctx: &Ctx, m: &Method) -> bool {
+    m.runs.iter().any(|&i| !ctx.runs[i].complete())
 }
 
 /// Whether method `m`'s (mean) final loss on `set` is not below the set's bigram.
@@ -259,5 +272,17 @@ mod tests {
         assert_eq!(rows[1], ["unigram (counts)", "7.0000", "6.5000", "6.7500"]);
         assert_eq!(rows[2], ["bigram (counts)", "5.5000", "6.0000", "5.7500"]);
         assert_eq!(sec.footnotes, [FLAG_NOTE]);
+    }
+
+    #[test]
+    fn a_run_short_of_its_planned_steps_is_marked_incomplete() {
+        let mut run = one_stage_run(None);
+        run.planned_steps = Some(run.last_step() + 1);
+        let options = ReportOptions::default();
+        let runs = [run];
+        let ctx = Ctx::new(&runs, None, &options);
+        let sec = final_loss_section(&ctx, &mut Figures::default());
+        assert_eq!(sec.tables[0].rows[0][0], "r ‡");
+        assert!(sec.footnotes.contains(&UNFINISHED_NOTE.to_owned()));
     }
 }
