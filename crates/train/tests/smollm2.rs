@@ -35,12 +35,9 @@ fn ints(v: &Value) -> Vec<i64> {
 
 #[test]
 fn smollm2_gguf_import_matches_the_numpy_reference_and_says_paris() {
-    let Some(gguf) = gguf_path() else {
-        eprintln!(
-            "skipping: {GGUF_NAME} not found (run scripts/fetch-smollm2.sh, or set REWARM_SMOLLM2_GGUF)"
-        );
-        return;
-    };
+    let gguf = gguf_path().unwrap_or_else(|| {
+        panic!("{GGUF_NAME} not found: run scripts/fetch-smollm2.sh (scripts/test.sh does), or set REWARM_SMOLLM2_GGUF")
+    });
     let reference = std::env::var("REWARM_SMOLLM2_REFERENCE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {

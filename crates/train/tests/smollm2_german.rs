@@ -39,12 +39,9 @@ fn path_str(p: &Path) -> toml::Value {
 
 #[test]
 fn smollm2_german_example_trains_on_cpu_and_reports() {
-    let Some(gguf) = gguf_path() else {
-        eprintln!(
-            "skipping: {GGUF_NAME} not found (run scripts/fetch-smollm2.sh, or set REWARM_SMOLLM2_GGUF)"
-        );
-        return;
-    };
+    let gguf = gguf_path().unwrap_or_else(|| {
+        panic!("{GGUF_NAME} not found: run scripts/fetch-smollm2.sh (scripts/test.sh does), or set REWARM_SMOLLM2_GGUF")
+    });
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();
