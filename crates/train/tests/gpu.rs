@@ -106,3 +106,170 @@ fn bf16_training_on_cuda_lowers_the_loss() {
         assert_eq!(t.kind(), Kind::Float, "{name}: master weights stay f32");
     }
 }
+
+/// A two-stage plan (cosine, then a new source with 25% replay) on two synthetic sources in `dir`,
+/// at `tiny` with `extra` at the top level; `precision = "auto"` is bf16 on CUDA.
+fn plan(dir: &std::path::Path, extra: &str) -> rewarm_plan::Plan {
+    use rewarm_data::synthetic;
+    for (name, seed) in [("a", 1u32), ("b", 2)] {
+        let toks = synthetic::language(seed, 64_000);
+        let (train, val) = toks.split_at(60_000);
+        synthetic::write_source(&dir.join(name), 512, train, val, 25_000).unwrap();
+    }
+    let text = format!(
+        r#"
+seed = 3
+{extra}
+[model]
+preset = "tiny"
+max_seq_len = 64
+[data]
+sources = {{ a = "a", b = "b" }}
+[train]
+batch_tokens = 1024
+[eval]
+every_steps = 10
+tokens = 4096
+[checkpoint]
+every_steps = 10
+keep_last = 2
+[[stages]]
+name = "s0"
+tokens = 30720
+mixture = {{ a = 1.0 }}
+schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
+[[stages]]
+name = "s1"
+tokens = 30720
+mixture = {{ b = 1.0 }}
+replay = {{ fraction = 0.25 }}
+schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
+"#
+    );
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    rewarm_plan::Plan::new(rewarm_plan::PlanConfig::load(&path).unwrap(), &path).unwrap()
+}
+
+fn run_records(run: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
+    let dir = rewarm_runfolder::RunDir::new(run);
+    rewarm_runfolder::metrics_log::read(&dir.metrics())
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .filter(|r| r["kind"] == kind)
+        .collect()
+}
+
+fn final_weights(run: &std::path::Path) -> Vec<u8> {
+    let dir = rewarm_runfolder::RunDir::new(run);
+    std::fs::read(dir.latest_checkpoint().unwrap().model()).unwrap()
+}
+
+/// On one GPU, a run stopped mid-stage and at the stage boundary and resumed ends with the same per-step
+/// losses, evaluations and weights, bit for bit, as the uninterrupted run (bf16 autocast, fused AdamW).
+#[test]
+fn stop_and_resume_on_the_gpu_is_bit_identical() {
+    use rewarm_train::{train, NoProgress, TrainOptions};
+    let Some(device) = cuda() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path(), "");
+    let straight = dir.path().join("straight");
+    train(&plan, &TrainOptions::new(&straight, device), &NoProgress).unwrap();
+    let resumed = dir.path().join("resumed");
+    for stop in [13, plan.stages[0].steps, plan.stages[0].steps + 7] {
+        let mut o = TrainOptions::new(&resumed, device);
+        o.stop_at_step = Some(stop);
+        assert_eq!(train(&plan, &o, &NoProgress).unwrap().step, stop);
+    }
+    train(&plan, &TrainOptions::new(&resumed, device), &NoProgress).unwrap();
+    let losses = |run| run_records(run, "train");
+    let (a, b) = (losses(&straight), losses(&resumed));
+    assert_eq!(a.len() as u64, plan.total_steps);
+    let pick = |rs: &[serde_json::Value]| -> Vec<(u64, f64)> {
+        rs.iter()
+            .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+            .collect()
+    };
+    assert_eq!(pick(&a), pick(&b), "per-step losses differ");
+    let first = a[0]["loss"].as_f64().unwrap();
+    let last = a.last().unwrap()["loss"].as_f64().unwrap();
+    assert!(last < first - 1.0, "the run learns: {first} → {last}");
+    assert!(
+        final_weights(&straight) == final_weights(&resumed),
+        "final weights differ"
+    );
+    assert_eq!(
+        run_records(&straight, "eval"),
+        run_records(&resumed, "eval")
+    );
+}
+
+/// The non-finite guard on the device: a NaN loss at step 15 skips that update on the GPU, is named, and
+/// under `rollback` the run restarts from the step-10 checkpoint and finishes with every step logged once.
+#[test]
+fn the_non_finite_guard_works_on_the_gpu() {
+    use rewarm_train::{train, Injection, NoProgress, TrainOptions};
+    let Some(device) = cuda() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_stop = plan(dir.path(), "");
+    let run = dir.path().join("stop");
+    let mut o = TrainOptions::new(&run, device);
+    o.inject_non_finite = Some(Injection::nan_loss(15));
+    let err = train(&plan_stop, &o, &NoProgress)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("non-finite loss at step 15"), "{err}");
+
+    let plan = plan(
+        dir.path(),
+        "[guard]\nnon_finite = \"rollback\"\nlr_backoff = 0.5",
+    );
+    let run = dir.path().join("rollback");
+    let mut o = TrainOptions::new(&run, device);
+    o.inject_non_finite = Some(Injection::nan_loss(15));
+    let state = train(&plan, &o, &NoProgress).unwrap();
+    assert_eq!((state.step, state.rollbacks), (plan.total_steps, 1));
+    let steps: Vec<u64> = run_records(&run, "train")
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=plan.total_steps).collect::<Vec<_>>());
+    assert!(!std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .contains("NaN"));
+}
+
+/// NCCL with one rank: the group joins on the GPU and an all-reduce of f32 and bf16 gradients leaves them
+/// unchanged (the sum over one process).
+#[test]
+fn nccl_with_one_rank_sums_to_itself() {
+    use rewarm_train::backend::dist::{all_reduce_flat, ProcessGroup, World};
+    let Some(device) = cuda() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let world = World {
+        rank: 0,
+        size: 1,
+        local_rank: 0,
+        local_size: 1,
+        master_addr: "127.0.0.1".into(),
+        master_port: port,
+    };
+    let group = ProcessGroup::join(&world, device).unwrap();
+    for kind in [Kind::Float, Kind::BFloat16] {
+        let a = Tensor::arange(12, (kind, device)).reshape([3, 4]);
+        let b = Tensor::ones([5], (kind, device)) * 0.5;
+        let (a0, b0) = (a.copy(), b.copy());
+        all_reduce_flat(&group, &[a.shallow_clone(), b.shallow_clone()]).unwrap();
+        assert!(
+            a.equal(&a0) && b.equal(&b0),
+            "{kind:?}: one rank's sum changed the values"
+        );
+    }
+    group.barrier().unwrap();
+}
