@@ -205,7 +205,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--optimizer", choices=["auto", "fused", "foreach", "for-loop"], default="auto",
                     help="AdamW implementation (auto: fused if available)")
-    ap.add_argument("--breakdown", action="store_true", help="also time the parts of a step (CPU)")
+    ap.add_argument("--breakdown", action="store_true", help="also time the parts of a step, and the loss head alone")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                     help="bf16 autocast of the forward pass (auto: on CUDA only)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model's loss")
@@ -255,29 +255,65 @@ def main():
         opt.step()
         return loss_value
 
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     def breakdown(steps):
-        """Seconds per step in forward+loss, backward, grad norm, clip+AdamW (CPU: ops are synchronous)."""
+        """Seconds per step in forward+loss, backward, grad norm, clip+AdamW (the device synchronized at each
+        part's end), then the loss head alone (logits, log-softmax in f32, NLL, and their backward)."""
         parts = [0.0] * 4
+        clock = 0.0
+
+        def lap(k):
+            nonlocal clock
+            sync()
+            now = time.perf_counter()
+            parts[k] += now - clock
+            clock = now
+
         for i in range(steps):
             window = batches[i % len(batches)].to(device)
             inputs, targets = window[:, :-1], window[:, 1:]
             opt.zero_grad(set_to_none=False)
+            sync()
             clock = time.perf_counter()
             loss = forward_loss(inputs, targets)
-            now = time.perf_counter(); parts[0] += now - clock; clock = now
+            lap(0)
             loss.backward()
             loss.item()
-            now = time.perf_counter(); parts[1] += now - clock; clock = now
+            lap(1)
             norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]).item()
-            now = time.perf_counter(); parts[2] += now - clock; clock = now
-            torch.nn.utils.clip_grads_with_norm_(model.parameters(), 1.0, torch.tensor(norm))
+            lap(2)
+            torch.nn.utils.clip_grads_with_norm_(model.parameters(), 1.0, torch.tensor(norm, device=device))
             opt.step()
-            now = time.perf_counter(); parts[3] += now - clock; clock = now
-        return [x / steps for x in parts]
+            lap(3)
+        return [x / steps for x in parts] + [head_seconds(batches[0])]
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    def head_seconds(window):
+        window = window.to(device)
+        inputs, targets = window[:, :-1], window[:, 1:].reshape(-1)
+        w = model.embed_out.weight if model.embed_out is not None else model.embed_in.weight
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            x = model.embed_in(inputs)
+            for layer in model.layers:
+                x = layer(x, model.rotary)
+            hidden = model.final_layer_norm(x).reshape(-1, x.shape[-1])
+        hidden = hidden.detach().requires_grad_(True)
+
+        def call():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = F.linear(hidden, w)
+                loss = F.nll_loss(logits.log_softmax(-1, dtype=torch.float32), targets)
+            loss.backward()
+
+        call()
+        sync()
+        start = time.perf_counter()
+        for _ in range(3):
+            call()
+        sync()
+        return (time.perf_counter() - start) / 3
 
     losses = [step(i) for i in range(args.warmup_steps)]
     sync()
@@ -300,7 +336,7 @@ def main():
             "in_use": max(memory_after_warmup, device_memory_in_use()),
         }
     tokens_per_second = b * t * args.steps / seconds
-    parts = breakdown(min(args.steps, 5)) if args.breakdown and device.type == "cpu" else None
+    parts = breakdown(min(args.steps, 5)) if args.breakdown else None
     report = {
         "framework": f"pytorch {torch.__version__} " + ("torch.compile" if args.compile else "eager"),
         "precision": "bf16" if bf16 else "fp32",
@@ -322,7 +358,7 @@ def main():
         "cuda_memory": cuda_memory,
         "first_loss": losses[0],
         "last_loss": losses[-1],
-        "breakdown": parts and dict(zip(["forward_loss", "backward", "grad_norm", "optimizer"], parts)),
+        "breakdown": parts and dict(zip(["forward_loss", "backward", "grad_norm", "optimizer", "head"], parts)),
     }
     if args.json:
         print(json.dumps(report))
@@ -344,10 +380,11 @@ def main():
         elif report["peak_memory_bytes"]:
             print(f"  peak memory {report['peak_memory_bytes'] / 2**20:.0f} MiB (process high-water mark (VmHWM))")
         if parts:
-            total = sum(parts)
+            total = sum(parts[:4])
             names = ["forward+loss", "backward", "grad norm", "clip+AdamW"]
             print(f"  per step ({min(args.steps, 5)} extra steps): " + ", ".join(
                 f"{n} {x * 1e3:.1f} ms ({100 * x / total:.0f}%)" for n, x in zip(names, parts)))
+            print(f"  loss head with gradients alone (full logits): {parts[4] * 1e3:.1f} ms")
         print(f"  loss {losses[0]:.3f} → {losses[-1]:.3f}")
 
 

@@ -74,6 +74,11 @@ if [ "$BENCH" = 1 ]; then
     "$REPO/scripts/bench-gpu.sh" --rewarm "$REWARM" --preset gpt2-124m --batch 16 --seq-len 1024 --steps 30 \
     --out "$WORK/bench"
 fi
+if [ "$BENCH" = 1 ]; then
+  parts=(--preset gpt2-124m --device cuda --batch 16 --seq-len 1024 --steps 20 --warmup-steps 5 --breakdown)
+  section "2c. where a step's time goes: rewarm" 60 "$BENCH_BIN" train "${parts[@]}"
+  section "2c. where a step's time goes: PyTorch eager" 60 env PYTHONUNBUFFERED=1 "$PYTHON" "$REPO/scripts/bench_torch.py" "${parts[@]}"
+fi
 if [ "$CPT" = 1 ]; then
   section "3. continual pre-training on the GPU (rewarm quickstart --device cuda)" 240 \
     "$REWARM" quickstart --device cuda --out "$WORK/quickstart"

@@ -81,7 +81,8 @@ struct TrainBenchArgs {
     /// AdamW as separate tensor ops instead of libtorch's fused kernel (to measure the difference).
     #[arg(long)]
     unfused_adamw: bool,
-    /// Also time forward+loss, backward, gradient norm and clip+AdamW separately on a few more steps (CPU).
+    /// Also time forward+loss, backward, gradient norm and clip+AdamW separately on a few more steps, and
+    /// the loss head alone at several chunk sizes.
     #[arg(long)]
     breakdown: bool,
     /// `auto` (bf16 autocast on CUDA, f32 on the CPU), `fp32` or `bf16`, as the plan's train.precision.

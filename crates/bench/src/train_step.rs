@@ -36,7 +36,7 @@ pub struct TrainBenchOptions {
     /// Take AdamW as separate tensor ops ([`AdamW::step_unfused`]) instead of the fused kernel, to measure
     /// what the kernel saves.
     pub unfused_adamw: bool,
-    /// After the timed steps, time up to 5 more part by part (CPU only).
+    /// After the timed steps, time up to 5 more part by part, and the loss head alone.
     pub breakdown: bool,
     /// As `train.precision`: `auto` is bf16 autocast on CUDA, f32 on the CPU.
     pub precision: Precision,
@@ -55,6 +55,9 @@ pub struct StepBreakdown {
     pub grad_norm_seconds: f64,
     /// Clipping and AdamW, plus zeroing the gradients for the next step.
     pub optimizer_seconds: f64,
+    /// The output projection and cross-entropy with their gradients alone (part of forward+loss), at
+    /// several chunk sizes: (rows per chunk, seconds per call).
+    pub head_seconds_by_rows: Vec<(i64, f64)>,
 }
 
 /// The peak MFU is measured against.
@@ -131,8 +134,8 @@ pub fn bench_train(
     let mut bench = Bench::new(config, opts, bf16)?;
     let timing = bench.run()?;
     let breakdown = match opts.device {
-        // Part by part only on the CPU, where every op is synchronous and the parts add up to a step.
-        Device::Cpu if opts.breakdown => Some(breakdown(
+        // Part by part, the device synchronized at each part's end so that the parts add up to a step.
+        _ if opts.breakdown => Some(breakdown(
             &bench.model,
             &mut bench.opt,
             &bench.batches,
@@ -148,7 +151,7 @@ pub fn bench_train(
                 .filter(|b| b.flops_per_second > after.flops_per_second)
                 .or(Some(after))
         }
-        Device::Cuda(i) => cuda_bf16_peak(i),
+        Device::Cuda(i) => cuda_bf16_peak(i, bf16),
         _ => None,
     };
     Ok(TrainBenchReport::new(
@@ -354,7 +357,8 @@ impl TrainBenchReport {
     }
 }
 
-/// The same step as `bench_train`'s, timed part by part (CPU only: ops there are synchronous).
+/// The same step as `bench_train`'s, timed part by part (the device synchronized at each part's end), then
+/// the loss head alone at several chunk sizes.
 fn breakdown(
     model: &Model,
     opt: &mut AdamW,
@@ -366,16 +370,18 @@ fn breakdown(
     let steps = opts.steps.clamp(1, 5);
     let mut parts = [0.0f64; 4];
     for (i, tokens) in batches.iter().cycle().take(steps).enumerate() {
-        let (inputs, targets) = window_tensors(tokens, t, 0, b, Device::Cpu);
+        let (inputs, targets) = window_tensors(tokens, t, 0, b, opts.device);
+        synchronize(opts.device);
         let mut clock = Instant::now();
         let mut lap = |k: usize| {
+            synchronize(opts.device);
             parts[k] += clock.elapsed().as_secs_f64();
             clock = Instant::now();
         };
         if i == 0 {
             opt.zero_grad();
         }
-        let (l, seed) = rewarm_train::backend::autocast::bf16(bf16, Device::Cpu, || {
+        let (l, seed) = rewarm_train::backend::autocast::bf16(bf16, opts.device, || {
             model.f_loss_for_backward(&inputs, &targets, 1.0)
         })?;
         lap(0);
@@ -394,13 +400,53 @@ fn breakdown(
         lap(3);
     }
     let per = |x: f64| x / steps as f64;
+    let head_seconds_by_rows = time_head(model, &batches[0], opts, bf16)?;
     Ok(StepBreakdown {
         steps,
         forward_loss_seconds: per(parts[0]),
         backward_seconds: per(parts[1]),
         grad_norm_seconds: per(parts[2]),
         optimizer_seconds: per(parts[3]),
+        head_seconds_by_rows,
     })
+}
+
+/// Seconds per call of the loss head with gradients ([`rewarm_model::loss_head::chunked`]) on one batch's
+/// final hidden states, with 2²⁵, 2²⁷ and 2²⁸ logits per chunk and the whole batch as one chunk.
+fn time_head(
+    model: &Model,
+    tokens: &[u32],
+    opts: &TrainBenchOptions,
+    bf16: bool,
+) -> TrainResult<Vec<(i64, f64)>> {
+    let (t, b, device) = (opts.seq_len, opts.batch_sequences, opts.device);
+    let (inputs, targets) = window_tensors(tokens, t, 0, b, device);
+    let w = model.output_weight().detach();
+    let n = (b * t) as i64;
+    let v = w.size()[0];
+    let mut out = Vec::new();
+    for rows in [(1 << 25) / v, (1 << 27) / v, (1 << 28) / v, n] {
+        let rows = rows.clamp(1, n);
+        if out.iter().any(|(r, _)| *r == rows) {
+            continue;
+        }
+        let seconds = rewarm_train::backend::autocast::bf16(bf16, device, || {
+            let hidden = tch::no_grad(|| model.f_hidden(&inputs))?;
+            let hidden = hidden.reshape([n, -1]);
+            let y = targets.reshape([-1]);
+            let call = || rewarm_model::loss_head::chunked(&hidden, &w, &y, 1.0, true, rows);
+            drop(call()); // warm-up
+            synchronize(device);
+            let clock = Instant::now();
+            for _ in 0..3 {
+                drop(call());
+            }
+            synchronize(device);
+            Ok::<_, rewarm_model::ModelError>(clock.elapsed().as_secs_f64() / 3.0)
+        })?;
+        out.push((rows, seconds));
+    }
+    Ok(out)
 }
 
 /// CUDA: bytes in use on the device (see [`rewarm_train::backend::cuda::device_memory_in_use`]); `None` on the CPU.
@@ -458,7 +504,7 @@ const CUDA_BF16_PEAKS: &[(&str, f64)] = &[
 
 /// The device's dense bf16 peak from [`CUDA_BF16_PEAKS`], its name read with `nvidia-smi` (tch has no
 /// binding for the device name); `None` when the name is unknown.
-fn cuda_bf16_peak(index: usize) -> Option<Peak> {
+fn cuda_bf16_peak(index: usize, bf16: bool) -> Option<Peak> {
     let out = std::process::Command::new("nvidia-smi")
         .args([
             "--query-gpu=name",
@@ -472,8 +518,9 @@ fn cuda_bf16_peak(index: usize) -> Option<Peak> {
     Some(Peak {
         flops_per_second: *peak,
         source: format!(
-            "{name} dense bf16 peak {:.0} TFLOP/s (published; this step runs in f32)",
-            peak / 1e12
+            "{name} dense bf16 peak {:.0} TFLOP/s (published{})",
+            peak / 1e12,
+            if bf16 { "" } else { "; this step runs in f32" }
         ),
     })
 }
@@ -598,6 +645,12 @@ impl TrainBenchReport {
                 b.optimizer_seconds * 1e3,
                 pct(b.optimizer_seconds)
             );
+            let heads: Vec<String> = b
+                .head_seconds_by_rows
+                .iter()
+                .map(|(rows, secs)| format!("{rows} rows/chunk {:.1} ms", secs * 1e3))
+                .collect();
+            s += &format!("  loss head with gradients alone: {}\n", heads.join(", "));
         }
         s += &format!(
             "  loss {:.3} → {:.3} (random tokens: ln V = {:.3})\n",

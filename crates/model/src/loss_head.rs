@@ -4,10 +4,11 @@
 //! For N positions with final hidden states h (N, C), output weight W (V, C) and targets y:
 //!
 //! ```text
-//! for each chunk of rows:  z = h·Wᵀ            (rows, V), in the autocast dtype if any
-//!                          ℓ = logsumexp(z) − z[y]   (f32)
-//!                          g = softmax(z) − onehot(y) (f32), scaled by s / N
-//!                          ∂h = g·W,  ∂W += gᵀ·h
+//! for each chunk of rows:  z = h·Wᵀ                 (rows, V), in the autocast dtype if any
+//!                          log p = log_softmax(z)    (f32, one kernel)
+//!                          ℓ = −log p[y]
+//!                          g = exp(log p) − onehot(y) (in place, then in the autocast dtype)
+//!                          ∂h = (s / N) · g·W,  ∂W += gᵀ·((s / N) · h)
 //! loss = Σℓ / N
 //! ```
 //!
@@ -15,15 +16,22 @@
 //! micro-batch's share of the batch). The gradients come out of the forward pass itself, so nothing is
 //! recomputed; the caller feeds ∂h into the backward pass of the network below and ∂W to W (see
 //! `rewarm_train::accumulate_gradients`). The same FLOPs as logits + log-softmax + NLL and their backward,
-//! in a fraction of the memory: for GPT-2-small at B=16, T=1024 the logits alone are 3.3 GB in f32.
+//! fewer passes over the (rows, V) block (the scale goes on the (rows, C) operands), in a fraction of the
+//! memory: for GPT-2-small at B=16, T=1024 the logits alone are 3.3 GB in f32.
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Target value whose position is left out of the loss (PyTorch's default `ignore_index`).
 pub const IGNORE_INDEX: i64 = -100;
 
-/// Elements of one chunk's logits: 2²⁵ (128 MiB in f32), e.g. 667 rows at V = 50,304.
-const CHUNK_ELEMENTS: i64 = 1 << 25;
+/// Elements of one chunk's logits on the CPU: 2²⁵ (128 MiB in f32), e.g. 667 rows at V = 50,304.
+const CHUNK_ELEMENTS_CPU: i64 = 1 << 25;
+
+/// Elements of one chunk's logits on a GPU: 2²⁸ (1 GiB in f32), e.g. 5,336 rows at V = 50,304. Measured
+/// on an H200 at GPT-2-small's shape (B=16, T=1024; BENCHMARKS.md): the head took 23.2 ms at 667 rows per
+/// chunk, 16.9 ms at 2,668 and 14.6 ms in one chunk (PyTorch's full logits: 15.8 ms), so larger chunks
+/// buy speed with memory that a GPU has.
+const CHUNK_ELEMENTS_GPU: i64 = 1 << 28;
 
 /// Loss and, if asked, gradients of [`linear_cross_entropy`].
 pub struct HeadLoss {
@@ -45,12 +53,21 @@ pub fn linear_cross_entropy(
     scale: f64,
     grads: bool,
 ) -> HeadLoss {
-    let rows = CHUNK_ELEMENTS / weight.size()[0].max(1);
+    let rows = default_rows(weight.size()[0], hidden.device());
     chunked(hidden, weight, targets, scale, grads, rows)
 }
 
-/// [`linear_cross_entropy`] with `rows` positions per chunk.
-fn chunked(
+/// Positions per chunk at vocabulary size `vocab` on `device`.
+pub fn default_rows(vocab: i64, device: Device) -> i64 {
+    let elements = match device {
+        Device::Cpu => CHUNK_ELEMENTS_CPU,
+        _ => CHUNK_ELEMENTS_GPU,
+    };
+    (elements / vocab.max(1)).max(1)
+}
+
+/// [`linear_cross_entropy`] with `rows` positions per chunk (the benchmark compares chunk sizes).
+pub fn chunked(
     hidden: &Tensor,
     weight: &Tensor,
     targets: &Tensor,
@@ -76,18 +93,21 @@ fn chunked(
             let h = hidden.narrow(0, start, k);
             let y = safe_targets.narrow(0, start, k);
             let keep = kept.narrow(0, start, k);
-            let z = h.matmul(&weight.tr()).to_kind(Kind::Float); // (k, V)
-            let lse = z.logsumexp([-1], true); // (k, 1)
-            let target_logit = z.gather(1, &y, false); // (k, 1)
-            loss_sum += ((&lse - target_logit).squeeze_dim(1) * &keep).sum(Kind::Float);
+            // One fused kernel from the (autocast-dtype) logits to f32 log-probabilities.
+            let mut log_p = h.matmul(&weight.tr()).log_softmax(-1, Kind::Float); // (k, V)
+            let target_log_p = log_p.gather(1, &y, false).squeeze_dim(1); // (k)
+            loss_sum -= (target_log_p * &keep).sum(Kind::Float);
             if let Some(gw) = &mut grad_weight {
-                // softmax − onehot, zero on ignored rows, scaled: the gradient of the logits.
-                let mut g = (z - &lse).exp_();
+                // softmax − onehot: the logits' gradient up to a per-row factor (zero on ignored rows),
+                // which is applied to the (k, C) operands and results rather than to the (k, V) block.
+                let mut g = log_p.exp_();
                 let _ = g.scatter_add_(1, &y, &(-&keep).unsqueeze(1));
-                let _ = g.g_mul_(&(&keep * &g_scale).unsqueeze(1));
                 let g = g.to_kind(h.kind());
-                grad_hidden.push(g.matmul(weight).to_kind(hidden.kind())); // (k, C)
-                let _ = gw.g_add_(&g.tr().matmul(&h)); // (V, C)
+                let row_scale = (&keep * &g_scale).unsqueeze(1); // (k, 1)
+                let gh = g.matmul(weight).to_kind(Kind::Float) * &row_scale;
+                grad_hidden.push(gh.to_kind(hidden.kind())); // (k, C)
+                let h_scaled = (&h * &row_scale).to_kind(h.kind());
+                let _ = gw.g_add_(&g.tr().matmul(&h_scaled)); // (V, C)
             }
         }
         HeadLoss {
@@ -101,7 +121,6 @@ fn chunked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
 
     /// Loss and gradients equal those of logits → log-softmax → NLL through autograd, with ignored
     /// targets, over three chunks (16 + 16 + 8 rows) and in one.
