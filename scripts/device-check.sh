@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check, in one call on the GPU machine (no Rust, no internet there; nothing is built). Under
-# 8 minutes on one H100/H200:
+# The GPU check, in one call on the GPU machine (no Rust, no internet there; nothing is built). 2 min 15 s
+# on one H200 (2026-12-04, BENCHMARKS.md), most of it torch.compile's compilation:
 #   1. the binary reaches CUDA (loads the machine's PyTorch libtorch) and trains a few bf16 steps;
-#   2. scripts/bench-gpu.sh: rewarm vs PyTorch eager vs torch.compile on GPT-2-small (B=16, T=1024);
+#   2. scripts/bench-gpu.sh: rewarm vs PyTorch eager vs torch.compile on GPT-2-small (B=16, T=1024), then
+#      both steps part by part (--breakdown) and rewarm in f32;
 #   3. continual pre-training on the GPU: `rewarm quickstart --device cuda` (pretrain on English, continue
 #      on German with re-warm + re-decay, with and without replay, and the union retrain), printing the
 #      forgetting/adaptation table.
