@@ -27,6 +27,16 @@ pub enum InteropError {
         problem: String,
         hint: String,
     },
+    /// A model description (a Hugging Face config.json) no model can be built from.
+    #[error("{path}: {source}")]
+    Model {
+        path: PathBuf,
+        #[source]
+        source: rewarm_arch::ConfigError,
+    },
+    /// A rewarm run folder or checkpoint file that cannot be read.
+    #[error(transparent)]
+    RunFolder(#[from] rewarm_runfolder::RunFolderError),
 }
 
 impl InteropError {

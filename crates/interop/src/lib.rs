@@ -6,6 +6,7 @@
 //!   permutation, config.json); [`gguf_tokenizer`]: tokenizer.json from GGUF metadata.
 //! - [`hf`]: Hugging Face folders: weight files (single or sharded safetensors; pickles refused),
 //!   config.json, a streaming safetensors writer.
+//! - [`source`]: what a path of pretrained weights is (rewarm checkpoint, HF folder, safetensors file).
 //!
 //! See docs/interop.md for the commands built on it.
 
@@ -15,6 +16,7 @@ pub mod gguf_import;
 pub mod gguf_tokenizer;
 pub mod hf;
 pub mod quant;
+pub mod source;
 
 pub use error::InteropError;
 pub use gguf::GgufFile;

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use rewarm_data::{Manifest, MixtureIndex};
+use rewarm_plan::mixture::{mixture_plan, source_fingerprint};
 use rewarm_plan::summary::PlanSummary;
 use rewarm_plan::{Plan, PlanConfig};
-use rewarm_train::run_data::{mixture_plan, source_fingerprint};
 use std::path::Path;
 
 /// Loads and validates a plan file (its model included).

@@ -11,8 +11,8 @@
 use crate::weights::{load_tensors_from, load_tensors_into, sorted_variables};
 use crate::{Family, Model, ModelConfig, ModelError, ModelTable};
 use rewarm_interop::hf;
-use rewarm_runfolder::{CheckpointDir, RunDir};
-use std::path::{Path, PathBuf};
+use rewarm_interop::source::{self, checkpoint_dir};
+use std::path::Path;
 use tch::{nn, Device};
 
 type Result<T> = std::result::Result<T, ModelError>;
@@ -21,103 +21,35 @@ fn weights_error(message: String) -> ModelError {
     ModelError::Weights(message)
 }
 
-/// Where pretrained weights come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Source {
-    /// A complete rewarm checkpoint folder (`step_…` with DONE); its model is in `plan.json`.
-    Checkpoint(PathBuf),
-    /// A Hugging Face model folder (`config.json` + safetensors weights).
-    HfFolder(PathBuf),
-    /// A bare safetensors file with rewarm's (= Hugging Face's) parameter names.
-    File(PathBuf),
+pub use rewarm_interop::source::Source;
+
+/// Classifies `path` ([`Source::detect`]) with the model crate's error.
+pub fn detect(path: &Path) -> Result<Source> {
+    Source::detect(path).map_err(interop_error)
 }
 
-impl Source {
-    /// Classifies `path`. A run folder resolves to its newest complete checkpoint.
-    pub fn detect(path: &Path) -> Result<Source> {
-        let refuse_pickle = |name: &str| {
-            weights_error(format!(
-                "{}: `{name}` is a PyTorch pickle, which rewarm never loads (unpickling can run code)\nHINT: convert it to safetensors first, e.g. in Python: `AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out, safe_serialization=True)`",
-                path.display()
-            ))
-        };
-        if path.is_file() {
-            let name = path
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            return if name.ends_with(".safetensors") {
-                Ok(Source::File(path.to_owned()))
-            } else if [".bin", ".pt", ".pth", ".ckpt"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
-            {
-                Err(refuse_pickle(&name))
-            } else {
-                Err(weights_error(format!(
-                    "{}: not a weights file\nHINT: point at a rewarm checkpoint folder, a Hugging Face folder or a .safetensors file",
-                    path.display()
-                )))
-            };
-        }
-        if !path.is_dir() {
-            return Err(weights_error(format!(
-                "{}: no such file or folder\nHINT: check the path (relative paths in a plan are relative to the plan file)",
-                path.display()
-            )));
-        }
-        let ckpt = CheckpointDir {
-            step: 0,
-            path: path.to_owned(),
-        };
-        if ckpt.state().exists() {
-            if !ckpt.done().exists() {
-                return Err(weights_error(format!(
-                    "{}: checkpoint has no DONE marker (incomplete)\nHINT: use a complete checkpoint",
-                    path.display()
-                )));
-            }
-            return Ok(Source::Checkpoint(path.to_owned()));
-        }
-        if hf::is_hf_folder(path) {
-            return Ok(Source::HfFolder(path.to_owned()));
-        }
-        if let Some(newest) = RunDir::new(path).latest_checkpoint() {
-            return Ok(Source::Checkpoint(newest.path));
-        }
-        if ckpt.model().is_file() {
-            return Ok(Source::File(ckpt.model()));
-        }
-        // Only pickles (or nothing): let the HF folder logic name what is there.
-        hf::weight_files(path).map_err(|e| weights_error(e.to_string()))?;
-        Err(weights_error(format!(
-            "{}: holds no weights rewarm can read\nHINT: point at a rewarm checkpoint folder, a Hugging Face folder or a .safetensors file",
-            path.display()
-        )))
-    }
+fn interop_error(e: rewarm_interop::InteropError) -> ModelError {
+    weights_error(e.to_string())
+}
 
-    /// The model this source describes (`None` for a bare file, which has no config).
-    pub fn model_config(&self) -> Result<Option<ModelConfig>> {
-        match self {
-            Source::Checkpoint(dir) => checkpoint_model_config(dir).map(Some),
-            Source::HfFolder(dir) => hf_model_config(dir).map(Some),
-            Source::File(_) => Ok(None),
-        }
-    }
+/// The model `source` describes (`None` for a bare file, which has no config).
+pub fn model_config(source: &Source) -> Result<Option<ModelConfig>> {
+    source.model_config().map_err(interop_error)
+}
 
-    /// Copies the weights into `vs`, whose variables must match them one to one (names, shapes).
-    pub fn load_into(&self, vs: &nn::VarStore, family: Family, tied: bool) -> Result<()> {
-        let targets = sorted_variables(vs);
-        match self {
-            Source::Checkpoint(dir) => {
-                load_tensors_into(&checkpoint_dir(dir).model(), &targets, "checkpoint weights")
-            }
-            Source::File(file) => load_tensors_into(file, &targets, "weights"),
-            Source::HfFolder(dir) => {
-                let files = hf::weight_files(dir).map_err(|e| weights_error(e.to_string()))?;
-                load_tensors_from(&files, &targets, "Hugging Face weights", &|name| {
-                    hf_name(name, family, tied)
-                })
-            }
+/// Copies the weights of `source` into `vs`, whose variables must match them one to one (names, shapes).
+pub fn load_into(source: &Source, vs: &nn::VarStore, family: Family, tied: bool) -> Result<()> {
+    let targets = sorted_variables(vs);
+    match source {
+        Source::Checkpoint(dir) => {
+            load_tensors_into(&checkpoint_dir(dir).model(), &targets, "checkpoint weights")
+        }
+        Source::File(file) => load_tensors_into(file, &targets, "weights"),
+        Source::HfFolder(dir) => {
+            let files = hf::weight_files(dir).map_err(interop_error)?;
+            load_tensors_from(&files, &targets, "Hugging Face weights", &|name| {
+                hf_name(name, family, tied)
+            })
         }
     }
 }
@@ -141,32 +73,21 @@ fn hf_name(name: &str, family: Family, tied: bool) -> Option<String> {
     }
 }
 
-/// A checkpoint folder known by its path (its step is not needed to read it).
-fn checkpoint_dir(path: &Path) -> CheckpointDir {
-    CheckpointDir {
-        step: 0,
-        path: path.to_owned(),
-    }
-}
-
 /// The model of a Hugging Face folder, from its config.json.
 pub fn hf_model_config(dir: &Path) -> Result<ModelConfig> {
-    let json = hf::read_config(dir).map_err(|e| weights_error(e.to_string()))?;
-    ModelConfig::from_hf_config(&json)
-        .map_err(|e| weights_error(format!("{}: {e}", dir.join(hf::CONFIG_FILE).display())))
+    source::hf_model_config(dir).map_err(interop_error)
 }
 
 /// The model of a rewarm checkpoint, from its plan.json.
 pub fn checkpoint_model_config(dir: &Path) -> Result<ModelConfig> {
-    rewarm_runfolder::model_of(&checkpoint_dir(dir).plan_json())
-        .map_err(|e| weights_error(e.to_string()))
+    source::checkpoint_model_config(dir).map_err(interop_error)
 }
 
 /// `init_from`: the weights of `path` into `vs`. A Hugging Face folder's config.json must describe the
 /// plan's `model`; a rewarm checkpoint is checked by names and shapes only, so that a continued run may
 /// change what shapes do not show (e.g. rope_theta, as in context extension).
 pub fn init_weights(path: &Path, vs: &nn::VarStore, model: &ModelConfig) -> Result<()> {
-    let source = Source::detect(path)?;
+    let source = detect(path)?;
     if let Source::HfFolder(dir) = &source {
         let theirs = hf_model_config(dir)?;
         if let Some((field, ours, stored)) = model.first_difference(&theirs) {
@@ -177,13 +98,13 @@ pub fn init_weights(path: &Path, vs: &nn::VarStore, model: &ModelConfig) -> Resu
             )));
         }
     }
-    source.load_into(vs, model.family, model.tie_embeddings)
+    load_into(&source, vs, model.family, model.tie_embeddings)
 }
 
 /// A model with the weights of `path` (a checkpoint, run folder or Hugging Face folder) on `device`.
 pub fn load_model(path: &Path, device: Device) -> Result<(Model, nn::VarStore, Source)> {
-    let source = Source::detect(path)?;
-    let Some(config) = source.model_config()? else {
+    let source = detect(path)?;
+    let Some(config) = model_config(&source)? else {
         return Err(weights_error(format!(
             "{}: a bare weights file has no model config\nHINT: point at the checkpoint or Hugging Face folder that holds it",
             path.display()
@@ -191,7 +112,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<(Model, nn::VarStore, S
     };
     let vs = nn::VarStore::new(device);
     let model = Model::new(&vs.root(), &config)?;
-    source.load_into(&vs, config.family, config.tie_embeddings)?;
+    load_into(&source, &vs, config.family, config.tie_embeddings)?;
     Ok((model, vs, source))
 }
 
@@ -206,7 +127,7 @@ pub struct ExportTokenizer<'a> {
 /// `out`: config.json, model.safetensors (copied; the names already are HF keys) and, if given,
 /// tokenizer.json. The weights are checked by loading them into a fresh model first.
 pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) -> Result<()> {
-    let dir = match Source::detect(from)? {
+    let dir = match detect(from)? {
         Source::Checkpoint(dir) => dir,
         _ => {
             return Err(weights_error(format!(

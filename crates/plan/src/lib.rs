@@ -3,6 +3,7 @@
 
 pub mod config;
 mod load;
+pub mod mixture;
 pub mod resolved;
 pub mod schedule;
 pub mod study;

@@ -5,16 +5,10 @@
 use crate::error::{TrainError, TrainResult};
 use rewarm_data::baseline::CountModel;
 use rewarm_data::eval::EvalSet;
-use rewarm_data::mixture::Consumed;
-use rewarm_data::{
-    Manifest, Mixture, MixtureIndex, MixturePlan, PreparedSource, Tokenizer, TokenizerSpec,
-};
-use rewarm_model::pretrained::Source;
+use rewarm_data::{Mixture, MixtureIndex, PreparedSource, Tokenizer, TokenizerSpec};
+use rewarm_plan::mixture::{hash_hex, mixture_plan, source_fingerprint};
 use rewarm_plan::Plan;
-use rewarm_runfolder::{
-    Baselines, CheckpointDir, ConsumedSegment, Consumption, SetBaseline, SourceConsumption,
-};
-use sha2::{Digest, Sha256};
+use rewarm_runfolder::{Baselines, ConsumedSegment, Consumption, SetBaseline, SourceConsumption};
 use std::sync::Arc;
 
 /// Opened data of a plan.
@@ -40,7 +34,9 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
         .iter()
         .map(|s| s.train.sequences(plan.seq_len))
         .collect();
-    let index = MixtureIndex::new(mixture_plan(plan, &source_fingerprints, &counts)?)?;
+    let mixture_plan = mixture_plan(plan, &source_fingerprints, &counts)
+        .map_err(|e| rewarm_model::ModelError::Weights(e.to_string()))?;
+    let index = MixtureIndex::new(mixture_plan)?;
     let mixture = Mixture::new(index, plan.seq_len, sources.clone())?;
     let eval_sets = plan
         .eval_sets
@@ -65,26 +61,6 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
         eval_sets,
         source_fingerprints,
     })
-}
-
-/// The plan's mixture over sources with `counts` training sequences (fingerprinted by
-/// [`source_fingerprint`]), whose seen replay pools start with what the `init_from` checkpoint's run
-/// consumed, when it recorded that. `rewarm plan` and training build the same one.
-pub fn mixture_plan(
-    plan: &Plan,
-    fingerprints: &[String],
-    counts: &[u64],
-) -> TrainResult<MixturePlan> {
-    let mut mixture_plan = plan.mixture_plan(counts);
-    if let Some(record) = init_from_record(plan)? {
-        mixture_plan.earlier = earlier_draws(plan, &record, fingerprints, counts);
-    }
-    Ok(mixture_plan)
-}
-
-/// A hash of a source's training split as its manifest describes it (in consumption records).
-pub fn source_fingerprint(manifest: &Manifest) -> String {
-    hash_hex(&[&manifest.train])
 }
 
 /// The plan's sources, each checked against the plan's tokenizer (or the first source's) and the
@@ -119,60 +95,6 @@ fn open_sources(plan: &Plan) -> TrainResult<Vec<Arc<PreparedSource>>> {
         }
     }
     Ok(sources)
-}
-
-/// The first 16 bytes of sha256 over the JSON of `parts`, in hex.
-fn hash_hex<T: serde::Serialize>(parts: &[&T]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(serde_json::to_string(p).expect("serializes"));
-    }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What the run `init_from` names had consumed, when it is a rewarm checkpoint (or run folder) that
-/// recorded it.
-fn init_from_record(plan: &Plan) -> TrainResult<Option<Consumption>> {
-    let Some(init) = &plan.config.init_from else {
-        return Ok(None);
-    };
-    match Source::detect(&plan.base_dir.join(init))? {
-        Source::Checkpoint(path) => Ok(Consumption::read(&CheckpointDir { step: 0, path })?),
-        _ => Ok(None),
-    }
-}
-
-/// Per plan source, the record's draws of it — only where the record's data and sequence length are
-/// this plan's (else the sequences it names would be other ones).
-fn earlier_draws(
-    plan: &Plan,
-    record: &Consumption,
-    fingerprints: &[String],
-    counts: &[u64],
-) -> Vec<Vec<Consumed>> {
-    plan.sources
-        .iter()
-        .enumerate()
-        .map(|(k, s)| match record.sources.get(&s.name) {
-            Some(r)
-                if record.seq_len == plan.seq_len
-                    && r.fingerprint == fingerprints[k]
-                    && r.sequences == counts[k] =>
-            {
-                let segs = r.segments.iter();
-                segs.map(|g| Consumed {
-                    key: g.key,
-                    draws: g.draws,
-                })
-                .collect()
-            }
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 /// What this run and the runs it continued have drawn of each source once `step` steps are done, as
