@@ -8,3 +8,7 @@ scripts/setup-libtorch.sh >/dev/null
 # without it rather than skip.
 scripts/fetch-smollm2.sh >/dev/null
 cargo test --release --workspace "$@"
+# With no arguments (the whole suite), also the build without libtorch and the commands it keeps.
+if [ $# -eq 0 ]; then
+  scripts/check-tch-free.sh
+fi

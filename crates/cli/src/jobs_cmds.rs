@@ -1,14 +1,12 @@
-//! `sweep`, `study`, `quickstart`, `report` and `launch`: arguments in, `rewarm_jobs` does the work,
-//! results printed.
+//! `sweep`, `study` and `quickstart`: arguments in, `rewarm_jobs` does the work, results printed.
 
 use anyhow::{anyhow, Result};
 use clap::Args;
 use rewarm_jobs::progress::QuickstartLines;
 use rewarm_jobs::quickstart::{run_quickstart, QuickstartRequest};
-use rewarm_jobs::study::{run_study, stamped_options, StudyRequest};
+use rewarm_jobs::study::{run_study, StudyRequest};
 use rewarm_jobs::LocalTrainer;
 use rewarm_plan::study::Size;
-use rewarm_report::{write_report, ReportOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -135,77 +133,4 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         outcome.report.join("figures").display()
     );
     Ok(())
-}
-
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Run folders (holding plan.json and metrics.jsonl) or sweep folders (whose subfolders are runs).
-    #[arg(required = true)]
-    runs: Vec<PathBuf>,
-    /// Output folder: report.md, report.html and figures/ (SVG and PNG).
-    #[arg(long)]
-    out: PathBuf,
-    /// The union baseline run (default: a single-stage run mixing ≥ 2 sources among the inputs).
-    #[arg(long)]
-    baseline: Option<PathBuf>,
-    /// Validation set for time-to-target (default: the new data of the first continual run).
-    #[arg(long)]
-    target_set: Option<String>,
-    /// Target loss (default: the baseline's final loss on the target set).
-    #[arg(long)]
-    target_loss: Option<f64>,
-    /// Final loss = mean of this many last evaluations per set.
-    #[arg(long, default_value_t = 3)]
-    last_evals: usize,
-}
-
-pub fn report(args: ReportArgs) -> Result<()> {
-    let options = ReportOptions {
-        last_k: args.last_evals,
-        baseline: args.baseline,
-        target_set: args.target_set,
-        target_loss: args.target_loss,
-        ..stamped_options()
-    };
-    let report = write_report(&args.runs, &options, &args.out)?;
-    print!("{}", report.to_terminal());
-    eprintln!(
-        "wrote {0}/report.md, {0}/report.html and {1} figures under {0}/figures/",
-        args.out.display(),
-        report.figures.len()
-    );
-    Ok(())
-}
-
-#[derive(Args)]
-pub struct LaunchArgs {
-    /// Processes on this machine (one per GPU; on the CPU they share the cores).
-    #[arg(long)]
-    nproc: usize,
-    /// Machines taking part.
-    #[arg(long, default_value_t = 1)]
-    nnodes: usize,
-    /// This machine's index among them.
-    #[arg(long, default_value_t = 0)]
-    node_rank: usize,
-    /// Address of the machine running global rank 0 (it serves the rendezvous store).
-    #[arg(long, default_value = "127.0.0.1")]
-    master_addr: String,
-    /// Port of the rendezvous store (default: a free port, single machine only).
-    #[arg(long)]
-    master_port: Option<u16>,
-    /// The rewarm command each process runs, after `--`: e.g. `-- train plan.toml --run runs/x`.
-    #[arg(last = true, required = true)]
-    command: Vec<String>,
-}
-
-pub fn launch(args: LaunchArgs) -> Result<()> {
-    let layout = rewarm_jobs::launch::Layout {
-        nproc: args.nproc,
-        nnodes: args.nnodes,
-        node_rank: args.node_rank,
-        master_addr: args.master_addr,
-        master_port: args.master_port,
-    };
-    rewarm_jobs::launch::launch(&layout, &std::env::current_exe()?, &args.command)
 }

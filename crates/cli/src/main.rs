@@ -1,9 +1,16 @@
 //! The `rewarm` binary: argument parsing and printing; the logic lives in the library crates (the jobs in
 //! `rewarm-jobs`). Benchmarks are the separate `rewarm-bench` binary (crates/bench).
 
+// Commands that need libtorch are behind the default `torch` feature; without it (`--no-default-features`)
+// the binary prepares data, validates plans and writes reports with no libtorch linked.
 mod data_cmds;
 mod interop_cmds;
+#[cfg(feature = "torch")]
 mod jobs_cmds;
+#[cfg(feature = "torch")]
+mod model_cmds;
+mod plan_cmds;
+#[cfg(feature = "torch")]
 mod train_cmds;
 
 use clap::{Parser, Subcommand};
@@ -29,32 +36,44 @@ enum Command {
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(data_cmds::TokenizerCommand),
+    #[cfg(feature = "torch")]
     /// The default job on CPU with the vendored sample: pretrain on English, continue on German.
     Quickstart(jobs_cmds::QuickstartArgs),
     /// Validate a plan and print its resolved stages, tokens, FLOPs and cost before any compute.
-    Plan(train_cmds::PlanArgs),
+    Plan(plan_cmds::PlanArgs),
+    #[cfg(feature = "torch")]
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
     Train(train_cmds::TrainArgs),
+    #[cfg(feature = "torch")]
     /// Data parallel: start `train` in N processes (one per GPU, or sharing the CPU) that sum gradients
     /// every step; results match one process with the same global batch.
-    Launch(jobs_cmds::LaunchArgs),
+    Launch(train_cmds::LaunchArgs),
+    #[cfg(feature = "torch")]
     /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
     Sweep(jobs_cmds::SweepArgs),
+    #[cfg(feature = "torch")]
     /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd.
     Study(jobs_cmds::StudyArgs),
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
-    Report(jobs_cmds::ReportArgs),
+    Report(plan_cmds::ReportArgs),
     /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
     #[command(subcommand)]
     Import(interop_cmds::ImportCommand),
+    #[cfg(feature = "torch")]
     /// Write a rewarm checkpoint as a Hugging Face folder (config.json, model.safetensors, tokenizer.json).
-    Export(interop_cmds::ExportArgs),
+    Export(model_cmds::ExportArgs),
+    #[cfg(feature = "torch")]
     /// Continue a prompt with a model (HF folder or rewarm checkpoint), streaming tokens to stdout.
-    Sample(interop_cmds::SampleArgs),
+    Sample(model_cmds::SampleArgs),
+    #[cfg(feature = "torch")]
     /// A model's logits on a text or token ids as JSON: per position the log-sum-exp, next-token
     /// log-probability and argmax, and the logits themselves (every N-th id with --stride).
-    Logits(interop_cmds::LogitsArgs),
+    Logits(model_cmds::LogitsArgs),
+    /// Any other command, in a build without libtorch: refused with the reason.
+    #[cfg(not(feature = "torch"))]
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +85,7 @@ fn main() -> ExitCode {
     }
     // libtorch asks about CUDA once per process and keeps the answer: when CUDA is asked for, load its
     // library before anything touches libtorch (rewarm_train::backend::cuda). Errors surface where --device is read.
+    #[cfg(feature = "torch")]
     if std::env::args().any(|a| a.contains("cuda")) {
         let _ = rewarm_train::backend::cuda::load();
     }
@@ -74,17 +94,30 @@ fn main() -> ExitCode {
         Command::Prepare(args) => data_cmds::prepare(args),
         Command::Inspect(args) => data_cmds::inspect(args),
         Command::Tokenizer(cmd) => data_cmds::tokenizer(cmd),
+        #[cfg(feature = "torch")]
         Command::Quickstart(args) => jobs_cmds::quickstart(args),
-        Command::Plan(args) => train_cmds::plan(args),
+        Command::Plan(args) => plan_cmds::plan(args),
+        #[cfg(feature = "torch")]
         Command::Train(args) => train_cmds::train(args),
-        Command::Launch(args) => jobs_cmds::launch(args),
+        #[cfg(feature = "torch")]
+        Command::Launch(args) => train_cmds::launch(args),
+        #[cfg(feature = "torch")]
         Command::Sweep(args) => jobs_cmds::sweep(args),
+        #[cfg(feature = "torch")]
         Command::Study(args) => jobs_cmds::study(args),
-        Command::Report(args) => jobs_cmds::report(args),
+        Command::Report(args) => plan_cmds::report(args),
         Command::Import(cmd) => interop_cmds::import(cmd),
-        Command::Export(args) => interop_cmds::export(args),
-        Command::Sample(args) => interop_cmds::sample(args),
-        Command::Logits(args) => interop_cmds::logits(args),
+        #[cfg(feature = "torch")]
+        Command::Export(args) => model_cmds::export(args),
+        #[cfg(feature = "torch")]
+        Command::Sample(args) => model_cmds::sample(args),
+        #[cfg(feature = "torch")]
+        Command::Logits(args) => model_cmds::logits(args),
+        #[cfg(not(feature = "torch"))]
+        Command::Other(words) => Err(anyhow::anyhow!(
+            "`rewarm {}`: this rewarm was built without libtorch (--no-default-features), so it only prepares data, validates plans, writes reports and imports models\nHINT: use a default build (`cargo build --release -p rewarm`) for commands that train or run a model",
+            words.first().map_or("", String::as_str)
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

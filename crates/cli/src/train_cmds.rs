@@ -1,53 +1,10 @@
-//! `plan` and `train`.
+//! `train` and `launch`: one run in this process, or in several that sum gradients every step.
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use rewarm_jobs::{load_plan, plan_load, TrainRequest};
+use clap::Args;
+use rewarm_jobs::TrainRequest;
 use rewarm_train::Injection;
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum PlanFormat {
-    Text,
-    Json,
-    Csv,
-}
-
-#[derive(Args)]
-pub struct PlanArgs {
-    /// The plan .toml file.
-    config: PathBuf,
-    #[arg(long, value_enum, default_value = "text")]
-    format: PlanFormat,
-    /// Draw the learning rate (and replay fraction) over the run: SVG, or PNG when the name ends in .png.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-}
-
-pub fn plan(args: PlanArgs) -> Result<()> {
-    let plan = load_plan(&args.config)?;
-    let summary = plan_load::summary(&plan, &args.config)?;
-    match args.format {
-        PlanFormat::Text => {
-            let m = &plan.model;
-            println!("model: {:?}, {} parameters", m.family, m.num_params());
-            print!("{}", summary.to_text());
-        }
-        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-        PlanFormat::Csv => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            match plan_load::write_csv(&plan, &mut out) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                r => r?,
-            }
-        }
-    }
-    if let Some(path) = &args.plot {
-        plan_load::plot(&plan, path)?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
-}
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -95,4 +52,37 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct LaunchArgs {
+    /// Processes on this machine (one per GPU; on the CPU they share the cores).
+    #[arg(long)]
+    nproc: usize,
+    /// Machines taking part.
+    #[arg(long, default_value_t = 1)]
+    nnodes: usize,
+    /// This machine's index among them.
+    #[arg(long, default_value_t = 0)]
+    node_rank: usize,
+    /// Address of the machine running global rank 0 (it serves the rendezvous store).
+    #[arg(long, default_value = "127.0.0.1")]
+    master_addr: String,
+    /// Port of the rendezvous store (default: a free port, single machine only).
+    #[arg(long)]
+    master_port: Option<u16>,
+    /// The rewarm command each process runs, after `--`: e.g. `-- train plan.toml --run runs/x`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn launch(args: LaunchArgs) -> Result<()> {
+    let layout = rewarm_jobs::launch::Layout {
+        nproc: args.nproc,
+        nnodes: args.nnodes,
+        node_rank: args.node_rank,
+        master_addr: args.master_addr,
+        master_port: args.master_port,
+    };
+    rewarm_jobs::launch::launch(&layout, &std::env::current_exe()?, &args.command)
 }

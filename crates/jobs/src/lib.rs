@@ -2,8 +2,10 @@
 //! plans, running sweeps and studies, the quickstart, the data-parallel launcher, and a model loaded for
 //! inference with its folder's text rules, and the progress display. The binary parses arguments and
 //! prints; everything else is here, with unit tests. How a job trains one run is a [`RunTrainer`]
-//! ([`LocalTrainer`] in the binary, fakes in tests).
+//! (`LocalTrainer` in the binary, fakes in tests). Training, inference and the training progress display
+//! need libtorch and sit behind the default `torch` feature; the rest builds without it.
 
+#[cfg(feature = "torch")]
 pub mod inference;
 pub mod launch;
 pub mod plan_load;
@@ -12,8 +14,10 @@ pub mod quickstart;
 mod runner;
 pub mod study;
 pub mod sweep;
+#[cfg(feature = "torch")]
 pub mod training;
 
 pub use plan_load::load_plan;
 pub use runner::RunTrainer;
+#[cfg(feature = "torch")]
 pub use training::{train_run, LocalTrainer, TrainRequest};

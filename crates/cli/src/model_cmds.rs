@@ -1,0 +1,166 @@
+//! `export`, `sample` and `logits`: a checkpoint written for other tools, and what a model generates and
+//! the logits it computes.
+
+use anyhow::Result;
+use clap::Args;
+use rewarm_jobs::inference::{LoadedModel, LogitsDump, SampleRequest};
+use rewarm_model::generate::SamplingOptions;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A rewarm checkpoint folder (`ckpt/step_…`) or a run folder (its newest checkpoint).
+    checkpoint: PathBuf,
+    /// The Hugging Face folder to write (must not exist, or be empty).
+    #[arg(long)]
+    hf: PathBuf,
+    /// The tokenizer.json the training data was prepared with, copied into the folder.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+}
+
+pub fn export(args: ExportArgs) -> Result<()> {
+    rewarm_jobs::inference::export(&args.checkpoint, &args.hf, args.tokenizer.as_deref())?;
+    println!(
+        "wrote {}: config.json, model.safetensors{}",
+        args.hf.display(),
+        if args.tokenizer.is_some() {
+            ", tokenizer.json"
+        } else {
+            ""
+        }
+    );
+    if args.tokenizer.is_none() {
+        eprintln!("note: no --tokenizer given, so the folder has no tokenizer.json");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    /// A Hugging Face folder, a rewarm checkpoint folder, or a run folder (its newest checkpoint).
+    model: PathBuf,
+    /// The text to continue.
+    #[arg(long)]
+    prompt: String,
+    /// Tokens to generate at most.
+    #[arg(long, default_value_t = 64)]
+    max_tokens: usize,
+    /// 0 is greedy; higher values flatten the distribution.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Sample among the k most likely tokens only.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Sample among the most likely tokens that together reach probability p.
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Seed of the draws: the same seed gives the same text.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `gpt2` or a tokenizer.json (default: the folder's tokenizer.json). Needed for rewarm checkpoints.
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// Keep generating after the end-of-text token.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// `cpu`, `cuda` or `cuda:N` (default: cuda if available, else cpu).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn sample(args: SampleArgs) -> Result<()> {
+    use std::io::Write;
+    let device = rewarm_train::parse_device(args.device.as_deref())?;
+    let loaded = LoadedModel::load(&args.model, device)?;
+    let tokenizer = loaded.tokenizer(args.tokenizer.as_deref())?;
+    let request = SampleRequest {
+        prompt: &args.prompt,
+        max_tokens: args.max_tokens,
+        sampling: SamplingOptions {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        ignore_eos: args.ignore_eos,
+    };
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", args.prompt)?;
+    out.flush()?;
+    let started = std::time::Instant::now();
+    let tokens = loaded.sample(&tokenizer, &request, |text| {
+        write!(out, "{text}")?;
+        Ok(out.flush()?)
+    })?;
+    writeln!(out)?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "[{tokens} tokens in {seconds:.1} s, {:.1} tokens/s]",
+        tokens as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["text", "ids"])))]
+pub struct LogitsArgs {
+    /// A Hugging Face folder, a rewarm checkpoint folder, or a run folder (its newest checkpoint).
+    model: PathBuf,
+    /// The text to run the model on (encoded as `rewarm sample` encodes a prompt).
+    #[arg(long)]
+    text: Option<String>,
+    /// Token ids to run the model on instead of text, comma-separated: `--ids 1,2,3`.
+    #[arg(long, value_delimiter = ',')]
+    ids: Option<Vec<i64>>,
+    /// `gpt2` or a tokenizer.json for --text (default: the folder's tokenizer.json). Needed for rewarm
+    /// checkpoints.
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// Write the logits of every N-th vocabulary id (0, N, 2N, …) at every position; 1 writes them all.
+    /// The log-sum-exp, log-probabilities and argmax always use the whole vocabulary.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// The JSON file to write (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N` (default: cuda if available, else cpu).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn logits(args: LogitsArgs) -> Result<()> {
+    use anyhow::Context;
+    let device = rewarm_train::parse_device(args.device.as_deref())?;
+    let loaded = LoadedModel::load(&args.model, device)?;
+    let tokens: Vec<i64> = match (&args.text, args.ids) {
+        (Some(text), _) => {
+            let tokenizer = loaded.tokenizer(args.tokenizer.as_deref())?;
+            loaded.encode(&tokenizer, text)?
+        }
+        (None, Some(ids)) => ids,
+        (None, None) => unreachable!("clap requires --text or --ids"),
+    };
+    let dump = LogitsDump::new(&loaded, args.text, tokens, args.stride)?;
+    match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("{}: cannot create", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, &dump)?;
+            std::io::Write::flush(&mut writer)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+        None => println!("{}", serde_json::to_string(&dump)?),
+    }
+    eprintln!(
+        "{} tokens, mean next-token loss {}{}",
+        dump.tokens.len(),
+        dump.mean_loss
+            .map_or("– (one token)".into(), |l| format!("{l:.6} nats")),
+        args.out
+            .as_ref()
+            .map_or(String::new(), |p| format!("; wrote {}", p.display()))
+    );
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `plan` and `report`: a plan validated and resolved, and tables and figures from run folders. No
+//! tensors: these work in a `rewarm` built without libtorch (`cargo build -p rewarm --no-default-features`).
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use rewarm_jobs::study::stamped_options;
+use rewarm_jobs::{load_plan, plan_load};
+use rewarm_report::{write_report, ReportOptions};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The plan .toml file.
+    config: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: PlanFormat,
+    /// Draw the learning rate (and replay fraction) over the run: SVG, or PNG when the name ends in .png.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+pub fn plan(args: PlanArgs) -> Result<()> {
+    let plan = load_plan(&args.config)?;
+    let summary = plan_load::summary(&plan, &args.config)?;
+    match args.format {
+        PlanFormat::Text => {
+            let m = &plan.model;
+            println!("model: {:?}, {} parameters", m.family, m.num_params());
+            print!("{}", summary.to_text());
+        }
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        PlanFormat::Csv => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match plan_load::write_csv(&plan, &mut out) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                r => r?,
+            }
+        }
+    }
+    if let Some(path) = &args.plot {
+        plan_load::plot(&plan, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run folders (holding plan.json and metrics.jsonl) or sweep folders (whose subfolders are runs).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output folder: report.md, report.html and figures/ (SVG and PNG).
+    #[arg(long)]
+    out: PathBuf,
+    /// The union baseline run (default: a single-stage run mixing ≥ 2 sources among the inputs).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Validation set for time-to-target (default: the new data of the first continual run).
+    #[arg(long)]
+    target_set: Option<String>,
+    /// Target loss (default: the baseline's final loss on the target set).
+    #[arg(long)]
+    target_loss: Option<f64>,
+    /// Final loss = mean of this many last evaluations per set.
+    #[arg(long, default_value_t = 3)]
+    last_evals: usize,
+}
+
+pub fn report(args: ReportArgs) -> Result<()> {
+    let options = ReportOptions {
+        last_k: args.last_evals,
+        baseline: args.baseline,
+        target_set: args.target_set,
+        target_loss: args.target_loss,
+        ..stamped_options()
+    };
+    let report = write_report(&args.runs, &options, &args.out)?;
+    print!("{}", report.to_terminal());
+    eprintln!(
+        "wrote {0}/report.md, {0}/report.html and {1} figures under {0}/figures/",
+        args.out.display(),
+        report.figures.len()
+    );
+    Ok(())
+}
