@@ -225,6 +225,23 @@ impl Tokens<'_> {
             Tokens::U32(t) => t[i],
         }
     }
+    /// The first token whose id is `limit` or above, with its index: ids a vocabulary of `limit` ids cannot
+    /// hold. One vectorizable pass (the maximum) when there is none.
+    pub fn first_at_or_above(&self, limit: u32) -> Option<(usize, u32)> {
+        fn find<T: Copy + Ord + Into<u32>>(t: &[T], limit: u32) -> Option<(usize, u32)> {
+            let max: u32 = t.iter().copied().max()?.into();
+            if max < limit {
+                return None;
+            }
+            let i = t.iter().position(|&x| x.into() >= limit)?;
+            Some((i, t[i].into()))
+        }
+        match self {
+            Tokens::U16(t) => find(t, limit),
+            Tokens::U32(t) => find(t, limit),
+        }
+    }
+
     /// Copies `out.len()` tokens starting at `start` (widening u16 to u32).
     pub fn copy_to(&self, start: usize, out: &mut [u32]) {
         match self {

@@ -139,7 +139,7 @@ fn open_split(dir: &Path, manifest: &Manifest, split: Split) -> Result<TokenStre
                 h.checksum, s.checksum
             ))
         } else {
-            None
+            out_of_vocabulary(&shard, manifest.tokenizer.vocab_size)
         };
         if let Some(why) = problem {
             return Err(DataError::CorruptShard {
@@ -163,6 +163,16 @@ fn open_split(dir: &Path, manifest: &Manifest, split: Split) -> Result<TokenStre
         ));
     }
     Ok(TokenStream::new(shards))
+}
+
+/// Ids the manifest's tokenizer cannot produce would index past the model's embedding: a shard written
+/// with another tokenizer, or edited with its checksum recomputed, is refused here rather than at a
+/// training step.
+fn out_of_vocabulary(shard: &Shard, vocab_size: u32) -> Option<String> {
+    let (offset, id) = shard.tokens().first_at_or_above(vocab_size)?;
+    Some(format!(
+        "token {offset} is id {id}, outside the tokenizer's {vocab_size} ids although the checksum matches (written with another tokenizer, or edited)"
+    ))
 }
 
 fn mismatch(dir: &Path, why: String) -> DataError {

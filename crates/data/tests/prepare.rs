@@ -210,6 +210,31 @@ fn tampered_shard_or_manifest_fails_open_naming_the_file() {
     );
 }
 
+/// A shard whose checksum matches but which holds an id its tokenizer cannot produce (another tokenizer's
+/// data, or an edit with the checksum recomputed) is refused when the source is opened, naming the shard,
+/// the offset and the id, before any batch could reach the model's embedding.
+#[test]
+fn ids_outside_the_vocabulary_fail_open_naming_shard_offset_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train: Vec<u32> = (0..2000).map(|i| i % 500).collect();
+    train[1234] = 700;
+    let validation: Vec<u32> = (0..200).map(|i| i % 500).collect();
+    rewarm_data::synthetic::write_source(dir.path(), 512, &train, &validation, 1000).unwrap();
+    let err = PreparedSource::open(dir.path()).err().unwrap().to_string();
+    assert!(
+        err.contains("train-00001.tok")
+            && err.contains("token 234 is id 700")
+            && err.contains("512 ids")
+            && err.contains("HINT"),
+        "{err}"
+    );
+    // In range everywhere: opens.
+    train[1234] = 511;
+    let ok = dir.path().join("ok");
+    rewarm_data::synthetic::write_source(&ok, 512, &train, &validation, 1000).unwrap();
+    assert!(PreparedSource::open(&ok).is_ok());
+}
+
 #[test]
 fn empty_corpus_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
