@@ -73,7 +73,7 @@ pub struct PrepareArgs {
     /// Tokens per shard file.
     #[arg(long, default_value_t = 128 << 20)]
     shard_tokens: u64,
-    /// Replace an existing output folder once the new one is complete.
+    /// Replace an existing prepared folder (one with a manifest.json) once the new one is complete.
     #[arg(long)]
     force: bool,
 }

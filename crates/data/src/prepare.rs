@@ -214,12 +214,7 @@ pub fn prepare(
     progress: &dyn Progress,
 ) -> Result<PrepareReport> {
     let started = Instant::now();
-    if opts.out.exists() && !opts.force {
-        return Err(DataError::Input(format!(
-            "{}: already exists\nHINT: choose another --out, or pass --force to replace it",
-            opts.out.display()
-        )));
-    }
+    check_replaceable(&opts.out, opts.force)?;
     let inputs = Inputs::list(opts)?;
     progress.start(inputs.total_bytes);
     let tmp = TempDir::beside(&opts.out)?;
@@ -235,6 +230,38 @@ pub fn prepare(
         source_bytes: inputs.total_bytes,
         skipped_files: inputs.skipped,
     })
+}
+
+/// `out` may be written: it does not exist, or `force` is set and it is a prepared folder (it holds a
+/// manifest.json) or an empty folder — never a file, a link or a folder of something else, which `--force`
+/// would otherwise delete.
+fn check_replaceable(out: &Path, force: bool) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(out) else {
+        return Ok(());
+    };
+    let refuse = |why: &str| {
+        Err(DataError::Input(format!(
+            "{}: {why}\nHINT: choose another --out, or remove it yourself if it should go",
+            out.display()
+        )))
+    };
+    if !force {
+        return Err(DataError::Input(format!(
+            "{}: already exists\nHINT: choose another --out, or pass --force to replace it",
+            out.display()
+        )));
+    }
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link; --force replaces only a prepared folder, not what a link points to");
+    }
+    if !meta.is_dir() {
+        return refuse("is a file; --force replaces only a prepared folder");
+    }
+    let empty = std::fs::read_dir(out).map_err(io(out))?.next().is_none();
+    if !empty && !Manifest::path(out).is_file() {
+        return refuse("exists and holds no manifest.json, so it is not a prepared folder; --force replaces only prepared folders");
+    }
+    Ok(())
 }
 
 /// What a prepare reads: the training and validation files, and the rule that splits documents.

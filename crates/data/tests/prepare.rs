@@ -96,6 +96,44 @@ fn existing_output_is_refused_without_force_and_replaced_with_it() {
     prepare(&opts, &Tokenizer::gpt2(), &Quiet).unwrap();
 }
 
+/// `--force` replaces a prepared folder (or an empty one) and nothing else: a folder of other files, a
+/// file and a symbolic link are refused and left as they were.
+#[test]
+fn force_replaces_only_a_prepared_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 20);
+    let refused = |out: &Path| {
+        let mut opts = PrepareOptions::new(vec![input.clone()], out.to_owned());
+        opts.force = true;
+        prepare(&opts, &Tokenizer::gpt2(), &Quiet)
+            .err()
+            .map(|e| e.to_string())
+    };
+    let other = dir.path().join("notes");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("thesis.txt"), "years of work").unwrap();
+    let err = refused(&other).expect("a folder of other files is refused");
+    assert!(
+        err.contains("not a prepared folder") && err.contains("HINT"),
+        "{err}"
+    );
+    assert!(other.join("thesis.txt").is_file(), "left as it was");
+
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, "x").unwrap();
+    assert!(refused(&file).unwrap().contains("is a file"));
+
+    let prepared = dir.path().join("prepared");
+    assert_eq!(refused(&prepared), None, "a new folder is written");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&prepared, &link).unwrap();
+    assert!(refused(&link).unwrap().contains("symbolic link"));
+    assert_eq!(refused(&prepared), None, "a prepared folder is replaced");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(refused(&empty), None, "an empty folder is used");
+}
+
 #[test]
 fn failed_prepare_leaves_no_output_and_no_temporary_folder() {
     let dir = tempfile::tempdir().unwrap();
