@@ -19,9 +19,9 @@ impl MetricsLog {
     pub fn open(run: &RunDir, keep_through: Option<u64>) -> Result<Self> {
         let path = run.metrics();
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| RunFolderError::io(&path, e))?;
-            let kept: String = text
-                .lines()
+            let bytes = std::fs::read(&path).map_err(|e| RunFolderError::io(&path, e))?;
+            let kept: String = whole_lines(&path, &bytes)?
+                .into_iter()
                 .filter(|l| {
                     let step = serde_json::from_str::<Line>(l)
                         .ok()
@@ -30,7 +30,7 @@ impl MetricsLog {
                 })
                 .map(|l| format!("{l}\n"))
                 .collect();
-            if kept.len() != text.len() {
+            if kept.len() != bytes.len() {
                 write_atomic(&path, kept.as_bytes()).map_err(|e| RunFolderError::io(&path, e))?;
             }
         }
@@ -62,9 +62,30 @@ impl MetricsLog {
     }
 }
 
+/// The lines of a metrics file. A last line without its newline that is not a whole record — a crash in
+/// the middle of a write, possibly inside a multi-byte character — is left out; a damaged byte anywhere
+/// else is an error naming its offset.
+fn whole_lines<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<&'a str>> {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let (body, tail) = bytes.split_at(end);
+    let body = std::str::from_utf8(body).map_err(|e| {
+        RunFolderError::format(
+            path,
+            format!("byte {}: not UTF-8", e.valid_up_to()),
+            "metrics.jsonl holds one JSON object per line; restore or remove the damaged line",
+        )
+    })?;
+    let mut lines: Vec<&str> = body.lines().collect();
+    let whole = |t: &&str| serde_json::from_str::<Line>(t).is_ok();
+    if let Some(tail) = std::str::from_utf8(tail).ok().filter(whole) {
+        lines.push(tail);
+    }
+    Ok(lines)
+}
+
 /// Every record of a metrics file, in order, leaving out kinds this build does not know.
 pub fn read(path: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => RunFolderError::format(
             path,
             e.to_string(),
@@ -72,8 +93,7 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
         ),
         _ => RunFolderError::io(path, e),
     })?;
-    let lines: Vec<&str> = text.lines().collect();
-    let torn_last = !text.is_empty() && !text.ends_with('\n');
+    let lines = whole_lines(path, &bytes)?;
     let mut records = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -81,7 +101,6 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
         }
         let parsed: Line = match serde_json::from_str(line) {
             Ok(l) => l,
-            Err(_) if torn_last && i + 1 == lines.len() => continue,
             Err(e) => return Err(RunFolderError::format(
                 path,
                 format!("line {}: {e}", i + 1),
@@ -153,5 +172,31 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("HINT"), "{e}");
         std::fs::write(&path, format!("{}\n", good.replace("{", "{\"schema\":99,"))).unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("schema 99"));
+        // A whole record whose newline was not written yet is kept.
+        std::fs::write(&path, format!("{good}\n{good}")).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 2);
+    }
+
+    /// A crash can cut the last line inside a multi-byte character: the report skips it and resume drops it
+    /// (the file is not valid UTF-8 until then); a bad byte on an earlier line is named by offset.
+    #[test]
+    fn a_line_torn_inside_a_utf8_character_is_dropped_on_resume_and_skipped_by_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let good = r#"{"kind":"rollback","step":1,"failed_step":2,"lr_scale":0.5}"#;
+        let mut bytes = format!("{good}\n{{\"kind\":\"eval\",\"set\":\"").into_bytes();
+        bytes.push("ü".as_bytes()[0]);
+        std::fs::write(run.metrics(), &bytes).unwrap();
+        assert_eq!(read(&run.metrics()).unwrap().len(), 1);
+        MetricsLog::open(&run, Some(1)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.metrics()).unwrap(),
+            format!("{good}\n")
+        );
+        let mut bad = vec![b'{', 0xff, b'}', b'\n'];
+        bad.extend_from_slice(format!("{good}\n").as_bytes());
+        std::fs::write(run.metrics(), &bad).unwrap();
+        let e = read(&run.metrics()).unwrap_err().to_string();
+        assert!(e.contains("byte 1: not UTF-8") && e.contains("HINT"), "{e}");
     }
 }
