@@ -7,7 +7,8 @@
 //!   appends and reads them;
 //! - [`PlanFile`] (`plan.json`), [`Environment`] (`environment.json`), [`Baselines`] (`baselines.json`), [`SweepIndex`] (`sweep.json`), [`TrainState`] (a checkpoint's
 //!   `state.json`);
-//! - [`checkpoints`]: complete checkpoints, retention, safe removal; [`lock`]: one writer per folder;
+//! - [`checkpoints`]: complete checkpoints, retention, safe removal, and the content hashes their `DONE`
+//!   records ([`CheckpointDir::verify`]); [`lock`]: one writer per folder;
 //! - [`atomic`]: the one way files are written so that a crash never leaves one half-written;
 //! - [`fault`]: the reliability tests' fault injection (inert unless `REWARM_FAULT` is set).
 
@@ -15,6 +16,7 @@ pub mod atomic;
 mod baselines;
 pub mod checkpoints;
 mod consumed;
+mod content;
 mod environment;
 mod error;
 pub mod fault;

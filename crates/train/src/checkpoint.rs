@@ -1,8 +1,9 @@
 //! Checkpoints of a run's tensors: a folder `ckpt/step_XXXXXXXX/` (layout in `rewarm_runfolder::layout`)
 //! holding `model.safetensors` (Hugging Face names), `optimizer.safetensors` (Adam moments), `state.json`
 //! (counters) and `plan.json` (the resolved config). It is written under a temporary name, every file is
-//! fsynced, `DONE` is written last, and the folder is renamed into place: loaders ignore any folder
-//! without `DONE` (llm.c habit), so a crash mid-write never leaves a checkpoint that looks complete.
+//! fsynced, `DONE` is written last with the content hash of each file, and the folder is renamed into
+//! place: loaders ignore any folder without `DONE` (llm.c habit), so a crash mid-write never leaves a
+//! checkpoint that looks complete, and resume checks the hashes, so one damaged later is not loaded.
 
 use crate::error::{TrainError, TrainResult};
 use crate::optim::AdamW;
@@ -71,7 +72,7 @@ fn write_files(tmp: &CheckpointDir, data: &CheckpointData) -> TrainResult<()> {
     synced(&tmp.plan_json(), data.plan_json.as_bytes())?;
     synced(&tmp.consumed(), data.consumed_json.as_bytes())?;
     inject("checkpoint:before-done", &tmp.done())?;
-    synced(&tmp.done(), b"")
+    Ok(tmp.write_done()?)
 }
 
 fn commit(tmp: &CheckpointDir, done: &CheckpointDir) -> TrainResult<()> {

@@ -5,18 +5,22 @@
 use crate::backend::dist::ProcessGroup;
 use crate::checkpoint;
 use crate::error::{TrainError, TrainResult};
+use crate::observer::Observer;
 use crate::optim::AdamW;
 use rewarm_plan::Plan;
 use rewarm_runfolder::{CheckpointDir, RunDir, TrainState};
 use tch::nn;
 
 /// The checkpoint a run resumes from, if any, after the writer has removed what a killed writer left
-/// half-written. A checkpoint made under another plan is refused: `plan_json` must match its own.
+/// half-written: the newest complete one whose files match the hashes its `DONE` recorded. A damaged one
+/// is passed over for the one before it, and `observer` is told why. A checkpoint made under another
+/// plan is refused: `plan_json` must match its own.
 pub fn checkpoint_to_resume(
     run: &RunDir,
     writer: bool,
     group: Option<&ProcessGroup>,
     plan_json: &str,
+    observer: &dyn Observer,
 ) -> TrainResult<Option<CheckpointDir>> {
     if writer {
         run.remove_partial_checkpoints();
@@ -24,7 +28,7 @@ pub fn checkpoint_to_resume(
     if let Some(g) = group {
         g.barrier()?; // the others read checkpoints once rank 0 has tidied the folder
     }
-    let Some(latest) = run.latest_checkpoint() else {
+    let Some(latest) = newest_intact(run, observer)? else {
         return Ok(None);
     };
     if checkpoint::plan_json(&latest)? != plan_json {
@@ -35,6 +39,36 @@ pub fn checkpoint_to_resume(
         )));
     }
     Ok(Some(latest))
+}
+
+/// The newest complete checkpoint that verifies; each damaged one passed over is reported. `None` when
+/// there is no checkpoint; an error when there are some and every one is damaged (starting over would
+/// silently discard the run).
+fn newest_intact(run: &RunDir, observer: &dyn Observer) -> TrainResult<Option<CheckpointDir>> {
+    let mut candidates = run.complete_checkpoints();
+    let mut last_error = None;
+    while let Some(ckpt) = candidates.pop() {
+        match ckpt.verify() {
+            Ok(()) => return Ok(Some(ckpt)),
+            Err(e) => {
+                if let Some(older) = candidates.last() {
+                    observer.note(&format!(
+                        "checkpoint at step {} is damaged, resuming from step {} instead: {e}",
+                        ckpt.step, older.step
+                    ));
+                }
+                last_error = Some(e);
+            }
+        }
+    }
+    match last_error {
+        None => Ok(None),
+        Some(e) => Err(TrainError::Config(format!(
+            "{}: every checkpoint is damaged, the newest because {e}\nHINT: restore the checkpoints from a copy, or move {} away to train the run from the start",
+            run.root().display(),
+            run.checkpoints().display()
+        ))),
+    }
 }
 
 /// The state the loop starts in: the checkpoint's (loaded into `vs` and `opt`), or step 0 with the

@@ -150,7 +150,8 @@ impl<'a> Trainer<'a> {
         set_threads(plan, opts);
         let data = open_data(plan)?;
         let plan_json = plan_file(plan).to_json();
-        let resume = resume::checkpoint_to_resume(&run, writer, group.as_ref(), &plan_json)?;
+        let resume =
+            resume::checkpoint_to_resume(&run, writer, group.as_ref(), &plan_json, observer)?;
         if writer {
             plan_file(plan).write(&run.plan_json())?;
         }

@@ -233,6 +233,73 @@ fn stop_and_resume_is_bit_identical_to_an_uninterrupted_run() {
     assert_eq!(ea, eb, "evaluation records differ");
 }
 
+/// Records the notes a run prints.
+#[derive(Default)]
+struct Notes(std::sync::Mutex<Vec<String>>);
+impl rewarm_train::Observer for Notes {
+    fn note(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_owned());
+    }
+}
+
+/// Flips one byte in the middle of a checkpoint's weights: a file that still parses, with other values.
+fn rot(ckpt: &rewarm_runfolder::CheckpointDir) {
+    let mut bytes = std::fs::read(ckpt.model()).unwrap();
+    let i = bytes.len() - 1000;
+    bytes[i] ^= 0x40;
+    std::fs::write(ckpt.model(), bytes).unwrap();
+}
+
+/// A checkpoint damaged after it was written (its content no longer matches the hashes in DONE) is
+/// passed over: the run resumes from the one before, says so, and ends bit-identical to an uninterrupted
+/// run. When every checkpoint is damaged the run refuses to start over silently.
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_one_before() {
+    let s = setup("", "");
+    let plan = load(&s.plan_path);
+    let straight = s.dir.path().join("straight");
+    train(&plan, &opts(&straight), &NoProgress).unwrap();
+    let run = s.dir.path().join("resumed");
+    let mut o = opts(&run);
+    o.stop_at_step = Some(45);
+    train(&plan, &o, &NoProgress).unwrap();
+    let dir = RunDir::new(&run);
+    let steps: Vec<u64> = dir.complete_checkpoints().iter().map(|c| c.step).collect();
+    assert_eq!(steps, [40, 45]);
+    rot(&dir.checkpoint(45));
+    let notes = Notes::default();
+    train(&plan, &opts(&run), &notes).unwrap();
+    let notes = notes.0.into_inner().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("step 45 is damaged, resuming from step 40")
+                && n.contains("model.safetensors")),
+        "{notes:?}"
+    );
+    assert_eq!(train_losses(&straight), train_losses(&run));
+    assert!(
+        final_weights(&straight) == final_weights(&run),
+        "final weights differ"
+    );
+
+    let all = s.dir.path().join("all-damaged");
+    let mut o = opts(&all);
+    o.stop_at_step = Some(15);
+    train(&plan, &o, &NoProgress).unwrap();
+    for c in RunDir::new(&all).complete_checkpoints() {
+        rot(&c);
+    }
+    let err = train(&plan, &opts(&all), &NoProgress)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("every checkpoint is damaged") && err.contains("HINT"),
+        "{err}"
+    );
+}
+
 #[test]
 fn replay_accounting_in_a_real_run_matches_the_plan() {
     let s = setup("", "");
