@@ -37,12 +37,16 @@ pub fn model_config(source: &Source) -> Result<Option<ModelConfig>> {
     source.model_config().map_err(interop_error)
 }
 
-/// Copies the weights of `source` into `vs`, whose variables must match them one to one (names, shapes).
+/// Copies the weights of `source` into `vs`, whose variables must match them one to one (names, shapes);
+/// a rewarm checkpoint's files are first checked against the hashes its `DONE` recorded.
 pub fn load_into(source: &Source, vs: &nn::VarStore, family: Family, tied: bool) -> Result<()> {
     let targets = sorted_variables(vs);
     match source {
         Source::Checkpoint(dir) => {
-            load_tensors_into(&checkpoint_dir(dir).model(), &targets, "checkpoint weights")
+            // The files must be those the checkpoint was written with (hashes in DONE).
+            let ckpt = checkpoint_dir(dir);
+            ckpt.verify().map_err(|e| weights_error(e.to_string()))?;
+            load_tensors_into(&ckpt.model(), &targets, "checkpoint weights")
         }
         Source::File(file) => load_tensors_into(file, &targets, "weights"),
         Source::HfFolder(dir) => {

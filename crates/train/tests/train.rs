@@ -252,7 +252,8 @@ fn rot(ckpt: &rewarm_runfolder::CheckpointDir) {
 
 /// A checkpoint damaged after it was written (its content no longer matches the hashes in DONE) is
 /// passed over: the run resumes from the one before, says so, and ends bit-identical to an uninterrupted
-/// run. When every checkpoint is damaged the run refuses to start over silently.
+/// run. When every checkpoint is damaged the run refuses to start over silently, and loading one as
+/// pretrained weights fails naming the file.
 #[test]
 fn a_damaged_newest_checkpoint_falls_back_to_the_one_before() {
     let s = setup("", "");
@@ -296,6 +297,15 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_one_before() {
         .to_string();
     assert!(
         err.contains("every checkpoint is damaged") && err.contains("HINT"),
+        "{err}"
+    ); // Loading a damaged checkpoint for `init_from`, `sample` or `export` fails the same check.
+    let damaged = RunDir::new(&all).checkpoint(15).path;
+    let err = rewarm_model::pretrained::load_model(&damaged, tch::Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("content hash"),
         "{err}"
     );
 }
