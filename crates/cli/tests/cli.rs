@@ -952,6 +952,41 @@ fn train_refuses_a_run_folder_locked_by_a_live_process() {
     drop(holder);
 }
 
+/// The `flock` decides, not the text: while another process (this test) holds the lock file's `flock`,
+/// `train` refuses even though the pid written in it is dead and would otherwise be taken over; once the
+/// `flock` is released, the same stale lock is taken over and the run trains.
+#[cfg(target_os = "linux")]
+#[test]
+fn train_refuses_a_run_folder_whose_flock_another_process_holds() {
+    use std::os::fd::AsRawFd;
+    let dir = tempdir();
+    let d = dir.path();
+    tiny_project(d);
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let path = d.join("run/LOCK");
+    let lock = std::fs::File::create(&path).unwrap();
+    // SAFETY: a plain syscall on a descriptor this test owns.
+    let held = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(held, 0, "the test takes the flock");
+    let stale = format!("{dead} {}\n", hostname());
+    std::fs::write(&path, &stale).unwrap();
+    let out = train(d, "run", "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_has(&text(&out.stderr), &["run folder in use by pid", "HINT"]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        stale,
+        "left as it was"
+    );
+    assert!(!d.join("run/metrics.jsonl").exists());
+    drop(lock);
+    let out = train(d, "run", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn train_refuses_a_lock_held_on_another_host() {
