@@ -371,6 +371,18 @@ fn injection_forced() -> bool {
     std::env::var("REWARM_STORAGE_FAULT").is_ok_and(|v| v == "injection")
 }
 
+/// The method a storage-fault test settled on, printed; with `REWARM_STORAGE_FAULT=real` a fall-back to
+/// fault injection fails the test instead (for machines that are meant to exercise the real file system).
+fn settle(test: &str, method: Method) -> Method {
+    eprintln!("{test}: storage fault made by {method:?}");
+    let real_required = std::env::var("REWARM_STORAGE_FAULT").is_ok_and(|v| v == "real");
+    assert!(
+        !(real_required && method == Method::Injection),
+        "{test}: REWARM_STORAGE_FAULT=real, but this machine cannot make the fault for real (a tmpfs mount needs root with CAP_SYS_ADMIN; chmod binds only for a non-root user)"
+    );
+    method
+}
+
 /// A mount point unmounted (lazily) when the test ends, however it ends.
 struct Mounted(PathBuf);
 impl Drop for Mounted {
@@ -466,12 +478,14 @@ fn full_disk_while_checkpointing_fails_cleanly_and_keeps_the_last_checkpoint() {
     let mounted = (is_root() && !injection_forced())
         .then(|| mount(&["-t", "tmpfs", "-o", "size=12m", "tmpfs"], &fs))
         .flatten();
-    let method = if mounted.is_some() {
-        Method::Mount
-    } else {
-        Method::Injection
-    };
-    eprintln!("full disk: {method:?}");
+    let method = settle(
+        "full disk",
+        if mounted.is_some() {
+            Method::Mount
+        } else {
+            Method::Injection
+        },
+    );
     let run = fs.join("run");
     let filler = fs.join("filler");
     match method {
@@ -520,7 +534,7 @@ fn read_only_run_folder_while_checkpointing_fails_cleanly_and_keeps_the_last_che
             None => Method::Injection,
         }
     };
-    eprintln!("read-only: {method:?}");
+    let method = settle("read-only", method);
     let mounted = std::cell::RefCell::new(None);
     let fault = (method == Method::Injection).then_some("checkpoint:begin=erofs");
     let error_has: &[&str] = match method {
