@@ -6,8 +6,41 @@
 //! - [`write_synced`] + [`commit_folder`]: a whole folder (a checkpoint, a prepared source) — its files
 //!   written and fsynced under a temporary folder name, then the folder renamed into place.
 
+use crate::error::RunFolderError;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// Opens `path` with `options` for a write in place (the lock, the metrics log), refusing a symbolic link
+/// at `path`: writing through it would change a file outside the run folder.
+pub fn open_in_place(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+) -> crate::Result<std::fs::File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => link_refused(path),
+            _ => RunFolderError::io(path, e),
+        })
+}
+
+/// An error if `path` is a symbolic link (see [`open_in_place`]); nothing at `path` is fine.
+pub fn refuse_link(path: &Path) -> crate::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(link_refused(path)),
+        _ => Ok(()),
+    }
+}
+
+fn link_refused(path: &Path) -> RunFolderError {
+    RunFolderError::format(
+        path,
+        "is a symbolic link, and rewarm does not write through links in a run folder",
+        "replace the link with a plain file (or remove it), or train into another --run folder",
+    )
+}
 
 /// Writes `bytes` to `path` atomically: readers see the old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -77,5 +110,33 @@ mod tests {
         commit_folder(&tmp, &dest).unwrap();
         assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"1");
         assert!(!tmp.exists());
+    }
+
+    /// The lock and the metrics log are never written through a symbolic link: the link's target (outside
+    /// the run folder) is left as it was and the error names the file.
+    #[test]
+    fn links_in_a_run_folder_are_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("precious.txt");
+        std::fs::write(&outside, "keep me").unwrap();
+        let run_dir = dir.path().join("run");
+        std::fs::create_dir(&run_dir).unwrap();
+        let run = crate::RunDir::new(&run_dir);
+        std::os::unix::fs::symlink(&outside, run_dir.join("LOCK")).unwrap();
+        let e = crate::RunLock::acquire(&run_dir).err().unwrap().to_string();
+        assert!(
+            e.contains("LOCK") && e.contains("symbolic link") && e.contains("HINT"),
+            "{e}"
+        );
+        std::os::unix::fs::symlink(&outside, run.metrics()).unwrap();
+        let e = crate::MetricsLog::open(&run, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("metrics.jsonl") && e.contains("symbolic link"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
     }
 }

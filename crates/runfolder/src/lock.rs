@@ -76,13 +76,14 @@ impl RunLock {
             ))
         };
         for _ in 0..100 {
-            let mut file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| RunFolderError::io(&path, e))?;
+            let mut file = crate::atomic::open_in_place(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false),
+                &path,
+            )?;
             if !try_flock(&file).map_err(|e| RunFolderError::io(&path, e))? {
                 // Held by a live process. Its text may be a moment away (it is written after the flock).
                 let mut text = String::new();

@@ -18,6 +18,7 @@ impl MetricsLog {
     /// `keep_through` (the checkpoint being resumed); `None` (a fresh start) drops every line.
     pub fn open(run: &RunDir, keep_through: Option<u64>) -> Result<Self> {
         let path = run.metrics();
+        crate::atomic::refuse_link(&path)?;
         if path.exists() {
             let bytes = std::fs::read(&path).map_err(|e| RunFolderError::io(&path, e))?;
             let kept: String = whole_lines(&path, &bytes)?
@@ -34,11 +35,10 @@ impl MetricsLog {
                 write_atomic(&path, kept.as_bytes()).map_err(|e| RunFolderError::io(&path, e))?;
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| RunFolderError::io(&path, e))?;
+        let file = crate::atomic::open_in_place(
+            std::fs::OpenOptions::new().create(true).append(true),
+            &path,
+        )?;
         Ok(MetricsLog { path, file })
     }
 
