@@ -69,6 +69,51 @@ pub fn commit_folder(tmp: &Path, dest: &Path) -> std::io::Result<()> {
     sync_parent(dest)
 }
 
+/// Puts the finished folder `tmp` in place of the existing folder `dest` with no moment at which `dest`
+/// is missing: the two are exchanged in one `renameat2(RENAME_EXCHANGE)`, then the old content (now under
+/// `tmp`'s name, which loaders ignore) is removed. Where the file system cannot exchange, `dest` is moved
+/// aside first and `tmp` renamed in (a short window without `dest`). A missing `dest` is a plain commit.
+pub fn replace_folder(tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    if !dest.exists() {
+        return commit_folder(tmp, dest);
+    }
+    sync_dir(tmp)?;
+    if exchange(tmp, dest)? {
+        sync_parent(dest)?;
+        return std::fs::remove_dir_all(tmp);
+    }
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let aside = dest.with_file_name(format!(".{name}.partial-delete-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::rename(dest, &aside)?;
+    commit_folder(tmp, dest)?;
+    std::fs::remove_dir_all(&aside)
+}
+
+/// Swaps the names `a` and `b` atomically; `Ok(false)` where the file system does not support it.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let (a, b) = (c(a), c(b));
+    // SAFETY: two valid C strings, relative to the working directory.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(e),
+    }
+}
+
 /// fsync of a folder: makes the names created or renamed in it durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -138,5 +183,25 @@ mod tests {
             "{e}"
         );
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    }
+
+    /// Replacing an existing folder leaves the new content under its name and nothing else behind.
+    #[test]
+    fn a_folder_replaces_an_existing_one_in_one_exchange() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("step_00000000");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("a"), b"old").unwrap();
+        let tmp = dir.path().join(".step_00000000.partial-1");
+        std::fs::create_dir(&tmp).unwrap();
+        write_synced(&tmp.join("a"), b"new").unwrap();
+        replace_folder(&tmp, &dest).unwrap();
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["step_00000000"]);
     }
 }

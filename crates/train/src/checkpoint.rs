@@ -8,8 +8,8 @@
 use crate::error::{TrainError, TrainResult};
 use crate::optim::AdamW;
 use rewarm_model::weights::{load_tensors_into, save_tensors, sorted_variables};
-use rewarm_runfolder::atomic::{commit_folder, write_synced};
-use rewarm_runfolder::{checkpoints, fault, CheckpointDir, RunDir, RunFolderError, TrainState};
+use rewarm_runfolder::atomic::{replace_folder, write_synced};
+use rewarm_runfolder::{fault, CheckpointDir, RunDir, RunFolderError, TrainState};
 use std::path::Path;
 use tch::{nn, Tensor};
 
@@ -77,12 +77,9 @@ fn write_files(tmp: &CheckpointDir, data: &CheckpointData) -> TrainResult<()> {
 
 fn commit(tmp: &CheckpointDir, done: &CheckpointDir) -> TrainResult<()> {
     inject("checkpoint:before-rename", &done.path)?;
-    if done.path.exists() {
-        // A step written again (the step-0 checkpoint of a `rollback` run that restarts at step 0):
-        // move the old one aside atomically, so no half-deleted folder ever carries the final name.
-        checkpoints::remove(&done.path)?;
-    }
-    commit_folder(&tmp.path, &done.path).map_err(|e| TrainError::io(&done.path, e))?;
+    // A step written again (the step-0 checkpoint of a `rollback` run that restarts at step 0) is
+    // exchanged with the old one in a single rename, so the step never lacks a complete checkpoint.
+    replace_folder(&tmp.path, &done.path).map_err(|e| TrainError::io(&done.path, e))?;
     inject("checkpoint:after-rename", &done.path)
 }
 
