@@ -1,7 +1,7 @@
 //! `rewarm prepare`: text → token shards + manifest, in a temporary folder renamed into place at the end,
 //! so an interrupted prepare never leaves something that looks valid.
 
-use crate::corpus::{list_inputs, read_documents, CorpusOptions, InputFile};
+use crate::corpus::{list_inputs, CorpusOptions, Documents, InputFile};
 use crate::error::{io, DataError, Result};
 use crate::manifest::{
     Manifest, ShardInfo, Split, SplitInfo, SplitRule, FORMAT, FORMAT_VERSION, MANIFEST_FILE,
@@ -374,8 +374,16 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     write_synced(&dir.join(MANIFEST_FILE), json.as_bytes())
 }
 
-/// Reads files in order, tokenizes their documents in parallel batches, and hands each document with its
-/// tokens (end-of-text appended) to `sink`, in input order.
+/// A run of documents of about [`BATCH_BYTES`], and how many bytes of the files were read for it.
+struct Batch {
+    docs: Vec<String>,
+    bytes_read: u64,
+}
+
+/// Reads files in order, a document at a time, on a thread of its own, while the documents read before
+/// are tokenized in parallel batches; hands each document with its tokens (end-of-text appended) to
+/// `sink`, in input order. Memory is bounded by a few batches and the longest document, whatever the
+/// files' sizes.
 fn for_each_batch(
     files: &[InputFile],
     corpus: &CorpusOptions,
@@ -383,41 +391,81 @@ fn for_each_batch(
     progress: &dyn Progress,
     mut sink: impl FnMut(&str, &[u32]) -> Result<()>,
 ) -> Result<()> {
+    std::thread::scope(|scope| {
+        // One batch waits while one is tokenized; dropping the receiver (an error below) stops the reader.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            if let Err(e) = read_batches(files, corpus, |batch| tx.send(Ok(batch)).is_ok()) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        for batch in rx {
+            let batch = batch?;
+            tokenize_batch(&batch.docs, tokenizer, &mut sink)?;
+            progress.advance(batch.bytes_read);
+        }
+        Ok(())
+    })
+}
+
+/// Cuts the files' documents into batches and hands them to `send` until it returns false.
+fn read_batches(
+    files: &[InputFile],
+    corpus: &CorpusOptions,
+    mut send: impl FnMut(Batch) -> bool,
+) -> Result<()> {
+    let mut batch = Batch {
+        docs: Vec::new(),
+        bytes_read: 0,
+    };
+    let mut bytes = 0;
+    for file in files {
+        let mut docs = Documents::open(file, corpus)?;
+        let mut counted = 0;
+        while let Some(doc) = docs.next() {
+            let doc = doc?;
+            bytes += doc.len() as u64;
+            batch.docs.push(doc);
+            if bytes >= BATCH_BYTES {
+                batch.bytes_read += docs.bytes_read() - counted;
+                counted = docs.bytes_read();
+                let full = std::mem::replace(
+                    &mut batch,
+                    Batch {
+                        docs: Vec::new(),
+                        bytes_read: 0,
+                    },
+                );
+                bytes = 0;
+                if !send(full) {
+                    return Ok(());
+                }
+            }
+        }
+        batch.bytes_read += docs.bytes_read() - counted;
+    }
+    send(batch);
+    Ok(())
+}
+
+/// Tokenizes `docs` in parallel and hands them to `sink` in order; of several failures the first in
+/// input order is returned, whatever the threads' timing.
+fn tokenize_batch(
+    docs: &[String],
+    tokenizer: &Tokenizer,
+    sink: &mut impl FnMut(&str, &[u32]) -> Result<()>,
+) -> Result<()> {
     let eot = tokenizer.info().eot_id;
-    let mut start = 0;
-    while start < files.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < files.len() && (end == start || bytes < BATCH_BYTES) {
-            bytes += files[end].bytes;
-            end += 1;
-        }
-        // Results are collected in order before the first error is taken, so that of several bad files
-        // the first in input order is named, whatever the threads' timing.
-        let docs: Vec<Result<Vec<String>>> = files[start..end]
-            .par_iter()
-            .map(|f| read_documents(f, corpus))
-            .collect();
-        let docs: Vec<String> = docs
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let tokens: Vec<Result<Vec<u32>>> = docs
-            .par_iter()
-            .map(|d| {
-                let mut t = tokenizer.encode(d)?;
-                t.push(eot);
-                Ok(t)
-            })
-            .collect();
-        let tokens: Vec<Vec<u32>> = tokens.into_iter().collect::<Result<_>>()?;
-        for (doc, toks) in docs.iter().zip(&tokens) {
-            sink(doc, toks)?;
-        }
-        progress.advance(bytes);
-        start = end;
+    let tokens: Vec<Result<Vec<u32>>> = docs
+        .par_iter()
+        .map(|d| {
+            let mut t = tokenizer.encode(d)?;
+            t.push(eot);
+            Ok(t)
+        })
+        .collect();
+    for (doc, toks) in docs.iter().zip(tokens) {
+        sink(doc, &toks?)?;
     }
     Ok(())
 }

@@ -121,7 +121,12 @@ impl Tokenizer {
 
     pub fn from_hf_file(path: &Path, eot_token: Option<&str>) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
-        let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
+        Self::from_hf_bytes(path, &bytes, eot_token)
+    }
+
+    /// A Hugging Face tokenizer from the bytes of its tokenizer.json, read from `path` (named in errors).
+    pub fn from_hf_bytes(path: &Path, bytes: &[u8], eot_token: Option<&str>) -> Result<Self> {
+        let tok = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| {
             DataError::Tokenizer(format!(
                 "{}: not a Hugging Face tokenizer.json ({e})\nHINT: pass a tokenizer.json saved by `tokenizers` or `rewarm tokenizer train`",
                 path.display()
@@ -143,7 +148,7 @@ impl Tokenizer {
             info: TokenizerInfo {
                 kind: "hf".into(),
                 name: path.display().to_string(),
-                hash: sha256_hex(&bytes),
+                hash: sha256_hex(bytes),
                 vocab_size,
                 eot_id,
             },

@@ -1,6 +1,10 @@
 //! Reading text inputs into documents: files or folders of `.txt` (a document per file, per blank-line-
 //! separated block, or per line) and `.jsonl` (one document per line, in a named field).
 
+mod documents;
+
+pub use documents::{Documents, MAX_DOCUMENT_BYTES};
+
 use crate::error::{io, DataError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -128,128 +132,44 @@ const FOREIGN_BOMS: &[(&[u8], &str, &str)] = &[
 ];
 
 /// UTF-8's byte-order mark, which some editors write; it is dropped, not read as text.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Decodes bytes as UTF-8, naming the file and byte offset of the first bad byte unless `lossy`. A UTF-8
-/// byte-order mark is dropped; a UTF-16 or UTF-32 one is an error naming the encoding, even if `lossy`
-/// (replacing every other byte would turn the text into garbage).
-pub fn decode_text(path: &Path, mut bytes: Vec<u8>, lossy: bool) -> Result<String> {
-    if let Some(&(_, encoding, iconv)) =
-        FOREIGN_BOMS.iter().find(|(bom, ..)| bytes.starts_with(bom))
-    {
-        return Err(DataError::Encoding {
+/// A UTF-16 or UTF-32 byte-order mark at the start of `head` is an error naming the encoding.
+pub(crate) fn check_byte_order_mark(path: &Path, head: &[u8]) -> Result<()> {
+    match FOREIGN_BOMS.iter().find(|(bom, ..)| head.starts_with(bom)) {
+        Some(&(_, encoding, iconv)) => Err(DataError::Encoding {
             path: path.to_owned(),
             encoding,
             iconv,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Decodes bytes found at byte `offset` of `path` as UTF-8: a NUL byte is an error (binary), invalid UTF-8
+/// is one naming its offset unless `lossy`, which replaces it with U+FFFD.
+pub(crate) fn decode_at(path: &Path, bytes: Vec<u8>, offset: u64, lossy: bool) -> Result<String> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(DataError::Binary {
+            path: path.to_owned(),
+            offset: (offset + at as u64) as usize,
         });
     }
-    let skipped = if bytes.starts_with(UTF8_BOM) {
-        bytes.drain(..UTF8_BOM.len());
-        UTF8_BOM.len()
-    } else {
-        0
-    };
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(e) if lossy => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
         Err(e) => Err(DataError::NotUtf8 {
             path: path.to_owned(),
-            offset: skipped + e.utf8_error().valid_up_to(),
+            offset: (offset + e.utf8_error().valid_up_to() as u64) as usize,
         }),
     }
 }
 
-/// Reads one input file into its documents (empty ones dropped). Files in UTF-16/32 (by their byte-order
-/// mark), with NUL bytes (binary), or with invalid UTF-8 (unless `lossy`) are errors naming the file.
+/// Reads one input file into its documents (empty ones dropped): [`Documents`] collected. Files in
+/// UTF-16/32 (by their byte-order mark), with NUL bytes (binary), or with invalid UTF-8 (unless `lossy`)
+/// are errors naming the file.
 pub fn read_documents(file: &InputFile, opts: &CorpusOptions) -> Result<Vec<String>> {
-    let bytes = std::fs::read(&file.path).map_err(io(&file.path))?;
-    if let Some(&(_, encoding, iconv)) =
-        FOREIGN_BOMS.iter().find(|(bom, ..)| bytes.starts_with(bom))
-    {
-        return Err(DataError::Encoding {
-            path: file.path.clone(),
-            encoding,
-            iconv,
-        });
-    }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(DataError::Binary {
-            path: file.path.clone(),
-            offset,
-        });
-    }
-    let text = decode_text(&file.path, bytes, opts.lossy)?;
-    let docs: Vec<String> = match file.kind {
-        InputKind::Txt => match opts.doc_mode {
-            DocMode::File => vec![text],
-            DocMode::Line => text.lines().map(str::to_owned).collect(),
-            DocMode::BlankLine => split_blocks(&text),
-        },
-        InputKind::Jsonl => read_jsonl(&file.path, &text, &opts.text_field)?,
-    };
-    Ok(docs.into_iter().filter(|d| !d.trim().is_empty()).collect())
-}
-
-fn split_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            if !current.is_empty() {
-                blocks.push(std::mem::take(&mut current));
-            }
-        } else {
-            if !current.is_empty() {
-                current.push('\n');
-            }
-            current.push_str(line);
-        }
-    }
-    if !current.is_empty() {
-        blocks.push(current);
-    }
-    blocks
-}
-
-fn read_jsonl(path: &Path, text: &str, field: &str) -> Result<Vec<String>> {
-    let mut docs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let err = |why: String, fix: &str| DataError::Jsonl {
-            path: path.to_owned(),
-            line: i + 1,
-            why,
-            fix: fix.into(),
-        };
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            err(
-                format!("not JSON ({e})"),
-                "each line must be one JSON object",
-            )
-        })?;
-        match value.get(field) {
-            Some(serde_json::Value::String(s)) => docs.push(s.clone()),
-            Some(_) => {
-                return Err(err(
-                    format!("field `{field}` is not a string"),
-                    "store the document text as a JSON string",
-                ))
-            }
-            None => {
-                let keys: Vec<String> = value
-                    .as_object()
-                    .map(|o| o.keys().cloned().collect())
-                    .unwrap_or_default();
-                return Err(err(
-                    format!("no field `{field}` (fields: {})", keys.join(", ")),
-                    "name the text field with --text-field",
-                ));
-            }
-        }
-    }
-    Ok(docs)
+    Documents::open(file, opts)?.collect()
 }
 
 #[cfg(test)]
@@ -276,6 +196,77 @@ mod tests {
         assert_eq!(read_documents(&f, &o).unwrap(), ["one", "two", "three"]);
         o.doc_mode = DocMode::BlankLine;
         assert_eq!(read_documents(&f, &o).unwrap(), ["one\ntwo", "three"]);
+    }
+
+    /// What `read_documents` gave when it read the whole file into one string (before streaming).
+    fn whole_text_documents(text: &str, mode: DocMode) -> Vec<String> {
+        let docs: Vec<String> = match mode {
+            DocMode::File => vec![text.to_owned()],
+            DocMode::Line => text.lines().map(str::to_owned).collect(),
+            DocMode::BlankLine => text
+                .lines()
+                .collect::<Vec<_>>()
+                .split(|l| l.trim().is_empty())
+                .filter(|b| !b.is_empty())
+                .map(|b| b.join("\n"))
+                .collect(),
+        };
+        docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
+    }
+
+    #[test]
+    fn streaming_cuts_documents_as_the_whole_text_would() {
+        // Lines of many lengths, CRLF and LF ends, blank and whitespace-only lines, multi-byte characters,
+        // a final `\r` without `\n`: 3 MB, so lines cross the 8 KiB sniffed head and the 1 MiB buffer.
+        let mut text = String::new();
+        let mut i = 0u64;
+        while text.len() < 3 << 20 {
+            i += 1;
+            let len = (i * 7919 % 5000) as usize;
+            text.extend((0..len).map(|k| ['a', 'ü', ' ', '€', 'z'][(k + i as usize) % 5]));
+            text.push_str(["\n", "\r\n", "\n\n", "\n \t\n", "\r\n\r\n\n"][i as usize % 5]);
+        }
+        text.push_str("last\r");
+        let dir = tempfile::tempdir().unwrap();
+        let f = file(dir.path(), "big.txt", text.as_bytes());
+        for mode in [DocMode::File, DocMode::Line, DocMode::BlankLine] {
+            let o = CorpusOptions {
+                doc_mode: mode,
+                ..Default::default()
+            };
+            let got = read_documents(&f, &o).unwrap();
+            assert_eq!(got, whole_text_documents(&text, mode), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_an_error_naming_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = b"short\n".to_vec();
+        bytes.resize(bytes.len() + MAX_DOCUMENT_BYTES + 1, b'a');
+        let f = file(dir.path(), "huge.txt", &bytes);
+        for (mode, fix) in [
+            (DocMode::Line, "several lines"),
+            (DocMode::File, "--doc-mode line"),
+        ] {
+            let o = CorpusOptions {
+                doc_mode: mode,
+                ..Default::default()
+            };
+            let mut docs = Documents::open(&f, &o).unwrap();
+            if mode == DocMode::Line {
+                assert_eq!(docs.next().unwrap().unwrap(), "short");
+            }
+            let err = docs.next().unwrap().unwrap_err().to_string();
+            let offset = if mode == DocMode::Line { 6 } else { 0 };
+            assert!(
+                err.contains("huge.txt")
+                    && err.contains(&format!("byte offset {offset} is longer than 64 MiB"))
+                    && err.contains(fix),
+                "{err}"
+            );
+            assert!(docs.next().is_none(), "the reader ends after an error");
+        }
     }
 
     #[test]
