@@ -168,3 +168,77 @@ meta = [
     ("tokenizer.ggml.bos_token_id", ("u32", 3)), ("tokenizer.ggml.add_bos_token", ("bool", 1)),
 ]
 out("gguf", "tiny-llama.gguf", gguf(meta, tensors))
+
+
+# --- text corpora: the first byte picks the format (0 JSONL, 1 text per file, 2 per line, 3 per blank-line
+# block; +4 lossy), the rest is the file
+out("corpus", "jsonl.bin", b"\x00" + b'{"text": "one doc"}\r\n\n{"text": "two \\u00fc", "id": 3}\n{"text": "no newline"}')
+out("corpus", "file-bom.bin", b"\x01\xef\xbb\xbfGr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln,\r\ncaf\xc3\xa9.\n")
+out("corpus", "lines.bin", b"\x02first\nsecond\r\n\n  \nthird\r")
+out("corpus", "blocks.bin", b"\x03a\nb\n\n\nc\n \t\nd\ne")
+out("corpus", "lossy-latin1.bin", b"\x06caf\xe9\nna\xefve\n")
+out("corpus", "jsonl-wrong-field.bin", b"\x00" + b'{"body": "x"}\n')
+
+# --- tokenizer.json: a byte-level BPE as `rewarm tokenizer train` writes it (fitted on the plan seeds'
+# text with --vocab-size 300), when a rewarm binary is given: REWARM=path/to/rewarm python3 fuzz/make_seeds.py
+if os.environ.get("REWARM"):
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        text = os.path.join(tmp, "text.txt")
+        with open(text, "w") as f:
+            f.write("Hello world, Grüße aus Köln. The learning rate rewarms. 42 tokens\n" * 50)
+        dest = os.path.join(SEEDS, "tokenizer_json", "bpe-300.json")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        subprocess.run([os.environ["REWARM"], "tokenizer", "train", text, "--vocab-size", "300",
+                        "--out", dest], check=True)
+out("tokenizer_json", "wordlevel.json", json.dumps({
+    "version": "1.0", "truncation": None, "padding": None,
+    "added_tokens": [{"id": 0, "content": "</s>", "single_word": False, "lstrip": False, "rstrip": False,
+                      "normalized": False, "special": True}],
+    "normalizer": None, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None, "decoder": None,
+    "model": {"type": "WordLevel", "vocab": {"</s>": 0, "[UNK]": 1, "hello": 2, "world": 3},
+              "unk_token": "[UNK]"}}))
+
+# --- state.json, as `rewarm train` writes it
+state = {"step": 375, "optimizer_step": 370, "lr_scale": 0.5, "rollbacks": 1,
+         "tokens_by_source": {"de": 3072000, "en": 12}, "data_fingerprint": "35d294684cd2c43ce636dd8c16ac7d5e",
+         "rewarm_version": "0.1.0"}
+out("state_json", "state.json", json.dumps(state, indent=2))
+out("state_json", "fresh.json", json.dumps({**state, "step": 0, "tokens_by_source": {}}))
+
+# --- metrics.jsonl: each record kind, a torn last line, a line cut inside a UTF-8 character
+records = [
+    {"schema": 1, "kind": "eval", "step": 0, "stage": "cpt-de", "tokens": 0, "set": "de", "loss": 6.52,
+     "perplexity": 682.9, "bits_per_byte": 4.67, "eval_tokens": 259072},
+    {"schema": 1, "kind": "train", "step": 5, "stage": "cpt-de", "tokens": 40960, "tokens_by_source": {"de": 40960},
+     "lr": 0.0005, "loss": 5.34, "grad_norm": 2.45, "batch_sequences": 32, "replay_fraction": 0.0,
+     "tokens_per_second": 4642.0},
+    {"schema": 1, "kind": "rollback", "step": 0, "failed_step": 15, "lr_scale": 0.5},
+    {"schema": 1, "kind": "a-kind-from-a-newer-rewarm", "step": 7},
+]
+lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+out("metrics_jsonl", "records.jsonl", lines)
+out("metrics_jsonl", "torn.jsonl", lines + '{"schema": 1, "kind": "eval", "st')
+out("metrics_jsonl", "torn-utf8.jsonl", lines.encode() + '{"schema":1,"kind":"eval","stage":"kö'.encode()[:-1])
+
+# --- model.safetensors.index.json
+out("safetensors_index", "two-shards.json", json.dumps({
+    "metadata": {"total_size": 1234},
+    "weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+                   "lm_head.weight": "model-00002-of-00002.safetensors",
+                   "model.norm.weight": "model-00002-of-00002.safetensors"}}))
+out("safetensors_index", "escape.json", json.dumps({"weight_map": {"x": "../escape.safetensors"}}))
+
+# --- Hugging Face config.json: SmolLM2-135M (Llama) and Pythia-70M (GPT-NeoX)
+out("hf_config", "smollm2-135m.json", json.dumps({
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
+    "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+    "max_position_embeddings": 8192, "vocab_size": 49152, "rms_norm_eps": 1e-5, "rope_theta": 100000,
+    "rope_scaling": None, "tie_word_embeddings": True, "hidden_act": "silu", "torch_dtype": "bfloat16"}, indent=2))
+out("hf_config", "pythia-70m.json", json.dumps({
+    "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 512,
+    "intermediate_size": 2048, "num_hidden_layers": 6, "num_attention_heads": 8,
+    "max_position_embeddings": 2048, "vocab_size": 50304, "layer_norm_eps": 1e-5, "rotary_pct": 0.25,
+    "rotary_emb_base": 10000, "use_parallel_residual": True, "tie_word_embeddings": False,
+    "hidden_act": "gelu"}, indent=2))

@@ -85,6 +85,26 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, InteropError> {
 /// inside `dir` that exists.
 fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>, InteropError> {
     let text = std::fs::read_to_string(index).map_err(|e| InteropError::io(index, e))?;
+    index_files(index, &text)?
+        .into_iter()
+        .map(|f| {
+            let path = dir.join(&f);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(InteropError::invalid(
+                    index.display(),
+                    format!("names shard `{f}`, which is missing"),
+                    "download every shard of the model",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The distinct file names in the `weight_map` of the index text read from `index`: at least one, each a
+/// plain `.safetensors` file name (no folder, no `..`).
+pub fn index_files(index: &Path, text: &str) -> Result<BTreeSet<String>, InteropError> {
     let bad = |problem: String| {
         InteropError::invalid(
             index.display(),
@@ -93,7 +113,7 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>, InteropError> {
         )
     };
     let json: Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     let map = json
         .get("weight_map")
         .and_then(Value::as_object)
@@ -114,21 +134,7 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>, InteropError> {
     if files.is_empty() {
         return Err(bad("lists no weight files".into()));
     }
-    files
-        .into_iter()
-        .map(|f| {
-            let path = dir.join(&f);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(InteropError::invalid(
-                    index.display(),
-                    format!("names shard `{f}`, which is missing"),
-                    "download every shard of the model",
-                ))
-            }
-        })
-        .collect()
+    Ok(files)
 }
 
 /// The element types rewarm loads weights as.

@@ -93,7 +93,12 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
         ),
         _ => RunFolderError::io(path, e),
     })?;
-    let lines = whole_lines(path, &bytes)?;
+    parse(path, &bytes)
+}
+
+/// Every record of the bytes of a metrics file read from `path` (named in errors), as [`read`] gives them.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Record>> {
+    let lines = whole_lines(path, bytes)?;
     let mut records = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {

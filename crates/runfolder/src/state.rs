@@ -4,6 +4,7 @@ use crate::error::{Result, RunFolderError};
 use crate::CheckpointDir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Training state besides tensors: counters only. Every random stream is derived from the plan's seed
 /// and these counters, so nothing else is needed to resume bit-exactly.
@@ -43,9 +44,14 @@ impl TrainState {
     pub fn load(ckpt: &CheckpointDir) -> Result<Self> {
         let path = ckpt.state();
         let text = std::fs::read_to_string(&path).map_err(|e| RunFolderError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
+        Self::parse(&path, &text)
+    }
+
+    /// The state in the text of a state.json read from `path` (named in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| {
             RunFolderError::format(
-                &path,
+                path,
                 e.to_string(),
                 "state.json is written by `rewarm train`; restore it or resume from another checkpoint",
             )
