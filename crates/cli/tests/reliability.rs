@@ -577,8 +577,29 @@ fn read_only_run_folder_while_checkpointing_fails_cleanly_and_keeps_the_last_che
 // ---------------------------------------------------------------------------------------------------------
 // Sweeps sharing an output folder
 
+/// Waits until process `pid` is stopped (state `T` in /proc/PID/stat), failing after a minute.
+fn wait_until_stopped(pid: u32) {
+    let started = Instant::now();
+    let state = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+    };
+    while state() != Some('T') {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "process {pid} never stopped (state {:?})",
+            state()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Two `rewarm sweep` processes on one output folder (one sequential, one `--parallel 2`): every run is
-/// trained by exactly one of them, the other skips it naming the holder, and every run ends complete.
+/// trained by exactly one of them, the other skips it naming the holder, and every run ends complete. No
+/// timing decides the outcome: the first stops itself (`SIGSTOP`, fault action `stop`) at its first
+/// run's third step while it holds that run; the second runs from start to end meanwhile, then the first
+/// is continued.
 #[test]
 fn two_sweeps_on_one_output_folder_train_each_run_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -589,35 +610,24 @@ fn two_sweeps_on_one_output_folder_train_each_run_once() {
         "base = \"plan.toml\"\n[grid]\nseed = [1, 2, 3, 4, 5]\n",
     )
     .unwrap();
-    let sweep = |extra: &[&str]| {
+    let sweep = |extra: &[&str], fault: &str| {
         Command::new(env!("CARGO_BIN_EXE_rewarm"))
             .current_dir(d)
             .args(["sweep", "sweep.toml", "--out", "out", "--device", "cpu"])
             .args(extra)
-            .env_remove("REWARM_FAULT")
+            .env("REWARM_FAULT", fault)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let first = KillOnDrop(Some(sweep(&[])));
+    let first = KillOnDrop(Some(sweep(&[], "step:after-update@3=stop")));
     let first_pid = first.0.as_ref().unwrap().id();
-    // Start the second once the first holds a run.
-    let started = Instant::now();
-    let claimed = || {
-        std::fs::read_dir(d.join("out"))
-            .map(|rd| rd.flatten().any(|e| e.path().join("SWEEP_LOCK").exists()))
-            .unwrap_or(false)
-    };
-    while !claimed() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the first sweep never started a run"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let second = KillOnDrop(Some(sweep(&["--parallel", "2"])));
-    let (a, b) = (first.wait(), second.wait());
+    wait_until_stopped(first_pid);
+    let b = KillOnDrop(Some(sweep(&["--parallel", "2"], ""))).wait();
+    // SAFETY: a plain libc call on our own child.
+    assert_eq!(unsafe { libc::kill(first_pid as i32, libc::SIGCONT) }, 0);
+    let a = first.wait();
     for (name, out) in [("first", &a), ("second", &b)] {
         assert!(
             out.status.success(),
@@ -663,7 +673,10 @@ fn two_sweeps_on_one_output_folder_train_each_run_once() {
         assert_eq!(steps, (1..=24).collect::<Vec<_>>(), "run {id}");
         assert!(!run.join("SWEEP_LOCK").exists() && !run.join("LOCK").exists());
     }
-    // The second really met a run the first held, and named the holder.
+    // The first trained only the run it held when it stopped; the second all the others.
+    let by_first: usize = ids.iter().map(|id| trained(&a, id)).sum();
+    assert_eq!(by_first, 1, "{}", text(&a.stdout));
+    // The second really met the run the first held, and named the holder.
     let second_out = text(&b.stdout);
     assert!(
         second_out.contains("skipped: out/")

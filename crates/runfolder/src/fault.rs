@@ -6,8 +6,10 @@
 //! - `POINT` is one of [`POINTS`], e.g. `checkpoint:after-weights` or `eval:mid`;
 //! - `N` (default 1) is which visit of that point in this process the rule fires at;
 //! - `ACTION` is `kill` (the process sends itself `SIGKILL`, like `kill -9` or a pre-emption: no
-//!   destructor, no flush, the lock is left behind), or `enospc` / `erofs` / `eio` (this and every
-//!   later visit fail as a full disk, a read-only file system or an I/O error would).
+//!   destructor, no flush, the lock is left behind), `stop` (the process sends itself `SIGSTOP` and
+//!   carries on where it was once it gets `SIGCONT`: a test can act while it holds a run, without a race),
+//!   or `enospc` / `erofs` / `eio` (this and every later visit fail as a full disk, a read-only file
+//!   system or an I/O error would).
 //!
 //! Example: `REWARM_FAULT=checkpoint:after-weights@2=kill` dies while writing the second checkpoint.
 
@@ -32,6 +34,7 @@ pub const POINTS: &[&str] = &[
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Action {
     Kill,
+    Stop,
     Fail(i32),
 }
 
@@ -72,10 +75,15 @@ fn parse(spec: &str) -> Result<Vec<Rule>, String> {
             }
             let action = match action {
                 "kill" => Action::Kill,
+                "stop" => Action::Stop,
                 "enospc" => Action::Fail(libc::ENOSPC),
                 "erofs" => Action::Fail(libc::EROFS),
                 "eio" => Action::Fail(libc::EIO),
-                other => return Err(format!("`{other}`: actions are kill, enospc, erofs, eio")),
+                other => {
+                    return Err(format!(
+                        "`{other}`: actions are kill, stop, enospc, erofs, eio"
+                    ))
+                }
             };
             Ok(Rule {
                 point: point.to_owned(),
@@ -107,7 +115,8 @@ pub fn point(point: &str) -> std::io::Result<()> {
     };
     for r in rules.iter().filter(|r| r.point == point) {
         match r.action {
-            Action::Kill if visit == r.at => kill_self(),
+            Action::Kill if visit == r.at => signal_self(libc::SIGKILL),
+            Action::Stop if visit == r.at => signal_self(libc::SIGSTOP),
             Action::Fail(errno) if visit >= r.at => {
                 return Err(std::io::Error::from_raw_os_error(errno))
             }
@@ -134,13 +143,16 @@ pub fn write_all(out: &mut impl std::io::Write, bytes: &[u8], point: &str) -> st
     out.write_all(tail)
 }
 
-fn kill_self() -> ! {
-    // SAFETY: plain libc calls; SIGKILL cannot be caught, so this never returns.
+/// Sends the process `signal`: `SIGKILL` never returns; `SIGSTOP` returns once the process is continued.
+fn signal_self(signal: i32) {
+    // SAFETY: a plain libc call. Neither signal can be caught.
     unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
+        libc::kill(libc::getpid(), signal);
     }
-    loop {
-        std::thread::park();
+    if signal == libc::SIGKILL {
+        loop {
+            std::thread::park();
+        }
     }
 }
 
@@ -150,7 +162,8 @@ mod tests {
 
     #[test]
     fn rules_parse_and_unknown_points_are_refused() {
-        let r = parse("checkpoint:after-weights@3=kill, eval:mid=enospc").unwrap();
+        let r = parse("checkpoint:after-weights@3=kill, eval:mid=enospc, eval:mid@2=stop").unwrap();
+        assert_eq!((r[2].at, r[2].action), (2, Action::Stop));
         assert_eq!(
             (r[0].point.as_str(), r[0].at, r[0].action),
             ("checkpoint:after-weights", 3, Action::Kill)
