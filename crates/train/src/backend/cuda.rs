@@ -74,6 +74,20 @@ pub(crate) fn set_device(index: usize) -> Result<(), String> {
     }
 }
 
+/// Whether all work queued on the legacy default stream (the one libtorch's kernels and rewarm's NCCL
+/// calls use) has finished (`cudaStreamQuery(0)`); it does not block.
+pub(crate) fn default_stream_done() -> Result<bool, String> {
+    type StreamQuery = unsafe extern "C" fn(*mut c_void) -> c_int;
+    const NOT_READY: c_int = 600;
+    // SAFETY: cudaStreamQuery's signature; the null stream is the legacy default stream.
+    let query: StreamQuery = unsafe { cuda_runtime("cudaStreamQuery")? };
+    match unsafe { query(std::ptr::null_mut()) } {
+        0 => Ok(true),
+        NOT_READY => Ok(false),
+        rc => Err(format!("cudaStreamQuery failed with CUDA error {rc}")),
+    }
+}
+
 extern "C" {
     fn rewarm_pin_memory(tensor: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
 }

@@ -9,6 +9,7 @@
 
 use crate::error::{TrainError, TrainResult};
 use std::ffi::{c_char, c_int, c_long, c_void, CStr, CString};
+use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 use torch_sys::C_tensor;
 
@@ -118,12 +119,32 @@ impl World {
     }
 }
 
-/// How long a collective or the rendezvous may wait for the other processes before failing.
-const TIMEOUT_MS: c_long = 30 * 60 * 1000;
+/// The variable that sets how long, in seconds, the rendezvous or one collective may wait for the other
+/// processes before this one fails (default [`DEFAULT_TIMEOUT`]).
+pub const TIMEOUT_VAR: &str = "REWARM_DIST_TIMEOUT";
+
+/// 30 minutes, as torch.distributed's default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The collective timeout `REWARM_DIST_TIMEOUT` sets, or the default; an error naming the variable when
+/// it is not a positive number of seconds.
+pub fn timeout_from_env() -> TrainResult<Duration> {
+    let Ok(value) = std::env::var(TIMEOUT_VAR) else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(TrainError::Config(format!(
+            "{TIMEOUT_VAR}={value:?} is not a positive number of seconds\nHINT: e.g. {TIMEOUT_VAR}=600, or unset it for 30 minutes"
+        ))),
+    }
+}
 
 /// A joined group of processes.
 pub struct ProcessGroup {
     pub world: World,
+    /// How long one collective may wait for the other processes.
+    pub timeout: Duration,
     handle: *mut c_void,
     nccl: Option<nccl::Comm>,
 }
@@ -142,8 +163,18 @@ fn call(what: &str, f: impl FnOnce(*mut c_char, usize) -> c_int) -> TrainResult<
 }
 
 impl ProcessGroup {
-    /// Joins the group (blocks until every rank has); `device` decides how tensors are summed.
+    /// Joins the group (blocks until every rank has); `device` decides how tensors are summed. The
+    /// rendezvous and every collective fail after the timeout `REWARM_DIST_TIMEOUT` sets.
     pub fn join(world: &World, device: Device) -> TrainResult<ProcessGroup> {
+        Self::join_with_timeout(world, device, timeout_from_env()?)
+    }
+
+    /// [`join`](Self::join) with the collective timeout given.
+    pub fn join_with_timeout(
+        world: &World,
+        device: Device,
+        timeout: Duration,
+    ) -> TrainResult<ProcessGroup> {
         let host = CString::new(world.master_addr.clone())
             .map_err(|_| TrainError::Config("MASTER_ADDR contains a NUL byte".into()))?;
         let mut handle = std::ptr::null_mut();
@@ -159,7 +190,7 @@ impl ProcessGroup {
                     world.master_port as c_int,
                     world.rank as c_int,
                     world.size as c_int,
-                    TIMEOUT_MS,
+                    timeout.as_millis().min(c_long::MAX as u128) as c_long,
                     &mut handle,
                     error,
                     len,
@@ -168,6 +199,7 @@ impl ProcessGroup {
         )?;
         let mut group = ProcessGroup {
             world: world.clone(),
+            timeout,
             handle,
             nccl: None,
         };
@@ -184,9 +216,9 @@ impl ProcessGroup {
             tensor.is_contiguous(),
             "all_reduce_sum needs a contiguous tensor"
         );
-        match (&self.nccl, tensor.device()) {
-            (Some(comm), Device::Cuda(_)) => comm.all_reduce_sum(tensor),
-            (_, Device::Cpu) => call("all-reduce", |error, len| unsafe {
+        let summed = match (&self.nccl, tensor.device()) {
+            (Some(comm), Device::Cuda(_)) => comm.all_reduce_sum(tensor, self.timeout),
+            (_, Device::Cpu) => call("Gloo", |error, len| unsafe {
                 // SAFETY: the handle is live and the tensor outlives the (blocking) call.
                 rewarm_dist_allreduce_sum(self.handle, tensor.as_ptr(), error, len)
             }),
@@ -196,7 +228,23 @@ impl ProcessGroup {
             (Some(_), device) => Err(TrainError::Distributed(format!(
                 "all-reduce of a tensor on {device:?}: not supported"
             ))),
-        }
+        };
+        summed.map_err(|e| self.collective_error(e))
+    }
+
+    /// A failed collective's error, naming this rank and what to look at.
+    fn collective_error(&self, e: TrainError) -> TrainError {
+        let cause = match e {
+            TrainError::Distributed(message) => message,
+            other => other.to_string(),
+        };
+        TrainError::Distributed(format!(
+            "all-reduce on rank {} of {} failed (timeout {:.0} s): {}\nHINT: another process stopped, crashed or hung (its log says which and why); if a step can take longer than the timeout, raise {TIMEOUT_VAR} (seconds)",
+            self.world.rank,
+            self.world.size,
+            self.timeout.as_secs_f64(),
+            cause
+        ))
     }
 
     /// Waits until every process has reached this point.
@@ -249,6 +297,8 @@ impl Drop for ProcessGroup {
 mod nccl {
     use super::{ProcessGroup, TrainError, TrainResult};
     use std::ffi::{c_char, c_int, c_void, CStr};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
     use tch::{Kind, Tensor};
 
     const NCCL_SUM: c_int = 0;
@@ -272,13 +322,21 @@ mod nccl {
         *mut c_void,
     ) -> c_int;
     type CommDestroy = unsafe extern "C" fn(*mut c_void) -> c_int;
+    type CommGetAsyncError = unsafe extern "C" fn(*mut c_void, *mut c_int) -> c_int;
     type GetErrorString = unsafe extern "C" fn(c_int) -> *const c_char;
+
+    /// `ncclInProgress`: an operation not finished yet (not an error).
+    const NCCL_IN_PROGRESS: c_int = 7;
 
     pub struct Comm {
         comm: *mut c_void,
         all_reduce: AllReduce,
         destroy: CommDestroy,
+        /// `ncclCommAbort`, which frees the communicator after a timeout or an asynchronous error.
+        abort: CommDestroy,
+        async_error: CommGetAsyncError,
         error_string: GetErrorString,
+        aborted: AtomicBool,
     }
 
     fn open() -> TrainResult<*mut c_void> {
@@ -332,11 +390,20 @@ mod nccl {
                 comm,
                 all_reduce: symbol(lib, "ncclAllReduce")?,
                 destroy: symbol(lib, "ncclCommDestroy")?,
+                abort: symbol(lib, "ncclCommAbort")?,
+                async_error: symbol(lib, "ncclCommGetAsyncError")?,
                 error_string,
+                aborted: AtomicBool::new(false),
             })
         }
 
-        pub fn all_reduce_sum(&self, tensor: &Tensor) -> TrainResult<()> {
+        /// Sums `tensor` over the ranks and waits until it is done, at most `timeout`.
+        pub fn all_reduce_sum(&self, tensor: &Tensor, timeout: Duration) -> TrainResult<()> {
+            if self.aborted.load(Ordering::SeqCst) {
+                return Err(TrainError::Distributed(
+                    "NCCL: the communicator was aborted after an earlier failure".into(),
+                ));
+            }
             let dtype = match tensor.kind() {
                 Kind::Float => 7,
                 Kind::Double => 8,
@@ -362,20 +429,58 @@ mod nccl {
                 )
             };
             if rc != 0 {
-                // SAFETY: static C string.
-                let message = unsafe { CStr::from_ptr((self.error_string)(rc)) }.to_string_lossy();
-                return Err(TrainError::Distributed(format!(
-                    "ncclAllReduce: NCCL error {rc}: {message}"
-                )));
+                return Err(self.error("ncclAllReduce", rc));
             }
-            Ok(())
+            self.wait(timeout)
+        }
+
+        /// Waits until the default stream (the all-reduce and the kernels before it) is done, polling
+        /// NCCL for an asynchronous error (a peer gone); after `timeout`, or on such an error, aborts
+        /// the communicator so that no call blocks forever, and returns the error.
+        fn wait(&self, timeout: Duration) -> TrainResult<()> {
+            let started = Instant::now();
+            loop {
+                if crate::backend::cuda::default_stream_done().map_err(TrainError::Distributed)? {
+                    return Ok(());
+                }
+                let mut state = 0;
+                // SAFETY: the communicator is live (not aborted); state is a valid out pointer.
+                let rc = unsafe { (self.async_error)(self.comm, &mut state) };
+                if rc != 0 || (state != 0 && state != NCCL_IN_PROGRESS) {
+                    self.abort();
+                    return Err(self.error("NCCL", if rc != 0 { rc } else { state }));
+                }
+                if started.elapsed() > timeout {
+                    self.abort();
+                    return Err(TrainError::Distributed(format!(
+                        "NCCL all-reduce did not finish within {:.0} s",
+                        timeout.as_secs_f64()
+                    )));
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+
+        fn abort(&self) {
+            if !self.aborted.swap(true, Ordering::SeqCst) {
+                // SAFETY: the communicator is aborted (and so freed) once, and never used after.
+                unsafe { (self.abort)(self.comm) };
+            }
+        }
+
+        fn error(&self, what: &str, rc: c_int) -> TrainError {
+            // SAFETY: ncclGetErrorString returns a static C string.
+            let message = unsafe { CStr::from_ptr((self.error_string)(rc)) }.to_string_lossy();
+            TrainError::Distributed(format!("{what}: NCCL error {rc}: {message}"))
         }
     }
 
     impl Drop for Comm {
         fn drop(&mut self) {
-            // SAFETY: the communicator is destroyed once.
-            unsafe { (self.destroy)(self.comm) };
+            if !self.aborted.load(Ordering::SeqCst) {
+                // SAFETY: the communicator is destroyed once, unless an abort freed it already.
+                unsafe { (self.destroy)(self.comm) };
+            }
         }
     }
 }
@@ -476,6 +581,51 @@ mod tests {
             assert_eq!(a, [3.0, 6.0]);
             assert_eq!(b, 30.0);
         }
+    }
+
+    /// A rank whose peer never joins the collective fails after the timeout, naming itself and the
+    /// variable to raise, instead of waiting forever.
+    #[test]
+    fn a_collective_a_peer_never_joins_times_out_naming_the_rank() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let world = move |rank| World {
+            rank,
+            size: 2,
+            local_rank: rank,
+            local_size: 2,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+        };
+        let timeout = Duration::from_secs(2);
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        // Rank 1 joins, then stays alive without calling the all-reduce until rank 0 has given up.
+        let idle = std::thread::spawn(move || {
+            let group = ProcessGroup::join_with_timeout(&world(1), Device::Cpu, timeout).unwrap();
+            wait.recv().unwrap();
+            drop(group);
+        });
+        let group = ProcessGroup::join_with_timeout(&world(0), Device::Cpu, timeout).unwrap();
+        let started = std::time::Instant::now();
+        let e = group
+            .all_reduce_sum(&Tensor::ones([4], (Kind::Float, Device::Cpu)))
+            .unwrap_err()
+            .to_string();
+        let waited = started.elapsed();
+        done.send(()).unwrap();
+        idle.join().unwrap();
+        assert!(
+            e.contains("all-reduce on rank 0 of 2 failed (timeout 2 s)")
+                && e.contains("REWARM_DIST_TIMEOUT"),
+            "{e}"
+        );
+        assert!(
+            waited >= timeout,
+            "failed after {waited:?}, before the timeout: {e}"
+        );
     }
 
     #[test]
