@@ -4,15 +4,18 @@
 //! - [`ModelConfig`]: the shape of a decoder-only transformer (GPT-NeoX/Pythia or Llama), its presets,
 //!   validation, parameter and FLOP counts (`config`);
 //! - [`ModelTable`]: the plan's `[model]` table, a preset plus typed overrides (`table`);
-//! - `hf_config`: [`ModelConfig`] ↔ Hugging Face `config.json`.
+//! - `hf_config`: [`ModelConfig`] ↔ Hugging Face `config.json`;
+//! - [`TrainingMemory`]: the memory training a model needs at least, checked before allocation (`memory`).
 //!
 //! `rewarm-model` builds the tensors of a [`ModelConfig`].
 
 mod config;
 mod error;
 mod hf_config;
+mod memory;
 mod table;
 
 pub use config::{Family, ModelConfig, PRESETS};
 pub use error::ConfigError;
+pub use memory::{gib, TrainingMemory};
 pub use table::ModelTable;

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod error;
 pub mod inject;
+pub mod memory;
 pub mod observer;
 pub mod optim;
 pub mod resume;

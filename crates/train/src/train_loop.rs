@@ -155,6 +155,7 @@ impl<'a> Trainer<'a> {
         if writer {
             plan_file(plan).write(&run.plan_json())?;
         }
+        crate::memory::check_fits(plan, opts.device, group.as_ref().map(|g| &g.world))?;
         let (model, vs, mut opt) = build_model(plan, opts.device)?;
         let state =
             resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data.fingerprint)?;

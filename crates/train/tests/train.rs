@@ -675,3 +675,27 @@ fn a_non_finite_step_between_read_backs_is_named_at_the_next_one() {
     assert_eq!(records(&run, "rollback")[0]["failed_step"], 12);
     assert_checkpoints_finite(&run);
 }
+
+/// A model whose sizes are each in range but whose product is not (550 billion parameters) is refused
+/// before anything is allocated, with the sizes and what to lower; nothing is trained.
+#[test]
+fn a_model_too_big_for_the_memory_is_refused_before_allocation_naming_the_sizes() {
+    let s = setup("", "");
+    let plan = std::fs::read_to_string(&s.plan_path).unwrap().replace(
+        "preset = \"tiny\"",
+        "preset = \"tiny\"\nnum_layers = 4096\nintermediate_size = 1048576",
+    );
+    std::fs::write(&s.plan_path, plan).unwrap();
+    let run = s.dir.path().join("run");
+    let err = train(&load(&s.plan_path), &opts(&run), &NoProgress)
+        .expect_err("a 550B-parameter model trained")
+        .to_string();
+    assert!(
+        err.contains("4096 layers, hidden 64, MLP 1048576, vocabulary 512")
+            && err.contains("needs at least")
+            && err.contains("GiB")
+            && err.contains("micro_batch_sequences"),
+        "{err}"
+    );
+    assert!(!run.join("metrics.jsonl").exists(), "a refused run logged");
+}

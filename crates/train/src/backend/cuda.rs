@@ -104,13 +104,18 @@ pub fn pinned(t: &tch::Tensor) -> tch::Tensor {
 /// Bytes in use on device `index` (total − free, cudaMemGetInfo): every process's allocations on it,
 /// libtorch's cached blocks and the CUDA context included.
 pub fn device_memory_in_use(index: usize) -> Result<u64, String> {
+    device_memory(index).map(|(free, total)| total - free)
+}
+
+/// Free and total bytes of device `index` (cudaMemGetInfo).
+pub fn device_memory(index: usize) -> Result<(u64, u64), String> {
     type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
     set_device(index)?;
     // SAFETY: cudaMemGetInfo's signature; both out pointers are valid.
     let get: MemGetInfo = unsafe { cuda_runtime("cudaMemGetInfo")? };
     let (mut free, mut total) = (0usize, 0usize);
     match unsafe { get(&mut free, &mut total) } {
-        0 => Ok((total - free) as u64),
+        0 => Ok((free as u64, total as u64)),
         rc => Err(format!("cudaMemGetInfo failed with CUDA error {rc}")),
     }
 }
