@@ -15,7 +15,7 @@ set -euo pipefail
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(shard manifest plan_toml gguf safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(shard manifest corpus tokenizer_json plan_toml state_json metrics_jsonl gguf safetensors safetensors_index hf_config)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rewarm/fuzz-target}
@@ -25,7 +25,8 @@ cd "$root/fuzz"
 
 max_len() {
     case $1 in
-        gguf) echo 16384 ;;
+        gguf | tokenizer_json) echo 16384 ;;
+        corpus) echo 32768 ;; # past the 8 KiB the reader sniffs before streaming
         *) echo 8192 ;;
     esac
 }
