@@ -126,12 +126,16 @@ impl Tokenizer {
 
     /// A Hugging Face tokenizer from the bytes of its tokenizer.json, read from `path` (named in errors).
     pub fn from_hf_bytes(path: &Path, bytes: &[u8], eot_token: Option<&str>) -> Result<Self> {
-        let tok = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| {
+        let not_a_tokenizer = |e: &dyn std::fmt::Display| {
             DataError::Tokenizer(format!(
                 "{}: not a Hugging Face tokenizer.json ({e})\nHINT: pass a tokenizer.json saved by `tokenizers` or `rewarm tokenizer train`",
                 path.display()
             ))
-        })?;
+        };
+        // The JSON syntax is checked first: `tokenizers` 0.22 panics on some syntax errors inside its
+        // decoder section instead of returning them (fuzz/regressions/tokenizer_json/).
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| not_a_tokenizer(&e))?;
+        let tok = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| not_a_tokenizer(&e))?;
         let eot_id = match eot_token {
             Some(t) => tok.token_to_id(t).ok_or_else(|| {
                 DataError::Tokenizer(format!("{}: has no token `{t}` to end documents with", path.display()))
