@@ -104,8 +104,8 @@ pub fn state_json(data: &[u8]) {
 }
 
 /// `metrics.jsonl` (`metrics_log::parse`, what `rewarm report` and resume read): refused with an error
-/// naming the file, or records each with its step; the file cut short anywhere (a crash in the middle of a
-/// write, even inside a UTF-8 character) reads as a prefix of the same records.
+/// naming the file, or records each with its step; a file of whole lines cut short anywhere (a crash in
+/// the middle of a write, even inside a UTF-8 character) reads as a prefix of the same records.
 pub fn metrics_jsonl(data: &[u8]) {
     let path = Path::new("fuzz/metrics.jsonl");
     let records = match metrics_log::parse(path, data) {
@@ -113,7 +113,10 @@ pub fn metrics_jsonl(data: &[u8]) {
         Err(e) => return names(e, "fuzz/metrics.jsonl"),
     };
     let _: Vec<Option<u64>> = records.iter().map(|r| r.step()).collect();
-    let Some(&first) = data.first() else {
+    // Cuts are checked on files of whole lines, as a write that completed leaves them. (A last line
+    // without its newline that is not a record, `{…}garbage`, is dropped whole, while a cut inside it
+    // may leave a record, `{…}`: the prefix rule holds for what a crash can leave, not for any bytes.)
+    let (Some(&first), Some(b'\n')) = (data.first(), data.last()) else {
         return;
     };
     for cut in [data.len() - 1, first as usize * data.len() / 256] {
