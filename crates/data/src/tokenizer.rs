@@ -147,7 +147,10 @@ impl Tokenizer {
                 ))
             })?,
         };
-        let vocab_size = tok.get_vocab_size(true) as u32;
+        // The ids span 0..=max id, which is more than the number of entries when the file skips an id
+        // (an edited vocab): a count would let encoded ids reach past the model's embedding.
+        let max_id = tok.get_vocab(true).into_values().max().unwrap_or(0);
+        let vocab_size = (tok.get_vocab_size(true) as u32).max(max_id.saturating_add(1));
         Ok(Tokenizer {
             info: TokenizerInfo {
                 kind: "hf".into(),
