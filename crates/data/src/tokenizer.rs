@@ -132,10 +132,14 @@ impl Tokenizer {
                 path.display()
             ))
         };
-        // The JSON syntax is checked first: `tokenizers` 0.22 panics on some syntax errors inside its
-        // decoder section instead of returning them (fuzz/regressions/tokenizer_json/).
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| not_a_tokenizer(&e))?;
-        let tok = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| not_a_tokenizer(&e))?;
+        // UTF-8 and the JSON syntax are checked first: `tokenizers` 0.22 panics on some syntax errors
+        // inside its decoder section instead of returning them (fuzz/regressions/tokenizer_json/); a
+        // panic it still has is caught and reported the same way.
+        let text = std::str::from_utf8(bytes).map_err(|e| not_a_tokenizer(&e))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| not_a_tokenizer(&e))?;
+        let tok = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
+            .map_err(|_| not_a_tokenizer(&"the tokenizers library panicked reading it"))?
+            .map_err(|e| not_a_tokenizer(&e))?;
         let eot_id = match eot_token {
             Some(t) => tok.token_to_id(t).ok_or_else(|| {
                 DataError::Tokenizer(format!("{}: has no token `{t}` to end documents with", path.display()))
