@@ -1,7 +1,7 @@
 //! Readers of prepared data and its inputs: token shards, manifest.json, text corpora, tokenizer.json.
 
 use crate::names;
-use rewarm_data::corpus::{CorpusOptions, DocMode, Documents, InputKind};
+use rewarm_data::corpus::{cut_whole_text, CorpusOptions, DocMode, Documents, InputKind};
 use rewarm_data::manifest::{Manifest, Split, SplitRule};
 use rewarm_data::shard::{Shard, HEADER_BYTES};
 use rewarm_data::{TokenStream, Tokenizer, TokenizerInfo};
@@ -118,24 +118,8 @@ pub fn corpus(data: &[u8]) {
     );
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes));
     if let (Ok(text), InputKind::Txt) = (text, kind) {
-        assert_eq!(docs, whole_text_documents(text, doc_mode));
+        assert_eq!(docs, cut_whole_text(text, doc_mode));
     }
-}
-
-/// The documents of a text cut as one string (how rewarm read files before it streamed them).
-fn whole_text_documents(text: &str, mode: DocMode) -> Vec<String> {
-    let docs: Vec<String> = match mode {
-        DocMode::File => vec![text.to_owned()],
-        DocMode::Line => text.lines().map(str::to_owned).collect(),
-        DocMode::BlankLine => text
-            .lines()
-            .collect::<Vec<_>>()
-            .split(|l| l.trim().is_empty())
-            .filter(|b| !b.is_empty())
-            .map(|b| b.join("\n"))
-            .collect(),
-    };
-    docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
 }
 
 /// A Hugging Face `tokenizer.json` (`Tokenizer::from_hf_bytes`, what `--tokenizer FILE` loads): refused

@@ -172,6 +172,24 @@ pub fn read_documents(file: &InputFile, opts: &CorpusOptions) -> Result<Vec<Stri
     Documents::open(file, opts)?.collect()
 }
 
+/// The documents of a text file held whole in one string, cut as `mode` says (empty ones dropped): what
+/// [`Documents`] must give for valid UTF-8 text, kept as the reference the streaming reader is tested
+/// and fuzzed against (and how rewarm cut files before it streamed them).
+pub fn cut_whole_text(text: &str, mode: DocMode) -> Vec<String> {
+    let docs: Vec<String> = match mode {
+        DocMode::File => vec![text.to_owned()],
+        DocMode::Line => text.lines().map(str::to_owned).collect(),
+        DocMode::BlankLine => text
+            .lines()
+            .collect::<Vec<_>>()
+            .split(|l| l.trim().is_empty())
+            .filter(|b| !b.is_empty())
+            .map(|b| b.join("\n"))
+            .collect(),
+    };
+    docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,22 +216,6 @@ mod tests {
         assert_eq!(read_documents(&f, &o).unwrap(), ["one\ntwo", "three"]);
     }
 
-    /// What `read_documents` gave when it read the whole file into one string (before streaming).
-    fn whole_text_documents(text: &str, mode: DocMode) -> Vec<String> {
-        let docs: Vec<String> = match mode {
-            DocMode::File => vec![text.to_owned()],
-            DocMode::Line => text.lines().map(str::to_owned).collect(),
-            DocMode::BlankLine => text
-                .lines()
-                .collect::<Vec<_>>()
-                .split(|l| l.trim().is_empty())
-                .filter(|b| !b.is_empty())
-                .map(|b| b.join("\n"))
-                .collect(),
-        };
-        docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
-    }
-
     #[test]
     fn streaming_cuts_documents_as_the_whole_text_would() {
         // Lines of many lengths, CRLF and LF ends, blank and whitespace-only lines, multi-byte characters,
@@ -235,7 +237,7 @@ mod tests {
                 ..Default::default()
             };
             let got = read_documents(&f, &o).unwrap();
-            assert_eq!(got, whole_text_documents(&text, mode), "{mode:?}");
+            assert_eq!(got, cut_whole_text(&text, mode), "{mode:?}");
         }
     }
 

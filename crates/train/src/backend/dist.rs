@@ -546,15 +546,16 @@ mod tests {
         assert!(e.contains("0 ≤ RANK < WORLD_SIZE"), "{e}");
     }
 
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
     /// Two ranks in two threads of this process (c10d allows it): Gloo sums their tensors, both get the
     /// same result, and the flat helper puts each part back in its tensor.
     #[test]
     fn gloo_sums_tensors_over_two_ranks() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let ranks: Vec<_> = (0..2)
             .map(|rank| {
                 std::thread::spawn(move || {
@@ -587,11 +588,7 @@ mod tests {
     /// variable to raise, instead of waiting forever.
     #[test]
     fn a_collective_a_peer_never_joins_times_out_naming_the_rank() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let world = move |rank| World {
             rank,
             size: 2,
