@@ -546,6 +546,18 @@ mod tests {
         assert!(e.contains("0 ≤ RANK < WORLD_SIZE"), "{e}");
     }
 
+    /// Rank `rank` of `size` processes on this machine, the store on 127.0.0.1:`port`.
+    fn local(rank: usize, size: usize, port: u16) -> World {
+        World {
+            rank,
+            size,
+            local_rank: rank,
+            local_size: size,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+        }
+    }
+
     fn free_port() -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -559,15 +571,7 @@ mod tests {
         let ranks: Vec<_> = (0..2)
             .map(|rank| {
                 std::thread::spawn(move || {
-                    let world = World {
-                        rank,
-                        size: 2,
-                        local_rank: rank,
-                        local_size: 2,
-                        master_addr: "127.0.0.1".into(),
-                        master_port: port,
-                    };
-                    let group = ProcessGroup::join(&world, Device::Cpu).unwrap();
+                    let group = ProcessGroup::join(&local(rank, 2, port), Device::Cpu).unwrap();
                     let k = (rank + 1) as f32;
                     let a = Tensor::from_slice(&[k, 2.0 * k]);
                     let b = Tensor::from_slice(&[10.0 * k]).reshape([1, 1]);
@@ -589,14 +593,7 @@ mod tests {
     #[test]
     fn a_collective_a_peer_never_joins_times_out_naming_the_rank() {
         let port = free_port();
-        let world = move |rank| World {
-            rank,
-            size: 2,
-            local_rank: rank,
-            local_size: 2,
-            master_addr: "127.0.0.1".into(),
-            master_port: port,
-        };
+        let world = move |rank| local(rank, 2, port);
         let timeout = Duration::from_secs(2);
         let (done, wait) = std::sync::mpsc::channel::<()>();
         // Rank 1 joins, then stays alive without calling the all-reduce until rank 0 has given up.
@@ -627,14 +624,7 @@ mod tests {
 
     #[test]
     fn ranks_take_disjoint_slices_that_cover_the_batch() {
-        let world = |rank| World {
-            rank,
-            size: 4,
-            local_rank: rank,
-            local_size: 4,
-            master_addr: "x".into(),
-            master_port: 1,
-        };
+        let world = |rank| local(rank, 4, 1);
         let slices: Vec<(usize, usize)> = (0..4).map(|r| world(r).slice(16).unwrap()).collect();
         assert_eq!(slices, [(0, 4), (4, 4), (8, 4), (12, 4)]);
         let e = world(0).slice(10).unwrap_err().to_string();
