@@ -444,7 +444,7 @@ impl<R: Read> Cursor<R> {
             self.error(
                 &what,
                 problem,
-                "rewarm dequantizes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K; \
+                "rewarm dequantizes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K; \
                  re-quantize with llama.cpp's llama-quantize (e.g. to Q8_0) or convert to F16",
             )
         })?;

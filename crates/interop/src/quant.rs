@@ -10,7 +10,10 @@
 //! | Q5_0 | 32    | 22    | d: f16, qh: [u8; 4], qs: [u8; 16]        | (q − 16)·d, q = 4 low + 1 high bit |
 //! | Q5_1 | 32    | 24    | d: f16, m: f16, qh: [u8; 4], qs: [u8; 16]| q·d + m                       |
 //! | Q8_0 | 32    | 34    | d: f16, qs: [i8; 32]                     | q·d                           |
+//! | Q2_K | 256   | 84    | scales: [u8; 16], qs: [u8; 64], d, dmin: f16 | d·(scale & 15)·q − dmin·(scale >> 4), 2-bit q |
+//! | Q3_K | 256   | 110   | hmask: [u8; 32], qs: [u8; 64], scales: [u8; 12], d: f16 | d·(scale − 32)·(q − 4·!high bit) |
 //! | Q4_K | 256   | 144   | d, dmin: f16, scales: [u8; 12], qs: [u8; 128] | sub-block scale·q − sub-block min |
+//! | Q5_K | 256   | 176   | d, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128] | as Q4_K, q = 4 low + 1 high bit |
 //! | Q6_K | 256   | 210   | ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16 | d·scale·(q − 32) |
 //!
 //! In the 32-value types, the low nibble of `qs[j]` is value j and the high nibble is value j + 16.
@@ -29,16 +32,16 @@ pub enum GgmlType {
     Q5_0,
     Q5_1,
     Q8_0,
+    Q2_K,
+    Q3_K,
     Q4_K,
+    Q5_K,
     Q6_K,
 }
 
 /// Names of GGML type ids rewarm knows but cannot dequantize, for error messages.
 const UNSUPPORTED: &[(u32, &str)] = &[
     (9, "Q8_1"),
-    (10, "Q2_K"),
-    (11, "Q3_K"),
-    (13, "Q5_K"),
     (15, "Q8_K"),
     (16, "IQ2_XXS"),
     (17, "IQ2_XS"),
@@ -71,7 +74,10 @@ impl GgmlType {
             6 => GgmlType::Q5_0,
             7 => GgmlType::Q5_1,
             8 => GgmlType::Q8_0,
+            10 => GgmlType::Q2_K,
+            11 => GgmlType::Q3_K,
             12 => GgmlType::Q4_K,
+            13 => GgmlType::Q5_K,
             14 => GgmlType::Q6_K,
             other => {
                 return Err(match UNSUPPORTED.iter().find(|(i, _)| *i == other) {
@@ -93,7 +99,10 @@ impl GgmlType {
             GgmlType::Q5_0 => 6,
             GgmlType::Q5_1 => 7,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q2_K => 10,
+            GgmlType::Q3_K => 11,
             GgmlType::Q4_K => 12,
+            GgmlType::Q5_K => 13,
             GgmlType::Q6_K => 14,
         }
     }
@@ -105,7 +114,9 @@ impl GgmlType {
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
                 32
             }
-            GgmlType::Q4_K | GgmlType::Q6_K => 256,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+                256
+            }
         }
     }
 
@@ -119,7 +130,10 @@ impl GgmlType {
             GgmlType::Q5_0 => 22,
             GgmlType::Q5_1 => 24,
             GgmlType::Q8_0 => 34,
+            GgmlType::Q2_K => 84,
+            GgmlType::Q3_K => 110,
             GgmlType::Q4_K => 144,
+            GgmlType::Q5_K => 176,
             GgmlType::Q6_K => 210,
         }
     }
@@ -203,7 +217,10 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut Vec<f32>) -> Result<(), 
                 let d = half(block, 0);
                 out.extend(block[2..34].iter().map(|&q| q as i8 as f32 * d));
             }
+            GgmlType::Q2_K => dequantize_q2_k(block, out),
+            GgmlType::Q3_K => dequantize_q3_k(block, out),
             GgmlType::Q4_K => dequantize_q4_k(block, out),
+            GgmlType::Q5_K => dequantize_q5_k(block, out),
             GgmlType::Q6_K => dequantize_q6_k(block, out),
         }
     }
@@ -249,6 +266,75 @@ fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
         let (d2, min2) = (d * sc2 as f32, dmin * m2 as f32);
         out.extend(q.iter().map(|&v| d1 * (v & 0x0f) as f32 - min1));
         out.extend(q.iter().map(|&v| d2 * (v >> 4) as f32 - min2));
+    }
+}
+
+/// One Q2_K block: 16 sub-blocks of 16 two-bit values, each with a 4-bit scale and a 4-bit min. A byte
+/// of `qs` holds four values, of four sub-blocks 32 values apart, at bit shifts 0, 2, 4, 6.
+fn dequantize_q2_k(block: &[u8], out: &mut Vec<f32>) {
+    let (scales, qs) = (&block[0..16], &block[16..80]);
+    let (d, dmin) = (half(block, 80), half(block, 82));
+    let mut sub = scales.iter();
+    for q in qs.chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for part in q.chunks_exact(16) {
+                let sc = sub.next().expect("16 scales for 16 sub-blocks");
+                let (dl, ml) = (d * (sc & 0x0f) as f32, dmin * (sc >> 4) as f32);
+                out.extend(part.iter().map(|&v| dl * ((v >> shift) & 3) as f32 - ml));
+            }
+        }
+    }
+}
+
+/// The 16 six-bit scales of a Q3_K block, packed in 12 bytes: low four bits in bytes 0..8 (two per
+/// byte), high two bits in bytes 8..12 (four per byte); stored with an offset of 32.
+fn q3_k_scales(packed: &[u8]) -> [i32; 16] {
+    let mut scales = [0i32; 16];
+    for (j, s) in scales.iter_mut().enumerate() {
+        let low = (packed[j % 8] >> (4 * (j / 8))) & 0x0f;
+        let high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+        *s = (low | high << 4) as i32 - 32;
+    }
+    scales
+}
+
+/// One Q3_K block: 16 sub-blocks of 16 three-bit values. Two low bits come from `qs` as in Q2_K; the
+/// third from `hmask`, one bit plane per 32 values: a clear bit subtracts 4.
+fn dequantize_q3_k(block: &[u8], out: &mut Vec<f32>) {
+    let (hmask, qs) = (&block[0..32], &block[32..96]);
+    let scales = q3_k_scales(&block[96..108]);
+    let d = half(block, 108);
+    let mut sub = scales.iter();
+    let mut plane = 0;
+    for q in qs.chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for (part, hm) in q.chunks_exact(16).zip(hmask.chunks_exact(16)) {
+                let dl = d * *sub.next().expect("16 scales for 16 sub-blocks") as f32;
+                out.extend(part.iter().zip(hm).map(|(&v, &h)| {
+                    let high = if h >> plane & 1 == 1 { 0 } else { 4 };
+                    dl * (((v >> shift) & 3) as i32 - high) as f32
+                }));
+            }
+            plane += 1;
+        }
+    }
+}
+
+/// One Q5_K block: as Q4_K, with a fifth bit per value from `qh` (bit plane 2·chunk for the low nibbles,
+/// 2·chunk + 1 for the high ones).
+fn dequantize_q5_k(block: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (half(block, 0), half(block, 2));
+    let (scales, qh, qs) = (&block[4..16], &block[16..48], &block[48..176]);
+    for (chunk, q) in qs.chunks_exact(32).enumerate() {
+        for (nibble, shift) in [(0, 0), (1, 4)] {
+            let (sc, m) = scale_min_k4(2 * chunk + nibble, scales);
+            let (dl, ml) = (d * sc as f32, dmin * m as f32);
+            let plane = 2 * chunk + nibble;
+            out.extend(q.iter().zip(qh).map(|(&v, &h)| {
+                let value = ((v >> shift) & 0x0f) | ((h >> plane) & 1) << 4;
+                dl * value as f32 - ml
+            }));
+        }
     }
 }
 
@@ -305,12 +391,15 @@ mod tests {
             GgmlType::Q5_0,
             GgmlType::Q5_1,
             GgmlType::Q8_0,
+            GgmlType::Q2_K,
+            GgmlType::Q3_K,
             GgmlType::Q4_K,
+            GgmlType::Q5_K,
             GgmlType::Q6_K,
         ] {
             assert_eq!(GgmlType::from_id(ty.id()), Ok(ty));
         }
-        assert!(GgmlType::from_id(11).unwrap_err().contains("Q3_K"));
+        assert!(GgmlType::from_id(15).unwrap_err().contains("Q8_K"));
         assert!(GgmlType::from_id(999).unwrap_err().contains("999"));
         assert_eq!(GgmlType::Q4_1.bytes_for(64), Some(40));
         assert_eq!(GgmlType::Q4_1.bytes_for(33), None);

@@ -97,7 +97,7 @@ fn hostile_tensor_tables_name_the_tensor() {
     type Case = (Vec<Tensor>, Option<Vec<u64>>, &'static [&'static str]);
     let cases: Vec<Case> = vec![
         (vec![one("w", vec![4], 99, 16)], None, &["`w`", "99"]),
-        (vec![one("w", vec![256], 11, 110)], None, &["`w`", "Q3_K"]),
+        (vec![one("w", vec![256], 16, 66)], None, &["`w`", "IQ2_XXS"]),
         (
             vec![one("w", vec![u64::MAX, 2], 0, 16)],
             None,
