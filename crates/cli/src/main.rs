@@ -57,6 +57,8 @@ enum Command {
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
     Report(plan_cmds::ReportArgs),
+    /// A run's metrics.jsonl as CSV tables (train.csv, eval.csv, rollbacks.csv) for pandas or a spreadsheet.
+    ExportMetrics(plan_cmds::ExportMetricsArgs),
     /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
     #[command(subcommand)]
     Import(interop_cmds::ImportCommand),
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "torch")]
         Command::Study(args) => jobs_cmds::study(args),
         Command::Report(args) => plan_cmds::report(args),
+        Command::ExportMetrics(args) => plan_cmds::export_metrics(args),
         Command::Import(cmd) => interop_cmds::import(cmd),
         #[cfg(feature = "torch")]
         Command::Export(args) => model_cmds::export(args),

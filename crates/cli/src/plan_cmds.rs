@@ -90,3 +90,20 @@ pub fn report(args: ReportArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct ExportMetricsArgs {
+    /// The run folder (the one holding metrics.jsonl).
+    run: PathBuf,
+    /// Folder to write train.csv, eval.csv and rollbacks.csv into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn export_metrics(args: ExportMetricsArgs) -> Result<()> {
+    let tables = rewarm_report::export::export_metrics(&args.run)?;
+    for path in tables.write(&args.out)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

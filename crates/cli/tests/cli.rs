@@ -898,6 +898,31 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
         read_json(&run.join("environment.json"))["resumed_from_step"],
         8
     );
+
+    // The metrics as CSV: one train row per step with a column per source, one eval row per record.
+    let printed = ok(d, "export-metrics run --out csv");
+    assert_has(
+        &printed,
+        &["csv/train.csv", "csv/eval.csv", "csv/rollbacks.csv"],
+    );
+    let train_csv = std::fs::read_to_string(d.join("csv/train.csv")).unwrap();
+    let rows: Vec<&str> = train_csv.lines().collect();
+    assert_eq!(rows.len() as u64, 1 + PLAN_STEPS, "{train_csv}");
+    assert!(
+        rows[0].ends_with(",tokens:a,tokens:a/replay,tokens:b"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[PLAN_STEPS as usize].starts_with("8,second,2048,"),
+        "{train_csv}"
+    );
+    assert!(
+        rows[PLAN_STEPS as usize].ends_with(",1024,256,768"),
+        "{train_csv}"
+    );
+    let eval_csv = std::fs::read_to_string(d.join("csv/eval.csv")).unwrap();
+    assert_eq!(eval_csv.lines().count(), 1 + evals.len(), "{eval_csv}");
 }
 
 #[test]

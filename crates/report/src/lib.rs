@@ -10,10 +10,12 @@
 //!   [`write_report`];
 //! - [`render`]: those as Markdown, HTML and terminal text;
 //! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model;
-//! - [`stat`]: mean ± sd (n) over a method's seeds, and the "≈ within 2σ" comparison of two methods.
+//! - [`stat`]: mean ± sd (n) over a method's seeds, and the "≈ within 2σ" comparison of two methods;
+//! - [`export`]: a run's metrics as CSV tables (`rewarm export-metrics`).
 
 pub mod continual;
 mod counts;
+pub mod export;
 pub mod measures;
 mod method;
 pub mod outcomes;
