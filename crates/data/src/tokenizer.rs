@@ -134,7 +134,7 @@ impl Tokenizer {
         };
         // UTF-8 and the JSON syntax are checked first: `tokenizers` 0.22 panics on some syntax errors
         // inside its decoder section instead of returning them (fuzz/regressions/tokenizer_json/); a
-        // panic it still has is caught and reported the same way.
+        // panic it still has (huggingface/tokenizers#2151) is caught and reported the same way.
         let text = std::str::from_utf8(bytes).map_err(|e| not_a_tokenizer(&e))?;
         serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| not_a_tokenizer(&e))?;
         let tok = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
@@ -175,9 +175,21 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match &self.inner {
             Inner::Gpt2(bpe) => Ok(bpe.encode_ordinary(text)),
-            Inner::Hf(tok) => encode_ordinary(tok, text)
+            Inner::Hf(tok) => self
+                .unpanicked("encoding", || encode_ordinary(tok, text))?
                 .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.info.name))),
         }
+    }
+
+    /// Runs a call into the `tokenizers` library, which panics on some crafted tokenizer.json files
+    /// (huggingface/tokenizers#2151), turning a panic into an error naming the tokenizer.
+    fn unpanicked<T>(&self, doing: &str, f: impl FnOnce() -> T) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+            DataError::Tokenizer(format!(
+                "{}: the tokenizers library panicked {doing} with this tokenizer\nHINT: the tokenizer.json is malformed; use the one the model was published with",
+                self.info.name
+            ))
+        })
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
@@ -185,8 +197,8 @@ impl Tokenizer {
             Inner::Gpt2(bpe) => bpe
                 .decode(ids)
                 .map_err(|e| DataError::Tokenizer(e.to_string())),
-            Inner::Hf(tok) => tok
-                .decode(ids, false)
+            Inner::Hf(tok) => self
+                .unpanicked("decoding", || tok.decode(ids, false))?
                 .map_err(|e| DataError::Tokenizer(e.to_string())),
         }
     }
