@@ -43,7 +43,7 @@ impl TrainingMemory {
             .saturating_add(self.activations)
     }
 
-    /// `12.3 GiB (weights 1.0, gradients 1.0, AdamW 2.0, activations 8.3 GiB)`.
+    /// `12.30 GiB (weights 1.00 GiB, gradients 1.00 GiB, AdamW moments 2.00 GiB, activations 8.30 GiB)`.
     pub fn to_text(&self) -> String {
         format!(
             "{} (weights {}, gradients {}, AdamW moments {}, activations {})",

@@ -21,40 +21,19 @@ pub struct MetricsCsv {
 
 impl MetricsCsv {
     pub fn new(records: &[Record]) -> Self {
-        let train: Vec<&TrainRecord> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Train(t) => Some(t),
-                _ => None,
-            })
-            .collect();
-        let eval: Vec<&EvalRecord> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Eval(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        let rollbacks: Vec<&RollbackRecord> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Rollback(b) => Some(b),
-                _ => None,
-            })
-            .collect();
+        let (mut train, mut eval, mut rollbacks) = (Vec::new(), Vec::new(), Vec::new());
+        for record in records {
+            match record {
+                Record::Train(t) => train.push(t),
+                Record::Eval(e) => eval.push(e),
+                Record::Rollback(b) => rollbacks.push(b),
+                Record::Unknown => {}
+            }
+        }
         MetricsCsv {
             train: train_table(&train),
             eval: eval_table(&eval),
-            rollbacks: table(
-                &["step", "failed_step", "lr_scale"],
-                rollbacks.iter().map(|b| {
-                    vec![
-                        b.step.to_string(),
-                        b.failed_step.to_string(),
-                        b.lr_scale.to_string(),
-                    ]
-                }),
-            ),
+            rollbacks: rollback_table(&rollbacks),
         }
     }
 
@@ -129,6 +108,19 @@ fn train_table(rows: &[&TrainRecord]) -> String {
                     .map(|s| t.tokens_by_source.get(*s).copied().unwrap_or(0).to_string()),
             );
             row
+        }),
+    )
+}
+
+fn rollback_table(rows: &[&RollbackRecord]) -> String {
+    table(
+        &["step", "failed_step", "lr_scale"],
+        rows.iter().map(|b| {
+            vec![
+                b.step.to_string(),
+                b.failed_step.to_string(),
+                b.lr_scale.to_string(),
+            ]
         }),
     )
 }
