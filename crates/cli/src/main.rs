@@ -124,18 +124,29 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Processes of a data-parallel run say which one failed.
-            match std::env::var("RANK") {
-                Ok(rank) if std::env::var_os("WORLD_SIZE").is_some() => {
-                    eprintln!("error: [rank {rank}] {e}")
-                }
-                _ => eprintln!("error: {e}"),
-            }
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(e),
     }
+}
+
+/// Prints why a command ended early and returns its exit status: a run stopped by SIGTERM or SIGINT
+/// (with its checkpoint) is not a failure but a note, with the status a signal gives (128 + its number).
+fn failed(e: anyhow::Error) -> ExitCode {
+    let rank = std::env::var("RANK")
+        .ok()
+        .filter(|_| std::env::var_os("WORLD_SIZE").is_some());
+    if let Some(stopped) = e.downcast_ref::<rewarm_jobs::Stopped>() {
+        if rank.as_deref().is_none_or(|r| r == "0") {
+            eprintln!("{stopped}"); // rank 0 speaks for the group
+        }
+        return ExitCode::from(stopped.exit_status());
+    }
+    // Processes of a data-parallel run say which one failed.
+    match rank {
+        Some(rank) => eprintln!("error: [rank {rank}] {e}"),
+        None => eprintln!("error: {e}"),
+    }
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::FAILURE
 }

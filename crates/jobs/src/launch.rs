@@ -1,11 +1,18 @@
 //! `rewarm launch`: starts one rewarm process per device on this machine with the environment
 //! torch.distributed's launchers set (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
-//! MASTER_PORT), waits for all of them, and stops the rest as soon as one fails, so that no process is
-//! left waiting on a collective whose peer is gone. Multi-node: run it once per machine with the same
-//! `nnodes`, `master_addr` and `master_port` and each machine's `node_rank`.
+//! MASTER_PORT), waits for all of them, and kills the rest as soon as one fails, so that no process is
+//! left waiting on a collective whose peer is gone. SIGTERM or SIGINT to the launcher (Ctrl-C included:
+//! the ranks sit in process groups of their own, so the terminal's signal reaches them only this way,
+//! once) is passed on to every rank: they stop together after a step, with a checkpoint. Multi-node: run
+//! it once per machine with the same `nnodes`, `master_addr` and `master_port` and each machine's
+//! `node_rank`.
 
+use crate::signals::{self, signal_name, Stopped, STOP_SIGNALS};
 use anyhow::{bail, Context, Result};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where this machine's processes sit in the job.
@@ -66,11 +73,16 @@ pub fn launch(layout: &Layout, program: &std::path::Path, args: &[String]) -> Re
         bail!("rewarm launch runs `train` in every process: `rewarm launch --nproc N -- train PLAN --run DIR`");
     }
     let port = layout.port()?;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    for signal in STOP_SIGNALS {
+        signal_hook::flag::register_usize(signal, arrived.clone(), signal as usize)?;
+    }
     let mut children: Vec<(usize, Child)> = Vec::new();
     for (rank, env) in layout.ranks(port) {
         let child = Command::new(program)
             .args(args)
             .envs(env)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting rank {rank}"));
         match child {
@@ -81,25 +93,50 @@ pub fn launch(layout: &Layout, program: &std::path::Path, args: &[String]) -> Re
             }
         }
     }
-    match wait_all(&mut children)? {
-        Some((rank, status)) => bail!(
+    match wait_all(&mut children, &arrived)? {
+        Ended::Stopped(signal) => Err(Stopped {
+            signal,
+            message: format!(
+                "every rank was sent {} and stopped after a step, with a checkpoint\nHINT: run the same command again to resume",
+                signal_name(signal)
+            ),
+        }
+        .into()),
+        Ended::Failed(rank, status) => bail!(
             "rank {rank} failed ({status}); the other processes were stopped\nHINT: its error is printed above; run the same command again to resume from the last checkpoint"
         ),
-        None => Ok(()),
+        Ended::Done => Ok(()),
     }
 }
 
-/// Waits for every child; at the first failure, stops the rest and returns that rank and its status.
-fn wait_all(children: &mut Vec<(usize, Child)>) -> Result<Option<(usize, ExitStatus)>> {
-    let mut failed: Option<(usize, ExitStatus)> = None;
+/// How the ranks ended.
+enum Ended {
+    Done,
+    /// A rank failed (the rest were killed).
+    Failed(usize, ExitStatus),
+    /// The launcher passed a stop signal on to them.
+    Stopped(i32),
+}
+
+/// Waits for every child, passing on each stop signal that arrives; at the first failure (when no
+/// signal was passed on) kills the rest.
+fn wait_all(children: &mut Vec<(usize, Child)>, arrived: &AtomicUsize) -> Result<Ended> {
+    let mut ended = Ended::Done;
     while !children.is_empty() {
+        if let Some(signal) = signals::take(arrived) {
+            for (_, c) in children.iter() {
+                // SAFETY: kill on the pid of a child we have not reaped yet.
+                unsafe { libc::kill(c.id() as i32, signal) };
+            }
+            ended = Ended::Stopped(signal);
+        }
         let mut i = 0;
         while i < children.len() {
             match children[i].1.try_wait()? {
                 Some(status) => {
                     let (rank, _) = children.remove(i);
-                    if !status.success() && failed.is_none() {
-                        failed = Some((rank, status));
+                    if !status.success() && matches!(ended, Ended::Done) {
+                        ended = Ended::Failed(rank, status);
                         stop(children);
                     }
                 }
@@ -108,14 +145,14 @@ fn wait_all(children: &mut Vec<(usize, Child)>) -> Result<Option<(usize, ExitSta
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(failed)
+    Ok(ended)
 }
 
-/// Terminates the remaining processes (SIGTERM) and reaps them.
+/// Kills the remaining processes and reaps them: waiting on a collective whose peer is gone, they could
+/// not finish a step to honour SIGTERM.
 fn stop(children: &mut Vec<(usize, Child)>) {
     for (_, c) in children.iter_mut() {
-        // SAFETY: kill on the pid of a child we have not reaped yet.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.kill();
     }
     for (_, c) in children.iter_mut() {
         let _ = c.wait();

@@ -12,6 +12,7 @@ pub mod plan_load;
 pub mod progress;
 pub mod quickstart;
 mod runner;
+pub mod signals;
 pub mod study;
 pub mod sweep;
 #[cfg(feature = "torch")]
@@ -19,5 +20,6 @@ pub mod training;
 
 pub use plan_load::load_plan;
 pub use runner::RunTrainer;
+pub use signals::Stopped;
 #[cfg(feature = "torch")]
 pub use training::{train_run, LocalTrainer, TrainRequest};

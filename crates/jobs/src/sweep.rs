@@ -131,6 +131,9 @@ pub fn train_pending(
             };
             println!("== run {}", run.id);
             if let Err(e) = trainer.train(&run.plan_path, &run.dir) {
+                if e.is::<crate::Stopped>() {
+                    return Err(e); // the whole sweep was asked to stop; running it again goes on
+                }
                 eprintln!("run {} failed: {e:#}", run.id);
                 outcome.failed.push((run.id, format!("{e:#}")));
             }

@@ -5,10 +5,11 @@
 use crate::plan_load::load_plan;
 use crate::progress::TrainProgress;
 use crate::runner::RunTrainer;
+use crate::signals::{signal_name, Stopped};
 use anyhow::Result;
 use rewarm_runfolder::{RunDir, TrainState};
 use rewarm_train::backend::dist::World;
-use rewarm_train::{Injection, TrainOptions};
+use rewarm_train::{Injection, TrainError, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,10 +52,26 @@ pub fn train_run(request: &TrainRequest) -> Result<Option<TrainOutcome>> {
         threads: request.threads,
         inject_non_finite: request.inject_non_finite,
         world,
+        interrupt: Some(crate::signals::interrupt()?),
         ..TrainOptions::new(&request.run, device)
     };
-    let state = rewarm_train::train(&plan, &opts, &progress)?;
+    let result = rewarm_train::train(&plan, &opts, &progress);
     progress.finish();
+    let state = match result {
+        Err(TrainError::Interrupted {
+            step,
+            total_steps,
+            signal,
+        }) => {
+            let message = format!(
+                "{}: stopped by {} after step {step} of {total_steps}, with a checkpoint\nHINT: run the same command again to resume from step {step}",
+                request.run.display(),
+                signal_name(signal)
+            );
+            return Err(Stopped { signal, message }.into());
+        }
+        r => r?,
+    };
     Ok(writer.then(|| TrainOutcome {
         state,
         total_steps: plan.total_steps,

@@ -166,6 +166,37 @@ impl Default for OptimizerConfig {
     }
 }
 
+/// A stage's own AdamW settings (`[stages.adamw]`): each field given replaces `[optimizer]`'s for that
+/// stage alone, e.g. a higher β2 during a cooldown. Which parameters decay stays the run's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamWOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta2: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f64>,
+}
+
+impl AdamWOverrides {
+    /// `base` with the fields given here replaced.
+    pub fn apply(&self, base: &OptimizerConfig) -> OptimizerConfig {
+        OptimizerConfig {
+            beta1: self.beta1.unwrap_or(base.beta1),
+            beta2: self.beta2.unwrap_or(base.beta2),
+            eps: self.eps.unwrap_or(base.eps),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
+            clip: self.clip.unwrap_or(base.clip),
+            decay_embeddings: base.decay_embeddings,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
@@ -325,6 +356,9 @@ pub struct StageConfig {
     pub schedule: Schedule,
     #[serde(default)]
     pub optimizer: OptimizerPolicy,
+    /// This stage's AdamW settings where they differ from `[optimizer]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adamw: Option<AdamWOverrides>,
     #[serde(default)]
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
 }

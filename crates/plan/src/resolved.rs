@@ -4,7 +4,7 @@
 //!
 //! [`Plan::new`] (in `validate`) builds it from a [`PlanConfig`]; nothing here can fail.
 
-use crate::config::{OptimizerPolicy, PlanConfig, ShrinkPerturbConfig};
+use crate::config::{OptimizerConfig, OptimizerPolicy, PlanConfig, ShrinkPerturbConfig};
 use crate::schedule::{BatchSchedule, Schedule};
 use rewarm_arch::ModelConfig;
 use rewarm_data::mixture::{MixturePlan, ReplaySpec, SourceMeta, StageSpec};
@@ -37,6 +37,8 @@ pub struct StagePlan {
     pub tokens_before: u64,
     pub schedule: Schedule,
     pub optimizer: OptimizerPolicy,
+    /// AdamW's settings in this stage: `[optimizer]` with the stage's `adamw` overrides.
+    pub adamw: OptimizerConfig,
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
     pub mixture: Vec<(usize, f64)>,
     pub replay: Option<ReplaySpec>,

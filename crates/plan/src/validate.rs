@@ -3,7 +3,9 @@
 //! mixture, replay, warm start, steps), the evaluation sets. This is the one place a plan is checked:
 //! `rewarm-data` only asserts what is checked here. Every error names the plan file, the field and the fix.
 
-use crate::config::{DataConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig};
+use crate::config::{
+    DataConfig, OptimizerConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig,
+};
 use crate::resolved::{Segment, SourcePlan, StagePlan};
 use crate::schedule::BatchSchedule;
 use crate::Plan;
@@ -166,25 +168,33 @@ impl Validator {
 
     /// Optimizer, repetition cap and guard values in their ranges.
     fn ranges(&self, config: &PlanConfig) -> Result<(), PlanError> {
-        let (o, g) = (&config.optimizer, &config.guard);
-        let max_epochs = config.data.max_epochs;
-        for (field, v, ok) in [
-            ("optimizer.beta1", o.beta1, (0.0..1.0).contains(&o.beta1)),
-            ("optimizer.beta2", o.beta2, (0.0..1.0).contains(&o.beta2)),
-            ("optimizer.eps", o.eps, o.eps > 0.0),
+        self.adamw_ranges("optimizer", &config.optimizer)?;
+        let (g, max_epochs) = (&config.guard, config.data.max_epochs);
+        self.in_range([
+            ("data.max_epochs".into(), max_epochs, max_epochs > 0.0),
             (
-                "optimizer.weight_decay",
-                o.weight_decay,
-                o.weight_decay >= 0.0,
-            ),
-            ("optimizer.clip", o.clip, o.clip >= 0.0),
-            ("data.max_epochs", max_epochs, max_epochs > 0.0),
-            (
-                "guard.lr_backoff",
+                "guard.lr_backoff".into(),
                 g.lr_backoff,
                 g.lr_backoff > 0.0 && g.lr_backoff <= 1.0,
             ),
-        ] {
+        ])
+    }
+
+    /// AdamW's settings (`[optimizer]`, or a stage's with its overrides) in their ranges.
+    fn adamw_ranges(&self, table: &str, o: &OptimizerConfig) -> Result<(), PlanError> {
+        let field = |f: &str| format!("{table}.{f}");
+        self.in_range([
+            (field("beta1"), o.beta1, (0.0..1.0).contains(&o.beta1)),
+            (field("beta2"), o.beta2, (0.0..1.0).contains(&o.beta2)),
+            (field("eps"), o.eps, o.eps > 0.0),
+            (field("weight_decay"), o.weight_decay, o.weight_decay >= 0.0),
+            (field("clip"), o.clip, o.clip >= 0.0),
+        ])
+    }
+
+    /// The first of `checks` (field, value, whether it is in range) that fails or is not finite.
+    fn in_range<const N: usize>(&self, checks: [(String, f64, bool); N]) -> Result<(), PlanError> {
+        for (field, v, ok) in checks {
             if !(ok && v.is_finite()) {
                 return Err(self.err(
                     field,
@@ -218,7 +228,7 @@ impl Validator {
                     "give every stage its own name",
                 ));
             }
-            let stage = self.stage(st, &at, sources, &cursor.trained)?;
+            let stage = self.stage(st, &at, &config.optimizer, sources, &cursor.trained)?;
             let (first_step, tokens_before) = (cursor.step, cursor.tokens);
             let (steps, sequences, segments) =
                 self.walk(st, &stage, &at, batch, seq_len, &mut cursor)?;
@@ -239,11 +249,13 @@ impl Validator {
         Ok(stages)
     }
 
-    /// One stage's schedule, mixture, replay and warm start, before its steps are counted.
+    /// One stage's schedule, optimizer settings, mixture, replay and warm start, before its steps are
+    /// counted.
     fn stage(
         &self,
         st: &StageConfig,
         at: &dyn Fn(&str) -> String,
+        optimizer: &OptimizerConfig,
         sources: &[SourcePlan],
         trained: &[usize],
     ) -> Result<StagePlan, PlanError> {
@@ -254,6 +266,11 @@ impl Validator {
                 &e.hint,
             )
         })?;
+        let adamw = match &st.adamw {
+            Some(o) => o.apply(optimizer),
+            None => optimizer.clone(),
+        };
+        self.adamw_ranges(&at("adamw"), &adamw)?;
         let mixture = self.mixture(st, at, sources)?;
         let replay = match &st.replay {
             Some(r) => self.replay(r, at, sources, trained)?,
@@ -281,6 +298,7 @@ impl Validator {
             tokens_before: 0,
             schedule: st.schedule.clone(),
             optimizer: st.optimizer,
+            adamw,
             shrink_perturb: st.shrink_perturb.clone(),
             mixture,
             replay,

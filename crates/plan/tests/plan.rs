@@ -393,6 +393,14 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "stages[1] (de).shrink_perturb",
         ),
         (
+            "a stage's beta2 out of range",
+            with(
+                "name = \"de\"\n",
+                "name = \"de\"\nadamw = { beta2 = 1.5 }\n",
+            ),
+            "stages[1] (de).adamw.beta2",
+        ),
+        (
             "beta1 = 1",
             format!("{BASE}\n[optimizer]\nbeta1 = 1.0\n"),
             "optimizer.beta1",
@@ -461,6 +469,26 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
         );
         assert_eq!(shown.matches("HINT:").count(), 1, "{what}: {shown}");
     }
+}
+
+#[test]
+fn a_stage_adamw_table_replaces_the_fields_it_gives_in_that_stage_only() {
+    let p = ok(&with(
+        "name = \"de\"\n",
+        "name = \"de\"\nadamw = { beta2 = 0.99, clip = 0.5 }\n",
+    ));
+    let run_wide = &p.config.optimizer;
+    assert_eq!(p.stages[0].adamw, *run_wide);
+    let de = &p.stages[1].adamw;
+    assert_eq!((de.beta2, de.clip), (0.99, 0.5));
+    assert_eq!(
+        (de.beta1, de.eps, de.weight_decay),
+        (run_wide.beta1, run_wide.eps, run_wide.weight_decay)
+    );
+    // Written only where given: plans without one keep their plan.json (and so their runs resume).
+    assert!(!serde_json::to_string(&ok(BASE).config)
+        .unwrap()
+        .contains("adamw"));
 }
 
 #[test]

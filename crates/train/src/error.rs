@@ -32,6 +32,13 @@ pub enum TrainError {
         cause: Box<TrainError>,
         hint: String,
     },
+    #[error("stopped by signal {signal} after step {step} of {total_steps}; its checkpoint is written\nHINT: run the same command again to resume from step {step}")]
+    Interrupted {
+        step: u64,
+        total_steps: u64,
+        /// The signal's number (0: another process of the group was signalled).
+        signal: i32,
+    },
     #[error("non-finite {what} at step {step} (stage `{stage}`, lr {lr:.3e})\nHINT: lower the stage's max_lr, raise optimizer.clip's strictness, check the data; or set guard.non_finite = \"rollback\" to restart from the last checkpoint with a lower LR. Nothing non-finite was saved.")]
     NonFinite {
         what: String,

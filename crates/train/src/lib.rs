@@ -6,12 +6,14 @@
 //! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
 //!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
 //! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
-//! - [`observer`]: progress callbacks; [`inject`]: the reliability tests' non-finite injection.
+//! - [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
+//!   [`inject`]: the reliability tests' non-finite injection.
 
 pub mod backend;
 pub mod checkpoint;
 pub mod error;
 pub mod inject;
+pub mod interrupt;
 pub mod memory;
 pub mod observer;
 pub mod optim;
@@ -23,6 +25,7 @@ pub mod train_loop;
 pub use backend::parse_device;
 pub use error::{TrainError, TrainResult};
 pub use inject::{InjectSite, Injection};
+pub use interrupt::Interrupt;
 pub use observer::{NoProgress, Observer, StepRecord};
 pub use run_data::open_data;
 pub use step::{accumulate_gradients, evaluate_set, window_tensors, Execution};

@@ -5,6 +5,7 @@ use crate::backend::dist::{ProcessGroup, World};
 use crate::checkpoint::{self, CheckpointData};
 use crate::error::{TrainError, TrainResult};
 use crate::inject::{Injection, Injector};
+use crate::interrupt::Interrupt;
 use crate::observer::{Observer, StepRecord};
 use crate::optim::AdamW;
 use crate::resume;
@@ -38,6 +39,8 @@ pub struct TrainOptions {
     /// Data parallel: this process's place among the others (`None`: one process). Each rank trains on
     /// its slice of every global batch; rank 0 alone writes metrics and checkpoints (see `backend::dist`).
     pub world: Option<World>,
+    /// Stop early with a checkpoint when asked (SIGTERM): [`TrainError::Interrupted`].
+    pub interrupt: Option<Interrupt>,
 }
 
 impl TrainOptions {
@@ -50,11 +53,14 @@ impl TrainOptions {
             threads: None,
             inject_non_finite: None,
             world: None,
+            interrupt: None,
         }
     }
 }
 
-/// Trains `plan` into `opts.run_dir`, resuming from its newest complete checkpoint if it has one.
+/// Trains `plan` into `opts.run_dir`, resuming from its newest complete checkpoint if it has one. Asked
+/// to stop (`opts.interrupt`), it checkpoints the step it finished and returns
+/// [`TrainError::Interrupted`].
 pub fn train(plan: &Plan, opts: &TrainOptions, observer: &dyn Observer) -> TrainResult<TrainState> {
     let mut t = Trainer::open(plan, opts, observer)?;
     let stop = opts
@@ -69,10 +75,14 @@ pub fn train(plan: &Plan, opts: &TrainOptions, observer: &dyn Observer) -> Train
         if info.local_step == 0 {
             t.begin_stage(info.stage)?;
         }
-        // Loss and gradient norm are read back (a host sync on a GPU) only where something uses them.
+        // Loss and gradient norm are read back (a host sync on a GPU) only where something uses them,
+        // and before a stop asked for (what is checkpointed must have been checked).
         let next = t.state.step + 1;
-        let read_back =
-            t.logs(next) || plan.eval_due(next) || plan.checkpoint_due(next) || next == stop;
+        let read_back = t.logs(next)
+            || plan.eval_due(next)
+            || plan.checkpoint_due(next)
+            || next == stop
+            || t.local_interrupt().is_some();
         if let Err(e) = t.train_step(&info, read_back) {
             t.recover_or_fail(e)?;
             continue;
@@ -80,8 +90,12 @@ pub fn train(plan: &Plan, opts: &TrainOptions, observer: &dyn Observer) -> Train
         if plan.eval_due(t.state.step) {
             t.evaluate()?;
         }
-        if plan.checkpoint_due(t.state.step) || t.state.step == stop {
+        let saved = plan.checkpoint_due(t.state.step) || t.state.step == stop;
+        if saved {
             t.checkpoint()?;
+        }
+        if read_back && t.state.step < stop {
+            t.stop_if_asked(saved)?;
         }
     }
     Ok(t.state)
@@ -242,6 +256,7 @@ impl<'a> Trainer<'a> {
         self.injector
             .after_backward(step, &mut loss, &mut grad_norm, &self.opt);
         let lr = info.lr * self.state.lr_scale;
+        self.opt.config = self.plan.stages[info.stage].adamw.clone();
         self.update(lr, &loss, &grad_norm);
         self.state.step = step;
         fault::point("step:after-update").map_err(|e| TrainError::io(self.run.root(), e))?;
@@ -344,6 +359,44 @@ impl<'a> Trainer<'a> {
             tokens_per_second: Some(tokens_per_second),
         });
         Ok(())
+    }
+
+    /// The signal this process was asked to stop with (single process: decides the next read-back).
+    fn local_interrupt(&self) -> Option<i32> {
+        match self.group {
+            None => self.opts.interrupt.as_ref()?.requested(),
+            Some(_) => None, // the group decides together, at read-backs
+        }
+    }
+
+    /// After a read-back (nothing unchecked is pending): when a stop was asked for, checkpoints this step
+    /// (unless `saved` already) and returns [`TrainError::Interrupted`].
+    fn stop_if_asked(&mut self, saved: bool) -> TrainResult<()> {
+        let Some(signal) = self.interrupted()? else {
+            return Ok(());
+        };
+        if !saved {
+            self.checkpoint()?;
+        }
+        Err(TrainError::Interrupted {
+            step: self.state.step,
+            total_steps: self.plan.total_steps,
+            signal,
+        })
+    }
+
+    /// The signal a stop was asked with. Data parallel: every process must stop at the same step, so
+    /// they sum their requests (at read-backs, where they wait for each other anyway); a process that was
+    /// not signalled itself reports 0.
+    fn interrupted(&self) -> TrainResult<Option<i32>> {
+        let local = self.opts.interrupt.as_ref().and_then(Interrupt::requested);
+        let Some(g) = &self.group else {
+            return Ok(local);
+        };
+        let votes = Tensor::from_slice(&[f32::from(local.is_some())]).to_device(self.opts.device);
+        g.all_reduce_sum(&votes)?;
+        let any = votes.double_value(&[0]) > 0.0;
+        Ok(any.then(|| local.unwrap_or(0)))
     }
 
     /// Whether step `step` writes a training record to metrics.jsonl.
