@@ -2,6 +2,7 @@
 //! progress. No tensors, no I/O beyond parsing.
 
 pub mod config;
+pub mod extend;
 mod load;
 pub mod mixture;
 pub mod resolved;

@@ -1,27 +1,38 @@
 //! Where a run starts from: its newest complete checkpoint (resume: weights, Adam moments and counters,
-//! under the very plan it was started with and the same data), or a fresh start whose weights may come
-//! from `init_from` (weights only). Resume and `init_from` are different things: docs/plan.md.
+//! under the plan it was started with, or one that appends stages to it, and the same data), or a fresh
+//! start whose weights may come from `init_from` (weights only). Resume and `init_from` are different
+//! things: docs/plan.md; extending a run: docs/checkpoints.md.
 
 use crate::backend::dist::ProcessGroup;
 use crate::checkpoint;
 use crate::error::{TrainError, TrainResult};
 use crate::observer::Observer;
 use crate::optim::AdamW;
+use crate::run_data::Data;
+use rewarm_plan::extend::{self, Extension};
 use rewarm_plan::Plan;
 use rewarm_runfolder::{CheckpointDir, RunDir, TrainState};
 use tch::nn;
 
+/// A checkpoint to resume from, and how this plan extends the one it was written under (nothing
+/// appended: the same plan).
+pub struct Resume {
+    pub ckpt: CheckpointDir,
+    pub extension: Extension,
+}
+
 /// The checkpoint a run resumes from, if any, after the writer has removed what a killed writer left
 /// half-written: the newest complete one whose files match the hashes its `DONE` recorded. A damaged one
 /// is passed over for the one before it, and `observer` is told why. A checkpoint made under another
-/// plan is refused: `plan_json` must match its own.
+/// plan is refused, naming the first field that differs, unless `plan_json` only appends stages (and
+/// their sources) to its own.
 pub fn checkpoint_to_resume(
     run: &RunDir,
     writer: bool,
     group: Option<&ProcessGroup>,
     plan_json: &str,
     observer: &dyn Observer,
-) -> TrainResult<Option<CheckpointDir>> {
+) -> TrainResult<Option<Resume>> {
     if writer {
         run.remove_partial_checkpoints();
     }
@@ -31,14 +42,17 @@ pub fn checkpoint_to_resume(
     let Some(latest) = newest_intact(run, observer)? else {
         return Ok(None);
     };
-    if checkpoint::plan_json(&latest)? != plan_json {
-        return Err(TrainError::Config(format!(
-            "{}: this run folder was trained with a different plan\nHINT: resume with the plan it was started with (saved in {}), or train into a new --run folder",
+    let extension = extend::check(&checkpoint::plan_json(&latest)?, plan_json).map_err(|e| {
+        TrainError::Config(format!(
+            "{}: this run folder was trained with a different plan (saved in {}): {e}",
             run.root().display(),
-            run.plan_json().display()
-        )));
-    }
-    Ok(Some(latest))
+            latest.path.join("plan.json").display()
+        ))
+    })?;
+    Ok(Some(Resume {
+        ckpt: latest,
+        extension,
+    }))
 }
 
 /// The newest complete checkpoint that verifies; each damaged one passed over is reported. `None` when
@@ -72,26 +86,28 @@ fn newest_intact(run: &RunDir, observer: &dyn Observer) -> TrainResult<Option<Ch
 }
 
 /// The state the loop starts in: the checkpoint's (loaded into `vs` and `opt`), or step 0 with the
-/// weights of `init_from` when the plan names one.
+/// weights of `init_from` when the plan names one. The sources the checkpoint was trained on must hold
+/// the same data; from here on the state fingerprints all of this plan's.
 pub fn starting_state(
     plan: &Plan,
-    resume: Option<&CheckpointDir>,
+    resume: Option<&Resume>,
     vs: &nn::VarStore,
     opt: &mut AdamW,
-    data_fingerprint: &str,
+    data: &Data,
 ) -> TrainResult<TrainState> {
-    let Some(ckpt) = resume else {
+    let Some(Resume { ckpt, extension }) = resume else {
         if let Some(init) = &plan.config.init_from {
             rewarm_model::pretrained::init_weights(&plan.base_dir.join(init), vs, &plan.model)?;
         }
-        return Ok(TrainState::start(data_fingerprint.to_owned()));
+        return Ok(TrainState::start(data.fingerprint.clone()));
     };
-    let state = checkpoint::load(ckpt, vs, opt)?;
-    if state.data_fingerprint != data_fingerprint {
+    let mut state = checkpoint::load(ckpt, vs, opt)?;
+    if state.data_fingerprint != data.fingerprint_of(plan, &extension.sources_then) {
         return Err(TrainError::Config(format!(
             "{}: the sources' data changed since this checkpoint was written\nHINT: restore the prepared folders it was trained on, or start a new run",
             ckpt.path.display()
         )));
     }
+    state.data_fingerprint = data.fingerprint.clone();
     Ok(state)
 }

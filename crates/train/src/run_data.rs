@@ -50,17 +50,35 @@ pub fn open_data(plan: &Plan) -> TrainResult<Data> {
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let manifests: Vec<_> = sources
-        .iter()
-        .flat_map(|s| [&s.manifest.train, &s.manifest.validation])
-        .collect();
     Ok(Data {
-        fingerprint: hash_hex(&manifests),
+        fingerprint: fingerprint(&sources),
         sources,
         mixture,
         eval_sets,
         source_fingerprints,
     })
+}
+
+/// sha256 over the manifests (both splits) of `sources`.
+fn fingerprint<'a>(sources: impl IntoIterator<Item = &'a Arc<PreparedSource>>) -> String {
+    let manifests: Vec<_> = sources
+        .into_iter()
+        .flat_map(|s| [&s.manifest.train, &s.manifest.validation])
+        .collect();
+    hash_hex(&manifests)
+}
+
+impl Data {
+    /// The fingerprint of the sources named `names` alone, as a run of a plan with just those (a run this
+    /// plan extends) recorded it.
+    pub fn fingerprint_of(&self, plan: &Plan, names: &[String]) -> String {
+        let named = |k: &usize| names.contains(&plan.sources[*k].name);
+        fingerprint(
+            (0..self.sources.len())
+                .filter(named)
+                .map(|k| &self.sources[k]),
+        )
+    }
 }
 
 /// The plan's sources, each checked against the plan's tokenizer (or the first source's) and the

@@ -16,6 +16,7 @@ use rewarm_data::Batch;
 use rewarm_model::weights::sorted_variables;
 use rewarm_model::{decay_mask, Model};
 use rewarm_plan::config::{NonFinite, OptimizerPolicy};
+use rewarm_plan::extend::Extension;
 use rewarm_plan::{plan_file, Plan, StepInfo};
 use rewarm_runfolder::checkpoints::{retention, Retain};
 use rewarm_runfolder::records::{EvalRecord, Record, RollbackRecord, TrainRecord};
@@ -171,9 +172,11 @@ impl<'a> Trainer<'a> {
         }
         crate::memory::check_fits(plan, opts.device, group.as_ref().map(|g| &g.world))?;
         let (model, vs, mut opt) = build_model(plan, opts.device)?;
-        let state =
-            resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data.fingerprint)?;
-        let resumed_from = resume.as_ref().map(|c| c.step);
+        let state = resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data)?;
+        let resumed_from = resume.as_ref().map(|r| r.ckpt.step);
+        if let Some(r) = &resume {
+            note_extension(plan, &r.extension, observer);
+        }
         let metrics = writer
             .then(|| MetricsLog::open(&run, resumed_from))
             .transpose()?;
@@ -599,6 +602,29 @@ impl<'a> Trainer<'a> {
             ckpt.step
         ));
         Ok(())
+    }
+}
+
+/// Tells the observer what the plan appends to the run's, if anything.
+fn note_extension(plan: &Plan, extension: &Extension, observer: &dyn Observer) {
+    let appended: Vec<&str> = plan.stages[extension.stages_then..]
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    if !appended.is_empty() {
+        let added = plan.sources.iter().map(|s| &s.name);
+        let added: Vec<&str> = added
+            .filter(|n| !extension.sources_then.contains(n))
+            .map(String::as_str)
+            .collect();
+        let sources = match added.is_empty() {
+            true => String::new(),
+            false => format!(", with new sources {}", added.join(", ")),
+        };
+        observer.note(&format!(
+            "extending the run: stages {} appended{sources}",
+            appended.join(", ")
+        ));
     }
 }
 

@@ -90,3 +90,74 @@ fn a_stage_adamw_table_is_that_setting_in_that_stage_alone() {
         "s1's settings changed nothing"
     );
 }
+
+/// `s`'s plan with a third source `c` and a stage `s2` on it (25% replay) appended.
+fn extended(s: &Setup) -> std::path::PathBuf {
+    let toks = rewarm_data::synthetic::language(3, 64_000);
+    let (train_toks, val) = toks.split_at(60_000);
+    rewarm_data::synthetic::write_source(&s.dir.path().join("c"), 512, train_toks, val, 25_000)
+        .unwrap();
+    let text = std::fs::read_to_string(&s.plan_path).unwrap();
+    let text = text.replace(
+        "{ a = \"a\", b = \"b\" }",
+        "{ a = \"a\", b = \"b\", c = \"c\" }",
+    ) + r#"
+[[stages]]
+name = "s2"
+tokens = 5120
+mixture = { c = 1.0 }
+replay = { fraction = 0.25 }
+schedule = { kind = "cosine", max_lr = 5e-3, min_lr = 5e-4, warmup = 0.1 }
+"#;
+    let path = s.dir.path().join("extended.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_finished_run_extended_with_a_stage_and_a_source_ends_as_the_longer_plan_trained_straight() {
+    let s = setup("", "");
+    let (short, long) = (load(&s.plan_path), load(&extended(&s)));
+    assert_eq!(long.stages.len(), 3);
+    let straight = s.dir.path().join("straight");
+    train(&long, &opts(&straight), &NoProgress).unwrap();
+    let run = s.dir.path().join("run");
+    train(&short, &opts(&run), &NoProgress).unwrap();
+    let state = train(&long, &opts(&run), &NoProgress).unwrap();
+    assert_eq!(state.step, long.total_steps);
+    assert_eq!(train_losses(&straight), train_losses(&run));
+    assert!(
+        final_weights(&straight) == final_weights(&run),
+        "final weights differ"
+    );
+}
+
+#[test]
+fn a_plan_that_changes_a_stage_already_run_is_refused_naming_the_field() {
+    let s = setup("", "");
+    let run = s.dir.path().join("run");
+    let mut o = opts(&run);
+    o.stop_at_step = Some(13);
+    train(&load(&s.plan_path), &o, &NoProgress).unwrap();
+    let before = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    let edited = s.dir.path().join("edited.toml");
+    let text = std::fs::read_to_string(&s.plan_path).unwrap();
+    let at = text.rfind("max_lr = 1e-2").unwrap(); // stage s1's
+    let text = format!("{}max_lr = 2e-2{}", &text[..at], &text[at + 13..]);
+    std::fs::write(&edited, text).unwrap();
+    let err = train(&load(&edited), &opts(&run), &NoProgress)
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "plan.stages[1] (s1).schedule.max_lr",
+        "0.01 in the run, 0.02 in this plan",
+        "HINT",
+    ] {
+        assert!(err.contains(words), "no `{words}` in: {err}");
+    }
+    assert_eq!(
+        std::fs::read(run.join("metrics.jsonl")).unwrap(),
+        before,
+        "the run was changed"
+    );
+}
