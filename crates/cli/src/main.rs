@@ -45,6 +45,10 @@ enum Command {
     /// Train a plan into a run folder (resumes from its newest complete checkpoint).
     Train(train_cmds::TrainArgs),
     #[cfg(feature = "torch")]
+    /// Start a new run from a checkpoint of another (weights, moments, counters, data positions) and
+    /// train other stages after it: the anneal of a constant-LR trunk, a new mixture, new data.
+    Branch(train_cmds::BranchArgs),
+    #[cfg(feature = "torch")]
     /// Data parallel: start `train` in N processes (one per GPU, or sharing the CPU) that sum gradients
     /// every step; results match one process with the same global batch.
     Launch(train_cmds::LaunchArgs),
@@ -101,6 +105,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan_cmds::plan(args),
         #[cfg(feature = "torch")]
         Command::Train(args) => train_cmds::train(args),
+        #[cfg(feature = "torch")]
+        Command::Branch(args) => train_cmds::branch(args),
         #[cfg(feature = "torch")]
         Command::Launch(args) => train_cmds::launch(args),
         #[cfg(feature = "torch")]

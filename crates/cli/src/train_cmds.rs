@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
+use rewarm_jobs::branch::{BranchRequest, MomentPolicy, SchedulePolicy};
 use rewarm_jobs::TrainRequest;
 use rewarm_train::Injection;
 use std::path::PathBuf;
@@ -41,7 +42,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .inject_non_finite
             .or(args.inject_nan_at_step.map(Injection::nan_loss)),
     };
-    if let Some(done) = rewarm_jobs::train_run(&request)? {
+    report(&request)
+}
+
+/// Trains `request` and says what was done.
+fn report(request: &TrainRequest) -> Result<()> {
+    if let Some(done) = rewarm_jobs::train_run(request)? {
         println!(
             "{}: {} of {} steps done in {:.1} s; metrics in {}",
             request.run.display(),
@@ -52,6 +58,63 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct BranchArgs {
+    /// The trunk: the run folder to branch from.
+    trunk: PathBuf,
+    /// The step of the trunk's checkpoint to branch at (default: its newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// The plan file the trunk was trained with.
+    #[arg(long)]
+    plan: PathBuf,
+    /// A file of [[stages]] tables: what the branch trains after the branch point.
+    #[arg(long)]
+    stages: PathBuf,
+    /// The branch's run folder (new).
+    #[arg(long)]
+    run: PathBuf,
+    /// Adam's moments at the branch point: keep, reset, or warmup:STEPS (reset, then STEPS steps at LR 0).
+    /// Default: the first stage's own `optimizer`, else keep.
+    #[arg(long)]
+    optimizer: Option<MomentPolicy>,
+    /// The LR at the branch point: continue (the first stage must start at the trunk's LR) or new.
+    #[arg(long, default_value = "continue")]
+    schedule: SchedulePolicy,
+    /// `cpu`, `cuda` or `cuda:N` (default: cuda if available, else cpu).
+    #[arg(long)]
+    device: Option<String>,
+    /// Torch threads on CPU (overrides the plan's train.threads).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn branch(args: BranchArgs) -> Result<()> {
+    let branch = rewarm_jobs::branch::prepare_branch(&BranchRequest {
+        trunk: args.trunk.clone(),
+        step: args.step,
+        plan: args.plan,
+        stages: args.stages,
+        run: args.run.clone(),
+        moments: args.optimizer,
+        schedule: args.schedule,
+    })?;
+    println!(
+        "{}: branched from {} at step {}; plan in {}",
+        args.run.display(),
+        args.trunk.display(),
+        branch.from_step,
+        branch.plan.display()
+    );
+    report(&TrainRequest {
+        plan: branch.plan,
+        run: args.run,
+        device: args.device,
+        threads: args.threads,
+        ..TrainRequest::default()
+    })
 }
 
 #[derive(Args)]

@@ -5,6 +5,7 @@
 //! (`LocalTrainer` in the binary, fakes in tests). Training, inference and the training progress display
 //! need libtorch and sit behind the default `torch` feature; the rest builds without it.
 
+pub mod branch;
 #[cfg(feature = "torch")]
 pub mod inference;
 pub mod launch;

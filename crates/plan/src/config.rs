@@ -359,6 +359,14 @@ pub struct StageConfig {
     /// This stage's AdamW settings where they differ from `[optimizer]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adamw: Option<AdamWOverrides>,
+    /// The first this many steps of the stage train at LR 0: Adam's moments fill (after a reset) while
+    /// the weights stay; the schedule starts after them (OLMoE's optimizer-state warmup).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub moment_warmup_steps: u64,
+    /// End the stage after this many of its steps, its schedule still laid out over all of `tokens`: a
+    /// branch point (`rewarm branch`), where the LR is the one the whole stage has there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_after_steps: Option<u64>,
     #[serde(default)]
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
 }

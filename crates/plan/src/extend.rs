@@ -1,55 +1,93 @@
-//! Extending a run: resuming a run folder under a plan that appends stages (and the sources they need) to
-//! the plan it was trained with. The steps already run must be the same steps, so everything else must be
-//! unchanged: [`check`] compares the two `plan.json` texts field by field and names the first difference.
+//! Continuing a run under another plan: resuming a run folder (or a copy of one of its checkpoints: a
+//! branch) under a plan that leaves every step already run as it was. [`check`] compares the checkpoint's
+//! `plan.json` with the new plan field by field and names the first difference that would change a step
+//! already run.
 //!
-//! What may differ: `plan.stages` may gain stages after the old ones, and `plan.data.sources` may gain
-//! sources; the old stages and sources stay exactly as they were. Each step's batch, learning rate and
-//! data draws depend only on its own stage and the ones before it (streams are named by source and
-//! stage), so the old steps are the same steps under the longer plan.
+//! What may differ: the stages after the checkpoint's step (appended, removed, changed), the stage that
+//! holds it may stop there or later (`stop_after_steps`), and sources may be added. Each step's batch,
+//! learning rate and data draws depend only on its own stage and the ones before it (random streams are
+//! named by source and stage), so the steps already run are the same steps under the new plan. The
+//! sources' folders may have moved: their data is checked by its fingerprint, not by the path. Paths are
+//! not compared at all (a branch's plan names them absolutely): `init_from` is read at a fresh start
+//! only, and a tokenizer named in `data.tokenizer` is checked against the sources when they are opened.
 
+use crate::{plan_file, Plan};
 use serde_json::Value;
 
-/// How a longer plan extends the one a run was trained with.
+/// How a plan continues the one a checkpoint was written under.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Extension {
-    /// Stages of the run's plan (the first ones of the new plan).
-    pub stages_then: usize,
     /// Sources of the run's plan, by name, sorted (a subset of the new plan's).
     pub sources_then: Vec<String>,
+    /// The first stage whose settings differ from the run's plan (`None`: the same stages).
+    pub changed_from: Option<usize>,
 }
 
-/// Whether the plan `now` (plan.json text) extends `then`, the plan a run was trained with: `Ok` with what
-/// it appends, else the first field that differs, with both values and the fix.
-pub fn check(then: &str, now: &str) -> Result<Extension, String> {
+/// Whether `plan` continues `then` (the plan.json text of a checkpoint at `step`): `Ok` with what it
+/// changes, else the first field that differs in what decided steps `1..=step`, with both values and the
+/// fix.
+pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
+    let now = plan_file(plan).to_json();
     let parse = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
-    let (mut then, mut now) = (parse(then)?, parse(now)?);
+    let (mut then, mut now) = (parse(then)?, parse(&now)?);
     let stages = |v: &mut Value| take_array(&mut v["plan"]["stages"]);
-    let (stages_then, stages_now) = (stages(&mut then), stages(&mut now));
+    let (mut stages_then, mut stages_now) = (stages(&mut then), stages(&mut now));
+    let changed_from = (0..stages_then.len().max(stages_now.len()))
+        .find(|&i| stages_then.get(i) != stages_now.get(i));
     let sources = |v: &mut Value| take_object(&mut v["plan"]["data"]["sources"]);
     let (sources_then, sources_now) = (sources(&mut then), sources(&mut now));
-    if stages_now.len() < stages_then.len() {
-        return Err(format!(
-            "plan.stages: the run has {} stages, this plan {}\nHINT: a run is extended by appending stages after its own; train a shorter plan into a new --run folder",
-            stages_then.len(),
-            stages_now.len()
-        ));
+    for v in [&mut then, &mut now] {
+        v["plan"]["init_from"].take();
+        v["plan"]["data"]["tokenizer"].take();
     }
-    for (i, (a, b)) in stages_then.iter().zip(&stages_now).enumerate() {
-        let name = a["name"].as_str().unwrap_or("?");
-        difference(a, b, &format!("plan.stages[{i}] ({name})")).map_or(Ok(()), Err)?;
-    }
-    for (name, path) in &sources_then {
-        let at = format!("plan.data.sources.{name}");
-        match sources_now.get(name) {
-            Some(p) => difference(path, p, &at).map_or(Ok(()), Err)?,
-            None => return Err(format!("{at}: the run trained on it and this plan drops it\nHINT: keep every source of the run in data.sources")),
+    for name in sources_then.keys() {
+        if !sources_now.contains_key(name) {
+            return Err(format!("plan.data.sources.{name}: the run trained on it and this plan drops it\nHINT: keep every source of the run in data.sources"));
         }
     }
     difference(&then, &now, "").map_or(Ok(()), Err)?;
+    if step > 0 {
+        let holding = plan.stage_of(step - 1);
+        let done = step - plan.stages[holding].first_step;
+        same_stages_through(&mut stages_then, &mut stages_now, holding, done)?;
+    }
     Ok(Extension {
-        stages_then: stages_then.len(),
         sources_then: sources_then.keys().cloned().collect(),
+        changed_from,
     })
+}
+
+/// The stages before `holding` unchanged, and `holding` (which has run `done` steps) unchanged but for
+/// where it stops, which must not be before `done` in the run's plan (else the run's later steps were
+/// another stage's).
+fn same_stages_through(
+    then: &mut [Value],
+    now: &mut [Value],
+    holding: usize,
+    done: u64,
+) -> Result<(), String> {
+    let Some(run) = then.get_mut(holding) else {
+        return Err(format!(
+            "plan.stages: the run has {} stages and this plan puts its last step in stage {}\nHINT: keep the stages the run trained, as they were",
+            then.len(),
+            holding + 1
+        ));
+    };
+    let stop = |v: &mut Value| v.as_object_mut().and_then(|o| o.remove("stop_after_steps"));
+    if let Some(Value::Number(n)) = stop(run) {
+        if n.as_u64().is_some_and(|k| k < done) {
+            let name = run["name"].as_str().unwrap_or("?").to_owned();
+            return Err(format!(
+                "plan.stages[{holding}] ({name}).stop_after_steps: {n} in the run, which went on to the next stage; this plan runs {done} or more steps of it\nHINT: keep the stages the run trained, as they were"
+            ));
+        }
+    }
+    stop(&mut now[holding]);
+    for (i, (a, b)) in then.iter().zip(now.iter()).take(holding + 1).enumerate() {
+        let name = a["name"].as_str().unwrap_or("?");
+        difference(a, b, &format!("plan.stages[{i}] ({name})")).map_or(Ok(()), Err)?;
+    }
+    Ok(())
 }
 
 fn take_array(v: &mut Value) -> Vec<Value> {
@@ -89,79 +127,8 @@ fn difference(a: &Value, b: &Value, at: &str) -> Option<String> {
             .find_map(|(i, (p, q))| difference(p, q, &format!("{at}[{i}]"))),
         _ if a == b => None,
         _ => Some(format!(
-            "{at}: {} in the run, {} in this plan\nHINT: a run continues only under the plan it was trained with, or one that appends stages (and their sources) to it; restore the field, or train into a new --run folder (`init_from` takes its weights)",
+            "{at}: {} in the run, {} in this plan\nHINT: a run continues only under a plan that leaves the steps it ran as they were (later stages may change, stages may be appended); restore the field, or train into a new --run folder (`init_from` takes its weights)",
             a, b
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn plan(stages: &[(&str, f64)], sources: &[&str], layers: u64) -> String {
-        let stages: Vec<Value> = stages
-            .iter()
-            .map(|(name, lr)| json!({ "name": name, "schedule": { "kind": "constant", "max_lr": lr } }))
-            .collect();
-        let sources: serde_json::Map<String, Value> = sources
-            .iter()
-            .map(|s| (s.to_string(), json!(format!("prepared/{s}"))))
-            .collect();
-        let plan = json!({
-            "model": { "num_layers": layers },
-            "plan": { "seed": 1, "data": { "sources": sources, "max_epochs": 4.0 }, "stages": stages }
-        });
-        serde_json::to_string_pretty(&plan).unwrap()
-    }
-
-    #[test]
-    fn the_same_plan_and_appended_stages_and_sources_extend() {
-        let then = plan(&[("pre", 1e-3)], &["en"], 2);
-        let same = check(&then, &then).unwrap();
-        assert_eq!(
-            (same.stages_then, same.sources_then),
-            (1, vec!["en".to_owned()])
-        );
-        let now = plan(&[("pre", 1e-3), ("cpt", 5e-4)], &["de", "en"], 2);
-        let ext = check(&then, &now).unwrap();
-        assert_eq!(
-            (ext.stages_then, ext.sources_then),
-            (1, vec!["en".to_owned()])
-        );
-    }
-
-    #[test]
-    fn any_other_change_names_the_first_field_that_differs() {
-        let then = plan(&[("pre", 1e-3), ("cpt", 5e-4)], &["de", "en"], 2);
-        for (now, want) in [
-            (
-                plan(&[("pre", 1e-3), ("cpt", 6e-4)], &["de", "en"], 2),
-                "plan.stages[1] (cpt).schedule.max_lr: 0.0005 in the run, 0.0006 in this plan",
-            ),
-            (
-                plan(&[("pre", 1e-3), ("cpt", 5e-4)], &["de", "en"], 3),
-                "model.num_layers: 2 in the run, 3",
-            ),
-            (
-                plan(&[("pre", 1e-3)], &["de", "en"], 2),
-                "plan.stages: the run has 2 stages, this plan 1",
-            ),
-            (
-                plan(&[("pre", 1e-3), ("cpt", 5e-4)], &["en"], 2),
-                "plan.data.sources.de: the run trained on it",
-            ),
-            (
-                plan(&[("pre", 1e-3), ("cpt", 5e-4)], &["de", "en"], 2).replace("4.0", "8.0"),
-                "plan.data.max_epochs: 4.0 in the run, 8.0",
-            ),
-        ] {
-            let err = check(&then, &now).unwrap_err();
-            assert!(
-                err.contains(want) && err.contains("HINT"),
-                "want `{want}`, got: {err}"
-            );
-        }
     }
 }

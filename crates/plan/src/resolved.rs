@@ -30,7 +30,12 @@ pub struct StagePlan {
     pub name: String,
     /// Global step at which the stage starts.
     pub first_step: u64,
+    /// Steps the stage trains.
     pub steps: u64,
+    /// Steps its schedule is laid out over: `steps`, unless the stage stops early (`stop_after_steps`).
+    pub schedule_steps: u64,
+    /// Steps at LR 0 before the schedule starts (`moment_warmup_steps`).
+    pub moment_warmup_steps: u64,
     /// Sequences the stage draws (replay included).
     pub sequences: u64,
     /// Tokens seen (run-wide) before the stage.
@@ -43,6 +48,18 @@ pub struct StagePlan {
     pub mixture: Vec<(usize, f64)>,
     pub replay: Option<ReplaySpec>,
     pub segments: Vec<Segment>,
+}
+
+impl StagePlan {
+    /// The schedule's LR at step `n` of the stage: 0 during the moment warmup, then the schedule over the
+    /// steps after it.
+    pub fn lr(&self, n: u64) -> f64 {
+        let k = self.moment_warmup_steps;
+        match n.checked_sub(k) {
+            None => 0.0,
+            Some(n) => self.schedule.lr(n, self.schedule_steps - k),
+        }
+    }
 }
 
 /// Everything the loop needs to know about one global step.
@@ -87,7 +104,7 @@ impl Plan {
         let first_sequence = seg.first_sequence + (step - seg.first_step) * seg.batch_sequences;
         let tokens_before = st.tokens_before + first_sequence * self.seq_len as u64;
         let local_step = step - st.first_step;
-        let lr = st.schedule.lr(local_step, st.steps) * self.batch.lr_scale(tokens_before);
+        let lr = st.lr(local_step) * self.batch.lr_scale(tokens_before);
         StepInfo {
             stage,
             local_step,

@@ -230,8 +230,17 @@ impl Validator {
             }
             let stage = self.stage(st, &at, &config.optimizer, sources, &cursor.trained)?;
             let (first_step, tokens_before) = (cursor.step, cursor.tokens);
+            let whole = self.walk(st, &stage, &at, batch, seq_len, &mut cursor)?;
+            let schedule_steps = whole.0;
             let (steps, sequences, segments) =
-                self.walk(st, &stage, &at, batch, seq_len, &mut cursor)?;
+                self.stop_early(st, &at, whole, seq_len, &mut cursor)?;
+            if st.moment_warmup_steps >= steps {
+                return Err(self.err(
+                    at("moment_warmup_steps"),
+                    format!("{} of the stage's {steps} steps", st.moment_warmup_steps),
+                    "leave the schedule at least one step: fewer warmup steps or more tokens",
+                ));
+            }
             for &(k, _) in &stage.mixture {
                 if !cursor.trained.contains(&k) {
                     cursor.trained.push(k);
@@ -241,6 +250,8 @@ impl Validator {
                 first_step,
                 tokens_before,
                 steps,
+                schedule_steps,
+                moment_warmup_steps: st.moment_warmup_steps,
                 sequences,
                 segments,
                 ..stage
@@ -299,6 +310,8 @@ impl Validator {
             schedule: st.schedule.clone(),
             optimizer: st.optimizer,
             adamw,
+            schedule_steps: 0,
+            moment_warmup_steps: 0,
             shrink_perturb: st.shrink_perturb.clone(),
             mixture,
             replay,
@@ -497,6 +510,39 @@ impl Validator {
             cursor.step = cursor.step.checked_add(n).ok_or_else(overflow)?;
         }
         Ok((cursor.step - first_step, sequences, segments))
+    }
+
+    /// The stage as it runs when it stops after `stop_after_steps` of its steps (`whole`: steps, sequences
+    /// and segments of all of it): fewer steps and sequences, the cursor moved back to where it stops.
+    fn stop_early(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        whole: (u64, u64, Vec<Segment>),
+        seq_len: usize,
+        cursor: &mut Cursor,
+    ) -> Result<(u64, u64, Vec<Segment>), PlanError> {
+        let (steps, sequences, mut segments) = whole;
+        let Some(k) = st.stop_after_steps.filter(|&k| k != steps) else {
+            return Ok((steps, sequences, segments));
+        };
+        if k == 0 || k > steps {
+            return Err(self.err(
+                at("stop_after_steps"),
+                format!("{k}, and the stage has {steps} steps"),
+                "stop it after 1 to all of its steps",
+            ));
+        }
+        let tokens_before = cursor.tokens - sequences * seq_len as u64;
+        let end = cursor.step - steps + k;
+        segments.retain(|g| g.first_step < end);
+        let last = segments
+            .last()
+            .expect("a stage of k ≥ 1 steps has a segment");
+        let kept = last.first_sequence + (end - last.first_step) * last.batch_sequences;
+        cursor.step = end;
+        cursor.tokens = tokens_before + kept * seq_len as u64;
+        Ok((k, kept, segments))
     }
 
     /// Sequences the stage draws: its token budget, plus the replay on top with additive replay.

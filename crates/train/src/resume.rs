@@ -1,5 +1,5 @@
 //! Where a run starts from: its newest complete checkpoint (resume: weights, Adam moments and counters,
-//! under the plan it was started with, or one that appends stages to it, and the same data), or a fresh
+//! under the plan it was started with, or one that leaves the steps run as they were, and the same data), or a fresh
 //! start whose weights may come from `init_from` (weights only). Resume and `init_from` are different
 //! things: docs/plan.md; extending a run: docs/checkpoints.md.
 
@@ -24,13 +24,13 @@ pub struct Resume {
 /// The checkpoint a run resumes from, if any, after the writer has removed what a killed writer left
 /// half-written: the newest complete one whose files match the hashes its `DONE` recorded. A damaged one
 /// is passed over for the one before it, and `observer` is told why. A checkpoint made under another
-/// plan is refused, naming the first field that differs, unless `plan_json` only appends stages (and
-/// their sources) to its own.
+/// plan is refused, naming the first field that differs, unless `plan` leaves the steps the checkpoint
+/// ran as they were (it may change, append or stop stages after them: `rewarm_plan::extend`).
 pub fn checkpoint_to_resume(
     run: &RunDir,
     writer: bool,
     group: Option<&ProcessGroup>,
-    plan_json: &str,
+    plan: &Plan,
     observer: &dyn Observer,
 ) -> TrainResult<Option<Resume>> {
     if writer {
@@ -42,13 +42,14 @@ pub fn checkpoint_to_resume(
     let Some(latest) = newest_intact(run, observer)? else {
         return Ok(None);
     };
-    let extension = extend::check(&checkpoint::plan_json(&latest)?, plan_json).map_err(|e| {
-        TrainError::Config(format!(
-            "{}: this run folder was trained with a different plan (saved in {}): {e}",
-            run.root().display(),
-            latest.path.join("plan.json").display()
-        ))
-    })?;
+    let extension =
+        extend::check(&checkpoint::plan_json(&latest)?, plan, latest.step).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: this run folder was trained with a different plan (saved in {}): {e}",
+                run.root().display(),
+                latest.path.join("plan.json").display()
+            ))
+        })?;
     Ok(Some(Resume {
         ckpt: latest,
         extension,

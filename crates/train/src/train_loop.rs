@@ -165,8 +165,7 @@ impl<'a> Trainer<'a> {
         set_threads(plan, opts);
         let data = open_data(plan)?;
         let plan_json = plan_file(plan).to_json();
-        let resume =
-            resume::checkpoint_to_resume(&run, writer, group.as_ref(), &plan_json, observer)?;
+        let resume = resume::checkpoint_to_resume(&run, writer, group.as_ref(), plan, observer)?;
         if writer {
             plan_file(plan).write(&run.plan_json())?;
         }
@@ -605,27 +604,28 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// Tells the observer what the plan appends to the run's, if anything.
+/// Tells the observer where the plan departs from the run's, if it does.
 fn note_extension(plan: &Plan, extension: &Extension, observer: &dyn Observer) {
-    let appended: Vec<&str> = plan.stages[extension.stages_then..]
+    let Some(first) = extension.changed_from else {
+        return;
+    };
+    let added: Vec<&str> = plan
+        .sources
         .iter()
         .map(|s| s.name.as_str())
+        .filter(|n| !extension.sources_then.iter().any(|t| t == n))
         .collect();
-    if !appended.is_empty() {
-        let added = plan.sources.iter().map(|s| &s.name);
-        let added: Vec<&str> = added
-            .filter(|n| !extension.sources_then.contains(n))
-            .map(String::as_str)
-            .collect();
-        let sources = match added.is_empty() {
-            true => String::new(),
-            false => format!(", with new sources {}", added.join(", ")),
-        };
-        observer.note(&format!(
-            "extending the run: stages {} appended{sources}",
-            appended.join(", ")
-        ));
-    }
+    let sources = match added.is_empty() {
+        true => String::new(),
+        false => format!(", with new sources {}", added.join(", ")),
+    };
+    let from = match plan.stages.get(first) {
+        Some(st) => format!("from stage `{}` on", st.name),
+        None => "in the stages it leaves out".into(),
+    };
+    observer.note(&format!(
+        "continuing under a plan that differs from the run's {from}{sources}"
+    ));
 }
 
 /// Data parallel: joins the group after checking that every step's batch splits over the processes

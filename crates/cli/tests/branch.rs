@@ -1,0 +1,193 @@
+//! `rewarm branch`: a constant-LR trunk, an anneal branched off it at a checkpoint with the trunk's whole
+//! state, the policies at the branch point, and the refusals. `tiny` preset, synthetic sources, CPU.
+
+mod common;
+use common::metrics;
+use rewarm_data::synthetic;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Sources `a`, `b`; `plan.toml`: a trunk of 20 steps at constant LR on `a` (checkpoint every 5);
+/// `anneal.toml`: 6 steps on `a` and `b` annealed from the trunk's LR.
+fn project(dir: &Path) {
+    for (name, seed) in [("a", 1u32), ("b", 2)] {
+        let toks = synthetic::language(seed, 24_000);
+        let (train, val) = toks.split_at(20_000);
+        synthetic::write_source(&dir.join(name), 512, train, val, 8_000).unwrap();
+    }
+    let plan = r#"seed = 5
+[model]
+preset = "tiny"
+max_seq_len = 32
+[data]
+sources = { a = "a", b = "b" }
+[train]
+batch_tokens = 256
+threads = 1
+[eval]
+every_steps = 5
+tokens = 256
+[checkpoint]
+every_steps = 5
+keep_last = 10
+[[stages]]
+name = "trunk"
+tokens = 5120
+mixture = { a = 1.0 }
+schedule = { kind = "constant", lr = 1e-2 }
+"#;
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    std::fs::write(dir.join("anneal.toml"), anneal("1e-2")).unwrap();
+}
+
+fn anneal(start_lr: &str) -> String {
+    format!(
+        "[[stages]]\nname = \"anneal\"\ntokens = 1536\nmixture = {{ a = 1.0, b = 1.0 }}\nschedule = {{ kind = \"anneal\", start_lr = {start_lr}, min_lr = 1e-3 }}\n"
+    )
+}
+
+fn rewarm(dir: &Path, args: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rewarm"))
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .env_remove("REWARM_FAULT")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &str) -> String {
+    let out = rewarm(dir, args);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "rewarm {args} failed:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &text
+}
+
+fn fails(dir: &Path, args: &str) -> String {
+    let out = rewarm(dir, args);
+    assert!(!out.status.success(), "rewarm {args} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// (step, stage, lr, loss) of the train records.
+fn steps(run: &Path) -> Vec<(u64, String, f64, f64)> {
+    metrics(run)
+        .into_iter()
+        .filter(|r| r["kind"] == "train")
+        .map(|r| {
+            let f = |k: &str| r[k].as_f64().unwrap();
+            (
+                r["step"].as_u64().unwrap(),
+                r["stage"].as_str().unwrap().into(),
+                f("lr"),
+                f("loss"),
+            )
+        })
+        .collect()
+}
+
+fn final_model(run: &Path) -> Vec<u8> {
+    let ckpt = rewarm_runfolder::RunDir::new(run)
+        .latest_checkpoint()
+        .unwrap();
+    std::fs::read(ckpt.model()).unwrap()
+}
+
+#[test]
+fn an_anneal_branched_at_a_checkpoint_goes_on_from_the_trunks_state_and_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    ok(d, "train plan.toml --run trunk --device cpu");
+    let said = ok(
+        d,
+        "branch trunk --step 10 --plan plan.toml --stages anneal.toml --run anneal10 --device cpu",
+    );
+    assert!(said.contains("branched from trunk at step 10"), "{said}");
+    let (trunk, branch) = (steps(&d.join("trunk")), steps(&d.join("anneal10")));
+    // The trunk's curve up to the branch point, then the anneal from the trunk's LR down to min_lr.
+    assert_eq!(branch[..10], trunk[..10]);
+    let anneal: Vec<&(u64, String, f64, f64)> = branch[10..].iter().collect();
+    assert_eq!(
+        anneal.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (11..=16).collect::<Vec<_>>()
+    );
+    assert!(anneal.iter().all(|s| s.1 == "anneal"));
+    assert_eq!(anneal[0].2, 1e-2);
+    assert!(anneal.windows(2).all(|w| w[1].2 < w[0].2), "the LR anneals");
+    // Its state is the trunk's: the branch ends where its own plan trained straight from step 0 does
+    // (same weights, moments, data positions), and it differs from a fresh start of the anneal.
+    ok(d, "train anneal10/plan.toml --run straight --device cpu");
+    assert_eq!(steps(&d.join("straight")), branch);
+    assert!(final_model(&d.join("straight")) == final_model(&d.join("anneal10")));
+    let plan: String = std::fs::read_to_string(d.join("anneal10/plan.toml")).unwrap();
+    assert!(
+        plan.contains("stop_after_steps = 10") && plan.contains("optimizer = \"keep\""),
+        "{plan}"
+    );
+}
+
+#[test]
+fn moments_refilled_at_lr_zero_first_then_the_anneal_starts_at_the_trunks_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    ok(d, "train plan.toml --run trunk --device cpu");
+    ok(d, "branch trunk --step 10 --plan plan.toml --stages anneal.toml --run warm --optimizer warmup:2 --device cpu");
+    let lrs: Vec<f64> = steps(&d.join("warm"))[10..].iter().map(|s| s.2).collect();
+    assert_eq!(lrs[..3], [0.0, 0.0, 1e-2]);
+}
+
+#[test]
+fn nonsense_branches_are_refused_naming_the_fix_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    ok(d, "train plan.toml --run trunk --device cpu");
+    std::fs::write(d.join("wrong-lr.toml"), anneal("5e-3")).unwrap();
+    std::fs::write(
+        d.join("other.toml"),
+        std::fs::read_to_string(d.join("plan.toml"))
+            .unwrap()
+            .replace("seed = 5", "seed = 6"),
+    )
+    .unwrap();
+    for (args, want) in [
+        (
+            "--step 7 --stages anneal.toml",
+            "no complete checkpoint at step 7; it has them at steps [5, 10, 15, 20]",
+        ),
+        (
+            "--step 10 --stages wrong-lr.toml",
+            "starts at LR 5.000000e-3 and the trunk was at 1.000000e-2 at step 10",
+        ),
+        (
+            "--step 10 --stages anneal.toml --optimizer reset",
+            "fresh Adam moments at the trunk's full LR",
+        ),
+        (
+            "--step 10 --stages anneal.toml --plan other.toml",
+            "plan.seed: 5 in the run, 6 in this plan",
+        ),
+    ] {
+        let args = if args.contains("--plan") {
+            args.to_owned()
+        } else {
+            format!("{args} --plan plan.toml")
+        };
+        let err = fails(d, &format!("branch trunk {args} --run br --device cpu"));
+        assert!(
+            err.contains(want) && err.contains("HINT"),
+            "want `{want}` in:\n{err}"
+        );
+        assert!(!d.join("br").exists(), "{args} left a folder");
+    }
+    ok(
+        d,
+        "branch trunk --stages anneal.toml --plan plan.toml --run br --schedule new --device cpu",
+    );
+    let err = fails(
+        d,
+        "branch trunk --stages anneal.toml --plan plan.toml --run br --device cpu",
+    );
+    assert!(err.contains("exists and is not empty"), "{err}");
+}

@@ -1,0 +1,152 @@
+//! Continuing a run under another plan (`extend::check`): what may change after the checkpoint's step,
+//! and the first field named when something the steps already run depended on changed.
+
+use rewarm_plan::extend::{check, Extension};
+use rewarm_plan::{plan_file, Plan, PlanConfig};
+use std::path::Path;
+
+/// Two stages of 125 steps (8 sequences of 16 tokens per step).
+const BASE: &str = r#"seed = 7
+[model]
+preset = "tiny"
+max_seq_len = 64
+[data]
+sources = { en = "prepared/en", de = "prepared/de" }
+seq_len = 16
+[train]
+batch_tokens = 128
+[[stages]]
+name = "pre"
+tokens = 16_000
+mixture = { en = 1.0 }
+schedule = { kind = "constant", lr = 1e-3 }
+[[stages]]
+name = "cpt"
+tokens = 16_000
+mixture = { de = 1.0 }
+schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
+"#;
+
+const ANNEAL: &str = r#"
+[[stages]]
+name = "anneal"
+tokens = 1_600
+mixture = { en = 1.0 }
+schedule = { kind = "anneal", start_lr = 1e-3, min_lr = 1e-4 }
+"#;
+
+fn plan(text: &str) -> Plan {
+    let config = PlanConfig::from_toml(text, Path::new("p.toml")).unwrap();
+    Plan::new(config, Path::new("p.toml")).unwrap()
+}
+
+fn json(text: &str) -> String {
+    plan_file(&plan(text)).to_json()
+}
+
+/// The base plan with `old` replaced by `new` (which must occur).
+fn with(old: &str, new: &str) -> String {
+    assert!(BASE.contains(old), "no `{old}`");
+    BASE.replacen(old, new, 1)
+}
+
+fn extension(sources: &[&str], changed_from: Option<usize>) -> Extension {
+    Extension {
+        sources_then: sources.iter().map(|s| s.to_string()).collect(),
+        changed_from,
+    }
+}
+
+#[test]
+fn the_same_plan_appended_stages_and_added_sources_continue() {
+    let then = json(BASE);
+    for step in [0, 60, 125, 250] {
+        assert_eq!(
+            check(&then, &plan(BASE), step),
+            Ok(extension(&["de", "en"], None))
+        );
+    }
+    let longer = with(
+        "de = \"prepared/de\"",
+        "de = \"prepared/de\", fr = \"prepared/fr\"",
+    ) + ANNEAL;
+    assert_eq!(
+        check(&then, &plan(&longer), 250),
+        Ok(extension(&["de", "en"], Some(2)))
+    );
+    // The data is checked by its fingerprint: a moved folder is the same source.
+    let moved = with("\"prepared/en\"", "\"/data/en\"");
+    assert!(check(&then, &plan(&moved), 250).is_ok());
+}
+
+#[test]
+fn stages_after_the_checkpoint_may_change_and_a_branch_stops_its_stage_there() {
+    let then = json(BASE);
+    let other_cpt = with("max_lr = 1e-3, min_lr", "max_lr = 2e-3, min_lr");
+    assert_eq!(
+        check(&then, &plan(&other_cpt), 100),
+        Ok(extension(&["de", "en"], Some(1)))
+    );
+    // A branch at step 60 of `pre`: stop it there, then anneal instead of `cpt`.
+    let branch = BASE[..BASE.find("[[stages]]\nname = \"cpt\"").unwrap()]
+        .replace("name = \"pre\"", "name = \"pre\"\nstop_after_steps = 60")
+        + ANNEAL;
+    assert_eq!(plan(&branch).stages[0].steps, 60);
+    assert_eq!(
+        check(&then, &plan(&branch), 60),
+        Ok(extension(&["de", "en"], Some(0)))
+    );
+}
+
+#[test]
+fn a_change_to_what_decided_the_steps_run_names_the_first_field() {
+    let then = json(BASE);
+    let stopped_run = json(&with(
+        "name = \"pre\"",
+        "name = \"pre\"\nstop_after_steps = 60",
+    ));
+    for (then, now, step, want) in [
+        (
+            &then,
+            with("max_lr = 1e-3, min_lr", "max_lr = 2e-3, min_lr"),
+            200,
+            "plan.stages[1] (cpt).schedule.max_lr: 0.001 in the run, 0.002 in this plan",
+        ),
+        (
+            &then,
+            with("name = \"pre\"", "name = \"pre\"\nstop_after_steps = 60"),
+            70,
+            "plan.stages[0] (pre).stop_after_steps: null in the run, 60 in this plan",
+        ),
+        (
+            &stopped_run,
+            BASE.to_owned(),
+            100,
+            "plan.stages[0] (pre).stop_after_steps: 60 in the run, which went on to the next stage",
+        ),
+        (
+            &then,
+            with("preset = \"tiny\"", "preset = \"tiny\"\nnum_layers = 3"),
+            10,
+            "model.num_layers: 2 in the run, 3 in this plan",
+        ),
+        (
+            &then,
+            with("seed = 7", "seed = 8"),
+            0,
+            "plan.seed: 7 in the run, 8 in this plan",
+        ),
+        (
+            &then,
+            with(", de = \"prepared/de\"", "").replace("{ de = 1.0 }", "{ en = 1.0 }"),
+            10,
+            "plan.data.sources.de: the run trained on it and this plan drops it",
+        ),
+    ] {
+        let err = check(then, &plan(&now), step).unwrap_err();
+        assert!(
+            err.contains(want) && err.contains("HINT"),
+            "want `{want}`, got: {err}"
+        );
+    }
+}
