@@ -54,6 +54,8 @@ fn setup_model(dir: &Path, config: &ModelConfig) {
         tokens_by_source: BTreeMap::new(),
         data_fingerprint: String::new(),
         rewarm_version: "test".into(),
+        spikes_skipped: 0,
+        spike_window: None,
     };
     // Norms and biases away from their initial ones and zeros, so that a mix-up of them shows.
     tch::no_grad(|| {

@@ -283,6 +283,29 @@ pub struct GuardConfig {
     pub non_finite: NonFinite,
     pub lr_backoff: f64,
     pub max_rollbacks: u32,
+    /// Skip the update of a step whose loss or gradient norm is far above the last steps' (off unless
+    /// given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spikes: Option<SpikeConfig>,
+}
+
+/// OLMo-core's skip-step rule: a step whose loss or gradient norm exceeds the mean of the last `window`
+/// steps' by more than `sigmas` standard deviations leaves the weights and moments as they were.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpikeConfig {
+    pub sigmas: f64,
+    /// Steps in the trailing window; no step is skipped before it is full.
+    pub window: u64,
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        SpikeConfig {
+            sigmas: 6.0,
+            window: 128,
+        }
+    }
 }
 
 impl Default for GuardConfig {
@@ -291,6 +314,7 @@ impl Default for GuardConfig {
             non_finite: NonFinite::Stop,
             lr_backoff: 0.5,
             max_rollbacks: 3,
+            spikes: None,
         }
     }
 }

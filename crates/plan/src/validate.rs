@@ -170,6 +170,16 @@ impl Validator {
     fn ranges(&self, config: &PlanConfig) -> Result<(), PlanError> {
         self.adamw_ranges("optimizer", &config.optimizer)?;
         let (g, max_epochs) = (&config.guard, config.data.max_epochs);
+        if let Some(sp) = &g.spikes {
+            self.in_range([
+                ("guard.spikes.sigmas".into(), sp.sigmas, sp.sigmas > 0.0),
+                (
+                    "guard.spikes.window".into(),
+                    sp.window as f64,
+                    sp.window >= 2,
+                ),
+            ])?;
+        }
         self.in_range([
             ("data.max_epochs".into(), max_epochs, max_epochs > 0.0),
             (

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, PartialEq)]
 pub struct MetricsCsv {
     /// `train.csv`: step, stage, tokens, lr, loss, grad_norm, batch_sequences, replay_fraction,
-    /// tokens_per_second, then `tokens:SOURCE` for every source (and `SOURCE/replay`) the run logged.
+    /// tokens_per_second, spikes_skipped, then `tokens:SOURCE` for every source (and `SOURCE/replay`) the run logged.
     pub train: String,
     /// `eval.csv`: step, stage, tokens, set, loss, perplexity, bits_per_byte, eval_tokens (empty where
     /// the record has none).
@@ -83,6 +83,7 @@ fn train_table(rows: &[&TrainRecord]) -> String {
         "batch_sequences",
         "replay_fraction",
         "tokens_per_second",
+        "spikes_skipped",
     ]
     .map(String::from)
     .to_vec();
@@ -101,6 +102,7 @@ fn train_table(rows: &[&TrainRecord]) -> String {
                 t.batch_sequences.to_string(),
                 t.replay_fraction.to_string(),
                 t.tokens_per_second.to_string(),
+                t.spikes_skipped.to_string(),
             ];
             row.extend(
                 sources
@@ -185,6 +187,7 @@ mod tests {
                 batch_sequences: 32,
                 replay_fraction: 0.25,
                 tokens_per_second: 9000.5,
+                spikes_skipped: 0,
             })
         };
         let records = vec![
@@ -210,9 +213,9 @@ mod tests {
         let csv = MetricsCsv::new(&records);
         assert_eq!(
             csv.train,
-            "step,stage,tokens,lr,loss,grad_norm,batch_sequences,replay_fraction,tokens_per_second,tokens:de,tokens:en/replay\n\
-             5,\"cpt, de\",96,0.001,2.5,0.75,32,0.25,9000.5,96,0\n\
-             10,\"cpt, de\",256,0.001,2.5,0.75,32,0.25,9000.5,192,64\n"
+            "step,stage,tokens,lr,loss,grad_norm,batch_sequences,replay_fraction,tokens_per_second,spikes_skipped,tokens:de,tokens:en/replay\n\
+             5,\"cpt, de\",96,0.001,2.5,0.75,32,0.25,9000.5,0,96,0\n\
+             10,\"cpt, de\",256,0.001,2.5,0.75,32,0.25,9000.5,0,192,64\n"
         );
         assert_eq!(
             csv.eval,

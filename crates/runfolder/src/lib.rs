@@ -37,5 +37,5 @@ pub use lock::RunLock;
 pub use metrics_log::MetricsLog;
 pub use plan_file::{model_of, PlanFile};
 pub use records::{EvalRecord, Record, RollbackRecord, TrainRecord};
-pub use state::TrainState;
+pub use state::{SpikeWindow, TrainState};
 pub use sweep_index::{SweepEntry, SweepIndex};

@@ -67,6 +67,13 @@ pub struct TrainRecord {
     #[serde(default)]
     pub replay_fraction: f64,
     pub tokens_per_second: f64,
+    /// Updates skipped as loss spikes so far (`guard.spikes`); absent when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spikes_skipped: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One validation set evaluated after `step` steps.

@@ -24,6 +24,24 @@ pub struct TrainState {
     pub data_fingerprint: String,
     /// The rewarm version that wrote this checkpoint.
     pub rewarm_version: String,
+    /// Updates skipped as loss spikes (`guard.spikes`), all stages.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spikes_skipped: u64,
+    /// The spike guard's trailing window (`guard.spikes`), to resume it exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spike_window: Option<SpikeWindow>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The last steps' losses and gradient norms, oldest first, as the spike guard holds them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpikeWindow {
+    pub losses: Vec<f64>,
+    pub grad_norms: Vec<f64>,
 }
 
 impl TrainState {
@@ -37,6 +55,8 @@ impl TrainState {
             tokens_by_source: BTreeMap::new(),
             data_fingerprint,
             rewarm_version: env!("CARGO_PKG_VERSION").into(),
+            spikes_skipped: 0,
+            spike_window: None,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Testing aid: a non-finite value injected at one step, to exercise the non-finite guard (hidden CLI
-//! option `--inject-non-finite SITE@STEP[=VALUE]`, docs/reliability.md). The loop calls the hook at two
+//! Testing aid: a non-finite (or huge) value injected at one step, to exercise the non-finite and spike
+//! guards (hidden CLI option `--inject-non-finite SITE@STEP[=VALUE]`, docs/reliability.md). The loop calls the hook at two
 //! points; without an injection both do nothing.
 
 use crate::optim::AdamW;
@@ -11,7 +11,7 @@ pub struct Injection {
     /// Steps are numbered as in metrics.jsonl: step N is the N-th optimizer step, logged with `"step": N`.
     pub step: u64,
     pub site: InjectSite,
-    /// NaN or ±inf.
+    /// NaN, ±inf, or a finite value (at `batch`: a factor on the loss, a spike).
     pub value: f64,
 }
 
@@ -40,10 +40,12 @@ impl Injection {
 
 impl std::str::FromStr for Injection {
     type Err = String;
-    /// `SITE@STEP[=VALUE]`: SITE is `loss`, `grad` or `batch`; VALUE is `nan` (default), `inf` or `-inf`.
+    /// `SITE@STEP[=VALUE]`: SITE is `loss`, `grad` or `batch`; VALUE is `nan` (default), `inf`, `-inf` or
+    /// a number.
     fn from_str(s: &str) -> Result<Self, String> {
-        let usage =
-            || format!("`{s}`: expected SITE@STEP[=nan|inf|-inf] with SITE loss, grad or batch");
+        let usage = || {
+            format!("`{s}`: expected SITE@STEP[=nan|inf|-inf|NUMBER] with SITE loss, grad or batch")
+        };
         let (site, rest) = s.split_once('@').ok_or_else(usage)?;
         let (step, value) = rest.split_once('=').unwrap_or((rest, "nan"));
         Ok(Injection {
@@ -58,7 +60,7 @@ impl std::str::FromStr for Injection {
                 "nan" => f64::NAN,
                 "inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
-                _ => return Err(usage()),
+                v => v.parse().map_err(|_| usage())?,
             },
         })
     }

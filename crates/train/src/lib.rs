@@ -6,7 +6,7 @@
 //! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
 //!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
 //! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
-//! - [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
+//! - [`spikes`]: the loss-spike guard; [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
 //!   [`inject`]: the reliability tests' non-finite injection.
 
 pub mod backend;
@@ -19,6 +19,7 @@ pub mod observer;
 pub mod optim;
 pub mod resume;
 pub mod run_data;
+pub mod spikes;
 pub mod step;
 pub mod train_loop;
 

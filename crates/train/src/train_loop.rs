@@ -10,6 +10,7 @@ use crate::observer::{Observer, StepRecord};
 use crate::optim::AdamW;
 use crate::resume;
 use crate::run_data::{open_data, Data};
+use crate::spikes::SpikeGuard;
 use crate::step::{accumulate_gradients, evaluate_set, window_tensors, Execution};
 use rewarm_data::sampler::stream_seed;
 use rewarm_data::Batch;
@@ -109,6 +110,8 @@ struct Pending {
     lr: f64,
     loss: Tensor,
     grad_norm: Tensor,
+    /// Whether the spike guard skipped the update (0-d bool), when it judged the step.
+    spike: Option<Tensor>,
 }
 
 pub struct Trainer<'a> {
@@ -134,6 +137,8 @@ pub struct Trainer<'a> {
     interval: Option<(Instant, u64)>,
     /// Matmuls and attention in bf16 under autocast (`train.precision`).
     bf16: bool,
+    /// The loss-spike guard (`guard.spikes`).
+    spikes: Option<SpikeGuard>,
     /// Held by rank 0 (the only writer of the run folder).
     _lock: Option<RunLock>,
 }
@@ -206,19 +211,24 @@ impl<'a> Trainer<'a> {
                 .train
                 .precision
                 .bf16_on(opts.device == Device::Cpu),
+            spikes: None,
             _lock: lock,
         };
+        t.spikes = t.spike_guard();
         if resumed_from.is_none() {
             t.evaluate()?; // the starting point of every curve
         }
         Ok(t)
     }
 
-    /// Stage boundary: reset or keep Adam's moments, shrink-and-perturb if asked.
+    /// Stage boundary: reset or keep Adam's moments, empty the spike window, shrink-and-perturb if asked.
     fn begin_stage(&mut self, stage: usize) -> TrainResult<()> {
         let st = &self.plan.stages[stage];
         if st.optimizer == OptimizerPolicy::Reset {
             self.opt.reset();
+        }
+        if let Some(g) = &mut self.spikes {
+            g.clear(); // a new stage's data is a new distribution
         }
         if let Some(sp) = &st.shrink_perturb {
             let vars = sorted_variables(&self.vs);
@@ -259,7 +269,7 @@ impl<'a> Trainer<'a> {
             .after_backward(step, &mut loss, &mut grad_norm, &self.opt);
         let lr = info.lr * self.state.lr_scale;
         self.opt.config = self.plan.stages[info.stage].adamw.clone();
-        self.update(lr, &loss, &grad_norm);
+        let spike = self.update(lr, &loss, &grad_norm);
         self.state.step = step;
         fault::point("step:after-update").map_err(|e| TrainError::io(self.run.root(), e))?;
         self.state.optimizer_step = self.opt.step;
@@ -270,6 +280,7 @@ impl<'a> Trainer<'a> {
             lr,
             loss,
             grad_norm,
+            spike,
         });
         let step_tokens = (b * self.plan.seq_len) as u64;
         self.interval.get_or_insert((started, 0)).1 += step_tokens;
@@ -315,15 +326,32 @@ impl<'a> Trainer<'a> {
         accumulate_gradients(&self.model, &mut self.opt, micro_batches, exec)
     }
 
-    /// The AdamW update with the step's LR; a step whose loss or gradient norm is not finite leaves the
-    /// weights as they were (decided on the device, no read-back).
-    fn update(&mut self, lr: f64, loss: &Tensor, grad_norm: &Tensor) {
+    /// The AdamW update with the step's LR; a step whose loss or gradient norm is not finite, or is a
+    /// spike (`guard.spikes`), leaves the weights as they were (decided on the device, no read-back).
+    /// Returns the spike guard's verdict, when it gave one.
+    fn update(&mut self, lr: f64, loss: &Tensor, grad_norm: &Tensor) -> Option<Tensor> {
         let non_finite = loss
             .isfinite()
             .logical_and(&grad_norm.isfinite().to_device(loss.device()))
             .logical_not();
+        let spike = self
+            .spikes
+            .as_mut()
+            .and_then(|g| g.check_and_push(loss, grad_norm));
+        let skip = match &spike {
+            Some(s) => non_finite.logical_or(&s.to_device(loss.device())),
+            None => non_finite,
+        };
         self.opt
-            .step(lr, grad_norm, Some(&non_finite.to_kind(Kind::Float)));
+            .step(lr, grad_norm, Some(&skip.to_kind(Kind::Float)));
+        spike
+    }
+
+    /// The spike guard the plan asks for, holding the window of the state's checkpoint.
+    fn spike_guard(&self) -> Option<SpikeGuard> {
+        let config = self.plan.config.guard.spikes.as_ref()?;
+        let saved = self.state.spike_window.as_ref();
+        Some(SpikeGuard::new(config, saved, self.opts.device))
     }
 
     /// Reads back the pending steps (failing on the first non-finite one), logs this step and tells the
@@ -349,6 +377,7 @@ impl<'a> Trainer<'a> {
                 batch_sequences: b,
                 replay_fraction: self.batch.replayed() as f64 / b as f64,
                 tokens_per_second,
+                spikes_skipped: self.state.spikes_skipped,
             }))?;
         }
         self.observer.step(&StepRecord {
@@ -406,20 +435,26 @@ impl<'a> Trainer<'a> {
         step % self.plan.config.train.log_every_steps.max(1) == 0 || self.plan.is_stage_end(step)
     }
 
-    /// Reads back the losses and gradient norms of the steps since the last read-back (one transfer) and
-    /// fails with the first non-finite one; returns the last step's.
+    /// Reads back the losses, gradient norms and spike verdicts of the steps since the last read-back (one
+    /// transfer), fails with the first non-finite value, counts and reports the skipped spikes; returns
+    /// the last step's loss and norm.
     fn check_pending(&mut self) -> TrainResult<(f64, f64)> {
         let pending = std::mem::take(&mut self.pending);
+        let no = Tensor::from(0.0f64);
         let parts: Vec<Tensor> = pending
             .iter()
-            .flat_map(|p| [&p.loss, &p.grad_norm])
-            .map(|t| t.to_kind(Kind::Double).reshape([1]))
+            .flat_map(|p| [&p.loss, &p.grad_norm, p.spike.as_ref().unwrap_or(&no)])
+            .map(|t| {
+                t.to_kind(Kind::Double)
+                    .to_device(self.opts.device)
+                    .reshape([1])
+            })
             .collect();
-        // (loss, norm) pairs, stacked on the device and copied back at once.
+        // (loss, norm, spike) triples, stacked on the device and copied back at once.
         let values = Vec::<f64>::try_from(&Tensor::cat(&parts, 0).to_device(Device::Cpu))
             .expect("f64 values");
-        for (p, pair) in pending.iter().zip(values.chunks_exact(2)) {
-            let (loss, norm) = (pair[0], pair[1]);
+        for (p, v) in pending.iter().zip(values.chunks_exact(3)) {
+            let (loss, norm) = (v[0], v[1]);
             if !loss.is_finite() || !norm.is_finite() {
                 return Err(TrainError::NonFinite {
                     what: if loss.is_finite() {
@@ -433,8 +468,15 @@ impl<'a> Trainer<'a> {
                     lr: p.lr,
                 });
             }
+            if v[2] != 0.0 {
+                self.state.spikes_skipped += 1;
+                self.observer.note(&format!(
+                    "step {}: loss {loss:.4} or gradient norm {norm:.3} is a spike (guard.spikes): its update was skipped",
+                    p.step
+                ));
+            }
         }
-        let last = values.len() - 2;
+        let last = values.len() - 3;
         Ok((values[last], values[last + 1]))
     }
 
@@ -516,6 +558,7 @@ impl<'a> Trainer<'a> {
             return Ok(());
         };
         metrics.sync()?;
+        self.state.spike_window = self.spikes.as_ref().map(SpikeGuard::snapshot);
         let weights = sorted_variables(&self.vs);
         let moments = checkpoint::moments(&self.opt);
         let consumed =
@@ -588,6 +631,7 @@ impl<'a> Trainer<'a> {
         self.interval = None;
         self.state.lr_scale = lr_scale;
         self.state.rollbacks = rollbacks;
+        self.spikes = self.spike_guard();
         if self.metrics.is_some() {
             self.metrics = Some(MetricsLog::open(&self.run, Some(ckpt.step))?);
         }

@@ -137,7 +137,7 @@ fn a_plan_that_changes_a_stage_already_run_is_refused_naming_the_field() {
     let s = setup("", "");
     let run = s.dir.path().join("run");
     let mut o = opts(&run);
-    o.stop_at_step = Some(13);
+    o.stop_at_step = Some(45); // 5 steps into s1
     train(&load(&s.plan_path), &o, &NoProgress).unwrap();
     let before = std::fs::read(run.join("metrics.jsonl")).unwrap();
     let edited = s.dir.path().join("edited.toml");

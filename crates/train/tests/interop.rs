@@ -41,6 +41,8 @@ fn save_checkpoint(run: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathB
         tokens_by_source: BTreeMap::new(),
         data_fingerprint: String::new(),
         rewarm_version: "test".into(),
+        spikes_skipped: 0,
+        spike_window: None,
     };
     let plan_json =
         serde_json::to_string_pretty(&serde_json::json!({ "plan": {}, "model": config })).unwrap();
