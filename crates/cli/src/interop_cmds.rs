@@ -1,5 +1,5 @@
-//! `import`: a model from another tool's format into a Hugging Face folder rewarm can train from. No
-//! tensors (the conversion is byte work in `rewarm_interop`).
+//! `import`: a model from another tool's format into a Hugging Face folder rewarm can train from; `merge`:
+//! the weighted average of models. No tensors (byte work in `rewarm_interop`).
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -38,4 +38,48 @@ pub fn import(cmd: ImportCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The models to average: rewarm checkpoints (a run folder: its newest) or Hugging Face folders.
+    #[arg(required = true, num_args = 2..)]
+    models: Vec<PathBuf>,
+    /// One weight per model, comma-separated (normalised to sum to 1). Default: all equal.
+    #[arg(long, value_delimiter = ',')]
+    weights: Option<Vec<f64>>,
+    /// The Hugging Face folder to write (must not exist, or be empty).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn merge(args: MergeArgs) -> Result<()> {
+    let weights = args.weights.unwrap_or_else(|| vec![1.0; args.models.len()]);
+    if weights.len() != args.models.len() {
+        anyhow::bail!(
+            "--weights: {} weights for {} models\nHINT: give one weight per model, in their order",
+            weights.len(),
+            args.models.len()
+        );
+    }
+    let inputs: Vec<rewarm_interop::merge::MergeInput> = args
+        .models
+        .iter()
+        .zip(weights)
+        .map(|(path, weight)| rewarm_interop::merge::MergeInput {
+            path: path.clone(),
+            weight,
+        })
+        .collect();
+    let summary = rewarm_interop::merge::merge(&inputs, &args.out)?;
+    for (m, w) in args.models.iter().zip(&summary.weights) {
+        println!("{w:.4} × {}", m.display());
+    }
+    println!(
+        "{}: {} tensors, {} parameters (a Hugging Face folder: init_from, sample, logits and transformers load it)",
+        args.out.display(),
+        summary.tensors,
+        summary.parameters
+    );
+    Ok(())
 }

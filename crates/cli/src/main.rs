@@ -63,6 +63,9 @@ enum Command {
     Report(plan_cmds::ReportArgs),
     /// A run's metrics.jsonl as CSV tables (train.csv, eval.csv, rollbacks.csv) for pandas or a spreadsheet.
     ExportMetrics(plan_cmds::ExportMetricsArgs),
+    /// The weighted average of several checkpoints (of one run, or branches of one trunk) as a Hugging
+    /// Face folder: weight averaging in place of a learning-rate decay.
+    Merge(interop_cmds::MergeArgs),
     /// Import a model from another tool's format into a Hugging Face folder rewarm can train from.
     #[command(subcommand)]
     Import(interop_cmds::ImportCommand),
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Report(args) => plan_cmds::report(args),
         Command::ExportMetrics(args) => plan_cmds::export_metrics(args),
         Command::Import(cmd) => interop_cmds::import(cmd),
+        Command::Merge(args) => interop_cmds::merge(args),
         #[cfg(feature = "torch")]
         Command::Export(args) => model_cmds::export(args),
         #[cfg(feature = "torch")]

@@ -1,5 +1,6 @@
-//! `rewarm branch`: a constant-LR trunk, an anneal branched off it at a checkpoint with the trunk's whole
-//! state, the policies at the branch point, and the refusals. `tiny` preset, synthetic sources, CPU.
+//! `rewarm branch` and `rewarm merge`: a constant-LR trunk, an anneal branched off it at a checkpoint with
+//! the trunk's whole state, the policies at the branch point, the refusals, and a merge of the trunk's
+//! checkpoints. `tiny` preset, synthetic sources, CPU.
 
 mod common;
 use common::metrics;
@@ -190,4 +191,68 @@ fn nonsense_branches_are_refused_naming_the_fix_and_leave_nothing() {
         "branch trunk --stages anneal.toml --plan plan.toml --run br --device cpu",
     );
     assert!(err.contains("exists and is not empty"), "{err}");
+}
+
+/// The tensors of a safetensors file as f32 values, by name.
+fn tensors(file: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let bytes = std::fs::read(file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            (name, values.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn a_merge_of_checkpoints_is_their_weighted_mean_and_trains_as_init_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    ok(d, "train plan.toml --run trunk --device cpu");
+    let ckpt = |s: u64| d.join(format!("trunk/ckpt/step_{s:08}/model.safetensors"));
+    let said = ok(
+        d,
+        "merge trunk/ckpt/step_00000010 trunk --weights 1,3 --out merged",
+    );
+    assert!(
+        said.contains("0.2500 × trunk/ckpt/step_00000010") && said.contains("0.7500 × trunk"),
+        "{said}"
+    );
+    let (a, b, m) = (
+        tensors(&ckpt(10)),
+        tensors(&ckpt(20)),
+        tensors(&d.join("merged/model.safetensors")),
+    );
+    assert_eq!(m.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>());
+    for (name, merged) in &m {
+        for ((x, y), z) in a[name].iter().zip(&b[name]).zip(merged) {
+            let want = (0.25 * f64::from(*x) + 0.75 * f64::from(*y)) as f32;
+            assert_eq!(*z, want, "{name}");
+        }
+    }
+    // A model merged with itself is itself, bit for bit.
+    ok(d, "merge trunk trunk --out same");
+    assert_eq!(tensors(&d.join("same/model.safetensors")), b);
+    // The merge is a model a plan continues from.
+    let plan = std::fs::read_to_string(d.join("plan.toml")).unwrap();
+    std::fs::write(
+        d.join("from-merge.toml"),
+        plan.replace("seed = 5", "seed = 5\ninit_from = \"merged\""),
+    )
+    .unwrap();
+    ok(
+        d,
+        "train from-merge.toml --run continued --device cpu --stop-at-step 2",
+    );
+    let err = fails(d, "merge trunk --out one");
+    assert!(
+        err.contains("required") || err.contains("2 values"),
+        "{err}"
+    );
 }

@@ -7,6 +7,7 @@
 //! - [`hf`]: Hugging Face folders: weight files (single or sharded safetensors; pickles refused),
 //!   config.json, a streaming safetensors writer.
 //! - [`source`]: what a path of pretrained weights is (rewarm checkpoint, HF folder, safetensors file).
+//! - [`merge`]: the weighted average of several models' weights (`rewarm merge`).
 //!
 //! See docs/interop.md for the commands built on it.
 
@@ -15,6 +16,7 @@ pub mod gguf;
 pub mod gguf_import;
 pub mod gguf_tokenizer;
 pub mod hf;
+pub mod merge;
 pub mod quant;
 pub mod source;
 
