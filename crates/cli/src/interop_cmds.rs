@@ -42,8 +42,9 @@ pub fn import(cmd: ImportCommand) -> Result<()> {
 
 #[derive(Args)]
 pub struct MergeArgs {
-    /// The models to average: rewarm checkpoints (a run folder: its newest) or Hugging Face folders.
-    #[arg(required = true, num_args = 2..)]
+    /// The models to average: rewarm checkpoints (a run folder: its newest), files in them (a checkpoint's
+    /// ema.safetensors) or Hugging Face folders. One model is converted into a Hugging Face folder.
+    #[arg(required = true, num_args = 1..)]
     models: Vec<PathBuf>,
     /// One weight per model, comma-separated (normalised to sum to 1). Default: all equal.
     #[arg(long, value_delimiter = ',')]

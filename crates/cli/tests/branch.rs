@@ -250,9 +250,55 @@ fn a_merge_of_checkpoints_is_their_weighted_mean_and_trains_as_init_from() {
         d,
         "train from-merge.toml --run continued --device cpu --stop-at-step 2",
     );
-    let err = fails(d, "merge trunk --out one");
+    let err = fails(d, "merge trunk trunk --weights 1 --out two");
     assert!(
-        err.contains("required") || err.contains("2 values"),
+        err.contains("1 weights for 2 models") && err.contains("HINT"),
         "{err}"
+    );
+}
+
+/// `[ema]`: after each step the average moves (1 − decay) of the way to the weights; it is written with
+/// every checkpoint, resumes exactly, and `rewarm merge` turns it into a model folder.
+#[test]
+fn the_weights_moving_average_is_kept_written_and_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    let plan = std::fs::read_to_string(d.join("plan.toml")).unwrap();
+    std::fs::write(
+        d.join("ema.toml"),
+        plan.replace("[[stages]]", "[ema]\ndecay = 0.9\n[[stages]]"),
+    )
+    .unwrap();
+    ok(d, "train ema.toml --run straight --device cpu");
+    ok(d, "train ema.toml --run run --device cpu --stop-at-step 12");
+    ok(d, "train ema.toml --run run --device cpu --stop-at-step 13");
+    let at = |s: u64, f: &str| tensors(&d.join(format!("run/ckpt/step_{s:08}/{f}.safetensors")));
+    let (before, weights, after) = (at(12, "ema"), at(13, "model"), at(13, "ema"));
+    for (name, e) in &after {
+        for ((b, w), a) in before[name].iter().zip(&weights[name]).zip(e) {
+            let want = 0.9 * f64::from(*b) + 0.1 * f64::from(*w);
+            assert!(
+                (f64::from(*a) - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{name}: {a} vs {want}"
+            );
+        }
+    }
+    assert!(after != weights, "the average is not the weights");
+    ok(d, "train ema.toml --run run --device cpu");
+    let last = |run: &str, f: &str| {
+        std::fs::read(d.join(format!("{run}/ckpt/step_00000020/{f}.safetensors"))).unwrap()
+    };
+    assert!(
+        last("run", "ema") == last("straight", "ema"),
+        "the resumed average differs"
+    );
+    ok(
+        d,
+        "merge straight/ckpt/step_00000020/ema.safetensors --out ema-model",
+    );
+    assert_eq!(
+        tensors(&d.join("ema-model/model.safetensors")),
+        tensors(&d.join("straight/ckpt/step_00000020/ema.safetensors"))
     );
 }

@@ -69,6 +69,7 @@ fn setup_model(dir: &Path, config: &ModelConfig) {
     let data = CheckpointData {
         weights: vars.iter().map(|(n, t)| (n.clone(), t)).collect(),
         optimizer: vec![],
+        ema: vec![],
         state: &state,
         plan_json: &plan_json,
         consumed_json: "{}",

@@ -32,8 +32,9 @@ pub struct MergeSummary {
     pub weights: Vec<f64>,
 }
 
-/// Averages `inputs` (rewarm checkpoints or run folders, or Hugging Face folders with one
-/// model.safetensors) into the Hugging Face folder `out`: config.json, model.safetensors (f32) and
+/// Averages `inputs` (rewarm checkpoints or run folders, weights files inside a checkpoint such as its
+/// `ema.safetensors`, or Hugging Face folders with one model.safetensors) into the Hugging Face folder `out`
+/// (one input: converted): config.json, model.safetensors (f32) and
 /// merge.json naming the inputs and weights. Every input must describe the same model and hold the same
 /// tensors.
 pub fn merge(inputs: &[MergeInput], out: &Path) -> Result<MergeSummary> {
@@ -85,11 +86,11 @@ pub fn merge(inputs: &[MergeInput], out: &Path) -> Result<MergeSummary> {
 
 /// The weights divided by their sum; each must be finite and > 0.
 fn normalised(inputs: &[MergeInput]) -> Result<Vec<f64>> {
-    if inputs.len() < 2 {
+    if inputs.is_empty() {
         return Err(InteropError::invalid(
             "rewarm merge",
-            format!("{} model given", inputs.len()),
-            "give two or more checkpoints to average",
+            "no model given",
+            "give the checkpoints to average",
         ));
     }
     if let Some(bad) = inputs
@@ -133,11 +134,15 @@ fn model(path: &Path) -> Result<(PathBuf, ModelConfig)> {
                 })?;
             Ok((file.clone(), config))
         }
-        Source::File(file) => Err(InteropError::invalid(
-            file.display(),
-            "a bare weights file says nothing of its model",
-            "merge rewarm checkpoints or Hugging Face folders",
-        )),
+        // A file in a checkpoint (its `ema.safetensors`, say): the checkpoint's plan names the model.
+        Source::File(file) => match file.parent().map(|d| d.join("plan.json")) {
+            Some(plan) if plan.is_file() => Ok((file.clone(), rewarm_runfolder::model_of(&plan)?)),
+            _ => Err(InteropError::invalid(
+                file.display(),
+                "a bare weights file says nothing of its model",
+                "merge rewarm checkpoints, files inside them (ema.safetensors) or Hugging Face folders",
+            )),
+        },
     }
 }
 
@@ -298,7 +303,7 @@ mod tests {
                 "other: has no tensor `w` of shape [2]",
             ),
             (vec![input(&a, 1.0), input(&a, 0.0)], "a: weight 0"),
-            (vec![input(&a, 1.0)], "1 model given"),
+            (vec![], "no model given"),
         ] {
             let err = merge(&inputs, &out).unwrap_err().to_string();
             assert!(

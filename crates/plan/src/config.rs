@@ -44,7 +44,18 @@ pub struct PlanConfig {
     pub checkpoint: CheckpointConfig,
     #[serde(default)]
     pub guard: GuardConfig,
+    /// Keep an exponential moving average of the weights, written with every checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<EmaConfig>,
     pub stages: Vec<StageConfig>,
+}
+
+/// `[ema]`: after every step, ema ← decay·ema + (1 − decay)·θ (from the starting weights at step 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// In (0, 1): the average spans about 1 / (1 − decay) steps.
+    pub decay: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -170,6 +170,9 @@ impl Validator {
     fn ranges(&self, config: &PlanConfig) -> Result<(), PlanError> {
         self.adamw_ranges("optimizer", &config.optimizer)?;
         let (g, max_epochs) = (&config.guard, config.data.max_epochs);
+        if let Some(e) = &config.ema {
+            self.in_range([("ema.decay".into(), e.decay, e.decay > 0.0 && e.decay < 1.0)])?;
+        }
         if let Some(sp) = &g.spikes {
             self.in_range([
                 ("guard.spikes.sigmas".into(), sp.sigmas, sp.sigmas > 0.0),

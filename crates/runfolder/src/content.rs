@@ -10,11 +10,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// The files of a checkpoint whose content `DONE` records, in the order they are written.
-fn hashed_files(ckpt: &CheckpointDir) -> [std::path::PathBuf; 5] {
+/// The files of a checkpoint whose content `DONE` records, in the order they are written (`ema` only
+/// when the plan keeps one).
+fn hashed_files(ckpt: &CheckpointDir) -> [std::path::PathBuf; 6] {
     [
         ckpt.model(),
         ckpt.optimizer(),
+        ckpt.ema(),
         ckpt.state(),
         ckpt.plan_json(),
         ckpt.consumed(),

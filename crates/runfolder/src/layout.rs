@@ -103,6 +103,12 @@ impl CheckpointDir {
         self.path.join("optimizer.safetensors")
     }
 
+    /// The exponential moving average of the weights, when the plan keeps one (`[ema]`), by the same
+    /// names as the weights.
+    pub fn ema(&self) -> PathBuf {
+        self.path.join("ema.safetensors")
+    }
+
     /// The counters ([`crate::TrainState`]).
     pub fn state(&self) -> PathBuf {
         self.path.join("state.json")

@@ -1,5 +1,6 @@
 //! Checkpoints of a run's tensors: a folder `ckpt/step_XXXXXXXX/` (layout in `rewarm_runfolder::layout`)
-//! holding `model.safetensors` (Hugging Face names), `optimizer.safetensors` (Adam moments), `state.json`
+//! holding `model.safetensors` (Hugging Face names), `optimizer.safetensors` (Adam moments), with `[ema]`
+//! `ema.safetensors` (the weights' moving average), `state.json`
 //! (counters) and `plan.json` (the resolved config). It is written under a temporary name, every file is
 //! fsynced, `DONE` is written last with the content hash of each file, and the folder is renamed into
 //! place: loaders ignore any folder without `DONE` (llm.c habit), so a crash mid-write never leaves a
@@ -17,6 +18,8 @@ use tch::{nn, Tensor};
 pub struct CheckpointData<'a> {
     pub weights: Vec<(String, &'a Tensor)>,
     pub optimizer: Vec<(String, &'a Tensor)>,
+    /// The weights' moving average (`[ema]`); empty: none, and no file.
+    pub ema: Vec<(String, &'a Tensor)>,
     pub state: &'a TrainState,
     pub plan_json: &'a str,
     /// `consumed.json`: what the run had drawn of each source.
@@ -67,6 +70,9 @@ fn write_files(tmp: &CheckpointDir, data: &CheckpointData) -> TrainResult<()> {
     save_tensors(&tmp.model(), &data.weights)?;
     inject("checkpoint:after-weights", &tmp.optimizer())?;
     save_tensors(&tmp.optimizer(), &data.optimizer)?;
+    if !data.ema.is_empty() {
+        save_tensors(&tmp.ema(), &data.ema)?;
+    }
     inject("checkpoint:after-optimizer", &tmp.state())?;
     synced(&tmp.state(), data.state.to_json().as_bytes())?;
     synced(&tmp.plan_json(), data.plan_json.as_bytes())?;

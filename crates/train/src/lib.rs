@@ -6,11 +6,12 @@
 //! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
 //!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
 //! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
-//! - [`spikes`]: the loss-spike guard; [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
+//! - [`spikes`]: the loss-spike guard; [`ema`]: the weights' moving average; [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
 //!   [`inject`]: the reliability tests' non-finite injection.
 
 pub mod backend;
 pub mod checkpoint;
+pub mod ema;
 pub mod error;
 pub mod inject;
 pub mod interrupt;

@@ -3,6 +3,7 @@
 
 use crate::backend::dist::{ProcessGroup, World};
 use crate::checkpoint::{self, CheckpointData};
+use crate::ema::Ema;
 use crate::error::{TrainError, TrainResult};
 use crate::inject::{Injection, Injector};
 use crate::interrupt::Interrupt;
@@ -139,6 +140,8 @@ pub struct Trainer<'a> {
     bf16: bool,
     /// The loss-spike guard (`guard.spikes`).
     spikes: Option<SpikeGuard>,
+    /// The weights' moving average (`[ema]`).
+    ema: Option<Ema>,
     /// Held by rank 0 (the only writer of the run folder).
     _lock: Option<RunLock>,
 }
@@ -177,6 +180,10 @@ impl<'a> Trainer<'a> {
         crate::memory::check_fits(plan, opts.device, group.as_ref().map(|g| &g.world))?;
         let (model, vs, mut opt) = build_model(plan, opts.device)?;
         let state = resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data)?;
+        let mut ema = plan.config.ema.as_ref().map(|c| Ema::new(c.decay, &vs));
+        if let (Some(e), Some(r)) = (&mut ema, &resume) {
+            e.load(&r.ckpt.ema())?;
+        }
         let resumed_from = resume.as_ref().map(|r| r.ckpt.step);
         if let Some(r) = &resume {
             note_extension(plan, &r.extension, observer);
@@ -212,6 +219,7 @@ impl<'a> Trainer<'a> {
                 .precision
                 .bf16_on(opts.device == Device::Cpu),
             spikes: None,
+            ema,
             _lock: lock,
         };
         t.spikes = t.spike_guard();
@@ -270,6 +278,9 @@ impl<'a> Trainer<'a> {
         let lr = info.lr * self.state.lr_scale;
         self.opt.config = self.plan.stages[info.stage].adamw.clone();
         let spike = self.update(lr, &loss, &grad_norm);
+        if let Some(e) = &mut self.ema {
+            e.update();
+        }
         self.state.step = step;
         fault::point("step:after-update").map_err(|e| TrainError::io(self.run.root(), e))?;
         self.state.optimizer_step = self.opt.step;
@@ -561,11 +572,13 @@ impl<'a> Trainer<'a> {
         self.state.spike_window = self.spikes.as_ref().map(SpikeGuard::snapshot);
         let weights = sorted_variables(&self.vs);
         let moments = checkpoint::moments(&self.opt);
+        let ema = self.ema.as_ref().map_or_else(Vec::new, Ema::tensors);
         let consumed =
             crate::run_data::consumption(self.plan, &self.data, self.state.step).to_json();
         let data = CheckpointData {
             weights: weights.iter().map(|(n, t)| (n.clone(), t)).collect(),
             optimizer: moments.iter().map(|(n, t)| (n.clone(), t)).collect(),
+            ema,
             state: &self.state,
             plan_json: &self.plan_json,
             consumed_json: &consumed,
@@ -627,6 +640,9 @@ impl<'a> Trainer<'a> {
         };
         let (lr_scale, rollbacks) = (self.state.lr_scale * g.lr_backoff, self.state.rollbacks + 1);
         self.state = checkpoint::load(&ckpt, &self.vs, &mut self.opt)?;
+        if let Some(e) = &mut self.ema {
+            e.load(&ckpt.ema())?;
+        }
         self.pending.clear();
         self.interval = None;
         self.state.lr_scale = lr_scale;

@@ -49,6 +49,7 @@ fn save_checkpoint(run: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathB
     let data = CheckpointData {
         weights: vars.iter().map(|(n, t)| (n.clone(), t)).collect(),
         optimizer: vec![],
+        ema: vec![],
         state: &state,
         plan_json: &plan_json,
         consumed_json: "{}",
