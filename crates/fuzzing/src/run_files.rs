@@ -26,8 +26,8 @@ fn exercise_plan(config: PlanConfig, file: &Path) {
             continue;
         };
         let _ = PlanSummary::new(&plan, &index, 1e6).to_text();
-        for (s, st) in plan.stages.iter().enumerate() {
-            for i in [0, st.sequences / 2, st.sequences - 1] {
+        for (s, (_, phase)) in plan.phases().enumerate() {
+            for i in [0, phase.sequences / 2, phase.sequences - 1] {
                 let _ = index.draw(s, i);
             }
             let _ = index.stage_draws(s);

@@ -369,6 +369,21 @@ pub struct ReplayConfig {
     pub order: ReplayOrder,
 }
 
+/// A change of a stage's new-data mixture part way through it (Levanter's weight stages; Llama 3's switch
+/// to a mix of old and new data): from step `at_step` of the stage, or from the first step that starts
+/// once the stage has trained `at_tokens`, new data is drawn by `mixture`. The schedule, the batch and the
+/// replay fraction go on unchanged, and every source is read on from where it was: nothing is drawn twice
+/// beyond what the weights ask for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixtureChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_tokens: Option<u64>,
+    pub mixture: BTreeMap<String, f64>,
+}
+
 /// Shrink-and-perturb at the start of a stage (Ash & Adams 2020): θ ← λθ + σ·ε, ε ~ N(0, 1).
 /// λ = 1, σ = 0 is a plain warm start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -386,6 +401,9 @@ pub struct StageConfig {
     pub tokens: u64,
     /// Source name → token fraction (normalized).
     pub mixture: BTreeMap<String, f64>,
+    /// Changes of `mixture` part way through the stage, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mixture_changes: Vec<MixtureChange>,
     #[serde(default)]
     pub replay: Option<ReplayConfig>,
     pub schedule: Schedule,

@@ -25,6 +25,17 @@ pub struct Segment {
     pub first_sequence: u64,
 }
 
+/// A stretch of a stage with one new-data mixture (a stage without `mixture_changes` is one phase). The
+/// data index has one stage per phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    /// Stage sequence index of the phase's first row.
+    pub first_sequence: u64,
+    pub sequences: u64,
+    /// New-data sources and their token fractions.
+    pub mixture: Vec<(usize, f64)>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct StagePlan {
     pub name: String,
@@ -48,6 +59,10 @@ pub struct StagePlan {
     pub mixture: Vec<(usize, f64)>,
     pub replay: Option<ReplaySpec>,
     pub segments: Vec<Segment>,
+    /// The stage's phases (one unless its mixture changes part way), in order.
+    pub phases: Vec<Phase>,
+    /// The data index's stage of the first phase (earlier stages' phases come before).
+    pub first_phase: usize,
 }
 
 impl StagePlan {
@@ -73,6 +88,10 @@ pub struct StepInfo {
     /// Tokens seen (run-wide) before this step.
     pub tokens_before: u64,
     pub lr: f64,
+    /// The data index's stage (the stage's phase) this step draws from, and the phase's sequence index
+    /// of the step's first row.
+    pub data_stage: usize,
+    pub data_sequence: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +124,10 @@ impl Plan {
         let tokens_before = st.tokens_before + first_sequence * self.seq_len as u64;
         let local_step = step - st.first_step;
         let lr = st.lr(local_step) * self.batch.lr_scale(tokens_before);
+        let k = st
+            .phases
+            .partition_point(|p| p.first_sequence <= first_sequence)
+            - 1;
         StepInfo {
             stage,
             local_step,
@@ -112,7 +135,16 @@ impl Plan {
             first_sequence,
             tokens_before,
             lr,
+            data_stage: st.first_phase + k,
+            data_sequence: first_sequence - st.phases[k].first_sequence,
         }
+    }
+
+    /// Every phase of every stage, in order: the data index's stages, with the stage each belongs to.
+    pub fn phases(&self) -> impl Iterator<Item = (&StagePlan, &Phase)> {
+        self.stages
+            .iter()
+            .flat_map(|st| st.phases.iter().map(move |p| (st, p)))
     }
 
     /// Sequences per forward pass.
@@ -147,13 +179,15 @@ impl Plan {
                 })
                 .collect(),
             stages: self
-                .stages
-                .iter()
-                .map(|s| StageSpec {
-                    name: s.name.clone(),
-                    sources: s.mixture.clone(),
+                .phases()
+                .map(|(s, p)| StageSpec {
+                    name: match s.phases.len() {
+                        1 => s.name.clone(),
+                        _ => format!("{} from sequence {}", s.name, p.first_sequence),
+                    },
+                    sources: p.mixture.clone(),
                     replay: s.replay.clone(),
-                    sequences: s.sequences,
+                    sequences: p.sequences,
                 })
                 .collect(),
             // What the run continued (`init_from`) consumed is read from its checkpoint when the data

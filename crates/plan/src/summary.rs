@@ -43,6 +43,20 @@ pub struct PlanSummary {
     pub stages: Vec<StageSummary>,
 }
 
+/// A stage's planned draws per (source, replay), summed over its phases, in first-drawn order.
+fn stage_draws(index: &MixtureIndex, st: &crate::resolved::StagePlan) -> Vec<((usize, bool), u64)> {
+    let mut out: Vec<((usize, bool), u64)> = Vec::new();
+    for ds in st.first_phase..st.first_phase + st.phases.len() {
+        for d in index.stage_draws(ds) {
+            match out.iter_mut().find(|(k, _)| *k == (d.source, d.replay)) {
+                Some((_, n)) => *n += d.sequences,
+                None => out.push(((d.source, d.replay), d.sequences)),
+            }
+        }
+    }
+    out
+}
+
 impl PlanSummary {
     pub fn new(plan: &Plan, index: &MixtureIndex, flops_per_token: f64) -> Self {
         let l = plan.seq_len as u64;
@@ -50,8 +64,7 @@ impl PlanSummary {
         let stages: Vec<StageSummary> = plan
             .stages
             .iter()
-            .enumerate()
-            .map(|(s, st)| {
+            .map(|st| {
                 let tokens = st.sequences * l;
                 StageSummary {
                     name: st.name.clone(),
@@ -63,14 +76,13 @@ impl PlanSummary {
                     peak_lr: st.schedule.peak_lr(),
                     schedule: st.schedule.kind_name().to_owned(),
                     flops: tokens as f64 * flops_per_token,
-                    sources: index
-                        .stage_draws(s)
+                    sources: stage_draws(index, st)
                         .into_iter()
-                        .map(|d| SourceTokens {
-                            source: meta[d.source].name.clone(),
-                            replay: d.replay,
-                            tokens: d.sequences * l,
-                            epochs: d.sequences as f64 / meta[d.source].sequences.max(1) as f64,
+                        .map(|((source, replay), sequences)| SourceTokens {
+                            source: meta[source].name.clone(),
+                            replay,
+                            tokens: sequences * l,
+                            epochs: sequences as f64 / meta[source].sequences.max(1) as f64,
                         })
                         .collect(),
                 }

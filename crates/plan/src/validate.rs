@@ -6,12 +6,13 @@
 use crate::config::{
     DataConfig, OptimizerConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig,
 };
-use crate::resolved::{Segment, SourcePlan, StagePlan};
+use crate::resolved::{Phase, Segment, SourcePlan, StagePlan};
 use crate::schedule::BatchSchedule;
 use crate::Plan;
 use rewarm_arch::ModelConfig;
 use rewarm_data::mixture::ReplaySpec;
 use rewarm_data::ReplayPool;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -254,12 +255,18 @@ impl Validator {
                     "leave the schedule at least one step: fewer warmup steps or more tokens",
                 ));
             }
-            for &(k, _) in &stage.mixture {
+            let ran = (steps, sequences, segments);
+            let phases = self.phases(st, &at, &stage.mixture, &ran, seq_len, sources)?;
+            let (steps, sequences, segments) = ran;
+            for &(k, _) in phases.iter().flat_map(|p| &p.mixture) {
                 if !cursor.trained.contains(&k) {
                     cursor.trained.push(k);
                 }
             }
+            let first_phase = stages.last().map_or(0, |p| p.first_phase + p.phases.len());
             stages.push(StagePlan {
+                phases,
+                first_phase,
                 first_step,
                 tokens_before,
                 steps,
@@ -295,7 +302,7 @@ impl Validator {
             None => optimizer.clone(),
         };
         self.adamw_ranges(&at("adamw"), &adamw)?;
-        let mixture = self.mixture(st, at, sources)?;
+        let mixture = self.mixture(&st.mixture, "mixture", at, sources)?;
         let replay = match &st.replay {
             Some(r) => self.replay(r, at, sources, trained)?,
             None => None,
@@ -329,29 +336,32 @@ impl Validator {
             mixture,
             replay,
             segments: Vec::new(),
+            phases: Vec::new(),
+            first_phase: 0,
         })
     }
 
     /// The stage's new-data sources with their weights normalized to token fractions.
     fn mixture(
         &self,
-        st: &StageConfig,
+        weights: &BTreeMap<String, f64>,
+        field: &str,
         at: &dyn Fn(&str) -> String,
         sources: &[SourcePlan],
     ) -> Result<Vec<(usize, f64)>, PlanError> {
-        if st.mixture.is_empty() {
+        if weights.is_empty() {
             return Err(self.err(
-                at("mixture"),
+                at(field),
                 "empty",
                 "give the stage at least one source: mixture = { en = 1.0 }",
             ));
         }
-        let total: f64 = st.mixture.values().sum();
+        let total: f64 = weights.values().sum();
         let mut mixture = Vec::new();
-        for (name, &w) in &st.mixture {
+        for (name, &w) in weights {
             if !(w.is_finite() && w > 0.0) {
                 return Err(self.err(
-                    at(&format!("mixture.{name}")),
+                    at(&format!("{field}.{name}")),
                     format!("weight {w}"),
                     "weights are positive token fractions",
                 ));
@@ -360,12 +370,12 @@ impl Validator {
             // it is too small beside the others.
             if w / total == 0.0 {
                 return Err(self.err(
-                    at(&format!("mixture.{name}")),
+                    at(&format!("{field}.{name}")),
                     format!("weight {w} is 0 as a fraction of the weights' total {total}"),
                     "give the weights on one scale, e.g. token fractions that sum to 1",
                 ));
             }
-            mixture.push((self.source_index(sources, at("mixture"), name)?, w / total));
+            mixture.push((self.source_index(sources, at(field), name)?, w / total));
         }
         Ok(mixture)
     }
@@ -523,6 +533,67 @@ impl Validator {
             cursor.step = cursor.step.checked_add(n).ok_or_else(overflow)?;
         }
         Ok((cursor.step - first_step, sequences, segments))
+    }
+
+    /// The stage's phases: its own mixture from its first step, then each of `mixture_changes` from the
+    /// step it names (`at_step`, or the first step that starts once `at_tokens` are trained), strictly
+    /// inside the stage and in order. `ran` is the stage's steps, sequences and segments as it runs.
+    fn phases(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        mixture: &[(usize, f64)],
+        ran: &(u64, u64, Vec<Segment>),
+        seq_len: usize,
+        sources: &[SourcePlan],
+    ) -> Result<Vec<Phase>, PlanError> {
+        let (steps, sequences, segments) = (ran.0, ran.1, &ran.2);
+        let first_step = segments[0].first_step;
+        // Stage sequence index of the first row of local step `n`.
+        let sequence_at = |n: u64| {
+            let g = segments[segments.partition_point(|g| g.first_step - first_step <= n) - 1];
+            g.first_sequence + (n + first_step - g.first_step) * g.batch_sequences
+        };
+        let mut phases = vec![Phase {
+            first_sequence: 0,
+            sequences,
+            mixture: mixture.to_vec(),
+        }];
+        for (i, change) in st.mixture_changes.iter().enumerate() {
+            let field = format!("mixture_changes[{i}]");
+            let step = match (change.at_step, change.at_tokens) {
+                (Some(n), None) => n,
+                (None, Some(t)) => (0..steps)
+                    .find(|&n| sequence_at(n) * seq_len as u64 >= t)
+                    .unwrap_or(steps),
+                _ => {
+                    return Err(self.err(
+                        at(&field),
+                        "needs at_step or at_tokens, one of them",
+                        "say where the mixture changes: at_step = 500 or at_tokens = 1_000_000",
+                    ))
+                }
+            };
+            let previous = phases.last().expect("phase 0").first_sequence;
+            if step == 0 || step >= steps || sequence_at(step) <= previous {
+                return Err(self.err(
+                    at(&field),
+                    format!("at step {step} of the stage's {steps}"),
+                    "changes fall strictly inside the stage, after the one before (or change the stage's own mixture)",
+                ));
+            }
+            let mixture =
+                self.mixture(&change.mixture, &format!("{field}.mixture"), at, sources)?;
+            let first_sequence = sequence_at(step);
+            let last = phases.last_mut().expect("phase 0");
+            last.sequences = first_sequence - last.first_sequence;
+            phases.push(Phase {
+                first_sequence,
+                sequences: sequences - first_sequence,
+                mixture,
+            });
+        }
+        Ok(phases)
     }
 
     /// The stage as it runs when it stops after `stop_after_steps` of its steps (`whole`: steps, sequences

@@ -122,7 +122,7 @@ pub fn consumption(plan: &Plan, data: &Data, step: u64) -> Consumption {
         0 => (0, 0),
         _ => {
             let info = plan.step(step - 1);
-            (info.stage, info.first_sequence + info.batch_sequences)
+            (info.data_stage, info.data_sequence + info.batch_sequences)
         }
     };
     let drawn = data.mixture.index.consumed_through(stage, m);

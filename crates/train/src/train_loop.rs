@@ -271,7 +271,7 @@ impl<'a> Trainer<'a> {
         let b = info.batch_sequences as usize;
         self.data
             .mixture
-            .fill(info.stage, info.first_sequence, b, &mut self.batch);
+            .fill(info.data_stage, info.data_sequence, b, &mut self.batch);
         let (mut loss, mut grad_norm) = self.forward_backward(step, b)?;
         self.injector
             .after_backward(step, &mut loss, &mut grad_norm, &self.opt);
@@ -496,13 +496,13 @@ impl<'a> Trainer<'a> {
         let index = &self.data.mixture.index;
         let l = self.plan.seq_len as u64;
         let mut out = BTreeMap::new();
-        for s in 0..=info.stage {
-            let m = if s == info.stage {
-                info.first_sequence + info.batch_sequences
+        for (ds, (_, phase)) in self.plan.phases().enumerate().take(info.data_stage + 1) {
+            let m = if ds == info.data_stage {
+                info.data_sequence + info.batch_sequences
             } else {
-                self.plan.stages[s].sequences
+                phase.sequences
             };
-            for d in index.draws_in_first(s, m) {
+            for d in index.draws_in_first(ds, m) {
                 let name = &self.plan.sources[d.source].name;
                 let key = if d.replay {
                     format!("{name}/replay")
