@@ -214,7 +214,11 @@ impl<'a> Bench<'a> {
             _vs: vs,
             opt,
             batches,
-            exec: Execution { bf16, group: None },
+            exec: Execution {
+                bf16,
+                group: None,
+                z_loss: 0.0,
+            },
             steps_taken: 0,
         })
     }

@@ -112,17 +112,29 @@ impl Model {
         targets: &Tensor,
         scale: f64,
     ) -> Result<(Tensor, Tensor), ModelError> {
+        self.f_loss_for_backward_z(inputs, targets, scale, 0.0)
+    }
+
+    /// [`Self::f_loss_for_backward`] whose gradients also carry a z-loss of coefficient `z_loss`
+    /// ([`crate::loss_head`]); the loss returned is the cross-entropy alone.
+    pub fn f_loss_for_backward_z(
+        &self,
+        inputs: &Tensor,
+        targets: &Tensor,
+        scale: f64,
+        z_loss: f64,
+    ) -> Result<(Tensor, Tensor), ModelError> {
         self.check_pair(inputs, targets)?;
         let hidden = self.f_hidden(inputs)?;
         let c = hidden.size()[2];
         let hidden = hidden.reshape([-1, c]); // (B·T, C)
         let w = self.output_weight();
-        let head = crate::loss_head::linear_cross_entropy(
+        let head = crate::loss_head::linear_cross_entropy_z(
             &hidden.detach(),
             &w.detach(),
             &targets.reshape([-1]),
             scale,
-            true,
+            z_loss,
         );
         let (gh, gw) = (
             head.grad_hidden.expect("gradients were asked for"),

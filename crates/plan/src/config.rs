@@ -102,6 +102,15 @@ pub struct TrainConfig {
     /// under bf16 autocast; parameters, gradients and AdamW's state stay f32).
     #[serde(default, skip_serializing_if = "Precision::is_auto")]
     pub precision: Precision,
+    /// z-loss coefficient (PaLM, OLMo 2: 1e-4): the gradients are those of the loss plus
+    /// z_loss · mean(log Σ exp(logits))², which keeps the logits from drifting; 0 turns it off. The loss
+    /// logged stays the cross-entropy.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub z_loss: f64,
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// `train.precision`.
@@ -145,6 +154,7 @@ impl Default for TrainConfig {
             log_every_steps: default_log_every(),
             threads: None,
             precision: Precision::Auto,
+            z_loss: 0.0,
         }
     }
 }

@@ -171,6 +171,8 @@ impl Validator {
     fn ranges(&self, config: &PlanConfig) -> Result<(), PlanError> {
         self.adamw_ranges("optimizer", &config.optimizer)?;
         let (g, max_epochs) = (&config.guard, config.data.max_epochs);
+        let z = config.train.z_loss;
+        self.in_range([("train.z_loss".into(), z, z >= 0.0)])?;
         if let Some(e) = &config.ema {
             self.in_range([("ema.decay".into(), e.decay, e.decay > 0.0 && e.decay < 1.0)])?;
         }

@@ -5,7 +5,7 @@
 //! loss is taken in after a few steps instead of being skipped for ever. The window starts empty at every
 //! stage: a new stage's data is a new distribution, whose first steps' loss is many σ above the last
 //! stage's (without the reset the first step on new data would be skipped as a spike: the engine test
-//! `spikes.rs` saw it).
+//! `stability.rs` saw it).
 
 use rewarm_plan::config::SpikeConfig;
 use rewarm_runfolder::SpikeWindow;

@@ -46,6 +46,8 @@ pub struct Execution<'a> {
     pub bf16: bool,
     /// Data parallel: sum gradients and losses over this group.
     pub group: Option<&'a ProcessGroup>,
+    /// z-loss coefficient of training's gradients (`train.z_loss`; 0: none).
+    pub z_loss: f64,
 }
 
 /// The tensor work of one step before the update, shared by [`crate::train`] and `rewarm bench train`: zero the
@@ -65,7 +67,7 @@ pub fn accumulate_gradients(
         // The output projection and cross-entropy go chunk by chunk (no full logits); `seed.backward()`
         // puts weight × the loss's gradient into every parameter.
         let (l, seed) = crate::backend::autocast::bf16(exec.bf16, inputs.device(), || {
-            model.f_loss_for_backward(&inputs, &targets, weight)
+            model.f_loss_for_backward_z(&inputs, &targets, weight, exec.z_loss)
         })?;
         seed.backward();
         // Summed in f64 on the device: no read-back per micro-batch.

@@ -333,6 +333,7 @@ impl<'a> Trainer<'a> {
         let exec = Execution {
             bf16: self.bf16,
             group: self.group.as_ref(),
+            z_loss: self.plan.config.train.z_loss,
         };
         accumulate_gradients(&self.model, &mut self.opt, micro_batches, exec)
     }
@@ -532,6 +533,7 @@ impl<'a> Trainer<'a> {
             let exec = Execution {
                 bf16: self.bf16,
                 group: self.group.as_ref(),
+                z_loss: 0.0,
             };
             let loss = evaluate_set(&self.model, set, batch, self.opts.device, exec)?;
             let Some(metrics) = &mut self.metrics else {

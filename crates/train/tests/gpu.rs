@@ -56,7 +56,11 @@ fn cuda_matches_the_cpu_in_f32_and_bf16_stays_close() {
     let loss = |device: Device, bf16: bool| {
         let (_vs, model, mut opt) = tiny(device, 3);
         let (inputs, targets) = window_tensors(&tokens, 64, 0, 4, device);
-        let mode = Execution { bf16, group: None };
+        let mode = Execution {
+            bf16,
+            group: None,
+            z_loss: 0.0,
+        };
         let (loss, norm) =
             accumulate_gradients(&model, &mut opt, [(inputs, targets, 1.0)], mode).unwrap();
         (loss.double_value(&[]), norm.double_value(&[]))
@@ -87,6 +91,7 @@ fn bf16_training_on_cuda_lowers_the_loss() {
     let mode = Execution {
         bf16: true,
         group: None,
+        z_loss: 0.0,
     };
     let mut losses = Vec::new();
     for _ in 0..60 {

@@ -1,5 +1,6 @@
-//! The loss-spike guard (`guard.spikes`) in real runs: a spike's update is skipped and counted, and a
-//! guarded run resumes bit-identically (its window travels in the checkpoint).
+//! Training stability options in real runs: the loss-spike guard (`guard.spikes`: a spike's update is
+//! skipped and counted, and a guarded run resumes bit-identically, its window travelling in the
+//! checkpoint) and the z-loss (`train.z_loss`).
 
 mod common;
 
@@ -64,5 +65,37 @@ fn a_guarded_run_stopped_and_resumed_is_bit_identical() {
     assert!(
         final_weights(&straight) == final_weights(&resumed),
         "final weights differ"
+    );
+}
+
+#[test]
+fn a_z_loss_reaches_the_gradients_and_the_logged_loss_stays_the_cross_entropy() {
+    let plain = setup("", "");
+    let z = setup("", "");
+    let text = std::fs::read_to_string(&z.plan_path).unwrap();
+    std::fs::write(
+        &z.plan_path,
+        text.replace("threads = 1", "threads = 1\nz_loss = 1e-2"),
+    )
+    .unwrap();
+    let mut runs = Vec::new();
+    for s in [&plain, &z] {
+        let run = s.dir.path().join("run");
+        train(&load(&s.plan_path), &opts(&run), &NoProgress).unwrap();
+        runs.push(run);
+    }
+    let (a, b) = (train_losses(&runs[0]), train_losses(&runs[1]));
+    assert_eq!(
+        a[0], b[0],
+        "step 1's loss is measured before any update: the same cross-entropy"
+    );
+    assert!(
+        final_weights(&runs[0]) != final_weights(&runs[1]),
+        "the z-loss changed nothing"
+    );
+    assert!(
+        b.last().unwrap().1 < b[0].1 - 1.0,
+        "the z-loss run still learns: {:?}",
+        (b[0], b.last())
     );
 }
