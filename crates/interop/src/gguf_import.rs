@@ -524,7 +524,7 @@ pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropErro
         .map(|p| (p.info.clone(), p.hf_name.clone(), p.unpermute_heads))
         .collect();
 
-    create_empty_folder(out)?;
+    hf::create_empty_folder(out)?;
     let mut writer = SafetensorsWriter::create(&out.join(hf::WEIGHTS_FILE), &header)?;
     let (types, params) = write_weights(&mut g, &mut writer, tensors, shape.hidden_size)?;
     writer.finish()?;
@@ -571,23 +571,6 @@ fn check_vocab_fits(
         ));
     }
     Ok(())
-}
-
-/// Creates `out`, refusing a folder with anything in it rather than mixing two imports.
-fn create_empty_folder(out: &Path) -> Result<(), InteropError> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(|e| InteropError::io(out, e))?
-            .next()
-            .is_some()
-    {
-        return Err(InteropError::invalid(
-            out.display(),
-            "already exists and is not empty",
-            "choose a new --out folder, or remove this one",
-        ));
-    }
-    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))
 }
 
 /// Writes each (GGUF tensor, HF name, q/k heads) dequantized to f32, q/k rows unpermuted. Returns how

@@ -137,6 +137,23 @@ pub fn index_files(index: &Path, text: &str) -> Result<BTreeSet<String>, Interop
     Ok(files)
 }
 
+/// Creates `out`, refusing a folder with anything in it rather than mixing two outputs.
+pub fn create_empty_folder(out: &Path) -> Result<(), InteropError> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| InteropError::io(out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(InteropError::invalid(
+            out.display(),
+            "already exists and is not empty",
+            "choose a new --out folder, or remove this one",
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))
+}
+
 /// The element types rewarm loads weights as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightDtype {

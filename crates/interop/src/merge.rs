@@ -71,7 +71,7 @@ pub fn merge(inputs: &[MergeInput], out: &Path) -> Result<MergeSummary> {
         .zip(&maps)
         .map(|((p, _), m)| read_safetensors(m, p))
         .collect::<Result<_>>()?;
-    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))?;
+    hf::create_empty_folder(out)?;
     let names: Vec<&Path> = inputs.iter().map(|i| i.path.as_path()).collect();
     let summary = write_average(&files, &names, &weights, &out.join("model.safetensors"))?;
     hf::write_json(&out.join("config.json"), &config.to_hf_config())?;

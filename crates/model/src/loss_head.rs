@@ -165,6 +165,16 @@ fn chunked_z(
 mod tests {
     use super::*;
 
+    /// `a` equals `b` to 1e-5 of `b`'s largest magnitude.
+    fn close(a: &Tensor, b: &Tensor, what: &str) {
+        let d = (a - b).abs().max().double_value(&[]);
+        let m = b.abs().max().double_value(&[]);
+        assert!(
+            d <= 1e-5 * m.max(1e-3),
+            "{what}: max |Δ| {d} (max |value| {m})"
+        );
+    }
+
     /// Loss and gradients equal those of logits → log-softmax → NLL through autograd, with ignored
     /// targets, over three chunks (16 + 16 + 8 rows) and in one.
     #[test]
@@ -178,14 +188,6 @@ mod tests {
         let scale = 0.25;
         let full = h.matmul(&w.tr()).log_softmax(-1, Kind::Float).nll_loss(&y);
         (&full * scale).backward();
-        let close = |a: &Tensor, b: &Tensor, what: &str| {
-            let d = (a - b).abs().max().double_value(&[]);
-            let m = b.abs().max().double_value(&[]);
-            assert!(
-                d <= 1e-5 * m.max(1e-3),
-                "{what}: max |Δ| {d} (max |value| {m})"
-            );
-        };
         for rows in [16, 40] {
             let head = chunked(&h.detach(), &w.detach(), &y, scale, true, rows);
             close(&head.loss, &full, "loss");
@@ -214,14 +216,6 @@ mod tests {
         let z_term = (lse.square() * &keep).sum(Kind::Float) / keep.sum(Kind::Float);
         ((&nll + &z_term * z) * 0.5).backward();
         let head = chunked_z(&h.detach(), &w.detach(), &y, (0.5, z), true, 10);
-        let close = |a: &Tensor, b: &Tensor, what: &str| {
-            let d = (a - b).abs().max().double_value(&[]);
-            let m = b.abs().max().double_value(&[]);
-            assert!(
-                d <= 1e-5 * m.max(1e-3),
-                "{what}: max |Δ| {d} (max |value| {m})"
-            );
-        };
         close(&head.loss, &nll, "loss");
         close(head.z.as_ref().unwrap(), &z_term, "z term");
         close(head.grad_hidden.as_ref().unwrap(), &h.grad(), "∂h");

@@ -2,6 +2,9 @@
 //! (LD_LIBRARY_PATH = a CUDA PyTorch's torch/lib) and fail there if CUDA does not work. Without the
 //! variable each test returns at once, saying so.
 
+mod common;
+
+use common::{final_weights, records};
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::OptimizerConfig;
 use rewarm_train::optim::AdamW;
@@ -156,21 +159,6 @@ schedule = {{ kind = "cosine", max_lr = 1e-2, min_lr = 1e-3, warmup = 0.1 }}
     rewarm_plan::Plan::new(rewarm_plan::PlanConfig::load(&path).unwrap(), &path).unwrap()
 }
 
-fn run_records(run: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
-    let dir = rewarm_runfolder::RunDir::new(run);
-    rewarm_runfolder::metrics_log::read(&dir.metrics())
-        .unwrap()
-        .into_iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .filter(|r| r["kind"] == kind)
-        .collect()
-}
-
-fn final_weights(run: &std::path::Path) -> Vec<u8> {
-    let dir = rewarm_runfolder::RunDir::new(run);
-    std::fs::read(dir.latest_checkpoint().unwrap().model()).unwrap()
-}
-
 /// On one GPU, a run stopped mid-stage and at the stage boundary and resumed ends with the same per-step
 /// losses, evaluations and weights, bit for bit, as the uninterrupted run (bf16 autocast, fused AdamW).
 #[test]
@@ -188,7 +176,7 @@ fn stop_and_resume_on_the_gpu_is_bit_identical() {
         assert_eq!(train(&plan, &o, &NoProgress).unwrap().step, stop);
     }
     train(&plan, &TrainOptions::new(&resumed, device), &NoProgress).unwrap();
-    let losses = |run| run_records(run, "train");
+    let losses = |run| records(run, "train");
     let (a, b) = (losses(&straight), losses(&resumed));
     assert_eq!(a.len() as u64, plan.total_steps);
     let pick = |rs: &[serde_json::Value]| -> Vec<(u64, f64)> {
@@ -204,10 +192,7 @@ fn stop_and_resume_on_the_gpu_is_bit_identical() {
         final_weights(&straight) == final_weights(&resumed),
         "final weights differ"
     );
-    assert_eq!(
-        run_records(&straight, "eval"),
-        run_records(&resumed, "eval")
-    );
+    assert_eq!(records(&straight, "eval"), records(&resumed, "eval"));
 }
 
 /// The non-finite guard on the device: a NaN loss at step 15 skips that update on the GPU, is named, and
@@ -236,13 +221,13 @@ fn the_non_finite_guard_works_on_the_gpu() {
     o.inject_non_finite = Some(Injection::nan_loss(15));
     let state = train(&plan, &o, &NoProgress).unwrap();
     assert_eq!((state.step, state.rollbacks), (plan.total_steps, 1));
-    let steps: Vec<u64> = run_records(&run, "train")
+    let steps: Vec<u64> = records(&run, "train")
         .iter()
         .map(|r| r["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, (1..=plan.total_steps).collect::<Vec<_>>());
     // A non-finite loss would be written as null (JSON has no NaN): every logged loss is a number.
-    for r in run_records(&run, "train") {
+    for r in records(&run, "train") {
         let loss = r["loss"].as_f64();
         assert!(
             loss.is_some_and(f64::is_finite),
