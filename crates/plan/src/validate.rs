@@ -245,41 +245,56 @@ impl Validator {
                 ));
             }
             let stage = self.stage(st, &at, &config.optimizer, sources, &cursor.trained)?;
-            let (first_step, tokens_before) = (cursor.step, cursor.tokens);
-            let whole = self.walk(st, &stage, &at, batch, seq_len, &mut cursor)?;
-            let schedule_steps = whole.0;
-            let (steps, sequences, segments) =
-                self.stop_early(st, &at, whole, seq_len, &mut cursor)?;
-            if st.moment_warmup_steps >= steps {
-                return Err(self.err(
-                    at("moment_warmup_steps"),
-                    format!("{} of the stage's {steps} steps", st.moment_warmup_steps),
-                    "leave the schedule at least one step: fewer warmup steps or more tokens",
-                ));
-            }
-            let ran = (steps, sequences, segments);
-            let phases = self.phases(st, &at, &stage.mixture, &ran, seq_len, sources)?;
-            let (steps, sequences, segments) = ran;
-            for &(k, _) in phases.iter().flat_map(|p| &p.mixture) {
-                if !cursor.trained.contains(&k) {
-                    cursor.trained.push(k);
-                }
-            }
             let first_phase = stages.last().map_or(0, |p| p.first_phase + p.phases.len());
+            let stage = self.place(st, &at, stage, (batch, seq_len), sources, &mut cursor)?;
             stages.push(StagePlan {
-                phases,
                 first_phase,
-                first_step,
-                tokens_before,
-                steps,
-                schedule_steps,
-                moment_warmup_steps: st.moment_warmup_steps,
-                sequences,
-                segments,
                 ..stage
             });
         }
         Ok(stages)
+    }
+
+    /// `stage` placed at the cursor: its steps, sequences and segments as it runs (and those its schedule
+    /// is laid out over), its moment warmup and its phases; the cursor moved past it.
+    fn place(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        stage: StagePlan,
+        (batch, seq_len): (&BatchSchedule, usize),
+        sources: &[SourcePlan],
+        cursor: &mut Cursor,
+    ) -> Result<StagePlan, PlanError> {
+        let (first_step, tokens_before) = (cursor.step, cursor.tokens);
+        let whole = self.walk(st, &stage, at, batch, seq_len, cursor)?;
+        let schedule_steps = whole.0;
+        let ran = self.stop_early(st, at, whole, seq_len, cursor)?;
+        if st.moment_warmup_steps >= ran.0 {
+            return Err(self.err(
+                at("moment_warmup_steps"),
+                format!("{} of the stage's {} steps", st.moment_warmup_steps, ran.0),
+                "leave the schedule at least one step: fewer warmup steps or more tokens",
+            ));
+        }
+        let phases = self.phases(st, at, &stage.mixture, &ran, seq_len, sources)?;
+        for &(k, _) in phases.iter().flat_map(|p| &p.mixture) {
+            if !cursor.trained.contains(&k) {
+                cursor.trained.push(k);
+            }
+        }
+        let (steps, sequences, segments) = ran;
+        Ok(StagePlan {
+            phases,
+            first_step,
+            tokens_before,
+            steps,
+            schedule_steps,
+            moment_warmup_steps: st.moment_warmup_steps,
+            sequences,
+            segments,
+            ..stage
+        })
     }
 
     /// One stage's schedule, optimizer settings, mixture, replay and warm start, before its steps are
