@@ -3,10 +3,9 @@
 //! checkpoints. `tiny` preset, synthetic sources, CPU.
 
 mod common;
-use common::metrics;
+use common::{fails, metrics, ok};
 use rewarm_data::synthetic;
 use std::path::Path;
-use std::process::{Command, Output};
 
 /// Sources `a`, `b`; `plan.toml`: a trunk of 20 steps at constant LR on `a` (checkpoint every 5);
 /// `anneal.toml`: 6 steps on `a` and `b` annealed from the trunk's LR.
@@ -45,28 +44,6 @@ fn anneal(start_lr: &str) -> String {
     format!(
         "[[stages]]\nname = \"anneal\"\ntokens = 1536\nmixture = {{ a = 1.0, b = 1.0 }}\nschedule = {{ kind = \"anneal\", start_lr = {start_lr}, min_lr = 1e-3 }}\n"
     )
-}
-
-fn rewarm(dir: &Path, args: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rewarm"))
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .env_remove("REWARM_FAULT")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &str) -> String {
-    let out = rewarm(dir, args);
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "rewarm {args} failed:\n{text}");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &text
-}
-
-fn fails(dir: &Path, args: &str) -> String {
-    let out = rewarm(dir, args);
-    assert!(!out.status.success(), "rewarm {args} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// (step, stage, lr, loss) of the train records.
