@@ -287,3 +287,64 @@ fn write_folder(req: &BranchRequest, ckpt: &CheckpointDir, config: &PlanConfig) 
     atomic::write_atomic(&run.plan_toml(), format!("{header}{toml}").as_bytes())
         .with_context(|| format!("writing {}", run.plan_toml().display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name)
+    }
+
+    fn request(schedule: SchedulePolicy) -> BranchRequest {
+        BranchRequest {
+            trunk: "runs/trunk".into(),
+            step: None,
+            plan: example("wsd-trunk.toml"),
+            stages: example("anneal.toml"),
+            run: "runs/anneal".into(),
+            moments: None,
+            schedule,
+        }
+    }
+
+    /// The examples' anneal branched off the WSD trunk's stable phase: the trunk's first 60 steps, then
+    /// the anneal from the trunk's LR with its moments kept; in the decay phase the LR no longer matches.
+    #[test]
+    fn the_examples_branch_an_anneal_off_the_trunks_stable_phase() {
+        let trunk = crate::load_plan(&example("wsd-trunk.toml")).unwrap();
+        let req = request(SchedulePolicy::Continue);
+        let stages = read_stages(&req.stages, None).unwrap();
+        assert_eq!(
+            stages[0].optimizer,
+            OptimizerPolicy::Keep,
+            "keep unless said"
+        );
+        let config = branch_config(&trunk, 60, stages.clone(), &req.plan).unwrap();
+        let branch = Plan::new(config, &req.run.join("plan.toml")).unwrap();
+        let names: Vec<&str> = branch.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            (names, branch.stages[0].steps),
+            (vec!["trunk", "anneal"], 60)
+        );
+        assert_eq!(
+            branch.stages[1].phases.len(),
+            2,
+            "the anneal's mixture change"
+        );
+        extend::check(&rewarm_plan::plan_file(&trunk).to_json(), &branch, 60).unwrap();
+        check_policies(&trunk, &branch, 60, &req).unwrap();
+        let late = branch_config(&trunk, 90, stages, &req.plan).unwrap();
+        let late = Plan::new(late, &req.run.join("plan.toml")).unwrap();
+        let err = check_policies(&trunk, &late, 90, &req)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the trunk was at") && err.contains("HINT"),
+            "{err}"
+        );
+        check_policies(&trunk, &late, 90, &request(SchedulePolicy::New)).unwrap();
+    }
+}
