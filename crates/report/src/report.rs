@@ -110,16 +110,17 @@ impl Report {
         let ctx = Ctx::new(&runs, baseline, options);
         let workloads = workloads(&ctx);
         let mut figs = Figures::default();
+        // The answer first (losses, forgetting, against the union), the runs' details last.
         let mut sections = vec![
-            runs_section(&ctx, &mut figs),
             final_loss_section(&ctx, &mut figs),
             forgetting_section(&ctx, &mut figs),
-            stability_gap_section(&ctx),
-            cost_section(&ctx),
         ];
         sections.extend(against_union_section(&ctx));
+        sections.push(stability_gap_section(&ctx));
+        sections.push(cost_section(&ctx));
         sections.push(time_to_target_section(&ctx, &workloads));
         sections.extend(profiles_section(&ctx, &workloads, &mut figs));
+        sections.push(runs_section(&ctx, &mut figs));
         Report {
             stamp: options.stamp.clone(),
             runs,

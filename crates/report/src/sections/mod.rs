@@ -1,12 +1,12 @@
-//! The sections of a report, one file each, in the order they are printed:
+//! The sections of a report, one file each, in the order they are printed (the answer first):
 //!
-//! - [`runs`]: stages, steps, tokens and notes per run, and each run's LR figure;
-//! - [`final_loss`]: final loss per set and AVG, and the loss curves;
+//! - [`final_loss`]: final loss per set and AVG beside the count baselines, and the loss curves;
 //! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
+//! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
 //! - [`stability_gap`]: the stability gap after every boundary;
 //! - [`cost`]: tokens and FLOPs relative to the union baseline;
-//! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
-//! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them.
+//! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them;
+//! - [`runs`]: stages, steps, tokens and notes per run, and one figure of every run's LR.
 //!
 //! Every section reads a [`Ctx`] and adds its figures to [`Figures`]. Sections other than the runs table
 //! report per method ([`crate::method`]): a cell of a method with several runs is mean ± sd (n)

@@ -1,13 +1,13 @@
-//! The runs table: stages (with their first steps), steps, tokens and notes per run; one LR figure per
-//! method.
+//! The runs table: stages (with their first steps), steps, tokens and notes per run; one figure with every
+//! method's learning rate. Printed last: what a reader came for (the losses) goes first.
 
 use super::{Ctx, Figures};
-use crate::plot::{lr_chart, Chart};
-use crate::render::{count, slug, Table};
+use crate::plot::{Chart, Series, Ticks};
+use crate::render::{count, Table};
 use crate::report::Section;
-use crate::run::{BoundarySource, RunData};
+use crate::run::BoundarySource;
 
-/// Runs: stages, steps, tokens, notes; one LR figure per method.
+/// Runs: stages, steps, tokens, notes; one figure overlaying the methods' learning rates.
 pub(crate) fn runs_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     let mut sec = Section::new("Runs", false);
     let mut t =
@@ -15,12 +15,7 @@ pub(crate) fn runs_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     for i in 0..ctx.runs.len() {
         t.rows.push(run_row(ctx, i));
     }
-    // The seeds of a method share their schedule: one figure per method.
-    for m in &ctx.methods {
-        let chart = run_lr_chart(&ctx.runs[m.first()], &m.name);
-        let name = figs.add(format!("lr-{}", slug(&m.name)), chart);
-        sec.figures.push(name);
-    }
+    sec.figures.push(figs.add("lr".into(), lr_overlay(ctx)));
     sec.text.push(
         "Steps count steps done; a stage's first step is the boundary whose evaluation closes the stage \
          before it and opens the next."
@@ -77,20 +72,43 @@ fn run_notes(ctx: &Ctx, i: usize) -> Vec<String> {
 }
 
 /// The run's learning rate and replay fraction over steps, its stage boundaries marked; titled `name`.
-fn run_lr_chart(run: &RunData, name: &str) -> Chart {
-    let points: Vec<(u64, f64, f64)> = run
-        .train
+/// The learning rate of every method (the seeds of a method share their schedule), with the stage
+/// boundaries all of them share.
+fn lr_overlay(ctx: &Ctx) -> Chart {
+    let mut chart = Chart::new("learning rate of every run", "step", "learning rate");
+    chart.y_ticks = Ticks::Scientific;
+    chart.x_ticks = Ticks::Si;
+    chart.series = ctx
+        .methods
         .iter()
-        .map(|p| (p.step, p.lr, p.replay_fraction))
+        .map(|m| {
+            let run = &ctx.runs[m.first()];
+            let points = run.train.iter().map(|p| (p.step as f64, p.lr)).collect();
+            Series::line(m.name.clone(), points)
+        })
         .collect();
-    let boundaries: Vec<(u64, String)> = run
+    let peak = chart
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    chart.y_range = Some((0.0, peak.max(1e-12) * 1.08));
+    let first = &ctx.runs[ctx.methods.first().map_or(0, |m| m.first())];
+    let shared = |step: u64| {
+        ctx.methods.iter().all(|m| {
+            ctx.runs[m.first()]
+                .stages
+                .iter()
+                .any(|s| s.first_step == step)
+        })
+    };
+    chart.vlines = first
         .stages
         .iter()
-        .map(|s| (s.first_step, s.name.clone()))
+        .skip(1)
+        .filter(|s| shared(s.first_step))
+        .map(|s| (s.first_step as f64, s.name.clone()))
         .collect();
-    lr_chart(
-        &format!("{name}: learning rate and replay fraction"),
-        &points,
-        &boundaries,
-    )
+    chart
 }
