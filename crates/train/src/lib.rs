@@ -2,7 +2,7 @@
 //! resume, and the non-finite guard. Tensors live here and in `rewarm-model` only; the run folder's
 //! files are `rewarm-runfolder`'s types.
 //!
-//! - [`train_loop`]: `train` and the `Trainer` it drives; [`step`]: one step's tensor work;
+//! - [`train_loop`]: `train` and the `Trainer` it drives; [`open`]: how a run starts; [`step`]: one step's tensor work;
 //! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
 //!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
 //! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
@@ -17,6 +17,7 @@ pub mod inject;
 pub mod interrupt;
 pub mod memory;
 pub mod observer;
+pub mod open;
 pub mod optim;
 pub mod resume;
 pub mod run_data;
