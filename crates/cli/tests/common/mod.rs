@@ -1,6 +1,8 @@
 //! Helpers shared by the `rewarm` binary's test files (each test file is its own crate and uses some).
 #![allow(dead_code)]
 
+pub mod faults;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
