@@ -1,21 +1,17 @@
 //! Continuing a run under another plan (`extend::check`): what may change after the checkpoint's step,
 //! and the first field named when something the steps already run depended on changed.
 
+#[macro_use]
+mod common;
+
 use rewarm_plan::extend::{check, Extension};
 use rewarm_plan::{plan_file, Plan, PlanConfig};
 use std::path::Path;
 
 /// Two stages of 125 steps (8 sequences of 16 tokens per step).
-const BASE: &str = r#"seed = 7
-[model]
-preset = "tiny"
-max_seq_len = 64
-[data]
-sources = { en = "prepared/en", de = "prepared/de" }
-seq_len = 16
-[train]
-batch_tokens = 128
-[[stages]]
+const BASE: &str = concat!(
+    plan_head!(),
+    r#"[[stages]]
 name = "pre"
 tokens = 16_000
 mixture = { en = 1.0 }
@@ -25,7 +21,8 @@ name = "cpt"
 tokens = 16_000
 mixture = { de = 1.0 }
 schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
-"#;
+"#
+);
 
 const ANNEAL: &str = r#"
 [[stages]]

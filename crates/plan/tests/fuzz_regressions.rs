@@ -2,22 +2,18 @@
 //! (fuzz/, `scripts/fuzz.sh`) was written, kept as tests: each must now be answered at once, with a
 //! plan or an error naming the file and field.
 
+#[macro_use]
+mod common;
+
 use rewarm_plan::resolved::Segment;
 use rewarm_plan::schedule::BatchSchedule;
 use rewarm_plan::{sweep, Plan, PlanConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const PLAN: &str = r#"seed = 7
-[model]
-preset = "tiny"
-max_seq_len = 64
-[data]
-sources = { en = "prepared/en", de = "prepared/de" }
-seq_len = 16
-[train]
-batch_tokens = 128
-[[stages]]
+const PLAN: &str = concat!(
+    plan_head!(),
+    r#"[[stages]]
 name = "en"
 tokens = TOKENS_EN
 mixture = { en = 1.0 }
@@ -28,7 +24,8 @@ tokens = TOKENS_DE
 mixture = { de = 1.0 }
 replay = { fraction = 0.25 }
 schedule = { kind = "wsd", max_lr = 1e-3, decay_fraction = 0.2, shape = "one_minus_sqrt" }
-"#;
+"#
+);
 
 fn plan(en: &str, de: &str, extra_train: &str) -> Result<Plan, String> {
     let text = PLAN

@@ -1,22 +1,18 @@
 //! `mixture_changes`: a stage's new-data mixture changing part way through it, with the LR schedule going
 //! on, every batch apportioned by the weights in force, and no sequence drawn twice.
 
+#[macro_use]
+mod common;
+
 use rewarm_data::MixtureIndex;
 use rewarm_plan::{Plan, PlanConfig};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// `pre`: 125 steps on en; `cpt`: 125 steps on de with 25% replay (8 sequences of 16 tokens a step).
-const BASE: &str = r#"seed = 7
-[model]
-preset = "tiny"
-max_seq_len = 64
-[data]
-sources = { en = "prepared/en", de = "prepared/de" }
-seq_len = 16
-[train]
-batch_tokens = 128
-[[stages]]
+const BASE: &str = concat!(
+    plan_head!(),
+    r#"[[stages]]
 name = "pre"
 tokens = 16_000
 mixture = { en = 1.0 }
@@ -27,7 +23,8 @@ tokens = 16_000
 mixture = { de = 1.0 }
 replay = { fraction = 0.25 }
 schedule = { kind = "cosine", max_lr = 1e-3, min_lr = 1e-4 }
-"#;
+"#
+);
 
 fn plan(text: &str) -> Result<Plan, String> {
     let config = PlanConfig::from_toml(text, Path::new("p.toml")).map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
-//! Helpers shared by the schedule tests: the NeoX learning rates of docs/papers.md, tolerant comparison,
-//! the schedules used in several tests and a `[schedule]` TOML parser.
+//! Helpers shared by the plan tests: the NeoX learning rates of docs/papers.md, tolerant comparison,
+//! the schedules used in several tests and a `[schedule]` TOML parser; and the head of a plan over two
+//! made-up sources (en, de) with batches of 8 sequences of 16 tokens, to which tests append stages.
 #![allow(dead_code)] // each test file uses a different subset
 
 use rewarm_plan::schedule::{
@@ -104,4 +105,21 @@ pub fn cosine_min(min_lr: f64) -> Schedule {
         warmup_start: WarmupStart::Zero,
         decay_end: 1.0,
     })
+}
+
+/// The plan text up to its stages, as a literal for `concat!`.
+#[macro_export]
+macro_rules! plan_head {
+    () => {
+        r#"seed = 7
+[model]
+preset = "tiny"
+max_seq_len = 64
+[data]
+sources = { en = "prepared/en", de = "prepared/de" }
+seq_len = 16
+[train]
+batch_tokens = 128
+"#
+    };
 }
