@@ -8,7 +8,9 @@ scripts/setup-libtorch.sh >/dev/null
 # without it rather than skip.
 scripts/fetch-smollm2.sh >/dev/null
 cargo test --release --workspace "$@"
-# With no arguments (the whole suite), also the build without libtorch and the commands it keeps.
+# With no arguments (the whole suite), also the build without libtorch and the commands it keeps, and
+# report.html as a browser shows it at a laptop-sized window.
 if [ $# -eq 0 ]; then
   scripts/check-tch-free.sh
+  scripts/check-report-page.sh
 fi

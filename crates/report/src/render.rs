@@ -241,11 +241,14 @@ impl Report {
     pub fn to_html(&self, svgs: &BTreeMap<String, String>) -> String {
         let mut out = String::from(
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rewarm report</title>\n<style>\n\
-             body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }\n\
-             table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }\n\
-             th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }\n\
+             body { font-family: sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }\n\
+             body { padding: 0 1em; }\n\
+             div.table { overflow-x: auto; }\n\
+             table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }\n\
+             th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; }\n\
              th { background: #f3f3f3; }\n\
              td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }\n\
+             td { white-space: nowrap; }\n\
              figure { margin: 1em 0; }\n\
              svg { max-width: 100%; height: auto; }\n\
              </style>\n</head>\n<body>\n<h1>rewarm report</h1>\n",
@@ -259,7 +262,9 @@ impl Report {
                 out += &format!("<p>{}</p>\n", escape(p));
             }
             for t in &sec.tables {
-                out += &t.to_html();
+                // Cells do not wrap (a "mean ± sd (n)" split over lines is hard to read); a table wider
+                // than the window scrolls on its own.
+                out += &format!("<div class=\"table\">\n{}</div>\n", t.to_html());
             }
             for p in &sec.footnotes {
                 out += &format!("<p>{}</p>\n", escape(p));

@@ -19,6 +19,7 @@ use crate::sections::forgetting::forgetting_section;
 use crate::sections::profiles::profiles_section;
 use crate::sections::runs::runs_section;
 use crate::sections::stability_gap::stability_gap_section;
+use crate::sections::summary::summary_section;
 use crate::sections::time_to_target::{time_to_target_section, workloads};
 use crate::sections::{Ctx, Figures};
 use crate::ReportError;
@@ -112,6 +113,7 @@ impl Report {
         let mut figs = Figures::default();
         // The answer first (losses, forgetting, against the union), the runs' details last.
         let mut sections = vec![
+            summary_section(&ctx, &mut figs),
             final_loss_section(&ctx, &mut figs),
             forgetting_section(&ctx, &mut figs),
         ];

@@ -370,8 +370,8 @@ fn a_seeded_sweep_reports_mean_sd_n_against_the_count_baselines() {
     // The count baselines are rows, and the replay method (b: 4.5923 ≥ 4.5) is flagged.
     assert_eq!(
         row("| unigram (counts) ").len(),
-        2,
-        "nats and bits per byte"
+        3,
+        "the summary, then nats and bits per byte"
     );
     assert!(row("| bigram (counts) ")[0].contains("4.5000"));
     assert!(replay[0].contains("4.5923 ± 0.0200 (3)†"), "{}", replay[0]);
@@ -389,6 +389,26 @@ fn a_seeded_sweep_reports_mean_sd_n_against_the_count_baselines() {
         verdict.contains("-0.1358") && verdict.contains("0.0258") && verdict.contains("better"),
         "{verdict}"
     );
+    // The report leads with the answer: one row per method with its losses beside the count baselines,
+    // forgetting, adaptation, tokens against the union and the verdict.
+    let summary = &report.sections[0];
+    assert_eq!(summary.title, "Summary");
+    assert_eq!(
+        summary.tables[0].rows[0],
+        [
+            "seeds/replay-0.25",
+            "2.9957 ± 0.0200 (3)",
+            "4.5923 ± 0.0200 (3)†",
+            "3.7940 ± 0.0200 (3)",
+            "-0.0043 ± 0.0000 (3)",
+            "+1.4077 ± 0.0000 (3)",
+            "1.000×",
+            "-0.1358 (σ 0.0258) better",
+        ]
+    );
+    assert_eq!(summary.tables[0].rows[1][7], "baseline");
+    assert_eq!(summary.tables[0].rows[3][0], "bigram (counts)");
+    assert_eq!(summary.figures, ["loss-set-a", "loss-set-b"]);
     // The figures draw each method's mean with a band.
     let svg = std::fs::read_to_string(out.join("figures/loss-seeds-replay-0.25.svg")).unwrap();
     assert!(svg.contains("<polygon"), "no band");

@@ -5,7 +5,7 @@ use super::{Ctx, Unit};
 use crate::method::Method;
 use crate::render::{loss, signed, stat, Table};
 use crate::report::Section;
-use crate::stat::compare;
+use crate::stat::{compare, Difference};
 
 /// The comparison of every method that has a union baseline (other than itself) with it; `None` when
 /// there is none.
@@ -50,11 +50,18 @@ pub(crate) fn against_union_section(ctx: &Ctx) -> Option<Section> {
     Some(sec)
 }
 
+/// Method `m`'s AVG against method `b`'s in `unit`; `None` when either has no AVG.
+pub(crate) fn difference(ctx: &Ctx, m: &Method, b: &Method, unit: Unit) -> Option<Difference> {
+    let a_avg = ctx.stat(m, |i| ctx.avg(i, unit))?;
+    let b_avg = ctx.stat(b, |i| ctx.avg(i, unit))?;
+    Some(compare(&a_avg, &b_avg))
+}
+
 /// Method `m` against its baseline `b`, by AVG in `unit`.
 fn row(ctx: &Ctx, m: &Method, b: &Method, unit: Unit) -> Vec<String> {
     let a_avg = ctx.stat(m, |i| ctx.avg(i, unit));
     let b_avg = ctx.stat(b, |i| ctx.avg(i, unit));
-    let d = a_avg.zip(b_avg).map(|(a, b)| compare(&a, &b));
+    let d = difference(ctx, m, b, unit);
     vec![
         m.name.clone(),
         b.name.clone(),

@@ -55,12 +55,22 @@ pub(crate) fn cost_section(ctx: &Ctx) -> Section {
     sec
 }
 
+/// Run `i`'s union baseline's tokens (none when it has none or it trained none).
+fn base_tokens(ctx: &Ctx, i: usize) -> Option<f64> {
+    let b = &ctx.runs[ctx.baseline_of[i]?];
+    Some(b.tokens() as f64).filter(|&x| x > 0.0)
+}
+
+/// Run `i`'s tokens as a multiple of its union baseline's.
+pub(crate) fn tokens_vs_union(ctx: &Ctx, i: usize) -> Option<f64> {
+    Some(ctx.runs[i].tokens() as f64 / base_tokens(ctx, i)?)
+}
+
 /// Method `m`'s tokens, FLOPs and their ratios to each run's union baseline.
 fn cost_row(ctx: &Ctx, m: &Method) -> Vec<String> {
     let runs = ctx.runs;
     let flops = |r: &RunData| r.flops_per_token().map(|f| f * r.tokens() as f64);
     let base = |i: usize| ctx.baseline_of[i].map(|b| &runs[b]);
-    let base_tokens = |i| base(i).map(|b| b.tokens() as f64).filter(|&x| x > 0.0);
     let base_flops = |i| base(i).and_then(flops).filter(|&x| x > 0.0);
     let cell = |f: &dyn Fn(usize) -> Option<f64>, fmt| stat(ctx.stat(m, f), fmt);
     let baseline = ctx
@@ -73,9 +83,9 @@ fn cost_row(ctx: &Ctx, m: &Method) -> Vec<String> {
         cell(&|i| cpt_tokens(&runs[i]).map(|c| c as f64), tokens),
         cell(&|i| Some(replay_tokens(&runs[i]) as f64), tokens),
         baseline,
-        cell(&|i| Some(runs[i].tokens() as f64 / base_tokens(i)?), ratio),
+        cell(&|i| tokens_vs_union(ctx, i), ratio),
         cell(
-            &|i| Some(cpt_tokens(&runs[i])? as f64 / base_tokens(i)?),
+            &|i| Some(cpt_tokens(&runs[i])? as f64 / base_tokens(ctx, i)?),
             ratio,
         ),
         cell(&|i| Some(flops(&runs[i])? / base_flops(i)?), ratio),

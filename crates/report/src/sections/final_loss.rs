@@ -1,6 +1,6 @@
 //! Final validation loss per method and set, and AVG, next to the count-model baselines (a loss not below
-//! the bigram's is flagged); the loss curves per method and per set (a method
-//! with several seeds as its mean curve with a band from its lowest to its highest run).
+//! the bigram's is flagged); the loss curves per method (a method with several seeds as its mean curve with
+//! a band from its lowest to its highest run), and per set for the summary.
 
 use super::{Ctx, Figures, Unit};
 use crate::counts::{CountBaselines, FLAG, FLAG_NOTE};
@@ -14,7 +14,7 @@ use crate::stat::Stat;
 use rewarm_runfolder::SetBaseline;
 use std::collections::BTreeSet;
 
-/// Final loss per set and AVG, per method; loss curves per method and per set.
+/// Final loss per set and AVG, per method, in each unit; loss curves per method.
 pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     let k = ctx.k;
     let sets: BTreeSet<String> = ctx.runs.iter().flat_map(|r| r.sets()).collect();
@@ -44,12 +44,6 @@ pub(crate) fn final_loss_section(ctx: &Ctx, figs: &mut Figures) -> Section {
     for m in &ctx.methods {
         let name = figs.add(format!("loss-{}", slug(&m.name)), method_chart(ctx, m));
         sec.figures.push(name);
-    }
-    if ctx.methods.len() >= 2 {
-        for set in &sets {
-            let name = figs.add(format!("loss-set-{}", slug(set)), set_chart(ctx, set));
-            sec.figures.push(name);
-        }
     }
     sec
 }
@@ -85,24 +79,28 @@ fn final_loss_table(
 }
 
 /// Marks a method with a run that has not reached its planned steps: its "final" losses are its latest.
-const UNFINISHED: &str = " ‡";
-const UNFINISHED_NOTE: &str =
+pub(crate) const UNFINISHED: &str = " ‡";
+pub(crate) const UNFINISHED_NOTE: &str =
     "‡ incomplete: a run of this method has not reached its planned steps, so \
      these are its latest evaluations, not final losses.";
 
-fn incomplete(ctx: &Ctx, m: &Method) -> bool {
+pub(crate) fn incomplete(ctx: &Ctx, m: &Method) -> bool {
     m.runs.iter().any(|&i| !ctx.runs[i].complete())
 }
 
 /// Whether method `m`'s (mean) final loss on `set` is not below the set's bigram.
-fn flagged(ctx: &Ctx, counts: &CountBaselines, m: &Method, set: &str) -> bool {
+pub(crate) fn flagged(ctx: &Ctx, counts: &CountBaselines, m: &Method, set: &str) -> bool {
     let nats = ctx.stat(m, |i| ctx.final_loss(i, set, Unit::Nats));
     counts.flags(set, nats.map(|s| s.mean))
 }
 
 /// The rows "unigram (counts)" and "bigram (counts)": each set's baseline in `unit`, and their mean when
 /// every set has one; none without baselines.
-fn count_rows(counts: &CountBaselines, sets: &BTreeSet<String>, unit: Unit) -> Vec<Vec<String>> {
+pub(crate) fn count_rows(
+    counts: &CountBaselines,
+    sets: &BTreeSet<String>,
+    unit: Unit,
+) -> Vec<Vec<String>> {
     if counts.sets.is_empty() {
         return Vec::new();
     }
@@ -132,7 +130,11 @@ fn count_rows(counts: &CountBaselines, sets: &BTreeSet<String>, unit: Unit) -> V
 
 /// What the final-loss table needs said under it: the flag, runs that disagree on a baseline, or that
 /// there are no baselines.
-fn count_notes(ctx: &Ctx, sets: &BTreeSet<String>, counts: &CountBaselines) -> Vec<String> {
+pub(crate) fn count_notes(
+    ctx: &Ctx,
+    sets: &BTreeSet<String>,
+    counts: &CountBaselines,
+) -> Vec<String> {
     if counts.sets.is_empty() {
         return vec![
             "No count-model baselines: these run folders hold no baselines.json (written by `rewarm train` \
@@ -170,8 +172,9 @@ fn method_chart(ctx: &Ctx, m: &Method) -> Chart {
     chart
 }
 
-/// Every method's loss on `set` over tokens.
-fn set_chart(ctx: &Ctx, set: &str) -> Chart {
+/// Every method's loss on `set` over tokens, with every boundary of their stages marked (one line per
+/// token position, named by the first method's stage there).
+pub(crate) fn set_chart(ctx: &Ctx, set: &str) -> Chart {
     let seeded = if ctx.seeded() {
         " (mean of seeds; band: lowest to highest run)"
     } else {
@@ -182,6 +185,12 @@ fn set_chart(ctx: &Ctx, set: &str) -> Chart {
         chart
             .series
             .extend(mean_series(m.name.clone(), &method_runs(ctx, m), set));
+        for s in ctx.runs[m.first()].stages.iter().skip(1) {
+            let x = s.tokens_before as f64;
+            if !chart.vlines.iter().any(|v| v.0 == x) {
+                chart.vlines.push((x, s.name.clone()));
+            }
+        }
     }
     chart
 }

@@ -21,22 +21,22 @@ fn last_stage_peak_lr(run: &RunData) -> Option<f64> {
 
 /// A run's means over its sets, with its last stage's replay fraction and peak LR: what the per-method
 /// table and the scatter plots aggregate.
-struct RunMeans {
-    replay: f64,
-    peak_lr: Option<f64>,
+pub(crate) struct RunMeans {
+    pub(crate) replay: f64,
+    pub(crate) peak_lr: Option<f64>,
     /// Over old sets.
-    forgetting: Option<f64>,
+    pub(crate) forgetting: Option<f64>,
     /// Over old sets.
-    mer: Option<f64>,
+    pub(crate) mer: Option<f64>,
     /// Over new sets.
-    adaptation: Option<f64>,
+    pub(crate) adaptation: Option<f64>,
     /// Over all sets (AVG).
-    retained: Option<f64>,
+    pub(crate) retained: Option<f64>,
 }
 
 impl RunMeans {
     /// Run `i`'s means, each set's values in `unit` before averaging.
-    fn of(ctx: &Ctx, i: usize, unit: Unit) -> Self {
+    pub(crate) fn of(ctx: &Ctx, i: usize, unit: Unit) -> Self {
         let run = &ctx.runs[i];
         let outs = &ctx.outcomes[i];
         let is_old = |o: &&SetOutcome| matches!(o.role, Role::Old | Role::NewThenOld);

@@ -1,6 +1,8 @@
 //! The sections of a report, one file each, in the order they are printed (the answer first):
 //!
-//! - [`final_loss`]: final loss per set and AVG beside the count baselines, and the loss curves;
+//! - [`summary`]: one table of final losses beside the count baselines, AVG, forgetting, adaptation, tokens
+//!   and the verdict against the union retrain, and one loss figure per validation set;
+//! - [`final_loss`]: final loss per set and AVG beside the count baselines, and each method's loss curves;
 //! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
 //! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
 //! - [`stability_gap`]: the stability gap after every boundary;
@@ -19,6 +21,7 @@ pub(crate) mod forgetting;
 pub(crate) mod profiles;
 pub(crate) mod runs;
 pub(crate) mod stability_gap;
+pub(crate) mod summary;
 pub(crate) mod time_to_target;
 
 use crate::measures;
