@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use rewarm_jobs::progress::BytesBar;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -23,7 +24,11 @@ pub struct ImportGgufArgs {
 pub fn import(cmd: ImportCommand) -> Result<()> {
     match cmd {
         ImportCommand::Gguf(args) => {
-            let summary = rewarm_interop::import_gguf(&args.file, &args.out)?;
+            let bar = BytesBar::new("import");
+            let summary = rewarm_interop::import_gguf(&args.file, &args.out, &|read, total| {
+                bar.set(read, total)
+            })?;
+            drop(bar);
             print!("{}", summary.to_text(&args.out));
             // The model as a plan's [model] table: what `init_from` this folder checks against.
             let config = rewarm_plan::ModelConfig::from_hf_config(&summary.config)?;

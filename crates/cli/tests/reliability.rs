@@ -429,12 +429,14 @@ fn two_sweeps_on_one_output_folder_train_each_run_once() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 5);
-    // A run trained by a sweep prints `== run ID` (sequential) or `== run ID started (pid …)` (parallel).
+    // A run trained by a sweep prints `== run ID (LABEL)…` (sequential) or `== run ID started (pid …)`
+    // (parallel).
     let trained = |out: &Output, id: &str| {
         text(&out.stdout)
             .lines()
             .filter(|l| {
-                *l == format!("== run {id}") || l.starts_with(&format!("== run {id} started"))
+                l.starts_with(&format!("== run {id} ("))
+                    || l.starts_with(&format!("== run {id} started"))
             })
             .count()
     };

@@ -504,8 +504,12 @@ fn check_nothing_left_over<R: Read + Seek>(
 }
 
 /// Converts the GGUF file at `gguf` into a new Hugging Face folder `out` (which must not exist or be
-/// empty).
-pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropError> {
+/// empty). `progress(read, total)` is told the tensor bytes read so far after each tensor.
+pub fn import_gguf(
+    gguf: &Path,
+    out: &Path,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ImportSummary, InteropError> {
     let mut g = GgufFile::open(gguf)?;
     let shape = llama_shape(&g)?;
     let (tokenizer, notes) = tokenizer_or_note(&g);
@@ -526,7 +530,7 @@ pub fn import_gguf(gguf: &Path, out: &Path) -> Result<ImportSummary, InteropErro
 
     hf::create_empty_folder(out)?;
     let mut writer = SafetensorsWriter::create(&out.join(hf::WEIGHTS_FILE), &header)?;
-    let (types, params) = write_weights(&mut g, &mut writer, tensors, shape.hidden_size)?;
+    let (types, params) = write_weights(&mut g, &mut writer, tensors, shape.hidden_size, progress)?;
     writer.finish()?;
     hf::write_json(&out.join(hf::CONFIG_FILE), &config)?;
     if let Some(t) = &tokenizer {
@@ -580,10 +584,14 @@ fn write_weights<R: Read + Seek>(
     writer: &mut SafetensorsWriter,
     tensors: Vec<(TensorInfo, String, Option<usize>)>,
     hidden_size: usize,
+    progress: &dyn Fn(u64, u64),
 ) -> Result<(BTreeMap<String, usize>, u64), InteropError> {
     let mut types = BTreeMap::new();
     let mut params = 0u64;
+    let total: u64 = tensors.iter().map(|t| t.0.size).sum();
+    let mut read = 0;
     for (info, hf_name, heads) in tensors {
+        read += info.size;
         let mut values = g.read_f32(&info)?;
         if let Some(n_head) = heads {
             values = unpermute_rows(&values, n_head, hidden_size);
@@ -591,6 +599,7 @@ fn write_weights<R: Read + Seek>(
         writer.write(&hf_name, &values)?;
         *types.entry(info.ty.to_string()).or_insert(0) += 1;
         params += info.numel();
+        progress(read, total);
     }
     Ok((types, params))
 }

@@ -298,8 +298,18 @@ fn tiny_llama_imports_to_its_hugging_face_weights_exactly() {
     let file = dir.path().join("tiny.gguf");
     std::fs::write(&file, tiny_llama_gguf("llama", false)).unwrap();
     let out = dir.path().join("hf");
-    let summary = rewarm_interop::import_gguf(&file, &out).unwrap();
+    let told = std::cell::RefCell::new(Vec::new());
+    let summary = rewarm_interop::import_gguf(&file, &out, &|read, total| {
+        told.borrow_mut().push((read, total))
+    })
+    .unwrap();
     assert_eq!(summary.types.values().sum::<usize>(), 12);
+    // Progress: once per tensor, growing, ending at the total, which the file holds.
+    let told = told.into_inner();
+    assert_eq!(told.len(), 12);
+    assert!(told.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 == w[1].1));
+    let (read, total) = told[11];
+    assert!(read == total && total < std::fs::metadata(&file).unwrap().len());
     assert!(
         summary.tokenizer && summary.notes.is_empty(),
         "{:?}",
@@ -348,7 +358,7 @@ fn tiny_llama_imports_to_its_hugging_face_weights_exactly() {
     assert_eq!(tok.decode(&[3, 5], false).unwrap(), "ab ab");
 
     // A second import into the same folder is refused rather than mixed with the first.
-    let err = rewarm_interop::import_gguf(&file, &out)
+    let err = rewarm_interop::import_gguf(&file, &out, &|_, _| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("not empty") && err.contains("HINT"), "{err}");
@@ -369,7 +379,7 @@ fn import_refuses_other_architectures_and_unknown_tensors() {
     ] {
         let file = dir.path().join("bad.gguf");
         std::fs::write(&file, bytes).unwrap();
-        let err = rewarm_interop::import_gguf(&file, &dir.path().join("out"))
+        let err = rewarm_interop::import_gguf(&file, &dir.path().join("out"), &|_, _| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected) && err.contains("HINT"), "{err}");

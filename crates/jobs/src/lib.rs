@@ -1,11 +1,12 @@
 //! rewarm's jobs beyond one training run, as a library the binary calls (ARCHITECTURE.md rule 4): loading
 //! plans, running sweeps and studies, the quickstart, the data-parallel launcher, and a model loaded for
-//! inference with its folder's text rules, and the progress display. The binary parses arguments and
+//! inference with its folder's text rules, and the progress display (bars, and the time a sweep has left). The binary parses arguments and
 //! prints; everything else is here, with unit tests. How a job trains one run is a [`RunTrainer`]
 //! (`LocalTrainer` in the binary, fakes in tests). Training, inference and the training progress display
 //! need libtorch and sit behind the default `torch` feature; the rest builds without it.
 
 pub mod branch;
+pub mod eta;
 #[cfg(feature = "torch")]
 pub mod inference;
 pub mod launch;

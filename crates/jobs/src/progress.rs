@@ -23,6 +23,14 @@ impl BytesBar {
     }
 }
 
+impl BytesBar {
+    /// `done` of `total` bytes (for work that counts bytes itself, e.g. `import`).
+    pub fn set(&self, done: u64, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
+    }
+}
+
 impl Drop for BytesBar {
     fn drop(&mut self) {
         self.0.finish_and_clear();

@@ -1,9 +1,10 @@
 //! `rewarm study <name>`: a built-in recipe end to end — pretrain D0 (when the study continues from it),
 //! train the study's runs as a sweep, write the report (`<out>/report`).
 
+use crate::eta::StepsClock;
 use crate::plan_load::load_plan;
 use crate::runner::RunTrainer;
-use crate::sweep::{finish_sweep, train_pending, write_runs};
+use crate::sweep::{finish_sweep, train_pending, write_runs, PlannedRun, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Scale, Size, StudySource};
@@ -47,15 +48,25 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
     let all: Vec<SweepRun> = seeds.iter().flat_map(|s| s.runs.clone()).collect();
     let runs_dir = out.join("runs");
     let planned = write_runs(&all, &runs_dir)?;
+    let pretraining_left = |s: &SeedPlan| {
+        let (pre, steps) = s.pretrain.as_ref()?;
+        Some(Status::of(pre, *steps).steps_left(*steps))
+    };
+    let runs_left: u64 = planned.iter().map(PlannedRun::steps_left).sum();
+    let mut clock =
+        StepsClock::new(runs_left + seeds.iter().filter_map(pretraining_left).sum::<u64>());
     for seed in &seeds {
         if let Some((pre, steps)) = &seed.pretrain {
             if !pre.finished(*steps) {
+                let left = pretraining_left(seed).unwrap_or(0);
                 let d0 = &sources[0].name;
                 println!(
-                    "== pretraining on {d0} with seed {} ({steps} steps)",
-                    seed.seed
+                    "== pretraining on {d0} with seed {} ({steps} steps){}",
+                    seed.seed,
+                    clock.summary()
                 );
                 trainer.train(&pre.plan_toml(), pre.root())?;
+                clock.trained(left);
             }
         }
         let mine = planned
@@ -65,6 +76,7 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
             mine.cloned().collect(),
             request.parallel,
             trainer,
+            &mut clock,
         )?)?;
     }
     let report = write_report(

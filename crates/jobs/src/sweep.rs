@@ -3,6 +3,7 @@
 //! ones. Several sweeps may share one output folder: each claims a run (`SWEEP_LOCK` in its folder, the
 //! run lock under another name) before training it and skips runs another process holds (docs/sweeps.md).
 
+use crate::eta::StepsClock;
 use crate::plan_load::load_plan;
 use crate::runner::RunTrainer;
 use anyhow::{bail, Context, Result};
@@ -29,6 +30,15 @@ impl Status {
             Some(c) => Status::Partial(c.step),
         }
     }
+
+    /// Steps still to train of a run of `total_steps`.
+    pub fn steps_left(self, total_steps: u64) -> u64 {
+        match self {
+            Status::New => total_steps,
+            Status::Partial(done) => total_steps.saturating_sub(done),
+            Status::Done => 0,
+        }
+    }
 }
 
 /// One run of the sweep, written and validated.
@@ -40,6 +50,13 @@ pub struct PlannedRun {
     pub plan_path: PathBuf,
     pub steps: u64,
     pub status: Status,
+}
+
+impl PlannedRun {
+    /// Steps still to train when the sweep started.
+    pub fn steps_left(&self) -> u64 {
+        self.status.steps_left(self.steps)
+    }
 }
 
 /// What a sweep call did.
@@ -108,11 +125,13 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Trains the pending runs of `planned`, `parallel` at a time (1: in this process, one after another).
+/// Trains the pending runs of `planned`, `parallel` at a time (1: in this process, one after another),
+/// telling `clock` the steps each trains and saying the time left as runs start or finish.
 pub fn train_pending(
     planned: Vec<PlannedRun>,
     parallel: usize,
     trainer: &dyn RunTrainer,
+    clock: &mut StepsClock,
 ) -> Result<SweepOutcome> {
     let mut outcome = SweepOutcome {
         runs: planned,
@@ -127,19 +146,23 @@ pub fn train_pending(
     if parallel <= 1 {
         for run in pending {
             let Some(_claim) = claim(&run, &mut outcome.skipped)? else {
+                clock.dropped(run.steps_left());
                 continue;
             };
-            println!("== run {}", run.id);
-            if let Err(e) = trainer.train(&run.plan_path, &run.dir) {
-                if e.is::<crate::Stopped>() {
-                    return Err(e); // the whole sweep was asked to stop; running it again goes on
+            println!("== run {} ({}){}", run.id, run.label, clock.summary());
+            match trainer.train(&run.plan_path, &run.dir) {
+                Ok(()) => clock.trained(run.steps_left()),
+                // The whole sweep was asked to stop; running it again goes on.
+                Err(e) if e.is::<crate::Stopped>() => return Err(e),
+                Err(e) => {
+                    eprintln!("run {} failed: {e:#}", run.id);
+                    clock.dropped(run.steps_left());
+                    outcome.failed.push((run.id, format!("{e:#}")));
                 }
-                eprintln!("run {} failed: {e:#}", run.id);
-                outcome.failed.push((run.id, format!("{e:#}")));
             }
         }
     } else {
-        train_in_children(pending, parallel, trainer, &mut outcome)?;
+        train_in_children(pending, parallel, trainer, &mut outcome, clock)?;
     }
     Ok(outcome)
 }
@@ -180,36 +203,42 @@ fn train_in_children(
     k: usize,
     trainer: &dyn RunTrainer,
     outcome: &mut SweepOutcome,
+    clock: &mut StepsClock,
 ) -> Result<()> {
     let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / k).max(1);
     let mut queue = pending.into_iter();
-    let mut running: Vec<(String, Child, RunLock)> = Vec::new();
+    let mut running: Vec<(PlannedRun, Child, RunLock)> = Vec::new();
     loop {
         while running.len() < k {
             let Some(run) = queue.next() else {
                 break;
             };
             let Some(claim) = claim(&run, &mut outcome.skipped)? else {
+                clock.dropped(run.steps_left());
                 continue;
             };
             let child = spawn(&run, trainer, threads)?;
-            running.push((run.id, child, claim));
+            running.push((run, child, claim));
         }
         if running.is_empty() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         let mut still = Vec::new();
-        for (id, mut child, claim) in running {
+        for (run, mut child, claim) in running {
             match child.try_wait()? {
-                Some(status) if status.success() => println!("== run {id} done"),
+                Some(status) if status.success() => {
+                    clock.trained(run.steps_left());
+                    println!("== run {} done{}", run.id, clock.summary());
+                }
                 Some(status) => {
-                    eprintln!("== run {id} failed (see its train.log)");
+                    eprintln!("== run {} failed (see its train.log)", run.id);
+                    clock.dropped(run.steps_left());
                     outcome
                         .failed
-                        .push((id, format!("{status}; see its train.log")));
+                        .push((run.id, format!("{status}; see its train.log")));
                 }
-                None => still.push((id, child, claim)),
+                None => still.push((run, child, claim)),
             }
         }
         running = still;
@@ -259,7 +288,8 @@ pub fn run_sweep(
             ..Default::default()
         });
     }
-    finish_sweep(train_pending(planned, parallel, trainer)?)
+    let mut clock = StepsClock::new(planned.iter().map(PlannedRun::steps_left).sum());
+    finish_sweep(train_pending(planned, parallel, trainer, &mut clock)?)
 }
 
 /// Says which runs other processes held, and fails naming every run that failed.
@@ -394,7 +424,14 @@ mod tests {
         let planned = write_runs(&runs, out.path()).unwrap();
         let _held = RunLock::acquire_named(&planned[0].dir, SWEEP_LOCK).unwrap();
         let trainer = fake(&[&runs[1].id]);
-        let outcome = train_pending(planned, 1, &trainer).unwrap();
+        let mut clock = StepsClock::new(planned.iter().map(PlannedRun::steps_left).sum());
+        let outcome = train_pending(planned, 1, &trainer, &mut clock).unwrap();
+        // Of 3 × 4 steps, the skipped and the failed run's are dropped from the time left.
+        let ten = std::time::Duration::from_secs(10);
+        assert_eq!(
+            clock.summary_after(ten),
+            "; 4 of 4 steps trained in 10s, about 0s left"
+        );
         assert_eq!(outcome.skipped, [runs[0].id.clone()]);
         assert_eq!(outcome.failed.len(), 1);
         assert_eq!(outcome.failed[0].0, runs[1].id);

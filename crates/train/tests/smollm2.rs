@@ -47,7 +47,7 @@ fn smollm2_gguf_import_matches_the_numpy_reference_and_says_paris() {
 
     let dir = tempfile::tempdir().unwrap();
     let hf = dir.path().join("smollm2");
-    let summary = rewarm_interop::import_gguf(&gguf, &hf).unwrap();
+    let summary = rewarm_interop::import_gguf(&gguf, &hf, &|_, _| {}).unwrap();
     assert_eq!(summary.params, 134_515_008);
     assert!(
         summary.tokenizer && summary.notes.is_empty(),

@@ -48,7 +48,7 @@ fn smollm2_german_example_trains_on_cpu_and_reports() {
 
     // rewarm import gguf … --out runs/smollm2/model
     let hf = dir.path().join("model");
-    let summary = rewarm_interop::import_gguf(&gguf, &hf).unwrap();
+    let summary = rewarm_interop::import_gguf(&gguf, &hf, &|_, _| {}).unwrap();
     assert!(summary.tokenizer, "{:?}", summary.notes);
     let tokenizer_json = hf.join("tokenizer.json");
 
