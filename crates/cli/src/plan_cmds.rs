@@ -95,14 +95,28 @@ pub fn report(args: ReportArgs) -> Result<()> {
 pub struct ExportMetricsArgs {
     /// The run folder (the one holding metrics.jsonl).
     run: PathBuf,
-    /// Folder to write train.csv, eval.csv and rollbacks.csv into (created if missing).
+    /// Folder to write train, eval and rollbacks tables into (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// csv (train.csv, …) or parquet (train.parquet, …; pandas.read_parquet with pyarrow).
+    #[arg(long, value_enum, default_value_t = TableFormat::Csv)]
+    format: TableFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TableFormat {
+    Csv,
+    Parquet,
 }
 
 pub fn export_metrics(args: ExportMetricsArgs) -> Result<()> {
+    use rewarm_report::export::Format;
     let tables = rewarm_report::export::export_metrics(&args.run)?;
-    for path in tables.write(&args.out)? {
+    let format = match args.format {
+        TableFormat::Csv => Format::Csv,
+        TableFormat::Parquet => Format::Parquet,
+    };
+    for path in tables.write(&args.out, format)? {
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -173,6 +173,16 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
     );
     let eval_csv = std::fs::read_to_string(d.join("csv/eval.csv")).unwrap();
     assert_eq!(eval_csv.lines().count(), 1 + evals.len(), "{eval_csv}");
+    let printed = ok(d, "export-metrics run --out pq --format parquet");
+    assert_has(&printed, &["pq/train.parquet", "pq/eval.parquet"]);
+
+    // TensorBoard's file holds the same records, each once although the run was opened again: the file
+    // version, then a train event per step and an eval event per record.
+    let tb = std::fs::read_dir(run.join("tensorboard")).unwrap();
+    let files: Vec<_> = tb.map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let events = rewarm_runfolder::tensorboard::read_events(&files[0]).unwrap();
+    assert_eq!(events.len() as u64, 1 + PLAN_STEPS + evals.len() as u64);
 }
 
 #[test]

@@ -1,25 +1,92 @@
-//! `rewarm export-metrics`: a run's `metrics.jsonl` as CSV tables that pandas, R and spreadsheets read —
-//! one table per record kind, one row per record, in the order the run wrote them.
+//! `rewarm export-metrics`: a run's `metrics.jsonl` as tables that pandas, R and spreadsheets read — one
+//! table per record kind, one row per record, in the order the run wrote them — as CSV or Parquet.
+//!
+//! A table is typed columns ([`Cells`]): integers, floats (empty where a record has no value) and text.
+//! CSV writes them with Rust's shortest round-trip number format; Parquet as INT64, DOUBLE (both
+//! optional) and UTF-8 BYTE_ARRAY columns, uncompressed, one row group.
 
 use crate::ReportError;
+use parquet::basic::{LogicalType, Repetition, Type as PhysicalType};
+use parquet::data_type::ByteArray;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::Type;
 use rewarm_runfolder::{EvalRecord, Record, RollbackRecord, TrainRecord};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The CSV text of each table; a table without rows has its header only.
-#[derive(Debug, PartialEq)]
-pub struct MetricsCsv {
-    /// `train.csv`: step, stage, tokens, lr, loss, grad_norm, batch_sequences, replay_fraction,
-    /// tokens_per_second, spikes_skipped, then `tokens:SOURCE` for every source (and `SOURCE/replay`) the run logged.
-    pub train: String,
-    /// `eval.csv`: step, stage, tokens, set, loss, perplexity, bits_per_byte, eval_tokens (empty where
-    /// the record has none).
-    pub eval: String,
-    /// `rollbacks.csv`: step, failed_step, lr_scale.
-    pub rollbacks: String,
+/// The file format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
 }
 
-impl MetricsCsv {
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// One column's values.
+#[derive(Debug, PartialEq)]
+pub enum Cells {
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Text(Vec<String>),
+}
+
+impl Cells {
+    fn len(&self) -> usize {
+        match self {
+            Cells::Int(v) => v.len(),
+            Cells::Float(v) => v.len(),
+            Cells::Text(v) => v.len(),
+        }
+    }
+
+    /// Row `i` as CSV writes it (empty for a missing value).
+    fn text(&self, i: usize) -> String {
+        match self {
+            Cells::Int(v) => v[i].map_or(String::new(), |x| x.to_string()),
+            Cells::Float(v) => v[i].map_or(String::new(), |x| x.to_string()),
+            Cells::Text(v) => v[i].clone(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub cells: Cells,
+}
+
+/// One record kind's table.
+#[derive(Debug, PartialEq)]
+pub struct Table {
+    /// The file stem: `train`, `eval` or `rollbacks`.
+    pub name: &'static str,
+    pub columns: Vec<Column>,
+}
+
+/// A run's metrics as three tables.
+#[derive(Debug, PartialEq)]
+pub struct MetricsTables {
+    /// step, stage, tokens, lr, loss, grad_norm, batch_sequences, replay_fraction, tokens_per_second,
+    /// spikes_skipped, then `tokens:SOURCE` for every source (and `SOURCE/replay`) the run logged.
+    pub train: Table,
+    /// step, stage, tokens, set, loss, perplexity, bits_per_byte, eval_tokens (empty where the record
+    /// has none).
+    pub eval: Table,
+    /// step, failed_step, lr_scale.
+    pub rollbacks: Table,
+}
+
+impl MetricsTables {
     pub fn new(records: &[Record]) -> Self {
         let (mut train, mut eval, mut rollbacks) = (Vec::new(), Vec::new(), Vec::new());
         for record in records {
@@ -30,139 +97,216 @@ impl MetricsCsv {
                 Record::Unknown => {}
             }
         }
-        MetricsCsv {
+        MetricsTables {
             train: train_table(&train),
             eval: eval_table(&eval),
             rollbacks: rollback_table(&rollbacks),
         }
     }
 
-    /// Writes `train.csv`, `eval.csv` and `rollbacks.csv` into `out` (created if missing); returns their
+    /// Writes `train`, `eval` and `rollbacks` in `format` into `out` (created if missing); returns their
     /// paths.
-    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, ReportError> {
-        let fail = |path: &Path, e: std::io::Error| ReportError {
+    pub fn write(&self, out: &Path, format: Format) -> Result<Vec<PathBuf>, ReportError> {
+        let fail = |path: &Path, why: String| ReportError {
             path: path.display().to_string(),
-            why: e.to_string(),
+            why,
             hint: "choose an --out folder you can write".into(),
         };
-        std::fs::create_dir_all(out).map_err(|e| fail(out, e))?;
+        std::fs::create_dir_all(out).map_err(|e| fail(out, e.to_string()))?;
         let mut written = Vec::new();
-        for (name, text) in [
-            ("train.csv", &self.train),
-            ("eval.csv", &self.eval),
-            ("rollbacks.csv", &self.rollbacks),
-        ] {
-            let path = out.join(name);
-            std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
+        for table in [&self.train, &self.eval, &self.rollbacks] {
+            let path = out.join(format!("{}.{}", table.name, format.extension()));
+            let bytes = match format {
+                Format::Csv => Ok(table.to_csv().into_bytes()),
+                Format::Parquet => table.to_parquet(),
+            };
+            let bytes = bytes.map_err(|e| fail(&path, e.to_string()))?;
+            std::fs::write(&path, bytes).map_err(|e| fail(&path, e.to_string()))?;
             written.push(path);
         }
         Ok(written)
     }
 }
 
-/// The metrics of the run folder `run` as CSV tables.
-pub fn export_metrics(run: &Path) -> Result<MetricsCsv, ReportError> {
+/// The metrics of the run folder `run` as tables.
+pub fn export_metrics(run: &Path) -> Result<MetricsTables, ReportError> {
     let path = rewarm_runfolder::RunDir::new(run).metrics();
-    Ok(MetricsCsv::new(&rewarm_runfolder::metrics_log::read(
+    Ok(MetricsTables::new(&rewarm_runfolder::metrics_log::read(
         &path,
     )?))
 }
 
-fn train_table(rows: &[&TrainRecord]) -> String {
+impl Table {
+    fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.cells.len())
+    }
+
+    /// CSV text (RFC 4180 quoting, `\n` line ends); a table without rows has its header only.
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = self.columns.iter().map(|c| c.name.as_str());
+        w.write_record(header).expect("writing to memory");
+        for i in 0..self.rows() {
+            let row = self.columns.iter().map(|c| c.cells.text(i));
+            w.write_record(row).expect("writing to memory");
+        }
+        String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV of UTF-8 fields")
+    }
+
+    /// A Parquet file of the table.
+    pub fn to_parquet(&self) -> parquet::errors::Result<Vec<u8>> {
+        let fields = self
+            .columns
+            .iter()
+            .map(parquet_field)
+            .collect::<Result<_, _>>()?;
+        let schema = Type::group_type_builder(self.name)
+            .with_fields(fields)
+            .build()?;
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut out = Vec::new();
+        let mut writer = SerializedFileWriter::new(&mut out, Arc::new(schema), props)?;
+        let mut group = writer.next_row_group()?;
+        for column in &self.columns {
+            let mut w = group.next_column()?.expect("one writer per schema field");
+            write_cells(&mut w, &column.cells)?;
+            w.close()?;
+        }
+        group.close()?;
+        writer.close()?;
+        Ok(out)
+    }
+}
+
+/// A column's Parquet field: INT64 and DOUBLE optional, text a required UTF-8 string.
+fn parquet_field(column: &Column) -> parquet::errors::Result<Arc<Type>> {
+    let (physical, repetition, logical) = match column.cells {
+        Cells::Int(_) => (PhysicalType::INT64, Repetition::OPTIONAL, None),
+        Cells::Float(_) => (PhysicalType::DOUBLE, Repetition::OPTIONAL, None),
+        Cells::Text(_) => (
+            PhysicalType::BYTE_ARRAY,
+            Repetition::REQUIRED,
+            Some(LogicalType::String),
+        ),
+    };
+    let field = Type::primitive_type_builder(&column.name, physical)
+        .with_repetition(repetition)
+        .with_logical_type(logical)
+        .build()?;
+    Ok(Arc::new(field))
+}
+
+/// Writes `cells` into a column writer of the matching type (definition level 1 = present).
+fn write_cells(
+    w: &mut parquet::file::writer::SerializedColumnWriter<'_>,
+    cells: &Cells,
+) -> parquet::errors::Result<()> {
+    use parquet::data_type::{ByteArrayType, DoubleType, Int64Type};
+    fn present<T: Copy>(v: &[Option<T>]) -> (Vec<T>, Vec<i16>) {
+        (
+            v.iter().flatten().copied().collect(),
+            v.iter().map(|x| x.is_some() as i16).collect(),
+        )
+    }
+    match cells {
+        Cells::Int(v) => {
+            let (values, defined) = present(v);
+            w.typed::<Int64Type>()
+                .write_batch(&values, Some(&defined), None)?;
+        }
+        Cells::Float(v) => {
+            let (values, defined) = present(v);
+            w.typed::<DoubleType>()
+                .write_batch(&values, Some(&defined), None)?;
+        }
+        Cells::Text(v) => {
+            let values: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+            w.typed::<ByteArrayType>()
+                .write_batch(&values, None, None)?;
+        }
+    }
+    Ok(())
+}
+
+fn ints<T>(name: &str, rows: &[&T], f: impl Fn(&T) -> Option<i64>) -> Column {
+    let cells = Cells::Int(rows.iter().map(|r| f(r)).collect());
+    Column {
+        name: name.into(),
+        cells,
+    }
+}
+
+fn floats<T>(name: &str, rows: &[&T], f: impl Fn(&T) -> Option<f64>) -> Column {
+    let cells = Cells::Float(rows.iter().map(|r| f(r)).collect());
+    Column {
+        name: name.into(),
+        cells,
+    }
+}
+
+fn texts<T>(name: &str, rows: &[&T], f: impl Fn(&T) -> String) -> Column {
+    let cells = Cells::Text(rows.iter().map(|r| f(r)).collect());
+    Column {
+        name: name.into(),
+        cells,
+    }
+}
+
+fn train_table(rows: &[&TrainRecord]) -> Table {
     let sources: BTreeSet<&String> = rows
         .iter()
         .flat_map(|t| t.tokens_by_source.keys())
         .collect();
-    let mut header: Vec<String> = [
-        "step",
-        "stage",
-        "tokens",
-        "lr",
-        "loss",
-        "grad_norm",
-        "batch_sequences",
-        "replay_fraction",
-        "tokens_per_second",
-        "spikes_skipped",
-    ]
-    .map(String::from)
-    .to_vec();
-    header.extend(sources.iter().map(|s| format!("tokens:{s}")));
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    table(
-        &header,
-        rows.iter().map(|t| {
-            let mut row = vec![
-                t.step.to_string(),
-                t.stage.clone(),
-                t.tokens.to_string(),
-                t.lr.to_string(),
-                t.loss.to_string(),
-                t.grad_norm.to_string(),
-                t.batch_sequences.to_string(),
-                t.replay_fraction.to_string(),
-                t.tokens_per_second.to_string(),
-                t.spikes_skipped.to_string(),
-            ];
-            row.extend(
-                sources
-                    .iter()
-                    .map(|s| t.tokens_by_source.get(*s).copied().unwrap_or(0).to_string()),
-            );
-            row
-        }),
-    )
-}
-
-fn rollback_table(rows: &[&RollbackRecord]) -> String {
-    table(
-        &["step", "failed_step", "lr_scale"],
-        rows.iter().map(|b| {
-            vec![
-                b.step.to_string(),
-                b.failed_step.to_string(),
-                b.lr_scale.to_string(),
-            ]
-        }),
-    )
-}
-
-fn eval_table(rows: &[&EvalRecord]) -> String {
-    let optional = |v: Option<String>| v.unwrap_or_default();
-    table(
-        &[
-            "step",
-            "stage",
-            "tokens",
-            "set",
-            "loss",
-            "perplexity",
-            "bits_per_byte",
-            "eval_tokens",
-        ],
-        rows.iter().map(|e| {
-            vec![
-                e.step.to_string(),
-                e.stage.clone(),
-                e.tokens.to_string(),
-                e.set.clone(),
-                e.loss.to_string(),
-                e.perplexity.to_string(),
-                optional(e.bits_per_byte.map(|b| b.to_string())),
-                optional(e.eval_tokens.map(|n| n.to_string())),
-            ]
-        }),
-    )
-}
-
-/// CSV text (RFC 4180 quoting, `\n` line ends) of a header and rows.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).expect("writing to memory");
-    for row in rows {
-        w.write_record(&row).expect("writing to memory");
+    let int = |x: u64| Some(x as i64);
+    let mut columns = vec![
+        ints("step", rows, |t| int(t.step)),
+        texts("stage", rows, |t| t.stage.clone()),
+        ints("tokens", rows, |t| int(t.tokens)),
+        floats("lr", rows, |t| Some(t.lr)),
+        floats("loss", rows, |t| Some(t.loss)),
+        floats("grad_norm", rows, |t| Some(t.grad_norm)),
+        ints("batch_sequences", rows, |t| int(t.batch_sequences)),
+        floats("replay_fraction", rows, |t| Some(t.replay_fraction)),
+        floats("tokens_per_second", rows, |t| Some(t.tokens_per_second)),
+        ints("spikes_skipped", rows, |t| int(t.spikes_skipped)),
+    ];
+    columns.extend(sources.iter().map(|s| {
+        // 0 before a source first appears.
+        ints(&format!("tokens:{s}"), rows, |t| {
+            int(t.tokens_by_source.get(*s).copied().unwrap_or(0))
+        })
+    }));
+    Table {
+        name: "train",
+        columns,
     }
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV of UTF-8 fields")
+}
+
+fn rollback_table(rows: &[&RollbackRecord]) -> Table {
+    Table {
+        name: "rollbacks",
+        columns: vec![
+            ints("step", rows, |b| Some(b.step as i64)),
+            ints("failed_step", rows, |b| Some(b.failed_step as i64)),
+            floats("lr_scale", rows, |b| Some(b.lr_scale)),
+        ],
+    }
+}
+
+fn eval_table(rows: &[&EvalRecord]) -> Table {
+    Table {
+        name: "eval",
+        columns: vec![
+            ints("step", rows, |e| Some(e.step as i64)),
+            texts("stage", rows, |e| e.stage.clone()),
+            ints("tokens", rows, |e| Some(e.tokens as i64)),
+            texts("set", rows, |e| e.set.clone()),
+            floats("loss", rows, |e| Some(e.loss)),
+            floats("perplexity", rows, |e| Some(e.perplexity)),
+            floats("bits_per_byte", rows, |e| e.bits_per_byte),
+            ints("eval_tokens", rows, |e| e.eval_tokens.map(|n| n as i64)),
+        ],
+    }
 }
 
 #[cfg(test)]
@@ -210,19 +354,48 @@ mod tests {
                 lr_scale: 0.5,
             }),
         ];
-        let csv = MetricsCsv::new(&records);
+        let tables = MetricsTables::new(&records);
         assert_eq!(
-            csv.train,
+            tables.train.to_csv(),
             "step,stage,tokens,lr,loss,grad_norm,batch_sequences,replay_fraction,tokens_per_second,spikes_skipped,tokens:de,tokens:en/replay\n\
              5,\"cpt, de\",96,0.001,2.5,0.75,32,0.25,9000.5,0,96,0\n\
              10,\"cpt, de\",256,0.001,2.5,0.75,32,0.25,9000.5,0,192,64\n"
         );
         assert_eq!(
-            csv.eval,
+            tables.eval.to_csv(),
             "step,stage,tokens,set,loss,perplexity,bits_per_byte,eval_tokens\n0,\"cpt, de\",0,en,4.5,90,,128\n"
         );
-        assert_eq!(csv.rollbacks, "step,failed_step,lr_scale\n5,8,0.5\n");
-        let empty = MetricsCsv::new(&[]);
-        assert_eq!(empty.rollbacks, "step,failed_step,lr_scale\n");
+        assert_eq!(
+            tables.rollbacks.to_csv(),
+            "step,failed_step,lr_scale\n5,8,0.5\n"
+        );
+        // Parquet holds the same rows, typed: integers, floats, text, and null where CSV is empty.
+        let dir = tempfile::tempdir().unwrap();
+        let written = tables.write(dir.path(), Format::Parquet).unwrap();
+        let rows = |name: &str| -> Vec<String> {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let file = std::fs::File::open(dir.path().join(name)).unwrap();
+            let reader = SerializedFileReader::new(file).unwrap();
+            let rows = reader.get_row_iter(None).unwrap();
+            rows.map(|r| r.unwrap().to_string()).collect()
+        };
+        assert_eq!(written.len(), 3);
+        assert_eq!(
+            rows("eval.parquet"),
+            ["{step: 0, stage: \"cpt, de\", tokens: 0, set: \"en\", loss: 4.5, perplexity: 90.0, \
+              bits_per_byte: null, eval_tokens: 128}"]
+        );
+        assert_eq!(
+            rows("train.parquet")[1],
+            "{step: 10, stage: \"cpt, de\", tokens: 256, lr: 0.001, loss: 2.5, grad_norm: 0.75, \
+             batch_sequences: 32, replay_fraction: 0.25, tokens_per_second: 9000.5, spikes_skipped: 0, \
+             tokens:de: 192, tokens:en/replay: 64}"
+        );
+        assert_eq!(
+            rows("rollbacks.parquet"),
+            ["{step: 5, failed_step: 8, lr_scale: 0.5}"]
+        );
+        let empty = MetricsTables::new(&[]);
+        assert_eq!(empty.rollbacks.to_csv(), "step,failed_step,lr_scale\n");
     }
 }

@@ -54,6 +54,11 @@ impl RunDir {
         self.root.join("metrics.jsonl")
     }
 
+    /// `tensorboard/`: the event file mirroring metrics.jsonl ([`crate::tensorboard`]).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+
     /// `baselines.json` ([`crate::Baselines`]).
     pub fn baselines(&self) -> PathBuf {
         self.root.join("baselines.json")

@@ -4,7 +4,7 @@
 //!
 //! - [`layout`]: where each file lives ([`RunDir`], [`CheckpointDir`], [`SweepDir`]);
 //! - [`records`]: the `metrics.jsonl` records, tagged by `kind`, with a schema version; [`metrics_log`]
-//!   appends and reads them;
+//!   appends and reads them, mirroring them into a TensorBoard event file ([`tensorboard`]);
 //! - [`PlanFile`] (`plan.json`), [`Environment`] (`environment.json`), [`Baselines`] (`baselines.json`), [`SweepIndex`] (`sweep.json`), [`TrainState`] (a checkpoint's
 //!   `state.json`);
 //! - [`checkpoints`]: complete checkpoints, retention, safe removal, and the content hashes their `DONE`
@@ -27,6 +27,7 @@ mod plan_file;
 pub mod records;
 mod state;
 mod sweep_index;
+pub mod tensorboard;
 
 pub use baselines::{Baselines, SetBaseline};
 pub use consumed::{ConsumedSegment, Consumption, SourceConsumption};

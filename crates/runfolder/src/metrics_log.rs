@@ -5,23 +5,43 @@
 use crate::atomic::write_atomic;
 use crate::error::{Result, RunFolderError};
 use crate::records::{Line, Record, SCHEMA_VERSION};
+use crate::tensorboard::EventFile;
 use crate::RunDir;
 use std::path::{Path, PathBuf};
 
 pub struct MetricsLog {
     path: PathBuf,
     file: std::fs::File,
+    /// The same records for TensorBoard.
+    events: EventFile,
 }
 
 impl MetricsLog {
     /// Opens the run's metrics.jsonl for appending, first dropping every line whose step is after
-    /// `keep_through` (the checkpoint being resumed); `None` (a fresh start) drops every line.
+    /// `keep_through` (the checkpoint being resumed); `None` (a fresh start) drops every line. The
+    /// TensorBoard event file is written afresh from the lines kept.
     pub fn open(run: &RunDir, keep_through: Option<u64>) -> Result<Self> {
         let path = run.metrics();
         crate::atomic::refuse_link(&path)?;
+        Self::truncate(&path, keep_through)?;
+        let kept = if path.exists() {
+            read(&path)?
+        } else {
+            Vec::new()
+        };
+        let events = EventFile::rewrite(run, &kept)?;
+        let file = crate::atomic::open_in_place(
+            std::fs::OpenOptions::new().create(true).append(true),
+            &path,
+        )?;
+        Ok(MetricsLog { path, file, events })
+    }
+
+    /// Drops every line of the file at `path` whose step is after `keep_through` (every line for `None`).
+    fn truncate(path: &Path, keep_through: Option<u64>) -> Result<()> {
         if path.exists() {
-            let bytes = std::fs::read(&path).map_err(|e| RunFolderError::io(&path, e))?;
-            let kept: String = whole_lines(&path, &bytes)?
+            let bytes = std::fs::read(path).map_err(|e| RunFolderError::io(path, e))?;
+            let kept: String = whole_lines(path, &bytes)?
                 .into_iter()
                 .filter(|l| {
                     let step = serde_json::from_str::<Line>(l)
@@ -32,18 +52,15 @@ impl MetricsLog {
                 .map(|l| format!("{l}\n"))
                 .collect();
             if kept.len() != bytes.len() {
-                write_atomic(&path, kept.as_bytes()).map_err(|e| RunFolderError::io(&path, e))?;
+                write_atomic(path, kept.as_bytes()).map_err(|e| RunFolderError::io(path, e))?;
             }
         }
-        let file = crate::atomic::open_in_place(
-            std::fs::OpenOptions::new().create(true).append(true),
-            &path,
-        )?;
-        Ok(MetricsLog { path, file })
+        Ok(())
     }
 
-    /// Appends one record under the current schema version.
+    /// Appends one record under the current schema version (and its scalars to the event file).
     pub fn write(&mut self, record: Record) -> Result<()> {
+        self.events.write(&record)?;
         let line = Line {
             schema: SCHEMA_VERSION,
             record,
@@ -160,6 +177,15 @@ mod tests {
             .filter_map(Record::step)
             .collect();
         assert_eq!(steps, [1, 2, 3, 4]);
+        // The TensorBoard file says the same: its version, then steps 1–4 once each.
+        let events = crate::tensorboard::read_events(log.events.path()).unwrap();
+        let steps: Vec<i64> = events.iter().map(|e| e.step).collect();
+        assert_eq!(steps, [0, 1, 2, 3, 4]);
+        assert_eq!(
+            std::fs::read_dir(run.tensorboard()).unwrap().count(),
+            1,
+            "one event file"
+        );
         drop(log);
         MetricsLog::open(&run, None).unwrap();
         assert!(read(&run.metrics()).unwrap().is_empty());

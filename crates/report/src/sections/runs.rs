@@ -21,6 +21,10 @@ pub(crate) fn runs_section(ctx: &Ctx, figs: &mut Figures) -> Section {
          before it and opens the next."
             .into(),
     );
+    sec.text.push(
+        "Every number here comes from the runs' metrics.jsonl: `rewarm export-metrics RUN --out DIR`          writes it as CSV tables for pandas, and `tensorboard --logdir FOLDER` shows every run's          `tensorboard/` event file, the same numbers (docs/metrics.md)."
+            .into(),
+    );
     sec.tables.push(t);
     sec
 }
