@@ -63,6 +63,9 @@ enum Command {
     Report(plan_cmds::ReportArgs),
     /// A run's metrics.jsonl as CSV tables (train.csv, eval.csv, rollbacks.csv) for pandas or a spreadsheet.
     ExportMetrics(plan_cmds::ExportMetricsArgs),
+    /// A live terminal dashboard of run or sweep folders as they train: losses per set with the stage
+    /// boundaries, LR, speed, ETA and the stability gap so far (q quits).
+    Watch(plan_cmds::WatchArgs),
     /// The weighted average of several checkpoints (of one run, or branches of one trunk) as a Hugging
     /// Face folder: weight averaging in place of a learning-rate decay.
     Merge(interop_cmds::MergeArgs),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Study(args) => jobs_cmds::study(args),
         Command::Report(args) => plan_cmds::report(args),
         Command::ExportMetrics(args) => plan_cmds::export_metrics(args),
+        Command::Watch(args) => plan_cmds::watch(args),
         Command::Import(cmd) => interop_cmds::import(cmd),
         Command::Merge(args) => interop_cmds::merge(args),
         #[cfg(feature = "torch")]

@@ -1,4 +1,5 @@
-//! `plan` and `report`: a plan validated and resolved, and tables and figures from run folders. No
+//! `plan`, `report`, `export-metrics` and `watch`: a plan validated and resolved, and tables, figures and a
+//! live dashboard from run folders. No
 //! tensors: these work in a `rewarm` built without libtorch (`cargo build -p rewarm --no-default-features`).
 
 use anyhow::Result;
@@ -119,5 +120,46 @@ pub fn export_metrics(args: ExportMetricsArgs) -> Result<()> {
     for path in tables.write(&args.out, format)? {
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct WatchArgs {
+    /// Run folders or sweep folders (every run in them), read again at every refresh.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 2.0)]
+    refresh: f64,
+    /// Print one frame as text and exit (for logs, or without a terminal).
+    #[arg(long)]
+    once: bool,
+    /// The frame's size for --once, COLUMNSxROWS.
+    #[arg(long, default_value = "120x40", value_parser = parse_size)]
+    size: (u16, u16),
+}
+
+fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("`{text}`: give the size as COLUMNSxROWS, e.g. 120x40");
+    let (w, h) = text.split_once('x').ok_or_else(bad)?;
+    let (w, h) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if w < 20 || h < 10 {
+        return Err(format!("`{text}`: at least 20x10"));
+    }
+    Ok((w, h))
+}
+
+pub fn watch(args: WatchArgs) -> Result<()> {
+    if args.once {
+        print!(
+            "{}",
+            rewarm_watch::snapshot(&args.runs, args.size.0, args.size.1)
+        );
+        return Ok(());
+    }
+    if !(args.refresh.is_finite() && args.refresh >= 0.1) {
+        anyhow::bail!("--refresh {}: give at least 0.1 seconds", args.refresh);
+    }
+    rewarm_watch::watch(&args.runs, std::time::Duration::from_secs_f64(args.refresh))?;
     Ok(())
 }

@@ -183,6 +183,15 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
     assert_eq!(files.len(), 1, "{files:?}");
     let events = rewarm_runfolder::tensorboard::read_events(&files[0]).unwrap();
     assert_eq!(events.len() as u64, 1 + PLAN_STEPS + evals.len() as u64);
+
+    // The dashboard: one frame as text; without a terminal the live view refuses with a hint.
+    let frame = ok(d, "watch run --once --size 100x30");
+    assert_has(
+        &frame,
+        &["stage second (2/2) · step 8/8", "validation loss", "q quit"],
+    );
+    let refused = fails(d, "watch run");
+    assert_has(&refused, &["not one", "--once"]);
 }
 
 #[test]
