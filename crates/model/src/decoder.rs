@@ -95,6 +95,20 @@ impl Model {
         })
     }
 
+    /// [`Self::f_hidden`], showing `seen` each layer's index and the activation (B, T, I) entering its
+    /// MLP's output projection (the representation monitor's dormant units).
+    pub fn f_hidden_seen(
+        &self,
+        tokens: &Tensor,
+        seen: &mut dyn FnMut(usize, &Tensor),
+    ) -> Result<Tensor, ModelError> {
+        self.check_tokens("tokens", tokens)?;
+        Ok(match &self.arch {
+            Arch::Neox(model) => model.hidden_seen(tokens, seen),
+            Arch::Llama(model) => model.hidden_seen(tokens, seen),
+        })
+    }
+
     /// The output projection (V, C) (the input embedding when tied).
     pub fn output_weight(&self) -> &Tensor {
         match &self.arch {

@@ -136,7 +136,13 @@ impl Mlp {
 
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_seen(x, &mut |_| {})
+    }
+
+    /// [`Self::forward`], showing `seen` the activation (B, T, I) that enters `down_proj`.
+    pub fn forward_seen(&self, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         let hidden = self.gate_proj.forward(x).silu() * self.up_proj.forward(x); // (B, T, I)
+        seen(&hidden);
         self.down_proj.forward(&hidden)
     }
 }
@@ -165,12 +171,14 @@ impl Layer {
         })
     }
 
-    /// (B, T, C) → (B, T, C)
-    pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
+    /// (B, T, C) → (B, T, C); `seen` is shown the MLP's activation.
+    pub fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         let x = x + self
             .self_attn
             .forward(&self.input_layernorm.forward(x), rotary);
-        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x));
+        let mlp = self
+            .mlp
+            .forward_seen(&self.post_attention_layernorm.forward(&x), seen);
         x + mlp
     }
 }
@@ -232,9 +240,14 @@ impl Llama {
 
     /// tokens (B, T) → final hidden states (B, T, C), after the final RMSNorm.
     pub fn hidden(&self, tokens: &Tensor) -> Tensor {
+        self.hidden_seen(tokens, &mut |_, _| {})
+    }
+
+    /// [`Self::hidden`], showing `seen` each layer's index and MLP activation (B, T, I).
+    pub fn hidden_seen(&self, tokens: &Tensor, seen: &mut dyn FnMut(usize, &Tensor)) -> Tensor {
         let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
-        for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
         }
         self.norm.forward(&x)
     }

@@ -126,9 +126,15 @@ impl Mlp {
 
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_seen(x, &mut |_| {})
+    }
+
+    /// [`Self::forward`], showing `seen` the activation (B, T, I) that enters `dense_4h_to_h`.
+    pub fn forward_seen(&self, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         // HF "gelu" is the exact erf form, not the tanh approximation.
-        self.dense_4h_to_h
-            .forward(&self.dense_h_to_4h.forward(x).gelu("none"))
+        let a = self.dense_h_to_4h.forward(x).gelu("none");
+        seen(&a);
+        self.dense_4h_to_h.forward(&a)
     }
 }
 
@@ -158,18 +164,22 @@ impl Layer {
         })
     }
 
-    /// (B, T, C) → (B, T, C)
-    pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
+    /// (B, T, C) → (B, T, C); `seen` is shown the MLP's activation.
+    pub fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         let attention = self
             .attention
             .forward(&self.input_layernorm.forward(x), rotary);
         if self.use_parallel_residual {
             // GPT-J style: both branches read the same x.
-            let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(x));
+            let mlp = self
+                .mlp
+                .forward_seen(&self.post_attention_layernorm.forward(x), seen);
             x + attention + mlp
         } else {
             let x = x + attention;
-            let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x));
+            let mlp = self
+                .mlp
+                .forward_seen(&self.post_attention_layernorm.forward(&x), seen);
             x + mlp
         }
     }
@@ -232,9 +242,14 @@ impl GptNeox {
 
     /// tokens (B, T) → final hidden states (B, T, C), after the final LayerNorm.
     pub fn hidden(&self, tokens: &Tensor) -> Tensor {
+        self.hidden_seen(tokens, &mut |_, _| {})
+    }
+
+    /// [`Self::hidden`], showing `seen` each layer's index and MLP activation (B, T, I).
+    pub fn hidden_seen(&self, tokens: &Tensor, seen: &mut dyn FnMut(usize, &Tensor)) -> Tensor {
         let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
-        for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
         }
         self.final_layer_norm.forward(&x)
     }

@@ -47,7 +47,34 @@ pub struct PlanConfig {
     /// Keep an exponential moving average of the weights, written with every checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<EmaConfig>,
+    /// Measure the representation at every evaluation (rank, spectrum decay, dormant units, per-layer
+    /// weight and update norms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorConfig>,
     pub stages: Vec<StageConfig>,
+}
+
+/// `[monitor]`: at every evaluation, the final hidden states and MLP activations of the first
+/// `sequences` sequences of the first validation set give RankMe, α-ReQ and the fraction of dormant MLP
+/// units; the weights give per-layer norms and the update since the last evaluation (docs/metrics.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Sequences of the fixed evaluation batch (≥ 2).
+    #[serde(default = "default_monitor_sequences")]
+    pub sequences: u64,
+    /// A unit is dormant when its mean |activation| is at most this fraction of its layer's mean over
+    /// units (Sokar et al. 2023's τ), in [0, 1).
+    #[serde(default = "default_dormant_threshold")]
+    pub dormant_threshold: f64,
+}
+
+fn default_monitor_sequences() -> u64 {
+    16
+}
+
+fn default_dormant_threshold() -> f64 {
+    0.1
 }
 
 /// `[ema]`: after every step, ema ← decay·ema + (1 − decay)·θ (from the starting weights at step 0).

@@ -10,6 +10,7 @@
 //! sources' folders may have moved: their data is checked by its fingerprint, not by the path. Paths are
 //! not compared at all (a branch's plan names them absolutely): `init_from` is read at a fresh start
 //! only, and a tokenizer named in `data.tokenizer` is checked against the sources when they are opened.
+//! `[monitor]` may be added or removed: it only measures.
 
 use crate::{plan_file, Plan};
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
     for v in [&mut then, &mut now] {
         v["plan"]["init_from"].take();
         v["plan"]["data"]["tokenizer"].take();
+        // Measuring the representation changes no step.
+        v["plan"]["monitor"].take();
     }
     for name in sources_then.keys() {
         if !sources_now.contains_key(name) {

@@ -176,6 +176,21 @@ impl Validator {
         if let Some(e) = &config.ema {
             self.in_range([("ema.decay".into(), e.decay, e.decay > 0.0 && e.decay < 1.0)])?;
         }
+        if let Some(m) = &config.monitor {
+            let tau = m.dormant_threshold;
+            self.in_range([
+                (
+                    "monitor.sequences".into(),
+                    m.sequences as f64,
+                    m.sequences >= 2,
+                ),
+                (
+                    "monitor.dormant_threshold".into(),
+                    tau,
+                    (0.0..1.0).contains(&tau),
+                ),
+            ])?;
+        }
         if let Some(sp) = &g.spikes {
             self.in_range([
                 ("guard.spikes.sigmas".into(), sp.sigmas, sp.sigmas > 0.0),

@@ -74,6 +74,12 @@ fn the_same_plan_appended_stages_and_added_sources_continue() {
     // The data is checked by its fingerprint: a moved folder is the same source.
     let moved = with("\"prepared/en\"", "\"/data/en\"");
     assert!(check(&then, &plan(&moved), 250).is_ok());
+    // Measuring the representation changes no step: `[monitor]` may be added when resuming.
+    let monitored = with("[[stages]]", "[monitor]\nsequences = 4\n[[stages]]");
+    assert_eq!(
+        check(&then, &plan(&monitored), 60),
+        Ok(extension(&["de", "en"], None))
+    );
 }
 
 #[test]

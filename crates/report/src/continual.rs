@@ -272,6 +272,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             train: vec![],
             rollbacks: 0,
+            representation: Vec::new(),
             device: None,
             rewarm_version: None,
             seed: None,

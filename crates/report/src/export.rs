@@ -94,7 +94,8 @@ impl MetricsTables {
                 Record::Train(t) => train.push(t),
                 Record::Eval(e) => eval.push(e),
                 Record::Rollback(b) => rollbacks.push(b),
-                Record::Unknown => {}
+                // In TensorBoard's file and the report; not a table yet.
+                Record::Representation(_) | Record::Unknown => {}
             }
         }
         MetricsTables {

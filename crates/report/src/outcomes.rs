@@ -129,6 +129,7 @@ pub(crate) mod tests {
             ]),
             train: vec![],
             rollbacks: 0,
+            representation: Vec::new(),
             device: None,
             rewarm_version: None,
             seed: None,

@@ -17,6 +17,7 @@ use crate::sections::cost::cost_section;
 use crate::sections::final_loss::final_loss_section;
 use crate::sections::forgetting::forgetting_section;
 use crate::sections::profiles::profiles_section;
+use crate::sections::representation::representation_section;
 use crate::sections::runs::runs_section;
 use crate::sections::stability_gap::stability_gap_section;
 use crate::sections::summary::summary_section;
@@ -119,6 +120,7 @@ impl Report {
         ];
         sections.extend(against_union_section(&ctx));
         sections.push(stability_gap_section(&ctx));
+        sections.extend(representation_section(&ctx, &mut figs));
         sections.push(cost_section(&ctx));
         sections.push(time_to_target_section(&ctx, &workloads));
         sections.extend(profiles_section(&ctx, &workloads, &mut figs));

@@ -10,7 +10,8 @@ use crate::ReportError;
 use rewarm_arch::ModelConfig;
 use rewarm_plan::{Plan, PlanFile};
 use rewarm_runfolder::{
-    Baselines, Environment, Record, RunDir, RunFolderError, SweepDir, SweepIndex, TrainRecord,
+    Baselines, Environment, Record, RepresentationRecord, RunDir, RunFolderError, SweepDir,
+    SweepIndex, TrainRecord,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,6 +74,8 @@ pub struct RunData {
     pub evals: BTreeMap<String, Vec<EvalPoint>>,
     pub train: Vec<TrainPoint>,
     pub rollbacks: usize,
+    /// `[monitor]`'s measurements, by step.
+    pub representation: Vec<RepresentationRecord>,
     /// `environment.json` fields shown in the runs table.
     pub device: Option<String>,
     pub rewarm_version: Option<String>,
@@ -133,11 +136,11 @@ impl RunData {
                 "pass a run folder written by `rewarm train` (it holds plan.json and metrics.jsonl)",
             ));
         }
-        let (train, evals, rollbacks, derived_bpt) = read_metrics(&run.metrics())?;
-        let view = read_plan(&run.plan_json(), &train)?;
+        let records = read_metrics(&run.metrics())?;
+        let view = read_plan(&run.plan_json(), &records.train)?;
         let env = Environment::read(&run);
         let baselines = Baselines::read(&run)?;
-        let bytes_per_token = bytes_per_token(baselines.as_ref(), derived_bpt);
+        let bytes_per_token = bytes_per_token(baselines.as_ref(), records.bytes_per_token);
         Ok(RunData {
             method: name.clone(),
             name,
@@ -149,9 +152,10 @@ impl RunData {
             seq_len: view.seq_len,
             model: view.model,
             init_from: view.init_from,
-            evals,
-            train,
-            rollbacks,
+            evals: records.evals,
+            train: records.train,
+            rollbacks: records.rollbacks,
+            representation: records.representation,
             device: env.device,
             rewarm_version: env.rewarm_version,
             seed: view.seed,
@@ -310,12 +314,16 @@ fn stage_info(plan: &Plan, s: &rewarm_plan::resolved::StagePlan) -> StageInfo {
     }
 }
 
-type Records = (
-    Vec<TrainPoint>,
-    BTreeMap<String, Vec<EvalPoint>>,
-    usize,
-    BTreeMap<String, f64>,
-);
+/// What metrics.jsonl holds, as a report reads it.
+struct Records {
+    train: Vec<TrainPoint>,
+    evals: BTreeMap<String, Vec<EvalPoint>>,
+    rollbacks: usize,
+    /// Per set, implied by its eval records.
+    bytes_per_token: BTreeMap<String, f64>,
+    /// One per step (the last record wins after a rollback).
+    representation: Vec<RepresentationRecord>,
+}
 
 /// Reads metrics.jsonl (a torn last line is skipped; any other bad line is an error): train records by
 /// step and eval points per set, one per step (the last record wins after a rollback), the number of
@@ -325,6 +333,7 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
     let mut evals: BTreeMap<String, BTreeMap<u64, EvalPoint>> = BTreeMap::new();
     let mut bytes_per_token: BTreeMap<String, f64> = BTreeMap::new();
     let mut rollbacks = 0;
+    let mut representation: BTreeMap<u64, RepresentationRecord> = BTreeMap::new();
     for record in rewarm_runfolder::metrics_log::read(path)? {
         match record {
             Record::Train(t) => {
@@ -344,18 +353,22 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
                 evals.entry(e.set).or_default().insert(e.step, point);
             }
             Record::Rollback(_) => rollbacks += 1,
+            Record::Representation(r) => {
+                representation.insert(r.step, r);
+            }
             Record::Unknown => {}
         }
     }
-    Ok((
-        train.into_values().collect(),
-        evals
+    Ok(Records {
+        train: train.into_values().collect(),
+        evals: evals
             .into_iter()
             .map(|(k, m)| (k, m.into_values().collect()))
             .collect(),
         rollbacks,
         bytes_per_token,
-    ))
+        representation: representation.into_values().collect(),
+    })
 }
 
 /// Bytes per token per set: baselines.json's (the validation split's ratio), else what the eval records
@@ -556,6 +569,7 @@ mod tests {
             evals: BTreeMap::new(),
             train: vec![],
             rollbacks: 0,
+            representation: Vec::new(),
             device: None,
             rewarm_version: None,
             seed: None,

@@ -37,6 +37,8 @@ pub use layout::{step_dir_name, CheckpointDir, RunDir, SweepDir};
 pub use lock::RunLock;
 pub use metrics_log::MetricsLog;
 pub use plan_file::{model_of, PlanFile};
-pub use records::{EvalRecord, Record, RollbackRecord, TrainRecord};
+pub use records::{
+    EvalRecord, LayerStats, Record, RepresentationRecord, RollbackRecord, TrainRecord,
+};
 pub use state::{SpikeWindow, TrainState};
 pub use sweep_index::{SweepEntry, SweepIndex};

@@ -29,6 +29,7 @@ pub enum Record {
     Train(TrainRecord),
     Eval(EvalRecord),
     Rollback(RollbackRecord),
+    Representation(RepresentationRecord),
     /// A kind this build does not know (written by a newer rewarm); readers skip it.
     #[serde(other)]
     Unknown,
@@ -41,6 +42,7 @@ impl Record {
             Record::Train(r) => Some(r.step),
             Record::Eval(r) => Some(r.step),
             Record::Rollback(r) => Some(r.step),
+            Record::Representation(r) => Some(r.step),
             Record::Unknown => None,
         }
     }
@@ -101,6 +103,39 @@ pub struct RollbackRecord {
     pub step: u64,
     pub failed_step: u64,
     pub lr_scale: f64,
+}
+
+/// The representation after `step` steps (`[monitor]`), measured on the first sequences of validation
+/// set `set` at an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepresentationRecord {
+    pub step: u64,
+    pub stage: String,
+    pub tokens: u64,
+    pub set: String,
+    /// RankMe (Garrido et al. 2023): exp of the entropy of the final hidden states' normalised singular
+    /// values; between 1 and the hidden size.
+    pub rank_me: f64,
+    /// α-ReQ (Agrawal et al. 2022): the power-law decay λ_k ∝ k^−α of the hidden states' covariance
+    /// eigenvalues, fitted by least squares in log–log.
+    pub alpha_req: f64,
+    /// Fraction of MLP units, over all layers, that are dormant (mean |activation| ≤ τ × their layer's
+    /// mean; Sokar et al. 2023).
+    pub dormant_fraction: f64,
+    /// Per transformer layer, in order.
+    pub layers: Vec<LayerStats>,
+}
+
+/// One layer's share of [`RepresentationRecord`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// ‖θ_layer‖₂ over all the layer's parameters.
+    pub weight_norm: f64,
+    /// ‖θ_layer − θ_layer at the previous measurement‖₂; absent at the first one of a process (after a
+    /// resume too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_norm: Option<f64>,
+    pub dormant_fraction: f64,
 }
 
 #[cfg(test)]

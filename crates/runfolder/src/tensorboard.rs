@@ -143,6 +143,23 @@ pub fn scalars(record: &Record) -> Option<(u64, Vec<(String, f64)>)> {
             Some((e.step, values))
         }
         Record::Rollback(r) => Some((r.step, tagged(&[("rollback/lr_scale", r.lr_scale)]))),
+        Record::Representation(r) => {
+            let mut values = tagged(&[
+                ("representation/rank_me", r.rank_me),
+                ("representation/alpha_req", r.alpha_req),
+                ("representation/dormant_fraction", r.dormant_fraction),
+            ]);
+            for (i, l) in r.layers.iter().enumerate() {
+                values.push((
+                    format!("representation/layer{i}/weight_norm"),
+                    l.weight_norm,
+                ));
+                if let Some(u) = l.update_norm {
+                    values.push((format!("representation/layer{i}/update_norm"), u));
+                }
+            }
+            Some((r.step, values))
+        }
         Record::Unknown => None,
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod inject;
 pub mod interrupt;
 pub mod memory;
+pub mod monitor;
 pub mod observer;
 pub mod open;
 pub mod optim;

@@ -6,6 +6,7 @@ use crate::backend::dist::ProcessGroup;
 use crate::ema::Ema;
 use crate::error::{TrainError, TrainResult};
 use crate::inject::Injector;
+use crate::monitor::Monitor;
 use crate::observer::Observer;
 use crate::optim::AdamW;
 use crate::resume;
@@ -82,6 +83,10 @@ impl<'a> Trainer<'a> {
                 .bf16_on(opts.device == Device::Cpu),
             spikes: None,
             ema,
+            // Rank 0 writes the measurements; the others need not measure.
+            monitor: writer
+                .then(|| plan.config.monitor.clone().map(Monitor::new))
+                .flatten(),
             _lock: lock,
         };
         t.spikes = t.spike_guard();

@@ -8,6 +8,7 @@ use crate::ema::Ema;
 use crate::error::{TrainError, TrainResult};
 use crate::inject::{Injection, Injector};
 use crate::interrupt::Interrupt;
+use crate::monitor::Monitor;
 use crate::observer::{Observer, StepRecord};
 use crate::optim::AdamW;
 use crate::run_data::Data;
@@ -20,7 +21,9 @@ use rewarm_model::Model;
 use rewarm_plan::config::{NonFinite, OptimizerPolicy};
 use rewarm_plan::{Plan, StepInfo};
 use rewarm_runfolder::checkpoints::{retention, Retain};
-use rewarm_runfolder::records::{EvalRecord, Record, RollbackRecord, TrainRecord};
+use rewarm_runfolder::records::{
+    EvalRecord, Record, RepresentationRecord, RollbackRecord, TrainRecord,
+};
 use rewarm_runfolder::{fault, MetricsLog, RunDir, RunLock, TrainState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -141,6 +144,8 @@ pub struct Trainer<'a> {
     pub(crate) spikes: Option<SpikeGuard>,
     /// The weights' moving average (`[ema]`).
     pub(crate) ema: Option<Ema>,
+    /// The representation monitor (`[monitor]`; rank 0 only).
+    pub(crate) monitor: Option<Monitor>,
     /// Held by rank 0 (the only writer of the run folder).
     pub(crate) _lock: Option<RunLock>,
 }
@@ -481,7 +486,26 @@ impl<'a> Trainer<'a> {
             self.observer.eval(step, &set.name, loss);
             fault::point("eval:mid").map_err(|e| TrainError::io(self.run.root(), e))?;
         }
-        Ok(())
+        self.measure_representation(step, stage.clone(), tokens)
+    }
+
+    /// `[monitor]`: measures the representation on the first validation set and logs it.
+    fn measure_representation(&mut self, step: u64, stage: String, tokens: u64) -> TrainResult<()> {
+        let (Some(monitor), Some(set)) = (&mut self.monitor, self.data.eval_sets.first()) else {
+            return Ok(());
+        };
+        let m = monitor.measure(&self.model, &self.opt.slots, set, self.opts.device);
+        let record = RepresentationRecord {
+            step,
+            stage,
+            tokens,
+            set: set.name.clone(),
+            rank_me: m.rank_me,
+            alpha_req: m.alpha_req,
+            dormant_fraction: m.dormant_fraction,
+            layers: m.layers,
+        };
+        self.log(Record::Representation(record))
     }
 
     /// Appends a record to metrics.jsonl (rank 0; the other ranks hold the same numbers).

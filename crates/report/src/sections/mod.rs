@@ -6,6 +6,7 @@
 //! - [`forgetting`]: forgetting, MER score and adaptation, also plotted against replay and peak LR;
 //! - [`against_union`]: each method's AVG against its union baseline's, "≈" within 2σ;
 //! - [`stability_gap`]: the stability gap after every boundary;
+//! - [`representation`]: `[monitor]`'s RankMe, α-ReQ and dormant units at boundaries (when measured);
 //! - [`cost`]: tokens and FLOPs relative to the union baseline;
 //! - [`time_to_target`]: time to target per workload, then [`profiles`]: performance profiles across them;
 //! - [`runs`]: stages, steps, tokens and notes per run, and one figure of every run's LR.
@@ -19,6 +20,7 @@ pub(crate) mod cost;
 pub(crate) mod final_loss;
 pub(crate) mod forgetting;
 pub(crate) mod profiles;
+pub(crate) mod representation;
 pub(crate) mod runs;
 pub(crate) mod stability_gap;
 pub(crate) mod summary;

@@ -1,0 +1,166 @@
+//! The representation monitor's measurements (`[monitor]`, docs/metrics.md): per method, RankMe, α-ReQ
+//! and the dormant-unit fraction at its latest boundary and at the end, beside its forgetting; and one
+//! figure per measure with every method over tokens. Only when some run measured.
+
+use super::forgetting::RunMeans;
+use super::{Ctx, Figures, Unit};
+use crate::method::Method;
+use crate::plot::{Chart, Series, Ticks};
+use crate::render::{loss, signed, stat, Table};
+use crate::report::Section;
+use crate::run::RunData;
+use rewarm_runfolder::RepresentationRecord;
+
+type Pick = fn(&RepresentationRecord) -> f64;
+const MEASURES: [(&str, &str, Pick); 3] = [
+    ("RankMe", "rank-me", |r| r.rank_me),
+    ("α-ReQ", "alpha-req", |r| r.alpha_req),
+    ("dormant", "dormant-fraction", |r| r.dormant_fraction),
+];
+
+/// `None` when no run has measurements.
+pub(crate) fn representation_section(ctx: &Ctx, figs: &mut Figures) -> Option<Section> {
+    if ctx.runs.iter().all(|r| r.representation.is_empty()) {
+        return None;
+    }
+    let mut sec = Section::new("Representation", true);
+    sec.text.push(
+        "Measured with `[monitor]` on the first sequences of the first validation set at every \
+         evaluation: RankMe (effective rank of the final hidden states; higher = more directions used), \
+         α-ReQ (decay of their covariance spectrum; higher = fewer dominant directions) and the fraction \
+         of dormant MLP units. Each at the latest boundary (step 0 of an `init_from` run) → at the end, \
+         beside the method's mean forgetting of old sets (nats): whether the representation's change \
+         goes with forgetting is for the reader to judge across methods; no causal claim is made here."
+            .into(),
+    );
+    let mut header = vec![ctx.who(), "boundary"];
+    header.extend(MEASURES.iter().map(|m| m.0));
+    header.push("forgetting");
+    let mut t = Table::new(&header).left(&[1]);
+    let means: Vec<RunMeans> = (0..ctx.runs.len())
+        .map(|i| RunMeans::of(ctx, i, Unit::Nats))
+        .collect();
+    for m in &ctx.methods {
+        t.rows.extend(row(ctx, m, &means));
+    }
+    sec.tables.push(t);
+    for (title, stem, pick) in MEASURES {
+        let name = figs.add(format!("representation-{stem}"), chart(ctx, title, pick));
+        sec.figures.push(name);
+    }
+    Some(sec)
+}
+
+/// The step of run `r`'s latest boundary with a measurement at or before it.
+fn boundary(r: &RunData) -> Option<u64> {
+    let last = r.representation.last()?.step;
+    let from = if r.init_from.is_some() { 0 } else { 1 };
+    r.stages
+        .iter()
+        .skip(from)
+        .map(|s| s.first_step)
+        .rfind(|&b| b < last)
+}
+
+/// The measurement at `step` (the last one at or before it).
+fn at(r: &RunData, step: u64) -> Option<&RepresentationRecord> {
+    r.representation.iter().rev().find(|x| x.step <= step)
+}
+
+/// Method `m`'s row: each measure at its boundary → at the end (means over its runs), and forgetting.
+fn row(ctx: &Ctx, m: &Method, means: &[RunMeans]) -> Option<Vec<String>> {
+    let first = &ctx.runs[m.first()];
+    let b = boundary(first);
+    let mut row = vec![
+        m.name.clone(),
+        b.map_or("–".into(), |b| format!("step {b}")),
+    ];
+    for (_, _, pick) in MEASURES {
+        let before = ctx.stat(m, |i| Some(pick(at(&ctx.runs[i], b?)?)));
+        let after = ctx.stat(m, |i| Some(pick(ctx.runs[i].representation.last()?)));
+        row.push(format!("{} → {}", stat(before, loss), stat(after, loss)));
+    }
+    row.push(stat(ctx.stat(m, |i| means[i].forgetting), signed));
+    first.representation.last().map(|_| row)
+}
+
+/// One measure over tokens, a line per method (the mean over its runs at the steps all measured).
+fn chart(ctx: &Ctx, title: &str, pick: Pick) -> Chart {
+    let mut chart = Chart::new(format!("{title} over training"), "tokens", title);
+    chart.x_ticks = Ticks::Si;
+    for m in &ctx.methods {
+        let runs: Vec<&RunData> = m.runs.iter().map(|&i| &ctx.runs[i]).collect();
+        let Some(first) = runs.first() else {
+            continue;
+        };
+        let points = first
+            .representation
+            .iter()
+            .filter_map(|x| {
+                let values: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.representation.iter().find(|y| y.step == x.step))
+                    .map(pick)
+                    .collect();
+                (values.len() == runs.len()).then(|| {
+                    (
+                        x.tokens as f64,
+                        values.iter().sum::<f64>() / values.len() as f64,
+                    )
+                })
+            })
+            .collect();
+        chart.series.push(Series::line(m.name.clone(), points));
+    }
+    chart
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcomes::tests::one_stage_run;
+    use crate::report::ReportOptions;
+
+    fn measured(step: u64, rank_me: f64) -> RepresentationRecord {
+        RepresentationRecord {
+            step,
+            stage: "cpt".into(),
+            tokens: 10 * step,
+            set: "de".into(),
+            rank_me,
+            alpha_req: 1.0,
+            dormant_fraction: 0.0,
+            layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_measure_goes_from_the_boundary_to_the_end_beside_forgetting() {
+        // An `init_from` run: step 0 is its boundary. RankMe 30 there, 20 at the end; English (old)
+        // rises from 4.0 to 5.0: forgetting +1.0 (k = 1).
+        let mut run = one_stage_run(Some("pretrained/"));
+        run.representation = vec![measured(0, 30.0), measured(10, 25.0), measured(20, 20.0)];
+        let options = ReportOptions {
+            last_k: 1,
+            ..ReportOptions::default()
+        };
+        let runs = [run];
+        let ctx = Ctx::new(&runs, None, &options);
+        let sec = representation_section(&ctx, &mut Figures::default()).expect("a section");
+        assert_eq!(
+            sec.tables[0].rows[0],
+            [
+                "r",
+                "step 0",
+                "30.0000 → 20.0000",
+                "1.0000 → 1.0000",
+                "0.0000 → 0.0000",
+                "+1.0000"
+            ]
+        );
+        // Without measurements there is no section.
+        let plain = [one_stage_run(None)];
+        let ctx = Ctx::new(&plain, None, &options);
+        assert!(representation_section(&ctx, &mut Figures::default()).is_none());
+    }
+}
