@@ -2,6 +2,7 @@
 //! own so that the comparison libraries (Hugging Face `tokenizers` for GPT-2, GitHub's `bpe`) stay out of
 //! the `rewarm` binary.
 
+mod sample;
 mod train_step;
 
 use anyhow::{bail, Context, Result};
@@ -50,6 +51,9 @@ enum BenchCommand {
     /// Training-step throughput of a preset (random weights, random tokens): tokens/s, step time, model
     /// FLOPs per token, achieved TFLOP/s and MFU, peak memory. Compare with scripts/bench_torch.py.
     Train(TrainBenchArgs),
+    /// Greedy decoding tokens/s of a model with the KV cache and without, beside the memory-bandwidth
+    /// bound (weights read once per token).
+    Sample(sample::SampleBenchArgs),
 }
 
 #[derive(Args)]
@@ -119,6 +123,7 @@ fn run(cmd: BenchCommand) -> Result<()> {
             bench_batches(seq_len, batch)
         }
         BenchCommand::Train(args) => bench_train(args),
+        BenchCommand::Sample(args) => sample::bench_sample(args),
     }
 }
 

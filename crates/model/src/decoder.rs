@@ -190,7 +190,7 @@ impl Model {
         Ok(())
     }
 
-    fn check_tokens(&self, name: &str, tokens: &Tensor) -> Result<(), ModelError> {
+    pub(crate) fn check_tokens(&self, name: &str, tokens: &Tensor) -> Result<(), ModelError> {
         let size = tokens.size();
         if size.len() != 2 || size.contains(&0) {
             return Err(ModelError::input(

@@ -6,7 +6,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::{Arch, Model, ModelError};
+use crate::{Arch, KvCache, Model, ModelError};
 
 /// How to pick each next token.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,7 +117,9 @@ impl Model {
 
 /// Appends up to `max_new_tokens` tokens to `prompt`, calling `on_token` with each as soon as it is
 /// chosen, and stopping after any id in `stop`. Returns the new tokens. The model sees at most its last
-/// `max_seq_len` tokens (no KV cache: every step runs the whole window, fine for short samples).
+/// `max_seq_len` tokens. Decoding keeps a KV cache ([`KvCache`]): the prompt is fed once, then one token
+/// per step; once the text outgrows `max_seq_len`, every step feeds the last `max_seq_len` tokens afresh
+/// (as without a cache), so the choices are the same either way.
 pub fn generate(
     model: &Model,
     prompt: &[i64],
@@ -135,15 +137,21 @@ pub fn generate(
     let mut rng = Rng::new(opts.seed);
     let mut tokens = prompt.to_vec();
     let window = model.config().max_seq_len;
+    let mut cache = KvCache::new(model);
     let mut new = Vec::with_capacity(max_new_tokens);
     for _ in 0..max_new_tokens {
-        let context = &tokens[tokens.len().saturating_sub(window)..];
-        let input = Tensor::from_slice(context)
+        // The tokens the cache has not seen: all of the window at the start or after an overflow.
+        let unseen = if !cache.is_empty() && (cache.len() as usize) < window {
+            &tokens[tokens.len() - 1..]
+        } else {
+            cache.clear();
+            &tokens[tokens.len().saturating_sub(window)..]
+        };
+        let input = Tensor::from_slice(unseen)
             .view([1, -1])
             .to_device(model.device()); // (1, T)
-        let logits = tch::no_grad(|| model.f_forward(&input))?; // (1, T, V)
+        let logits = tch::no_grad(|| model.f_next_logits(&input, &mut cache))?; // (1, V)
         let last = logits
-            .select(1, context.len() as i64 - 1)
             .view([-1])
             .to_kind(Kind::Float)
             .to_device(Device::Cpu); // (V)

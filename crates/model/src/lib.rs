@@ -39,6 +39,7 @@ mod decoder;
 mod error;
 pub mod generate;
 pub mod init;
+pub mod kv_cache;
 pub mod llama;
 pub mod loss_head;
 pub mod neox;
@@ -49,5 +50,6 @@ pub mod weights;
 
 pub use decoder::{Arch, Model};
 pub use error::ModelError;
+pub use kv_cache::KvCache;
 pub use params::decay_mask;
 pub use rewarm_arch::{Family, ModelConfig, ModelTable, PRESETS};

@@ -15,6 +15,7 @@
 use tch::{nn, Tensor};
 
 use crate::init::{self, Linear, INIT_STD};
+use crate::kv_cache::{causal_attention, KvCache, LayerCache};
 use crate::rope::Rotary;
 use crate::{ModelConfig, ModelError};
 
@@ -74,7 +75,22 @@ impl Attention {
 
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
-        let (b, t, c) = x
+        let (q, k, v) = self.project(x, rotary, 0);
+        self.attend(&q, k, v, x)
+    }
+
+    /// [`Self::forward`] for positions `cache.len()..` of a sequence whose earlier keys and values
+    /// `cache` holds (appending these positions', at H_kv heads). Without earlier positions this is
+    /// `forward`; with them, `x` must be one position (decoding).
+    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+        let (q, k, v) = self.project(x, rotary, cache.len());
+        let (k, v) = cache.append(k, v);
+        self.attend(&q, k, v, x)
+    }
+
+    /// q (B, H, T, hd) and k, v (B, Hkv, T, hd) of `x` at positions `offset..`, q and k rotated.
+    fn project(&self, x: &Tensor, rotary: &Rotary, offset: i64) -> (Tensor, Tensor, Tensor) {
+        let (b, t, _) = x
             .size3()
             .expect("(B, T, C) input, checked by Model::forward");
         let heads = |proj: &Linear, n: i64| {
@@ -82,10 +98,14 @@ impl Attention {
                 .view([b, t, n, self.head_dim])
                 .transpose(1, 2) // (B, n, T, hd)
         };
-        let q = rotary.apply(&heads(&self.q_proj, self.num_heads)); // (B, H, T, hd)
-        let k = rotary.apply(&heads(&self.k_proj, self.num_kv_heads)); // (B, Hkv, T, hd)
-        let v = heads(&self.v_proj, self.num_kv_heads); // (B, Hkv, T, hd)
+        let q = rotary.apply_from(&heads(&self.q_proj, self.num_heads), offset);
+        let k = rotary.apply_from(&heads(&self.k_proj, self.num_kv_heads), offset);
+        (q, k, heads(&self.v_proj, self.num_kv_heads))
+    }
 
+    /// Attention of q over k, v through `o_proj`, shaped like `x`.
+    fn attend(&self, q: &Tensor, k: Tensor, v: Tensor, x: &Tensor) -> Tensor {
+        let (b, t, c) = x.size3().expect("(B, T, C) input");
         // Each kv head serves H/Hkv consecutive query heads. Repeating them here (as HF's `repeat_kv`)
         // instead of sdpa's `enable_gqa` keeps every sdpa backend (flash, memory-efficient) available.
         let group = self.num_heads / self.num_kv_heads;
@@ -97,16 +117,7 @@ impl Attention {
         } else {
             (k, v)
         }; // (B, H, T, hd)
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            true,
-            None,
-            false,
-        ); // (B, H, T, hd)
+        let y = causal_attention(q, &k, &v); // (B, H, T, hd)
         let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
         self.o_proj.forward(&y)
     }
@@ -181,6 +192,15 @@ impl Layer {
             .forward_seen(&self.post_attention_layernorm.forward(&x), seen);
         x + mlp
     }
+
+    /// [`Self::forward`] of the positions after those `cache` holds ([`Attention::forward_cached`]).
+    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+        let x = x + self
+            .self_attn
+            .forward_cached(&self.input_layernorm.forward(x), rotary, cache);
+        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x));
+        x + mlp
+    }
 }
 
 /// The whole Llama causal LM (HF `LlamaForCausalLM`).
@@ -248,6 +268,15 @@ impl Llama {
         let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
+        }
+        self.norm.forward(&x)
+    }
+
+    /// [`Self::hidden`] of the positions after those `cache` holds, adding theirs to it.
+    pub fn hidden_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
+        let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
+        for (layer, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward_cached(&x, &self.rotary, c);
         }
         self.norm.forward(&x)
     }

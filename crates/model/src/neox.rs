@@ -16,6 +16,7 @@
 use tch::{nn, Tensor};
 
 use crate::init::{self, Linear, INIT_STD};
+use crate::kv_cache::{causal_attention, KvCache, LayerCache};
 use crate::rope::Rotary;
 use crate::{ModelConfig, ModelError};
 
@@ -78,7 +79,22 @@ impl Attention {
 
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
-        let (b, t, c) = x
+        let (q, k, v) = self.project(x, rotary, 0);
+        self.attend(&q, &k, &v, x)
+    }
+
+    /// [`Self::forward`] for positions `cache.len()..` of a sequence whose earlier keys and values
+    /// `cache` holds (appending these positions'). Without earlier positions this is `forward`; with
+    /// them, `x` must be one position (decoding).
+    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+        let (q, k, v) = self.project(x, rotary, cache.len());
+        let (k, v) = cache.append(k, v);
+        self.attend(&q, &k, &v, x)
+    }
+
+    /// q, k, v (B, H, T, hd) of `x` at positions `offset..`, q and k rotated.
+    fn project(&self, x: &Tensor, rotary: &Rotary, offset: i64) -> (Tensor, Tensor, Tensor) {
+        let (b, t, _) = x
             .size3()
             .expect("(B, T, C) input, checked by Model::forward");
         let qkv = self
@@ -87,19 +103,15 @@ impl Attention {
             .view([b, t, self.num_heads, 3 * self.head_dim])
             .transpose(1, 2); // (B, H, T, 3·hd)
         let qkv = qkv.chunk(3, -1); // q, k, v: (B, H, T, hd) each
-        let q = rotary.apply(&qkv[0]);
-        let k = rotary.apply(&qkv[1]);
-        // softmax(q·kᵀ / √hd + causal mask) · v; scale None = 1/√hd, as HF.
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &qkv[2],
-            None::<Tensor>,
-            0.0,
-            true,
-            None,
-            false,
-        ); // (B, H, T, hd)
+        let q = rotary.apply_from(&qkv[0], offset);
+        let k = rotary.apply_from(&qkv[1], offset);
+        (q, k, qkv[2].shallow_clone())
+    }
+
+    /// softmax(q·kᵀ / √hd + causal mask) · v through `dense`, shaped like `x`.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, x: &Tensor) -> Tensor {
+        let (b, t, c) = x.size3().expect("(B, T, C) input");
+        let y = causal_attention(q, k, v); // (B, H, T, hd)
         let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
         self.dense.forward(&y)
     }
@@ -169,6 +181,19 @@ impl Layer {
         let attention = self
             .attention
             .forward(&self.input_layernorm.forward(x), rotary);
+        self.finish(x, attention, seen)
+    }
+
+    /// [`Self::forward`] of the positions after those `cache` holds ([`Attention::forward_cached`]).
+    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+        let attention =
+            self.attention
+                .forward_cached(&self.input_layernorm.forward(x), rotary, cache);
+        self.finish(x, attention, &mut |_| {})
+    }
+
+    /// The residual stream after the attention output `attention`: plus the MLP, in parallel or after.
+    fn finish(&self, x: &Tensor, attention: Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         if self.use_parallel_residual {
             // GPT-J style: both branches read the same x.
             let mlp = self
@@ -250,6 +275,15 @@ impl GptNeox {
         let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
+        }
+        self.final_layer_norm.forward(&x)
+    }
+
+    /// [`Self::hidden`] of the positions after those `cache` holds, adding theirs to it.
+    pub fn hidden_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
+        let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
+        for (layer, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward_cached(&x, &self.rotary, c);
         }
         self.final_layer_norm.forward(&x)
     }

@@ -48,16 +48,21 @@ impl Rotary {
     /// Rotates the first `dims` of each head of `x`: (B, H, T, head_dim) at positions 0..T; the rest of
     /// the head passes through (GPT-NeoX's partial rotary).
     pub fn apply(&self, x: &Tensor) -> Tensor {
+        self.apply_from(x, 0)
+    }
+
+    /// [`Self::apply`] at positions `offset..offset + T` (decoding with a KV cache).
+    pub fn apply_from(&self, x: &Tensor, offset: i64) -> Tensor {
         let size = x.size();
         let (t, head_dim) = (size[size.len() - 2], size[size.len() - 1]);
         // (T, d), broadcast over B and H; cast to x's dtype as HF does (matters under autocast).
         let cos = self
             .cos
-            .narrow(0, 0, t)
+            .narrow(0, offset, t)
             .to_device_(x.device(), x.kind(), false, false);
         let sin = self
             .sin
-            .narrow(0, 0, t)
+            .narrow(0, offset, t)
             .to_device_(x.device(), x.kind(), false, false);
         if self.dims == head_dim {
             x * cos + rotate_half(x) * sin
