@@ -17,13 +17,56 @@ pub struct ExportArgs {
     /// The tokenizer.json the training data was prepared with, copied into the folder.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// Weights as f32 or bf16 (half the size; what most published checkpoints use).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    dtype: String,
+    /// Largest shard, e.g. 5GB (transformers' default), 500MB or bytes; past it the weights are split
+    /// into model-0000k-of-0000n.safetensors with model.safetensors.index.json.
+    #[arg(long, default_value = "5GB", value_parser = parse_bytes)]
+    max_shard_size: u64,
+}
+
+/// "5GB", "500MB", "2kB" (powers of 1000, as transformers reads them) or a plain byte count.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}`: give a size like 5GB, 500MB or a byte count"
+            ))
+        }
+    };
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}`: give a size like 5GB, 500MB or a byte count"))?;
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("`{text}`: the size must be positive"));
+    }
+    Ok((n * scale as f64) as u64)
 }
 
 pub fn export(args: ExportArgs) -> Result<()> {
-    rewarm_jobs::inference::export(&args.checkpoint, &args.hf, args.tokenizer.as_deref())?;
+    let options = rewarm_model::pretrained::ExportOptions {
+        bf16: args.dtype == "bf16",
+        max_shard_bytes: args.max_shard_size,
+    };
+    rewarm_jobs::inference::export(
+        &args.checkpoint,
+        &args.hf,
+        args.tokenizer.as_deref(),
+        options,
+    )?;
     println!(
-        "wrote {}: config.json, model.safetensors{}",
+        "wrote {}: config.json, the weights ({}){}",
         args.hf.display(),
+        args.dtype,
         if args.tokenizer.is_some() {
             ", tokenizer.json"
         } else {

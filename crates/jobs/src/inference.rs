@@ -360,7 +360,12 @@ fn log_sum_exp(row: &[f32]) -> f64 {
 
 /// `rewarm export`: the checkpoint as a Hugging Face folder, with the tokenizer the data was prepared
 /// with (its end-of-text becomes the folder's BOS and EOS, so `generate` stops where rewarm does).
-pub fn export(from: &Path, hf: &Path, tokenizer: Option<&Path>) -> Result<()> {
+pub fn export(
+    from: &Path,
+    hf: &Path,
+    tokenizer: Option<&Path>,
+    options: pretrained::ExportOptions,
+) -> Result<()> {
     let tokenizer = match tokenizer {
         Some(path) => {
             pretrained::check_tokenizer_json(path)?;
@@ -369,7 +374,7 @@ pub fn export(from: &Path, hf: &Path, tokenizer: Option<&Path>) -> Result<()> {
         }
         None => None,
     };
-    Ok(pretrained::export_hf(from, hf, tokenizer)?)
+    Ok(pretrained::export_hf(from, hf, tokenizer, options)?)
 }
 
 #[cfg(test)]

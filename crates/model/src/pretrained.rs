@@ -8,12 +8,12 @@
 //! Weights come from `model.safetensors` or the shards of `model.safetensors.index.json`; pickle
 //! checkpoints (`pytorch_model.bin`) are refused, never unpickled.
 
-use crate::weights::{load_tensors_from, load_tensors_into, sorted_variables};
+use crate::weights::{load_tensors_from, load_tensors_into, save_tensors, sorted_variables};
 use crate::{Family, Model, ModelConfig, ModelError, ModelTable};
 use rewarm_interop::hf;
 use rewarm_interop::source::{self, checkpoint_dir};
 use std::path::Path;
-use tch::{nn, Device};
+use tch::{nn, Device, Kind, Tensor};
 
 type Result<T> = std::result::Result<T, ModelError>;
 
@@ -127,10 +127,36 @@ pub struct ExportTokenizer<'a> {
     pub eot_id: u32,
 }
 
+/// How [`export_hf`] writes the weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExportOptions {
+    /// bf16 instead of f32 (half the bytes; rewarm's checkpoints stay f32).
+    pub bf16: bool,
+    /// Shards of at most this many bytes, as transformers' `max_shard_size` (a tensor larger than that
+    /// gets a shard of its own); one `model.safetensors` when everything fits.
+    pub max_shard_bytes: u64,
+}
+
+impl Default for ExportOptions {
+    /// f32, shards of 5 GB (transformers' default).
+    fn default() -> Self {
+        ExportOptions {
+            bf16: false,
+            max_shard_bytes: 5_000_000_000,
+        }
+    }
+}
+
 /// Writes the rewarm checkpoint (or run folder's newest checkpoint) `from` as the Hugging Face folder
-/// `out`: config.json, model.safetensors (copied; the names already are HF keys) and, if given,
-/// tokenizer.json. The weights are checked by loading them into a fresh model first.
-pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) -> Result<()> {
+/// `out`: config.json, the weights (HF keys, in `options`' dtype, sharded with
+/// `model.safetensors.index.json` past `options.max_shard_bytes`) and, if given, tokenizer.json. The
+/// weights are checked by loading them into a fresh model first.
+pub fn export_hf(
+    from: &Path,
+    out: &Path,
+    tokenizer: Option<ExportTokenizer>,
+    options: ExportOptions,
+) -> Result<()> {
     let dir = match detect(from)? {
         Source::Checkpoint(dir) => dir,
         _ => {
@@ -140,7 +166,7 @@ pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) ->
             )))
         }
     };
-    let (_, _, _) = load_model(&dir, Device::Cpu)?; // names, shapes and dtypes all check out
+    let (_, vs, _) = load_model(&dir, Device::Cpu)?; // names, shapes and dtypes all check out
     let config = checkpoint_model_config(&dir)?;
     if out.exists()
         && std::fs::read_dir(out)
@@ -155,9 +181,11 @@ pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) ->
     }
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
     let convert = |e: rewarm_interop::InteropError| weights_error(e.to_string());
-    std::fs::copy(checkpoint_dir(&dir).model(), out.join(hf::WEIGHTS_FILE))
-        .map_err(|e| ModelError::io(&out.join(hf::WEIGHTS_FILE), e))?;
+    write_weights(&vs, out, options)?;
     let mut hf_config = config.to_hf_config();
+    if options.bf16 {
+        hf_config["torch_dtype"] = "bfloat16".into();
+    }
     if let Some(tokenizer) = tokenizer {
         let bytes = check_tokenizer_json(tokenizer.path)?;
         // The document separator the data was prepared with starts and ends sequences (as in Pythia's
@@ -168,6 +196,64 @@ pub fn export_hf(from: &Path, out: &Path, tokenizer: Option<ExportTokenizer>) ->
     }
     hf::write_json(&out.join(hf::CONFIG_FILE), &hf_config).map_err(convert)?;
     Ok(())
+}
+
+/// The weights of `vs` into `out`: one `model.safetensors`, or shards named as transformers names them
+/// plus `model.safetensors.index.json` (total size and which shard holds each tensor).
+fn write_weights(vs: &nn::VarStore, out: &Path, options: ExportOptions) -> Result<()> {
+    let kind = if options.bf16 {
+        Kind::BFloat16
+    } else {
+        Kind::Float
+    };
+    let tensors: Vec<(String, Tensor)> = sorted_variables(vs)
+        .into_iter()
+        .map(|(name, t)| (name, t.to_kind(kind)))
+        .collect();
+    let bytes: Vec<u64> = tensors
+        .iter()
+        .map(|(_, t)| (t.numel() * kind.elt_size_in_bytes()) as u64)
+        .collect();
+    let shards = shard_plan(&bytes, options.max_shard_bytes);
+    let refs = |ids: &[usize]| -> Vec<(String, &Tensor)> {
+        ids.iter()
+            .map(|&i| (tensors[i].0.clone(), &tensors[i].1))
+            .collect()
+    };
+    if shards.len() == 1 {
+        return save_tensors(&out.join(hf::WEIGHTS_FILE), &refs(&shards[0]));
+    }
+    let mut weight_map = serde_json::Map::new();
+    for (k, ids) in shards.iter().enumerate() {
+        let file = format!("model-{:05}-of-{:05}.safetensors", k + 1, shards.len());
+        save_tensors(&out.join(&file), &refs(ids))?;
+        for &i in ids {
+            weight_map.insert(tensors[i].0.clone(), file.clone().into());
+        }
+    }
+    let index = serde_json::json!({
+        "metadata": { "total_size": bytes.iter().sum::<u64>() },
+        "weight_map": weight_map,
+    });
+    hf::write_json(&out.join(hf::INDEX_FILE), &index).map_err(|e| weights_error(e.to_string()))
+}
+
+/// Tensors (by their byte sizes, in file order) into consecutive shards of at most `max` bytes; a tensor
+/// larger than `max` gets a shard of its own.
+pub fn shard_plan(bytes: &[u64], max: u64) -> Vec<Vec<usize>> {
+    let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut size = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let last = shards.last_mut().expect("one shard at least");
+        if !last.is_empty() && size + b > max {
+            shards.push(vec![i]);
+            size = b;
+        } else {
+            last.push(i);
+            size += b;
+        }
+    }
+    shards
 }
 
 /// The bytes of `path` if it is a Hugging Face tokenizer.json (a JSON object with a `model`).
@@ -183,4 +269,19 @@ pub fn check_tokenizer_json(path: &Path) -> Result<Vec<u8>> {
                 path.display()
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_plan;
+
+    #[test]
+    fn shards_fill_up_to_the_limit_and_a_big_tensor_stands_alone() {
+        assert_eq!(shard_plan(&[4, 4, 4], 100), [vec![0, 1, 2]]);
+        assert_eq!(shard_plan(&[4, 4, 4, 4], 8), [vec![0, 1], vec![2, 3]]);
+        assert_eq!(
+            shard_plan(&[3, 20, 3, 3], 8),
+            [vec![0], vec![1], vec![2, 3]]
+        );
+    }
 }

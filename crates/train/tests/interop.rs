@@ -3,7 +3,9 @@
 //! skips the buffers HF checkpoints carry, and refuses pickles.
 
 use rewarm_interop::hf;
-use rewarm_model::pretrained::{export_hf, init_weights, load_model, ExportTokenizer, Source};
+use rewarm_model::pretrained::{
+    export_hf, init_weights, load_model, ExportOptions, ExportTokenizer, Source,
+};
 use rewarm_model::{Model, ModelConfig};
 use rewarm_runfolder::{RunDir, TrainState};
 use rewarm_train::checkpoint::{self, CheckpointData};
@@ -95,8 +97,49 @@ fn export_then_load_back_gives_identical_weights() {
         init_weights(&out, &fresh, &config).unwrap();
         assert_same(&vs, &fresh);
 
-        let err = export_hf(&run, &out, None).unwrap_err().to_string();
+        let err = export_hf(&run, &out, None, ExportOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not empty") && err.contains("HINT"), "{err}");
+    }
+}
+
+#[test]
+fn a_bf16_export_in_shards_loads_back_as_the_weights_rounded_to_bf16() {
+    let config = ModelConfig::tiny_llama();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, vs) = build(&config, 5);
+    let ckpt = save_checkpoint(dir.path(), &config, &vs);
+    let out = dir.path().join("hf");
+    // Shards of at most 64 kB: the 512 × 64 embedding (64 kB in bf16) fills one by itself.
+    let options = ExportOptions {
+        bf16: true,
+        max_shard_bytes: 64_000,
+    };
+    export_hf(&ckpt, &out, None, options).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(hf::INDEX_FILE)).unwrap()).unwrap();
+    let map = index["weight_map"].as_object().unwrap();
+    let shards: std::collections::BTreeSet<&str> =
+        map.values().map(|v| v.as_str().unwrap()).collect();
+    assert!(shards.len() > 2, "{shards:?}");
+    let n = shards.len();
+    assert!(shards.contains(format!("model-00001-of-{n:05}.safetensors").as_str()));
+    assert!(!out.join(hf::WEIGHTS_FILE).exists());
+    // Every parameter once, bf16 bytes in total.
+    let params: i64 = weights(&vs).values().map(|t| t.numel() as i64).sum();
+    assert_eq!(map.len(), weights(&vs).len());
+    assert_eq!(index["metadata"]["total_size"], 2 * params);
+    let config_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(hf::CONFIG_FILE)).unwrap()).unwrap();
+    assert_eq!(config_json["torch_dtype"], "bfloat16");
+    // Loaded back (rewarm's loader reads shards and converts to the model's f32): each weight is the
+    // original rounded to bf16.
+    let (_, back, _) = load_model(&out, Device::Cpu).unwrap();
+    let back = weights(&back);
+    for (name, t) in weights(&vs) {
+        let rounded = t.to_kind(Kind::BFloat16).to_kind(Kind::Float);
+        assert!(back[&name].equal(&rounded), "{name}");
     }
 }
 
@@ -107,7 +150,7 @@ fn init_from_hf_names_the_differing_field_and_allows_another_context_length() {
     let (_, vs) = build(&config, 1);
     let ckpt = save_checkpoint(dir.path(), &config, &vs);
     let out = dir.path().join("hf");
-    export_hf(&ckpt, &out, None).unwrap();
+    export_hf(&ckpt, &out, None, ExportOptions::default()).unwrap();
 
     let (_, target) = build(&config, 2);
     let plan = ModelConfig {
@@ -232,5 +275,5 @@ fn export_with_tokenizer(run: &Path, out: &Path, tokenizer: &Path) {
         path: tokenizer,
         eot_id,
     };
-    export_hf(run, out, Some(tokenizer)).unwrap();
+    export_hf(run, out, Some(tokenizer), ExportOptions::default()).unwrap();
 }
