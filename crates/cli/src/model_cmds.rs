@@ -110,12 +110,16 @@ pub struct SampleArgs {
     /// `cpu`, `cuda` or `cuda:N` (default: cuda if available, else cpu).
     #[arg(long)]
     device: Option<String>,
+    /// Weights in f32 (default) or bf16: bf16 reads half the bytes per token (SmolLM2-135M on 2 CPU
+    /// cores: 34 tokens/s against 20 in f32, BENCHMARKS.md); its logits differ in the last digits.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    dtype: String,
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
     use std::io::Write;
     let device = rewarm_train::parse_device(args.device.as_deref())?;
-    let loaded = LoadedModel::load(&args.model, device)?;
+    let loaded = LoadedModel::load_as(&args.model, device, args.dtype == "bf16")?;
     let tokenizer = loaded.tokenizer(args.tokenizer.as_deref())?;
     let request = SampleRequest {
         prompt: &args.prompt,

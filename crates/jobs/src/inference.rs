@@ -29,9 +29,18 @@ fn ids_in(value: &serde_json::Value) -> Vec<i64> {
 }
 
 impl LoadedModel {
-    /// The model at `path` (a Hugging Face folder, a checkpoint or a run folder) on `device`.
+    /// The model at `path` (a Hugging Face folder, a checkpoint or a run folder) on `device`, its weights
+    /// in f32.
     pub fn load(path: &Path, device: tch::Device) -> Result<Self> {
-        let (model, vs, source) = pretrained::load_model(path, device)?;
+        Self::load_as(path, device, false)
+    }
+
+    /// [`Self::load`], the weights converted to bf16 when `bf16` (half the bytes to read per token).
+    pub fn load_as(path: &Path, device: tch::Device, bf16: bool) -> Result<Self> {
+        let (model, mut vs, source) = pretrained::load_model(path, device)?;
+        if bf16 {
+            vs.bfloat16();
+        }
         let hf_config = match &source {
             Source::HfFolder(dir) => Some(rewarm_interop::hf::read_config(dir)?),
             _ => None,
