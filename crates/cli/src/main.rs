@@ -79,6 +79,10 @@ enum Command {
     /// Continue a prompt with a model (HF folder or rewarm checkpoint), streaming tokens to stdout.
     Sample(model_cmds::SampleArgs),
     #[cfg(feature = "torch")]
+    /// Multiple-choice tasks (JSONL) scored by log-likelihood: accuracy and length-normalised accuracy,
+    /// as lm-evaluation-harness reports them.
+    Eval(model_cmds::EvalArgs),
+    #[cfg(feature = "torch")]
     /// A model's logits on a text or token ids as JSON: per position the log-sum-exp, next-token
     /// log-probability and argmax, and the logits themselves (every N-th id with --stride).
     Logits(model_cmds::LogitsArgs),
@@ -128,6 +132,8 @@ fn main() -> ExitCode {
         Command::Export(args) => model_cmds::export(args),
         #[cfg(feature = "torch")]
         Command::Sample(args) => model_cmds::sample(args),
+        #[cfg(feature = "torch")]
+        Command::Eval(args) => model_cmds::eval(args),
         #[cfg(feature = "torch")]
         Command::Logits(args) => model_cmds::logits(args),
         #[cfg(not(feature = "torch"))]

@@ -211,3 +211,53 @@ pub fn logits(args: LogitsArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A Hugging Face folder, a rewarm checkpoint folder, or a run folder (its newest checkpoint).
+    model: PathBuf,
+    /// Multiple-choice task files (JSONL: context, choices, gold); several give a row each.
+    #[arg(long = "task", required = true, num_args = 1..)]
+    tasks: Vec<PathBuf>,
+    /// Score only the first N questions of each task.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// `gpt2` or a tokenizer.json (default: the folder's tokenizer.json). Needed for rewarm checkpoints.
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// `cpu`, `cuda` or `cuda:N` (default: cuda if available, else cpu).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+/// `rewarm eval`: accuracy and length-normalised accuracy per task, as lm-evaluation-harness reports them.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    use rewarm_jobs::tasks::{read_task, score};
+    let device = rewarm_train::parse_device(args.device.as_deref())?;
+    let loaded = LoadedModel::load(&args.model, device)?;
+    let tokenizer = loaded.tokenizer(args.tokenizer.as_deref())?;
+    println!("{:<32} {:>6} {:>18} {:>18}", "task", "n", "acc", "acc_norm");
+    for path in &args.tasks {
+        let mut items = read_task(path)?;
+        items.truncate(args.limit.unwrap_or(usize::MAX));
+        let name = path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let bar = rewarm_jobs::progress::CountBar::new(&name, items.len() as u64);
+        let mut logprobs = Vec::with_capacity(items.len());
+        for item in &items {
+            logprobs.push(loaded.choice_logprobs(&tokenizer, item)?);
+            bar.inc();
+        }
+        drop(bar);
+        let s = score(&items, &logprobs);
+        println!(
+            "{:<32} {:>6} {:>18} {:>18}",
+            name,
+            s.n,
+            format!("{:.4} ± {:.4}", s.acc, s.acc_stderr),
+            format!("{:.4} ± {:.4}", s.acc_norm, s.acc_norm_stderr)
+        );
+    }
+    Ok(())
+}

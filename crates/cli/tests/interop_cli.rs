@@ -380,3 +380,79 @@ fn logits_are_consistent_and_the_export_gives_the_checkpoints_logits_exactly() {
         assert!(err.contains("max_seq_len"), "{err}");
     }
 }
+
+#[test]
+fn eval_scores_a_converted_task_and_names_bad_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    // An ARC-style file through the converter, then scored.
+    let arc = r#"{"question": {"stem": "What does the quick fox do?", "choices": [{"text": "jumps over the lazy dog", "label": "A"}, {"text": "sleeps", "label": "B"}]}, "answerKey": "A"}"#;
+    std::fs::write(dir.join("arc.jsonl"), format!("{arc}\n{arc}\n{arc}\n")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/convert-task.py");
+    let converted = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["arc", "arc.jsonl", "--out", "task.jsonl"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        converted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&converted.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("task.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        first["context"],
+        "Question: What does the quick fox do?\nAnswer:"
+    );
+    assert_eq!(first["choices"][0], " jumps over the lazy dog");
+    assert_eq!(first["gold"], 0);
+    let out = ok(
+        dir,
+        &[
+            "eval",
+            "run",
+            "--task",
+            "task.jsonl",
+            "--tokenizer",
+            "tok.json",
+        ],
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("task.jsonl"))
+        .expect(&out);
+    // Three identical questions: all right or all wrong, so accuracy is 0 or 1 with no spread.
+    assert!(
+        row.contains(" 3 ") && (row.contains("1.0000 ± 0.0000") || row.contains("0.0000 ± 0.0000")),
+        "{row}"
+    );
+    std::fs::write(
+        dir.join("bad.jsonl"),
+        "{\"context\": \"a\", \"choices\": [\"b\"], \"gold\": 0}\n",
+    )
+    .unwrap();
+    let err = fails(
+        dir,
+        &[
+            "eval",
+            "run",
+            "--task",
+            "bad.jsonl",
+            "--tokenizer",
+            "tok.json",
+        ],
+    );
+    assert!(
+        err.contains("bad.jsonl: line 1") && err.contains("HINT"),
+        "{err}"
+    );
+}

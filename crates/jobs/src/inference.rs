@@ -158,6 +158,32 @@ impl LoadedModel {
         Ok(new.len())
     }
 
+    /// A multiple-choice question's summed log-probability of each choice after its context. A choice's
+    /// tokens are those that encoding context + choice adds after the context's own (so a choice
+    /// starting with a space merges as it would in running text), else the choice encoded alone.
+    pub fn choice_logprobs(
+        &self,
+        tokenizer: &Tokenizer,
+        item: &crate::tasks::TaskItem,
+    ) -> Result<Vec<f64>> {
+        let context = self.encode(tokenizer, &item.context)?;
+        let mut pairs = Vec::with_capacity(item.choices.len());
+        for choice in &item.choices {
+            let whole = self.encode(tokenizer, &format!("{}{choice}", item.context))?;
+            let continuation = if whole.len() > context.len() && whole.starts_with(&context) {
+                whole[context.len()..].to_vec()
+            } else {
+                tokenizer
+                    .encode(choice)?
+                    .into_iter()
+                    .map(i64::from)
+                    .collect()
+            };
+            pairs.push((context.clone(), continuation));
+        }
+        Ok(self.model.f_continuation_logprobs(&pairs)?)
+    }
+
     /// The model's logits on `tokens` (ids of its vocabulary), as f32 on the host: (T·V) row-major, and
     /// the dtype the model computed them in.
     pub fn logits(&self, tokens: &[i64]) -> Result<(Vec<f32>, String)> {

@@ -17,6 +17,7 @@ mod runner;
 pub mod signals;
 pub mod study;
 pub mod sweep;
+pub mod tasks;
 #[cfg(feature = "torch")]
 pub mod training;
 

@@ -46,6 +46,32 @@ impl rewarm_data::prepare::Progress for BytesBar {
     }
 }
 
+/// A bar counting items (questions scored, …) toward a known total; it clears itself when dropped.
+pub struct CountBar(ProgressBar);
+
+impl CountBar {
+    pub fn new(label: &str, total: u64) -> Self {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.to_owned());
+        CountBar(bar)
+    }
+
+    pub fn inc(&self) {
+        self.0.inc(1);
+    }
+}
+
+impl Drop for CountBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// A training run's progress (needs libtorch's training loop).
 #[cfg(feature = "torch")]
 mod train_progress {

@@ -46,6 +46,7 @@ pub mod neox;
 mod params;
 pub mod pretrained;
 pub mod rope;
+pub mod scoring;
 pub mod weights;
 
 pub use decoder::{Arch, Model};
