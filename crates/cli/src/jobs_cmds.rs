@@ -7,7 +7,7 @@ use rewarm_jobs::quickstart::{run_quickstart, QuickstartRequest};
 use rewarm_jobs::study::{run_study, StudyRequest};
 use rewarm_jobs::LocalTrainer;
 use rewarm_plan::study::Size;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -108,9 +108,47 @@ pub struct QuickstartArgs {
     /// Where prepared data, the plan and the run go (re-running resumes).
     #[arg(long, default_value = "runs/quickstart")]
     out: PathBuf,
+    /// An English multiple-choice task every model is scored on at the end (skipped if missing).
+    #[arg(long, default_value = "tasks/sample-en-cloze.jsonl")]
+    task: PathBuf,
     /// `cpu`, `cuda` or `cuda:N` (default: cpu; the quickstart is sized for it).
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// Every quickstart model's accuracy on an English multiple-choice task: forgetting seen on a task as
+/// well as in the loss. Skipped, with a note, when the task file is not there.
+fn quickstart_task(
+    outcome: &rewarm_jobs::quickstart::QuickstartOutcome,
+    task: &Path,
+) -> Result<()> {
+    if !task.is_file() {
+        println!("(no {}: task accuracy skipped)", task.display());
+        return Ok(());
+    }
+    let items = rewarm_jobs::tasks::read_task(task)?;
+    let total = (items.len() * outcome.models.len()) as u64;
+    let bar = rewarm_jobs::progress::CountBar::new("task", total);
+    let tokenizer = outcome.tokenizer.to_string_lossy();
+    let scores =
+        rewarm_jobs::inference::score_models(&outcome.models, &tokenizer, &items, &|| bar.inc())?;
+    drop(bar);
+    println!(
+        "\n{} ({} questions, chance {:.2}; rewarm eval, docs/interop.md):",
+        task.display(),
+        items.len(),
+        1.0 / items[0].choices.len() as f64
+    );
+    println!("{:<24} {:>18} {:>18}", "model", "acc", "acc_norm");
+    for (name, s) in &scores {
+        println!(
+            "{:<24} {:>18} {:>18}",
+            name,
+            format!("{:.3} ± {:.3}", s.acc, s.acc_stderr),
+            format!("{:.3} ± {:.3}", s.acc_norm, s.acc_norm_stderr)
+        );
+    }
+    Ok(())
 }
 
 pub fn quickstart(args: QuickstartArgs) -> Result<()> {
@@ -123,6 +161,7 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
     };
     let outcome = run_quickstart(&request, &trainer, &QuickstartLines)?;
     println!("\n{}", outcome.table.to_text());
+    quickstart_task(&outcome, &args.task)?;
     println!(
         "runs: {} (metrics.jsonl in each; see docs/metrics.md)",
         outcome.runs.display()

@@ -214,6 +214,31 @@ impl LoadedModel {
     }
 }
 
+/// Each model's score on `items` (a multiple-choice task), every model reading text with `tokenizer`
+/// (`gpt2` or a tokenizer.json); `on_item` is called after each question.
+pub fn score_models(
+    models: &[(String, PathBuf)],
+    tokenizer: &str,
+    items: &[crate::tasks::TaskItem],
+    on_item: &dyn Fn(),
+) -> Result<Vec<(String, crate::tasks::TaskScore)>> {
+    let mut scores = Vec::with_capacity(models.len());
+    for (name, path) in models {
+        let loaded = LoadedModel::load(path, tch::Device::Cpu)?;
+        let tok = loaded.tokenizer(Some(tokenizer))?;
+        let logprobs = items
+            .iter()
+            .map(|item| {
+                let lp = loaded.choice_logprobs(&tok, item);
+                on_item();
+                lp
+            })
+            .collect::<Result<Vec<_>>>()?;
+        scores.push((name.clone(), crate::tasks::score(items, &logprobs)));
+    }
+    Ok(scores)
+}
+
 /// Generated text streamed out: everything decoded so far, and how much of it was emitted.
 #[derive(Default)]
 struct StreamedText {

@@ -29,6 +29,10 @@ pub struct QuickstartOutcome {
     pub table: ContinualTable,
     pub runs: PathBuf,
     pub report: PathBuf,
+    /// The pretrained model's run folder, then each run's (label, folder): the models a task scores.
+    pub models: Vec<(String, PathBuf)>,
+    /// The tokenizer every model reads (fitted on the English sample).
+    pub tokenizer: PathBuf,
 }
 
 /// The quickstart's steps, announced as they start (the binary prints them).
@@ -67,10 +71,20 @@ pub fn run_quickstart(
         },
         trainer,
     )?;
+    let index = SweepIndex::read(&SweepDir::new(&study.runs))?.unwrap_or_default();
+    let mut models = vec![("pretrained (en)".to_owned(), study.pretrain[0].clone())];
+    models.extend(
+        index
+            .runs
+            .iter()
+            .map(|r| (r.label.clone(), study.runs.join(&r.id))),
+    );
     Ok(QuickstartOutcome {
         table: continual_table(&study.pretrain[0], &study.runs)?,
         runs: study.runs,
         report: request.out.join("report"),
+        models,
+        tokenizer: prepared.join("tokenizer.json"),
     })
 }
 
