@@ -18,9 +18,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 use view::RunView;
 
-/// The runs under `inputs` (run folders or sweep folders) as views, and what could not be read.
+/// The runs under `inputs` (run folders, sweep folders, or a study folder: its pretraining runs and its
+/// `runs/` sweep) as views, and what could not be read.
 pub fn load(inputs: &[PathBuf]) -> (Vec<RunView>, Option<String>) {
-    match rewarm_report::run::discover(inputs) {
+    let mut folders = Vec::new();
+    for input in inputs {
+        folders.push(input.clone());
+        let nested = input.join("runs");
+        if nested.join("sweep.json").is_file() {
+            folders.push(nested);
+        }
+    }
+    match rewarm_report::run::discover(&folders) {
         Ok((runs, _notes)) => (runs.iter().map(RunView::of).collect(), None),
         Err(e) => (Vec::new(), Some(format!("{}: {}", e.path, e.why))),
     }

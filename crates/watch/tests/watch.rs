@@ -133,6 +133,13 @@ fn a_sweep_folder_shows_its_runs_side_by_side_and_pages_the_rest() {
     // 200 columns hold all three.
     let wide = rewarm_watch::snapshot(&inputs, 200, 30);
     assert!(views.iter().all(|v| wide.contains(&v.name)), "{wide}");
+    // A study folder: its pretraining run beside it and its sweep under runs/ are both followed.
+    let study = tmp.path().join("study");
+    std::fs::create_dir_all(&study).unwrap();
+    std::fs::rename(tmp.path().join("sweep"), study.join("runs")).unwrap();
+    write_run(&study.join("pretrain-seed1"));
+    let (views, problem) = rewarm_watch::load(&[study]);
+    assert_eq!((views.len(), problem), (4, None));
 }
 
 #[test]
