@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads a run's metrics the way other tools do and checks that they hold exactly metrics.jsonl's numbers:
-#  - the TensorBoard event file, with TensorBoard's own reader (EventAccumulator): every train, eval and
-#    rollback value at its step, each step once;
+#  - the TensorBoard event file, with TensorBoard's own reader (EventAccumulator): every train, eval,
+#    rollback and representation value at its step, each step once;
 #  - `rewarm export-metrics --format parquet` and `--format csv`, with pandas (pyarrow): the same frames.
 # Python packages (tensorboard, pandas, pyarrow from PyPI) are installed once into
 # ~/.cache/rewarm/metric-readers-venv.
@@ -53,12 +53,19 @@ def expected(run):
                 want.setdefault(f"eval/{r['set']}/bits_per_byte", []).append((step, r["bits_per_byte"]))
         elif kind == "rollback":
             want.setdefault("rollback/lr_scale", []).append((step, r["lr_scale"]))
+        elif kind == "representation":
+            for k in ["rank_me", "alpha_req", "dormant_fraction"]:
+                want.setdefault(f"representation/{k}", []).append((step, r[k]))
+            for i, layer in enumerate(r["layers"]):
+                for k in ["weight_norm", "update_norm"]:
+                    if layer.get(k) is not None:
+                        want.setdefault(f"representation/layer{i}/{k}", []).append((step, layer[k]))
     return want
 
 def same_tables(tables):
     """Problems between each table's Parquet and CSV forms as pandas reads them."""
     problems = []
-    for name in ["train", "eval", "rollbacks"]:
+    for name in ["train", "eval", "rollbacks", "representation"]:
         p = pd.read_parquet(tables / f"{name}.parquet")
         c = pd.read_csv(tables / f"{name}.csv", keep_default_na=False, na_values=[""])
         try:

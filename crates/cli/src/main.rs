@@ -61,7 +61,8 @@ enum Command {
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
     Report(plan_cmds::ReportArgs),
-    /// A run's metrics.jsonl as CSV tables (train.csv, eval.csv, rollbacks.csv) for pandas or a spreadsheet.
+    /// A run's metrics.jsonl as CSV or Parquet tables (train, eval, rollbacks, representation) for pandas
+    /// or a spreadsheet.
     ExportMetrics(plan_cmds::ExportMetricsArgs),
     /// A live terminal dashboard of run or sweep folders as they train: losses per set with the stage
     /// boundaries, LR, speed, ETA and the stability gap so far (q quits).

@@ -96,7 +96,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
 pub struct ExportMetricsArgs {
     /// The run folder (the one holding metrics.jsonl).
     run: PathBuf,
-    /// Folder to write train, eval and rollbacks tables into (created if missing).
+    /// Folder to write the train, eval, rollbacks and representation tables into (created if missing).
     #[arg(long)]
     out: PathBuf,
     /// csv (train.csv, …) or parquet (train.parquet, …; pandas.read_parquet with pyarrow).

@@ -11,7 +11,7 @@ use parquet::data_type::ByteArray;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
-use rewarm_runfolder::{EvalRecord, Record, RollbackRecord, TrainRecord};
+use rewarm_runfolder::{EvalRecord, Record, RepresentationRecord, RollbackRecord, TrainRecord};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,7 +68,7 @@ pub struct Column {
 /// One record kind's table.
 #[derive(Debug, PartialEq)]
 pub struct Table {
-    /// The file stem: `train`, `eval` or `rollbacks`.
+    /// The file stem: `train`, `eval`, `rollbacks` or `representation`.
     pub name: &'static str,
     pub columns: Vec<Column>,
 }
@@ -84,28 +84,34 @@ pub struct MetricsTables {
     pub eval: Table,
     /// step, failed_step, lr_scale.
     pub rollbacks: Table,
+    /// step, stage, tokens, set, rank_me, alpha_req, dormant_fraction, then per layer i
+    /// `layer{i}.weight_norm`, `layer{i}.update_norm` (empty at a process's first measurement) and
+    /// `layer{i}.dormant_fraction` (`[monitor]`; no rows without it).
+    pub representation: Table,
 }
 
 impl MetricsTables {
     pub fn new(records: &[Record]) -> Self {
         let (mut train, mut eval, mut rollbacks) = (Vec::new(), Vec::new(), Vec::new());
+        let mut representation = Vec::new();
         for record in records {
             match record {
                 Record::Train(t) => train.push(t),
                 Record::Eval(e) => eval.push(e),
                 Record::Rollback(b) => rollbacks.push(b),
-                // In TensorBoard's file and the report; not a table yet.
-                Record::Representation(_) | Record::Unknown => {}
+                Record::Representation(r) => representation.push(r),
+                Record::Unknown => {}
             }
         }
         MetricsTables {
             train: train_table(&train),
             eval: eval_table(&eval),
             rollbacks: rollback_table(&rollbacks),
+            representation: representation_table(&representation),
         }
     }
 
-    /// Writes `train`, `eval` and `rollbacks` in `format` into `out` (created if missing); returns their
+    /// Writes `train`, `eval`, `rollbacks` and `representation` in `format` into `out` (created if missing); returns their
     /// paths.
     pub fn write(&self, out: &Path, format: Format) -> Result<Vec<PathBuf>, ReportError> {
         let fail = |path: &Path, why: String| ReportError {
@@ -115,7 +121,12 @@ impl MetricsTables {
         };
         std::fs::create_dir_all(out).map_err(|e| fail(out, e.to_string()))?;
         let mut written = Vec::new();
-        for table in [&self.train, &self.eval, &self.rollbacks] {
+        for table in [
+            &self.train,
+            &self.eval,
+            &self.rollbacks,
+            &self.representation,
+        ] {
             let path = out.join(format!("{}.{}", table.name, format.extension()));
             let bytes = match format {
                 Format::Csv => Ok(table.to_csv().into_bytes()),
@@ -294,6 +305,35 @@ fn rollback_table(rows: &[&RollbackRecord]) -> Table {
     }
 }
 
+fn representation_table(rows: &[&RepresentationRecord]) -> Table {
+    let layers = rows.iter().map(|r| r.layers.len()).max().unwrap_or(0);
+    let mut columns = vec![
+        ints("step", rows, |r| Some(r.step as i64)),
+        texts("stage", rows, |r| r.stage.clone()),
+        ints("tokens", rows, |r| Some(r.tokens as i64)),
+        texts("set", rows, |r| r.set.clone()),
+        floats("rank_me", rows, |r| Some(r.rank_me)),
+        floats("alpha_req", rows, |r| Some(r.alpha_req)),
+        floats("dormant_fraction", rows, |r| Some(r.dormant_fraction)),
+    ];
+    for i in 0..layers {
+        let layer = move |r: &RepresentationRecord| r.layers.get(i).cloned();
+        columns.push(floats(&format!("layer{i}.weight_norm"), rows, |r| {
+            layer(r).map(|l| l.weight_norm)
+        }));
+        columns.push(floats(&format!("layer{i}.update_norm"), rows, |r| {
+            layer(r).and_then(|l| l.update_norm)
+        }));
+        columns.push(floats(&format!("layer{i}.dormant_fraction"), rows, |r| {
+            layer(r).map(|l| l.dormant_fraction)
+        }));
+    }
+    Table {
+        name: "representation",
+        columns,
+    }
+}
+
 fn eval_table(rows: &[&EvalRecord]) -> Table {
     Table {
         name: "eval",
@@ -380,7 +420,7 @@ mod tests {
             let rows = reader.get_row_iter(None).unwrap();
             rows.map(|r| r.unwrap().to_string()).collect()
         };
-        assert_eq!(written.len(), 3);
+        assert_eq!(written.len(), 4);
         assert_eq!(
             rows("eval.parquet"),
             ["{step: 0, stage: \"cpt, de\", tokens: 0, set: \"en\", loss: 4.5, perplexity: 90.0, \
@@ -398,5 +438,36 @@ mod tests {
         );
         let empty = MetricsTables::new(&[]);
         assert_eq!(empty.rollbacks.to_csv(), "step,failed_step,lr_scale\n");
+    }
+
+    #[test]
+    fn representation_records_get_a_column_per_layer_and_measure() {
+        use rewarm_runfolder::LayerStats;
+        let layer = |w, u| LayerStats {
+            weight_norm: w,
+            update_norm: u,
+            dormant_fraction: 0.0,
+        };
+        let record = |step, u| {
+            Record::Representation(RepresentationRecord {
+                step,
+                stage: "s".into(),
+                tokens: 10 * step,
+                set: "en".into(),
+                rank_me: 12.5,
+                alpha_req: 1.25,
+                dormant_fraction: 0.5,
+                layers: vec![layer(3.0, u), layer(4.0, u)],
+            })
+        };
+        let tables = MetricsTables::new(&[record(0, None), record(10, Some(0.5))]);
+        assert_eq!(
+            tables.representation.to_csv(),
+            "step,stage,tokens,set,rank_me,alpha_req,dormant_fraction,\
+             layer0.weight_norm,layer0.update_norm,layer0.dormant_fraction,\
+             layer1.weight_norm,layer1.update_norm,layer1.dormant_fraction\n\
+             0,s,0,en,12.5,1.25,0.5,3,,0,4,,0\n\
+             10,s,100,en,12.5,1.25,0.5,3,0.5,0,4,0.5,0\n"
+        );
     }
 }
