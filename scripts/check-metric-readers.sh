@@ -47,6 +47,8 @@ def expected(run):
         if kind == "train":
             for k in TRAIN:
                 want.setdefault(f"train/{k}", []).append((step, float(r.get(k, 0))))
+            if r.get("grad_norm_l1") is not None:
+                want.setdefault("train/grad_norm_l1", []).append((step, r["grad_norm_l1"]))
         elif kind == "eval":
             want.setdefault(f"eval/{r['set']}/loss", []).append((step, r["loss"]))
             if r.get("bits_per_byte") is not None:

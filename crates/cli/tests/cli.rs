@@ -47,6 +47,11 @@ fn train_runs_tiny_plan_and_writes_a_self_describing_run_folder() {
         }
         assert!(r["loss"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["grad_norm"].as_f64().unwrap().is_finite(), "{r}");
+        // ‖g‖₁ ≥ ‖g‖₂ for any vector, with equality only for one non-zero coordinate.
+        assert!(
+            r["grad_norm_l1"].as_f64().unwrap() > r["grad_norm"].as_f64().unwrap(),
+            "{r}"
+        );
         assert_eq!(r["tokens"], r["step"].as_u64().unwrap() * 256, "{r}");
         let by_source: u64 = r["tokens_by_source"]
             .as_object()

@@ -2,10 +2,10 @@
 //! resolved plan a run folder keeps.
 
 use crate::config::PlanConfig;
-use crate::schedule::Schedule;
+use crate::schedule::{RefineWeight, Schedule};
 use crate::{Plan, PlanError};
-use rewarm_runfolder::{Record, RunFolderError};
-use std::path::Path;
+use rewarm_runfolder::Record;
+use std::path::{Path, PathBuf};
 
 impl PlanConfig {
     /// Parses a plan; unknown keys and type errors name the file, line and key.
@@ -39,7 +39,7 @@ impl PlanConfig {
     fn load_refined_schedules(&mut self, file: &Path) -> Result<(), PlanError> {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         for (s, stage) in self.stages.iter_mut().enumerate() {
-            let Some(norms_file) = stage.schedule.unfilled_grad_norms() else {
+            let Some((norms_file, weight)) = stage.schedule.unfilled_grad_norms() else {
                 continue;
             };
             let err = |why: String| PlanError {
@@ -50,7 +50,7 @@ impl PlanConfig {
                     "point at the metrics.jsonl of a finished run (its train lines carry grad_norm)"
                         .into(),
             };
-            let norms = grad_norms(&base.join(norms_file)).map_err(|e| err(e.to_string()))?;
+            let norms = grad_norms(&base.join(norms_file), weight).map_err(err)?;
             stage
                 .schedule
                 .fill_refined_multipliers(&norms)
@@ -61,24 +61,37 @@ impl PlanConfig {
 }
 
 impl Schedule {
-    /// The gradient-norm file of a refined schedule whose multipliers are not filled in yet.
-    fn unfilled_grad_norms(&self) -> Option<&Path> {
+    /// The gradient-norm file of a refined schedule whose multipliers are not filled in yet, and the norm
+    /// its weight reads.
+    fn unfilled_grad_norms(&self) -> Option<(PathBuf, RefineWeight)> {
         match self {
-            Schedule::Refined(r) if r.multipliers.is_empty() => r.grad_norms.as_deref(),
+            Schedule::Refined(r) if r.multipliers.is_empty() => {
+                Some((r.grad_norms.clone()?, r.weight))
+            }
             _ => None,
         }
     }
 }
 
-/// The per-step gradient norms a run logged.
-fn grad_norms(metrics: &Path) -> Result<Vec<f64>, RunFolderError> {
-    Ok(rewarm_runfolder::metrics_log::read(metrics)?
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Train(t) => Some(t.grad_norm),
-            _ => None,
-        })
-        .collect())
+/// The per-step gradient norms a run logged: ℓ2 (`grad_norm`) for `l2`, ℓ1 (`grad_norm_l1`) for `l1`.
+fn grad_norms(metrics: &Path, weight: RefineWeight) -> Result<Vec<f64>, String> {
+    let records = rewarm_runfolder::metrics_log::read(metrics).map_err(|e| e.to_string())?;
+    let train = records.into_iter().filter_map(|r| match r {
+        Record::Train(t) => Some(t),
+        _ => None,
+    });
+    match weight {
+        RefineWeight::L2 => Ok(train.map(|t| t.grad_norm).collect()),
+        RefineWeight::L1 => train
+            .map(|t| t.grad_norm_l1)
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| {
+                format!(
+                    "{}: its train lines have no grad_norm_l1 (written by rewarm since it logs the ℓ1 norm); weight = \"l1\" needs it: retrain the run with this rewarm, or use weight = \"l2\"",
+                    metrics.display()
+                )
+            }),
+    }
 }
 
 /// `line L, column C` (1-based, columns in characters) of byte offset `at` in `text`, and the table it is

@@ -1,6 +1,7 @@
 //! LR schedule values (A1 in docs/papers.md): hand-computed values at every phase boundary of every family,
 //! continuity where the papers' schedules are continuous, cooldown and decay shapes, refinement.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -568,4 +569,51 @@ fn refined_warmup_is_prepended() {
     assert_eq!(s.lr(11, 110), MAX);
     assert_close(s.lr(11 + 49, 110), 0.5 * MAX); // (98 − 49)/98
     assert_eq!(s.lr(109, 110), 0.0);
+}
+
+/// A plan whose one stage refines from `metrics` with `weight`, loaded from a file beside it.
+fn refined_plan(dir: &std::path::Path, weight: &str) -> Result<rewarm_plan::PlanConfig, String> {
+    let text = format!(
+        "{}[[stages]]\nname = \"s\"\ntokens = 1280\nmixture = {{ en = 1.0 }}\n\
+         schedule = {{ kind = \"refined\", max_lr = 1e-3, smoothing = 0.0, weight = \"{weight}\", grad_norms = \"metrics.jsonl\" }}\n",
+        plan_head!()
+    );
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    rewarm_plan::PlanConfig::load(&path).map_err(|e| e.to_string())
+}
+
+#[test]
+fn refined_l1_reads_the_logged_l1_norms_and_l2_the_l2_norms() {
+    let dir = tempfile::tempdir().unwrap();
+    // ℓ2 norms constant (1): linear decay; ℓ1 norms 4, 2, 1, 1: the weights 1/4, 1/2, 1, 1 of the
+    // hand-computed L1 example above.
+    let line = |step: u64, l2: f64, l1: Option<f64>| {
+        let l1 = l1.map_or(String::new(), |v| format!(",\"grad_norm_l1\":{v}"));
+        format!(
+            "{{\"kind\":\"train\",\"step\":{step},\"stage\":\"s\",\"tokens\":0,\"tokens_by_source\":{{}},\"lr\":0.001,\"loss\":1.0,\"grad_norm\":{l2}{l1},\"batch_sequences\":8,\"replay_fraction\":0.0,\"tokens_per_second\":1.0}}\n"
+        )
+    };
+    let l1 = [4.0, 2.0, 1.0, 1.0];
+    let text: String = (0..4)
+        .map(|i| line(i + 1, 1.0, Some(l1[i as usize])))
+        .collect();
+    std::fs::write(dir.path().join("metrics.jsonl"), text).unwrap();
+    let multipliers = |config: rewarm_plan::PlanConfig| match &config.stages[0].schedule {
+        Schedule::Refined(r) => r.multipliers.clone(),
+        _ => unreachable!(),
+    };
+    let got = multipliers(refined_plan(dir.path(), "l1").unwrap());
+    assert_eq!(got, refined_multipliers(&l1, 0.0, RefineWeight::L1));
+    let got = multipliers(refined_plan(dir.path(), "l2").unwrap());
+    assert_eq!(got, refined_multipliers(&[1.0; 4], 0.0, RefineWeight::L2));
+    // A run logged before the ℓ1 norm was: `l1` is refused with what to do, `l2` still works.
+    let old: String = (0..4).map(|i| line(i + 1, 1.0, None)).collect();
+    std::fs::write(dir.path().join("metrics.jsonl"), old).unwrap();
+    let e = refined_plan(dir.path(), "l1").unwrap_err();
+    assert!(
+        e.contains("grad_norm_l1") && e.contains("weight = \"l2\""),
+        "{e}"
+    );
+    assert!(refined_plan(dir.path(), "l2").is_ok());
 }

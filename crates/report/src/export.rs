@@ -277,6 +277,7 @@ fn train_table(rows: &[&TrainRecord]) -> Table {
         floats("lr", rows, |t| Some(t.lr)),
         floats("loss", rows, |t| Some(t.loss)),
         floats("grad_norm", rows, |t| Some(t.grad_norm)),
+        floats("grad_norm_l1", rows, |t| t.grad_norm_l1),
         ints("batch_sequences", rows, |t| int(t.batch_sequences)),
         floats("replay_fraction", rows, |t| Some(t.replay_fraction)),
         floats("tokens_per_second", rows, |t| Some(t.tokens_per_second)),
@@ -369,6 +370,7 @@ mod tests {
                 lr: 0.001,
                 loss: 2.5,
                 grad_norm: 0.75,
+                grad_norm_l1: Some(12.5),
                 batch_sequences: 32,
                 replay_fraction: 0.25,
                 tokens_per_second: 9000.5,
@@ -398,9 +400,9 @@ mod tests {
         let tables = MetricsTables::new(&records);
         assert_eq!(
             tables.train.to_csv(),
-            "step,stage,tokens,lr,loss,grad_norm,batch_sequences,replay_fraction,tokens_per_second,spikes_skipped,tokens:de,tokens:en/replay\n\
-             5,\"cpt, de\",96,0.001,2.5,0.75,32,0.25,9000.5,0,96,0\n\
-             10,\"cpt, de\",256,0.001,2.5,0.75,32,0.25,9000.5,0,192,64\n"
+            "step,stage,tokens,lr,loss,grad_norm,grad_norm_l1,batch_sequences,replay_fraction,tokens_per_second,spikes_skipped,tokens:de,tokens:en/replay\n\
+             5,\"cpt, de\",96,0.001,2.5,0.75,12.5,32,0.25,9000.5,0,96,0\n\
+             10,\"cpt, de\",256,0.001,2.5,0.75,12.5,32,0.25,9000.5,0,192,64\n"
         );
         assert_eq!(
             tables.eval.to_csv(),
@@ -429,7 +431,7 @@ mod tests {
         assert_eq!(
             rows("train.parquet")[1],
             "{step: 10, stage: \"cpt, de\", tokens: 256, lr: 0.001, loss: 2.5, grad_norm: 0.75, \
-             batch_sequences: 32, replay_fraction: 0.25, tokens_per_second: 9000.5, spikes_skipped: 0, \
+             grad_norm_l1: 12.5, batch_sequences: 32, replay_fraction: 0.25, tokens_per_second: 9000.5, spikes_skipped: 0, \
              tokens:de: 192, tokens:en/replay: 64}"
         );
         assert_eq!(

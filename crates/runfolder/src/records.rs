@@ -64,6 +64,10 @@ pub struct TrainRecord {
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Global ℓ1 norm of the gradients before clipping, Σ|g| (what `refined` schedules with
+    /// `weight = "l1"` read); absent in files written before it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm_l1: Option<f64>,
     pub batch_sequences: u64,
     /// Observed replayed rows / batch rows.
     #[serde(default)]

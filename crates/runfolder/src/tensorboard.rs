@@ -121,11 +121,12 @@ fn remove_other_event_files(dir: &Path, keep: &Path) -> Result<()> {
 
 /// The scalars of a record under TensorBoard tags (`train/…`, `eval/<set>/…`, `rollback/…`).
 pub fn scalars(record: &Record) -> Option<(u64, Vec<(String, f64)>)> {
-    let tagged = |pairs: &[(&str, f64)]| pairs.iter().map(|(t, v)| (t.to_string(), *v)).collect();
+    let tagged = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+        pairs.iter().map(|(t, v)| (t.to_string(), *v)).collect()
+    };
     match record {
-        Record::Train(t) => Some((
-            t.step,
-            tagged(&[
+        Record::Train(t) => {
+            let mut values = tagged(&[
                 ("train/loss", t.loss),
                 ("train/lr", t.lr),
                 ("train/grad_norm", t.grad_norm),
@@ -133,8 +134,12 @@ pub fn scalars(record: &Record) -> Option<(u64, Vec<(String, f64)>)> {
                 ("train/tokens_per_second", t.tokens_per_second),
                 ("train/replay_fraction", t.replay_fraction),
                 ("train/spikes_skipped", t.spikes_skipped as f64),
-            ]),
-        )),
+            ]);
+            if let Some(l1) = t.grad_norm_l1 {
+                values.push(("train/grad_norm_l1".into(), l1));
+            }
+            Some((t.step, values))
+        }
         Record::Eval(e) => {
             let mut values = vec![(format!("eval/{}/loss", e.set), e.loss)];
             if let Some(bpb) = e.bits_per_byte {

@@ -80,6 +80,18 @@ impl AdamW {
         Tensor::stack(&norms, 0).norm()
     }
 
+    /// Global ℓ1 norm of all gradients, Σ|g| (before clipping), as a 0-d f32 tensor.
+    pub fn grad_norm_l1(&self) -> Tensor {
+        let sums: Vec<Tensor> = self
+            .slots
+            .iter()
+            .map(|s| s.param.grad())
+            .filter(|g| g.defined())
+            .map(|g| g.norm_scalaropt_dtype(1.0, Kind::Float))
+            .collect();
+        Tensor::stack(&sums, 0).sum(Kind::Float)
+    }
+
     /// Clips gradients to global norm `clip` given their norm, then takes one AdamW step at `lr`:
     ///
     /// ```text

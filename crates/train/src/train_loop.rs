@@ -113,6 +113,8 @@ pub(crate) struct Pending {
     lr: f64,
     loss: Tensor,
     grad_norm: Tensor,
+    /// Σ|g| before clipping.
+    grad_norm_l1: Tensor,
     /// Whether the spike guard skipped the update (0-d bool), when it judged the step.
     spike: Option<Tensor>,
 }
@@ -208,6 +210,7 @@ impl<'a> Trainer<'a> {
         let (mut loss, mut grad_norm) = self.forward_backward(step, b)?;
         self.injector
             .after_backward(step, &mut loss, &mut grad_norm, &self.opt);
+        let grad_norm_l1 = self.opt.grad_norm_l1(); // before the update clips the gradients
         let lr = info.lr * self.state.lr_scale;
         self.opt.config = self.plan.stages[info.stage].adamw.clone();
         let spike = self.update(lr, &loss, &grad_norm);
@@ -224,6 +227,7 @@ impl<'a> Trainer<'a> {
             lr,
             loss,
             grad_norm,
+            grad_norm_l1,
             spike,
         });
         let step_tokens = (b * self.plan.seq_len) as u64;
@@ -302,7 +306,7 @@ impl<'a> Trainer<'a> {
     /// Reads back the pending steps (failing on the first non-finite one), logs this step and tells the
     /// observer, with the speed over the steps since the last read-back.
     fn read_back(&mut self, info: &StepInfo, lr: f64, tokens: u64) -> TrainResult<()> {
-        let (loss, grad_norm) = self.check_pending()?;
+        let (loss, grad_norm, grad_norm_l1) = self.check_pending()?;
         // Over the steps since the last read-back: with a GPU running ahead, one step's wall time says
         // nothing.
         let (since, interval_tokens) = self.interval.take().expect("set by train_step");
@@ -319,6 +323,7 @@ impl<'a> Trainer<'a> {
                 lr,
                 loss,
                 grad_norm,
+                grad_norm_l1: Some(grad_norm_l1),
                 batch_sequences: b,
                 replay_fraction: self.batch.replayed() as f64 / b as f64,
                 tokens_per_second,
@@ -382,23 +387,26 @@ impl<'a> Trainer<'a> {
 
     /// Reads back the losses, gradient norms and spike verdicts of the steps since the last read-back (one
     /// transfer), fails with the first non-finite value, counts and reports the skipped spikes; returns
-    /// the last step's loss and norm.
-    fn check_pending(&mut self) -> TrainResult<(f64, f64)> {
+    /// the last step's loss, norm and ℓ1 norm.
+    fn check_pending(&mut self) -> TrainResult<(f64, f64, f64)> {
         let pending = std::mem::take(&mut self.pending);
         let no = Tensor::from(0.0f64);
         let parts: Vec<Tensor> = pending
             .iter()
-            .flat_map(|p| [&p.loss, &p.grad_norm, p.spike.as_ref().unwrap_or(&no)])
+            .flat_map(|p| {
+                let spike = p.spike.as_ref().unwrap_or(&no);
+                [&p.loss, &p.grad_norm, &p.grad_norm_l1, spike]
+            })
             .map(|t| {
                 t.to_kind(Kind::Double)
                     .to_device(self.opts.device)
                     .reshape([1])
             })
             .collect();
-        // (loss, norm, spike) triples, stacked on the device and copied back at once.
+        // (loss, norm, ℓ1 norm, spike) per step, stacked on the device and copied back at once.
         let values = Vec::<f64>::try_from(&Tensor::cat(&parts, 0).to_device(Device::Cpu))
             .expect("f64 values");
-        for (p, v) in pending.iter().zip(values.chunks_exact(3)) {
+        for (p, v) in pending.iter().zip(values.chunks_exact(4)) {
             let (loss, norm) = (v[0], v[1]);
             if !loss.is_finite() || !norm.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -413,7 +421,7 @@ impl<'a> Trainer<'a> {
                     lr: p.lr,
                 });
             }
-            if v[2] != 0.0 {
+            if v[3] != 0.0 {
                 self.state.spikes_skipped += 1;
                 self.observer.note(&format!(
                     "step {}: loss {loss:.4} or gradient norm {norm:.3} is a spike (guard.spikes): its update was skipped",
@@ -421,8 +429,8 @@ impl<'a> Trainer<'a> {
                 ));
             }
         }
-        let last = values.len() - 3;
-        Ok((values[last], values[last + 1]))
+        let last = values.len() - 4;
+        Ok((values[last], values[last + 1], values[last + 2]))
     }
 
     /// Tokens trained on per source (`name` new data, `name/replay` replayed) once `info`'s step is done.
