@@ -70,26 +70,24 @@ impl AdamW {
     /// Global L2 norm of all gradients (before clipping), as a 0-d f32 tensor: the norm of the per-tensor
     /// norms, as `torch.nn.utils.clip_grad_norm_` computes it (one read of each gradient, no temporaries).
     pub fn grad_norm(&self) -> Tensor {
+        self.per_tensor_norms(2.0).norm()
+    }
+
+    /// Global ℓ1 norm of all gradients, Σ|g| (before clipping), as a 0-d f32 tensor.
+    pub fn grad_norm_l1(&self) -> Tensor {
+        self.per_tensor_norms(1.0).sum(Kind::Float)
+    }
+
+    /// Each defined gradient's p-norm, stacked (f32).
+    fn per_tensor_norms(&self, p: f64) -> Tensor {
         let norms: Vec<Tensor> = self
             .slots
             .iter()
             .map(|s| s.param.grad())
             .filter(|g| g.defined())
-            .map(|g| g.norm_scalaropt_dtype(2.0, Kind::Float))
+            .map(|g| g.norm_scalaropt_dtype(p, Kind::Float))
             .collect();
-        Tensor::stack(&norms, 0).norm()
-    }
-
-    /// Global ℓ1 norm of all gradients, Σ|g| (before clipping), as a 0-d f32 tensor.
-    pub fn grad_norm_l1(&self) -> Tensor {
-        let sums: Vec<Tensor> = self
-            .slots
-            .iter()
-            .map(|s| s.param.grad())
-            .filter(|g| g.defined())
-            .map(|g| g.norm_scalaropt_dtype(1.0, Kind::Float))
-            .collect();
-        Tensor::stack(&sums, 0).sum(Kind::Float)
+        Tensor::stack(&norms, 0)
     }
 
     /// Clips gradients to global norm `clip` given their norm, then takes one AdamW step at `lr`:
