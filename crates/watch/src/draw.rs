@@ -79,7 +79,8 @@ fn draw_run(frame: &mut Frame, view: &RunView, area: Rect) {
         .title(format!(" {} ", view.name));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let gap_lines = view.gap.as_ref().map_or(1, |g| g.sets.len() as u16 + 1);
+    let gap_lines = view.gap.as_ref().map_or(1, |g| g.sets.len() as u16 + 1)
+        + u16::from(view.representation.is_some());
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -137,8 +138,25 @@ fn status_lines(view: &RunView) -> Vec<Line<'static>> {
     vec![Line::from(first), Line::from(second)]
 }
 
-/// "gap since <stage> @ <step>: en +0.43 at +16 (not recovered) · de 0"
+/// "gap since <stage> @ <step>: en +0.43 at +16 (not recovered) · de 0", then the representation.
 fn gap_text(view: &RunView) -> Vec<Line<'static>> {
+    let mut lines = stability_gap_lines(view);
+    if let Some(r) = &view.representation {
+        let value = |i: usize| match r.at_boundary {
+            Some(b) => format!("{:.3} → {:.3}", b[i], r.now[i]),
+            None => format!("{:.3}", r.now[i]),
+        };
+        lines.push(Line::from(format!(
+            "representation: RankMe {} · α-ReQ {} · dormant {}",
+            value(0),
+            value(1),
+            value(2)
+        )));
+    }
+    lines
+}
+
+fn stability_gap_lines(view: &RunView) -> Vec<Line<'static>> {
     let Some(g) = &view.gap else {
         return vec![Line::from("stability gap: no boundary passed yet")];
     };

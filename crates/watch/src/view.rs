@@ -32,6 +32,16 @@ pub struct RunView {
     pub boundaries: Vec<(f64, String)>,
     /// The stability gap per set since the latest boundary (step 0 of a run started with `init_from`).
     pub gap: Option<GapSoFar>,
+    /// `[monitor]`'s latest measurement as (RankMe, α-ReQ, dormant fraction), and the one at the gap's
+    /// boundary when there is one.
+    pub representation: Option<Representation>,
+}
+
+/// The representation now and at the latest boundary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Representation {
+    pub now: [f64; 3],
+    pub at_boundary: Option<[f64; 3]>,
 }
 
 /// The stability gap since a boundary, per validation set, so far.
@@ -83,6 +93,7 @@ impl RunView {
                 .map(|s| (s.first_step as f64, s.name.clone()))
                 .collect(),
             gap: gap_so_far(run),
+            representation: representation(run),
         }
     }
 }
@@ -123,5 +134,18 @@ fn gap_so_far(run: &RunData) -> Option<GapSoFar> {
         stage,
         boundary,
         sets,
+    })
+}
+
+/// The latest `[monitor]` measurement, and the last one at or before the latest boundary.
+fn representation(run: &RunData) -> Option<Representation> {
+    let measures =
+        |r: &rewarm_runfolder::RepresentationRecord| [r.rank_me, r.alpha_req, r.dormant_fraction];
+    let now = run.representation.last()?;
+    let boundary = gap_so_far(run).map(|g| g.boundary);
+    let at_boundary = boundary.and_then(|b| run.representation.iter().rev().find(|r| r.step <= b));
+    Some(Representation {
+        now: measures(now),
+        at_boundary: at_boundary.map(measures),
     })
 }

@@ -62,6 +62,13 @@ fn write_run(dir: &Path) {
             }));
         }
     }
+    // `[monitor]` measured at steps 10 and 15: RankMe 20 → 18.
+    for (step, rank) in [(10, 20.0), (15, 18.0)] {
+        lines.push(json!({
+            "kind": "representation", "step": step, "stage": "de", "tokens": step * BATCH_TOKENS,
+            "set": "de", "rank_me": rank, "alpha_req": 1.5, "dormant_fraction": 0.25, "layers": []
+        }));
+    }
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.join("metrics.jsonl"), text).unwrap();
 }
@@ -97,6 +104,7 @@ fn a_run_in_its_second_stage_shows_where_it_is_its_eta_and_its_stability_gap() {
         "stability gap since de @ step 10",
         "en: +0.500 at +5 steps, not recovered",
         "de: no rise",
+        "representation: RankMe 20.000 → 18.000 · α-ReQ 1.500 → 1.500 · dormant 0.250 → 0.250",
         "q quit",
     ] {
         assert!(
