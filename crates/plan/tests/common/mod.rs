@@ -3,6 +3,8 @@
 //! made-up sources (en, de) with batches of 8 sequences of 16 tokens, to which tests append stages.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod base_plan;
+
 use rewarm_plan::schedule::{
     AnnealShape, CooldownShape, Cosine, DecayShape, Infinite, RepeatedCosine, Schedule, Warmup,
     WarmupStart, Wsd,
