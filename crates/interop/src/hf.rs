@@ -139,6 +139,12 @@ pub fn index_files(index: &Path, text: &str) -> Result<BTreeSet<String>, Interop
 
 /// Creates `out`, refusing a folder with anything in it rather than mixing two outputs.
 pub fn create_empty_folder(out: &Path) -> Result<(), InteropError> {
+    refuse_non_empty(out)?;
+    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))
+}
+
+/// Refuses `out` if it is a folder with anything in it (before any work that would write there).
+pub fn refuse_non_empty(out: &Path) -> Result<(), InteropError> {
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(|e| InteropError::io(out, e))?
@@ -151,7 +157,7 @@ pub fn create_empty_folder(out: &Path) -> Result<(), InteropError> {
             "choose a new --out folder, or remove this one",
         ));
     }
-    std::fs::create_dir_all(out).map_err(|e| InteropError::io(out, e))
+    Ok(())
 }
 
 /// The element types rewarm loads weights as.

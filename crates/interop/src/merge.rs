@@ -39,18 +39,7 @@ pub struct MergeSummary {
 /// tensors.
 pub fn merge(inputs: &[MergeInput], out: &Path) -> Result<MergeSummary> {
     let weights = normalised(inputs)?;
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(|e| InteropError::io(out, e))?
-            .next()
-            .is_some()
-    {
-        return Err(InteropError::invalid(
-            out.display(),
-            "exists and is not empty",
-            "write the merge into a new folder",
-        ));
-    }
+    hf::refuse_non_empty(out)?;
     let models: Vec<(PathBuf, ModelConfig)> = inputs
         .iter()
         .map(|i| model(&i.path))
