@@ -61,6 +61,8 @@ impl RunView {
             |t| t.stage.clone(),
         );
         let current = run.stages.iter().position(|s| s.name == stage);
+        let gap = gap_so_far(run);
+        let boundary = gap.as_ref().map(|g| g.boundary);
         let point = |x: u64, y: f64| (x as f64, y);
         RunView {
             name: run.name.clone(),
@@ -92,8 +94,8 @@ impl RunView {
                 .skip(1)
                 .map(|s| (s.first_step as f64, s.name.clone()))
                 .collect(),
-            gap: gap_so_far(run),
-            representation: representation(run),
+            gap,
+            representation: representation(run, boundary),
         }
     }
 }
@@ -137,12 +139,11 @@ fn gap_so_far(run: &RunData) -> Option<GapSoFar> {
     })
 }
 
-/// The latest `[monitor]` measurement, and the last one at or before the latest boundary.
-fn representation(run: &RunData) -> Option<Representation> {
+/// The latest `[monitor]` measurement, and the last one at or before `boundary` (the gap's).
+fn representation(run: &RunData, boundary: Option<u64>) -> Option<Representation> {
     let measures =
         |r: &rewarm_runfolder::RepresentationRecord| [r.rank_me, r.alpha_req, r.dormant_fraction];
     let now = run.representation.last()?;
-    let boundary = gap_so_far(run).map(|g| g.boundary);
     let at_boundary = boundary.and_then(|b| run.representation.iter().rev().find(|r| r.step <= b));
     Some(Representation {
         now: measures(now),
