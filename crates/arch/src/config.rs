@@ -6,9 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ConfigError;
+use crate::{ConfigError, RopeScaling};
 
 /// The architecture family; it decides the block layout and the parameter names.
+///
+/// Mistral, Qwen2 and Qwen3 are Llama blocks (RMSNorm, grouped-query attention, SwiGLU, Llama's parameter
+/// names) with one difference each, and export under their own Hugging Face `model_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
@@ -18,13 +21,58 @@ pub enum Family {
     Neox,
     /// Llama: RMSNorm, no biases, grouped-query attention, full rotary, SwiGLU MLP (HF `LlamaForCausalLM`).
     Llama,
+    /// Mistral: Llama with an optional sliding attention window (HF `MistralForCausalLM`).
+    Mistral,
+    /// Qwen 2 / 2.5: Llama with biases on the q, k and v projections (HF `Qwen2ForCausalLM`).
+    Qwen2,
+    /// Qwen 3: Llama with an RMSNorm over each query and key head before RoPE (HF `Qwen3ForCausalLM`).
+    Qwen3,
+}
+
+impl Family {
+    /// Built from Llama blocks (every family but NeoX).
+    pub fn is_llama_like(self) -> bool {
+        self != Family::Neox
+    }
+
+    /// The q, k and v projections have biases (Qwen2).
+    pub fn qkv_bias(self) -> bool {
+        self == Family::Qwen2
+    }
+
+    /// Each query and key head is RMS-normalized before RoPE (Qwen3's `q_norm`, `k_norm`).
+    pub fn qk_norm(self) -> bool {
+        self == Family::Qwen3
+    }
+
+    /// The `model_type` of its Hugging Face config.json.
+    pub fn hf_model_type(self) -> &'static str {
+        match self {
+            Family::Neox => "gpt_neox",
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
+        }
+    }
+
+    /// The `architectures` entry of its Hugging Face config.json.
+    pub fn hf_architecture(self) -> &'static str {
+        match self {
+            Family::Neox => "GPTNeoXForCausalLM",
+            Family::Llama => "LlamaForCausalLM",
+            Family::Mistral => "MistralForCausalLM",
+            Family::Qwen2 => "Qwen2ForCausalLM",
+            Family::Qwen3 => "Qwen3ForCausalLM",
+        }
+    }
 }
 
 /// The shape of a decoder-only transformer. Build a model from it with `rewarm_model::Model::new`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Architecture family (`neox` or `llama`).
+    /// Architecture family (`neox`, `llama`, `mistral`, `qwen2` or `qwen3`).
     pub family: Family,
     /// V: rows of the embedding and of the output projection.
     pub vocab_size: usize,
@@ -33,7 +81,7 @@ pub struct ModelConfig {
     /// L: number of transformer blocks.
     #[serde(alias = "num_hidden_layers")]
     pub num_layers: usize,
-    /// H: query heads; head_dim = C / H.
+    /// H: query heads; head_dim = C / H unless `head_dim` says otherwise.
     #[serde(alias = "num_attention_heads")]
     pub num_heads: usize,
     /// Key/value heads (grouped-query attention); must equal `num_heads` for `neox`.
@@ -60,6 +108,16 @@ pub struct ModelConfig {
     /// Llama is always sequential, so it must be false there.
     #[serde(default = "default_use_parallel_residual")]
     pub use_parallel_residual: bool,
+    /// Width of each attention head when it is not C / H (Qwen3: 128 at C = 1024, H = 16); Llama-like
+    /// families only. The queries then span H·head_dim, and `o_proj` maps that back to C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    /// RoPE scaling (Llama 3.x's `llama3` rule); Llama-like families only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Mistral only: each position attends to itself and the `sliding_window − 1` before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
 }
 
 // Defaults are those of HF `GPTNeoXConfig`, so a Pythia config.json's omitted keys mean the same here.
@@ -83,6 +141,10 @@ pub const PRESETS: &[&str] = &[
     "smollm2-135m",
     "pythia-160m",
     "pythia-410m",
+    "qwen2.5-0.5b",
+    "qwen3-0.6b",
+    "llama-3.2-1b",
+    "qwen2.5-1.5b",
 ];
 
 // Guards against typos such as an extra zero; far above any model this tool trains.
@@ -103,6 +165,10 @@ impl ModelConfig {
             "pythia-410m" => Self::pythia_410m(),
             "gpt2-124m" => Self::gpt2_124m(),
             "smollm2-135m" => Self::smollm2_135m(),
+            "qwen2.5-0.5b" => Self::qwen2_5_0_5b(),
+            "qwen3-0.6b" => Self::qwen3_0_6b(),
+            "llama-3.2-1b" => Self::llama_3_2_1b(),
+            "qwen2.5-1.5b" => Self::qwen2_5_1_5b(),
             _ => return None,
         })
     }
@@ -123,6 +189,9 @@ impl ModelConfig {
             norm_eps: 1e-5,
             tie_embeddings: false,
             use_parallel_residual: true,
+            head_dim: None,
+            rope_scaling: None,
+            sliding_window: None,
         }
     }
 
@@ -151,6 +220,9 @@ impl ModelConfig {
             norm_eps: 1e-5,
             tie_embeddings: true,
             use_parallel_residual: false,
+            head_dim: None,
+            rope_scaling: None,
+            sliding_window: None,
         }
     }
 
@@ -206,6 +278,66 @@ impl ModelConfig {
             norm_eps: 1e-5,
             tie_embeddings: true,
             use_parallel_residual: false,
+            head_dim: None,
+            rope_scaling: None,
+            sliding_window: None,
+        }
+    }
+
+    /// A Llama-like shape: full rotary, sequential blocks, ε 1e-6 and θ 10⁶ (Qwen's), tied, C / H heads.
+    fn llama_like(family: Family, sizes: [usize; 7], max_seq_len: usize) -> Self {
+        let [vocab_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, _] =
+            sizes;
+        ModelConfig {
+            family,
+            vocab_size,
+            hidden_size,
+            num_layers,
+            num_heads,
+            num_kv_heads,
+            intermediate_size,
+            max_seq_len,
+            rotary_pct: 1.0,
+            rope_theta: 1_000_000.0,
+            norm_eps: 1e-6,
+            tie_embeddings: true,
+            use_parallel_residual: false,
+            head_dim: (sizes[6] != hidden_size / num_heads).then_some(sizes[6]),
+            rope_scaling: None,
+            sliding_window: None,
+        }
+    }
+
+    /// `qwen2.5-0.5b`: Qwen2.5-0.5B's shape (24 layers, C=896, 14 q / 2 kv heads, MLP 4864, V=151936,
+    /// q/k/v biases, tied, θ=10⁶, T=32768; 494.0M params).
+    pub fn qwen2_5_0_5b() -> Self {
+        Self::llama_like(Family::Qwen2, [151_936, 896, 24, 14, 2, 4864, 64], 32_768)
+    }
+
+    /// `qwen2.5-1.5b`: Qwen2.5-1.5B's shape (28 layers, C=1536, 12 q / 2 kv heads, MLP 8960, V=151936,
+    /// q/k/v biases, tied, θ=10⁶, T=131072; 1.54B params).
+    pub fn qwen2_5_1_5b() -> Self {
+        Self::llama_like(
+            Family::Qwen2,
+            [151_936, 1536, 28, 12, 2, 8960, 128],
+            131_072,
+        )
+    }
+
+    /// `qwen3-0.6b`: Qwen3-0.6B's shape (28 layers, C=1024, 16 q / 8 kv heads of 128 dims, q/k norms,
+    /// MLP 3072, V=151936, tied, θ=10⁶, T=40960; 596.0M params).
+    pub fn qwen3_0_6b() -> Self {
+        Self::llama_like(Family::Qwen3, [151_936, 1024, 28, 16, 8, 3072, 128], 40_960)
+    }
+
+    /// `llama-3.2-1b`: Llama-3.2-1B's shape (16 layers, C=2048, 32 q / 8 kv heads, MLP 8192, V=128256,
+    /// tied, θ=5·10⁵ with Llama 3.2's RoPE scaling, ε=1e-5, T=131072; 1.24B params).
+    pub fn llama_3_2_1b() -> Self {
+        ModelConfig {
+            rope_theta: 500_000.0,
+            norm_eps: 1e-5,
+            rope_scaling: Some(RopeScaling::llama3_2()),
+            ..Self::llama_like(Family::Llama, [128_256, 2048, 16, 32, 8, 8192, 64], 131_072)
         }
     }
 
@@ -228,7 +360,14 @@ impl ModelConfig {
             ("intermediate_size", self.intermediate_size, MAX_WIDTH),
             ("max_seq_len", self.max_seq_len, MAX_SEQ_LEN),
         ];
-        for (field, value, max) in sizes {
+        let optional = [
+            ("head_dim", self.head_dim, MAX_WIDTH),
+            ("sliding_window", self.sliding_window, MAX_SEQ_LEN),
+        ];
+        let optional = optional
+            .into_iter()
+            .filter_map(|(field, value, max)| Some((field, value?, max)));
+        for (field, value, max) in sizes.into_iter().chain(optional) {
             if value == 0 || value > max {
                 return Err(ConfigError::new(
                     field,
@@ -242,7 +381,7 @@ impl ModelConfig {
 
     /// Heads split the width, and kv heads the query heads.
     fn check_heads(&self) -> Result<(), ConfigError> {
-        if self.hidden_size % self.num_heads != 0 {
+        if self.head_dim.is_none() && self.hidden_size % self.num_heads != 0 {
             return Err(ConfigError::new(
                 "hidden_size",
                 format!(
@@ -298,42 +437,73 @@ impl ModelConfig {
 
     /// What each family's blocks require.
     fn check_family(&self) -> Result<(), ConfigError> {
-        match self.family {
-            Family::Neox => {
-                if self.num_kv_heads != self.num_heads {
-                    return Err(ConfigError::new(
-                        "num_kv_heads",
-                        format!(
-                            "= {} differs from num_heads = {}, but GPT-NeoX has no grouped-query attention",
-                            self.num_kv_heads, self.num_heads
-                        ),
-                        "set num_kv_heads = num_heads, or use family = \"llama\"",
-                    ));
-                }
-            }
-            Family::Llama => {
-                if self.rotary_pct != 1.0 {
-                    return Err(ConfigError::new(
-                        "rotary_pct",
-                        format!("= {} but Llama rotates the whole head", self.rotary_pct),
-                        "set rotary_pct = 1.0 for family = \"llama\"",
-                    ));
-                }
-                if self.use_parallel_residual {
-                    return Err(ConfigError::new(
-                        "use_parallel_residual",
-                        "= true but Llama blocks are sequential",
-                        "set use_parallel_residual = false for family = \"llama\"",
-                    ));
-                }
-            }
+        if self.family == Family::Neox {
+            return self.check_neox();
         }
-        Ok(())
+        if self.rotary_pct != 1.0 {
+            return Err(ConfigError::new(
+                "rotary_pct",
+                format!("= {} but Llama rotates the whole head", self.rotary_pct),
+                "set rotary_pct = 1.0 for the Llama-like families",
+            ));
+        }
+        if self.use_parallel_residual {
+            return Err(ConfigError::new(
+                "use_parallel_residual",
+                "= true but Llama blocks are sequential",
+                "set use_parallel_residual = false for the Llama-like families",
+            ));
+        }
+        if self.sliding_window.is_some() && self.family != Family::Mistral {
+            return Err(ConfigError::new(
+                "sliding_window",
+                format!(
+                    "is set, but only Mistral's attention has a window (family = \"{}\")",
+                    self.family.hf_model_type()
+                ),
+                "remove sliding_window, or set family = \"mistral\"",
+            ));
+        }
+        self.rope_scaling
+            .as_ref()
+            .map_or(Ok(()), RopeScaling::validate)
     }
 
-    /// head_dim = C / H.
+    /// GPT-NeoX: no grouped-query attention, and none of the Llama-like options.
+    fn check_neox(&self) -> Result<(), ConfigError> {
+        if self.num_kv_heads != self.num_heads {
+            return Err(ConfigError::new(
+                "num_kv_heads",
+                format!(
+                    "= {} differs from num_heads = {}, but GPT-NeoX has no grouped-query attention",
+                    self.num_kv_heads, self.num_heads
+                ),
+                "set num_kv_heads = num_heads, or use family = \"llama\"",
+            ));
+        }
+        let llama_only = [
+            ("head_dim", self.head_dim.is_some()),
+            ("rope_scaling", self.rope_scaling.is_some()),
+            ("sliding_window", self.sliding_window.is_some()),
+        ];
+        match llama_only.into_iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(ConfigError::new(
+                field,
+                "is set, but rewarm's GPT-NeoX does not have it",
+                format!("remove {field} for family = \"neox\", or use a Llama-like family"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The width of one attention head: `head_dim` when set, else C / H.
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_heads
+        self.head_dim.unwrap_or(self.hidden_size / self.num_heads)
+    }
+
+    /// H·head_dim: the width of the queries (and of `o_proj`'s input); C unless `head_dim` is set.
+    pub fn attention_width(&self) -> usize {
+        self.num_heads * self.head_dim()
     }
 
     /// Rotated dims per head: ⌊head_dim · rotary_pct⌋ as HF computes it (Pythia-410M: 64·0.25 = 16).
@@ -345,7 +515,8 @@ impl ModelConfig {
     /// `numel` over the tensors `rewarm_model::Model::new` creates.
     pub fn num_params(&self) -> u64 {
         let (v, c, l, i) = self.sizes();
-        let kv = (self.num_kv_heads * self.head_dim()) as u64;
+        let (hd, q) = (self.head_dim() as u64, self.attention_width() as u64);
+        let kv = self.num_kv_heads as u64 * hd;
         let (per_layer, final_norm) = match self.family {
             Family::Neox => {
                 let norms = 2 * (c + c); // input + post-attention LayerNorm, weight and bias
@@ -353,11 +524,13 @@ impl ModelConfig {
                 let mlp = (i * c + i) + (c * i + c); // dense_h_to_4h, dense_4h_to_h
                 (norms + attention + mlp, 2 * c)
             }
-            Family::Llama => {
+            family => {
                 let norms = 2 * c; // input + post-attention RMSNorm
-                let attention = 2 * c * c + 2 * c * kv; // q, o: C×C; k, v: C×(Hkv·head_dim)
+                let attention = 2 * c * q + 2 * c * kv; // q, o: C×(H·hd); k, v: C×(Hkv·hd)
+                let biases = if family.qkv_bias() { q + 2 * kv } else { 0 };
+                let qk_norms = if family.qk_norm() { 2 * hd } else { 0 };
                 let mlp = 3 * c * i; // gate, up, down
-                (norms + attention + mlp, c)
+                (norms + attention + biases + qk_norms + mlp, c)
             }
         };
         let embeddings = if self.tie_embeddings {
@@ -382,17 +555,19 @@ impl ModelConfig {
 
     /// Training FLOPs per token (forward + backward) at sequence length `seq_len`:
     ///
-    /// `6·(N + V·C) + 12·L·T·C`
+    /// `6·(N + V·C) + 12·L·T·(H·hd)`
     ///
     /// with N = [`Self::non_embedding_params`]. Each weight in a matmul costs 2 FLOPs per token forward and
     /// 4 backward (Kaplan et al. 2020; Chinchilla, Hoffmann et al. 2022, App. F); the output projection
     /// (V·C) is such a matmul, the input embedding is a lookup. Attention scores QKᵀ and the weighted sum
-    /// over V cost 2·2·T·C per layer forward, ×3 with backward: 12·L·T·C, the PaLM (Chowdhery et al.
+    /// over V cost 2·2·T·(H·hd) per layer forward (H·hd = C unless `head_dim` is set), ×3 with backward:
+    /// 12·L·T·(H·hd), the PaLM (Chowdhery et al.
     /// 2022, App. B) term, which ignores the causal mask's savings. Norms, softmax and biases are left
     /// out. This is the numerator of MFU as PaLM, nanoGPT and torchtitan report it.
     pub fn flops_per_token(&self, seq_len: usize) -> u64 {
         let (v, c, l, _) = self.sizes();
-        6 * (self.non_embedding_params() + v * c) + 12 * l * seq_len as u64 * c
+        let attention = 12 * l * seq_len as u64 * self.attention_width() as u64;
+        6 * (self.non_embedding_params() + v * c) + attention
     }
 
     fn sizes(&self) -> (u64, u64, u64, u64) {
@@ -443,6 +618,12 @@ mod tests {
         );
         // GPT-2 small is "124M": 85,056,000 + 50304·768 tied.
         assert_eq!(ModelConfig::gpt2_124m().num_params(), 123_689_472);
+        // transformers' own count (sum of numel of the model built from the published config):
+        // Qwen2.5 adds the q/k/v biases, Qwen3 the 2·128 q/k norm weights and 128-dim heads.
+        assert_eq!(ModelConfig::qwen2_5_0_5b().num_params(), 494_032_768);
+        assert_eq!(ModelConfig::qwen2_5_1_5b().num_params(), 1_543_714_304);
+        assert_eq!(ModelConfig::qwen3_0_6b().num_params(), 596_049_920);
+        assert_eq!(ModelConfig::llama_3_2_1b().num_params(), 1_235_814_400);
     }
 
     #[test]
@@ -455,6 +636,12 @@ mod tests {
         assert_eq!(
             tiny.flops_per_token(256) - tiny.flops_per_token(128),
             196_608
+        );
+        // Qwen3-0.6B's attention spans H·hd = 16·128 = 2048, twice its width C = 1024.
+        let qwen3 = ModelConfig::qwen3_0_6b();
+        assert_eq!(
+            qwen3.flops_per_token(2) - qwen3.flops_per_token(1),
+            12 * 28 * 2048
         );
     }
 
@@ -520,6 +707,36 @@ mod tests {
             }),
             "use_parallel_residual"
         );
+        assert_eq!(
+            field_of(ModelConfig {
+                sliding_window: Some(64),
+                ..ModelConfig::tiny_llama()
+            }),
+            "sliding_window"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                head_dim: Some(32),
+                ..ModelConfig::tiny()
+            }),
+            "head_dim"
+        );
+        assert_eq!(
+            field_of(ModelConfig {
+                rope_scaling: Some(crate::RopeScaling::llama3_2()),
+                ..ModelConfig::tiny()
+            }),
+            "rope_scaling"
+        );
+        // A head_dim of its own frees hidden_size from being a multiple of num_heads.
+        let odd = ModelConfig {
+            hidden_size: 72,
+            head_dim: Some(16),
+            family: Family::Qwen3,
+            ..ModelConfig::tiny_llama()
+        };
+        assert!(odd.validate().is_ok());
+        assert_eq!(odd.attention_width(), 64);
         let message = ModelConfig {
             hidden_size: 65,
             ..ModelConfig::tiny()

@@ -1,8 +1,9 @@
 //! rewarm's model descriptions as data, with no tensors: planning a run, reporting on it and reading a
 //! Hugging Face `config.json` never need libtorch (ARCHITECTURE.md rule 5).
 //!
-//! - [`ModelConfig`]: the shape of a decoder-only transformer (GPT-NeoX/Pythia or Llama), its presets,
-//!   validation, parameter and FLOP counts (`config`);
+//! - [`ModelConfig`]: the shape of a decoder-only transformer (GPT-NeoX/Pythia, Llama, Mistral, Qwen 2
+//!   or Qwen 3), its presets, validation, parameter and FLOP counts (`config`);
+//! - [`RopeScaling`]: Llama 3.x's RoPE scaling rule (`rope_scaling`);
 //! - [`ModelTable`]: the plan's `[model]` table, a preset plus typed overrides (`table`);
 //! - `hf_config`: [`ModelConfig`] ↔ Hugging Face `config.json`;
 //! - [`TrainingMemory`]: the memory training a model needs at least, checked before allocation (`memory`).
@@ -13,9 +14,11 @@ mod config;
 mod error;
 mod hf_config;
 mod memory;
+mod rope_scaling;
 mod table;
 
 pub use config::{Family, ModelConfig, PRESETS};
 pub use error::ConfigError;
 pub use memory::{gib, TrainingMemory};
+pub use rope_scaling::{RopeScaling, RopeScalingType};
 pub use table::ModelTable;

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{default_rope_theta, default_rotary_pct, default_use_parallel_residual};
-use crate::{ConfigError, Family, ModelConfig, PRESETS};
+use crate::{ConfigError, Family, ModelConfig, RopeScaling, PRESETS};
 
 /// `[model]` as written in a plan. Field names and aliases are [`ModelConfig`]'s (the Hugging Face
 /// spellings are accepted too); absent fields come from the preset.
@@ -76,6 +76,13 @@ pub struct ModelTable {
     pub tie_embeddings: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_parallel_residual: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
+    /// Last, so that TOML writes it as the `[model.rope_scaling]` table after the plain keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
 }
 
 impl ModelTable {
@@ -140,6 +147,9 @@ impl ModelTable {
             norm_eps: Some(c.norm_eps),
             tie_embeddings: Some(c.tie_embeddings),
             use_parallel_residual: Some(c.use_parallel_residual),
+            head_dim: c.head_dim,
+            sliding_window: c.sliding_window,
+            rope_scaling: c.rope_scaling.clone(),
         }
     }
 
@@ -161,6 +171,9 @@ impl ModelTable {
             use_parallel_residual: self
                 .use_parallel_residual
                 .unwrap_or(base.use_parallel_residual),
+            head_dim: self.head_dim.or(base.head_dim),
+            rope_scaling: self.rope_scaling.clone().or(base.rope_scaling),
+            sliding_window: self.sliding_window.or(base.sliding_window),
         }
     }
 
@@ -183,6 +196,9 @@ impl ModelTable {
             use_parallel_residual: self
                 .use_parallel_residual
                 .unwrap_or_else(default_use_parallel_residual),
+            head_dim: self.head_dim,
+            rope_scaling: self.rope_scaling.clone(),
+            sliding_window: self.sliding_window,
         })
     }
 }

@@ -18,7 +18,7 @@ pub struct Model {
 pub enum Arch {
     /// GPT-NeoX / Pythia.
     Neox(GptNeox),
-    /// Llama.
+    /// Llama and the Llama-like families (Mistral, Qwen2, Qwen3).
     Llama(Llama),
 }
 
@@ -30,7 +30,7 @@ impl Model {
         config.validate()?;
         let arch = match config.family {
             Family::Neox => Arch::Neox(GptNeox::new(path, config)?),
-            Family::Llama => Arch::Llama(Llama::new(path, config)?),
+            _ => Arch::Llama(Llama::new(path, config)?),
         };
         Ok(Model {
             config: config.clone(),

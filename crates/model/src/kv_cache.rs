@@ -66,14 +66,34 @@ impl KvCache {
 
 /// Scaled dot-product attention of q (B, H, T_q, hd) over k, v (B, H, T_k, hd): causal when q covers the
 /// same positions as k (a whole sequence), unmasked when q is the one position after the cached ones.
-pub(crate) fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+/// With a `window` W (Mistral), position i sees only positions i − W < j ≤ i.
+pub(crate) fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, window: Option<i64>) -> Tensor {
     let (t_q, t_k) = (q.size()[2], k.size()[2]);
     debug_assert!(
         t_q == t_k || t_q == 1,
         "prefill from empty, or one position at a time"
     );
-    // softmax(q·kᵀ / √hd + mask) · v; scale None = 1/√hd, as HF.
-    Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, t_q == t_k, None, false)
+    match window {
+        // Decoding: the window is the last W keys.
+        Some(w) if t_q == 1 && t_k > w => {
+            let (k, v) = (k.narrow(2, t_k - w, w), v.narrow(2, t_k - w, w));
+            sdpa(q, &k, &v, None, false)
+        }
+        Some(w) if t_q == t_k && t_k > w => sdpa(q, k, v, Some(band_mask(t_k, w, q)), false),
+        // softmax(q·kᵀ / √hd + mask) · v; scale None = 1/√hd, as HF.
+        _ => sdpa(q, k, v, None, t_q == t_k),
+    }
+}
+
+fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<Tensor>, causal: bool) -> Tensor {
+    Tensor::scaled_dot_product_attention(q, k, v, mask, 0.0, causal, None, false)
+}
+
+/// (T, T) booleans on `like`'s device: true where i − W < j ≤ i.
+fn band_mask(t: i64, window: i64, like: &Tensor) -> Tensor {
+    let positions = Tensor::arange(t, (tch::Kind::Int64, like.device()));
+    let distance = positions.unsqueeze(1) - positions.unsqueeze(0); // i − j
+    distance.ge(0).logical_and(&distance.lt(window))
 }
 
 impl Model {

@@ -1,5 +1,6 @@
-//! rewarm's models on libtorch (`tch`): decoder-only transformers of the GPT-NeoX/Pythia and Llama
-//! families, with presets and parameter names equal to the Hugging Face checkpoint keys.
+//! rewarm's models on libtorch (`tch`): decoder-only transformers of the GPT-NeoX/Pythia family and of
+//! Llama and the Llama-like families (Mistral, Qwen2, Qwen3), with presets and parameter names equal to
+//! the Hugging Face checkpoint keys.
 //!
 //! Names used in shape comments and docs throughout the crate:
 //!
@@ -10,7 +11,7 @@
 //! | C    | model width                               | `hidden_size`       |
 //! | H    | query heads                               | `num_heads`         |
 //! | Hkv  | key/value heads (H in GPT-NeoX)           | `num_kv_heads`      |
-//! | hd   | head dim, C / H                           |                     |
+//! | hd   | head dim, C / H unless set                | `head_dim`          |
 //! | I    | MLP hidden width                          | `intermediate_size` |
 //! | L    | transformer blocks                        | `num_layers`        |
 //! | V    | vocabulary size                           | `vocab_size`        |
@@ -31,7 +32,7 @@
 //!
 //! The shapes (`ModelConfig`, presets, counts, Hugging Face config.json) are data in `rewarm-arch`,
 //! re-exported here. Files: `neox` and `llama` (one architecture each, a struct per
-//! block), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
+//! block; `llama` serves the Llama-like families too), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
 //! common entry), `generate` (sampling), `weights` (tensors ↔ safetensors), `pretrained` (weights from
 //! outside a run: `init_from`, inference loading, Hugging Face export).
 
@@ -53,4 +54,4 @@ pub use decoder::{Arch, Model};
 pub use error::ModelError;
 pub use kv_cache::KvCache;
 pub use params::decay_mask;
-pub use rewarm_arch::{Family, ModelConfig, ModelTable, PRESETS};
+pub use rewarm_arch::{Family, ModelConfig, ModelTable, RopeScaling, PRESETS};

@@ -11,6 +11,12 @@
 //! Norms are RMSNorm (weight only). Attention is grouped-query: H query heads share Hkv key/value heads,
 //! query head h reading kv head ⌊h / (H/Hkv)⌋; RoPE turns the whole head. The MLP is SwiGLU:
 //! down(silu(gate(x)) ⊙ up(x)). No linear has a bias.
+//!
+//! The other Llama-like families differ only in attention, each as its Hugging Face model does:
+//! Qwen2 adds biases to q_proj, k_proj and v_proj; Qwen3 RMS-normalizes every query and key head
+//! (`self_attn.q_norm`, `self_attn.k_norm`, over the head's dims) before RoPE; Mistral lets a position
+//! see only the `sliding_window` positions up to itself. A `head_dim` other than C / H makes q_proj
+//! C → H·hd and o_proj H·hd → C.
 
 use tch::{nn, Tensor};
 
@@ -44,32 +50,52 @@ impl RmsNorm {
 /// Causal grouped-query self-attention with rotary on the full head.
 #[derive(Debug)]
 pub struct Attention {
-    /// C → H·hd
+    /// C → H·hd (with a bias in Qwen2)
     pub q_proj: Linear,
-    /// C → Hkv·hd
+    /// C → Hkv·hd (with a bias in Qwen2)
     pub k_proj: Linear,
-    /// C → Hkv·hd
+    /// C → Hkv·hd (with a bias in Qwen2)
     pub v_proj: Linear,
     /// H·hd → C, writes into the residual stream.
     pub o_proj: Linear,
+    /// Qwen3: RMSNorm (hd) of each query head, before RoPE.
+    pub q_norm: Option<RmsNorm>,
+    /// Qwen3: RMSNorm (hd) of each key head, before RoPE.
+    pub k_norm: Option<RmsNorm>,
     num_heads: i64,
     num_kv_heads: i64,
     head_dim: i64,
+    /// Mistral: positions a query sees, itself included.
+    window: Option<i64>,
 }
 
 impl Attention {
     fn new(path: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
-        let c = config.hidden_size as i64;
-        let kv = (config.num_kv_heads * config.head_dim()) as i64;
+        let (c, hd) = (config.hidden_size as i64, config.head_dim() as i64);
+        let (q, kv) = (
+            config.num_heads as i64 * hd,
+            config.num_kv_heads as i64 * hd,
+        );
         let residual_std = init::residual_std(config.num_layers);
+        let bias = config.family.qkv_bias();
+        let head_norm = |name: &str| {
+            config
+                .family
+                .qk_norm()
+                .then(|| RmsNorm::new(&(path / name), hd, config.norm_eps))
+                .transpose()
+        };
         Ok(Attention {
-            q_proj: Linear::new(&(path / "q_proj"), c, c, false, INIT_STD)?,
-            k_proj: Linear::new(&(path / "k_proj"), c, kv, false, INIT_STD)?,
-            v_proj: Linear::new(&(path / "v_proj"), c, kv, false, INIT_STD)?,
-            o_proj: Linear::new(&(path / "o_proj"), c, c, false, residual_std)?,
+            q_proj: Linear::new(&(path / "q_proj"), c, q, bias, INIT_STD)?,
+            k_proj: Linear::new(&(path / "k_proj"), c, kv, bias, INIT_STD)?,
+            v_proj: Linear::new(&(path / "v_proj"), c, kv, bias, INIT_STD)?,
+            o_proj: Linear::new(&(path / "o_proj"), q, c, false, residual_std)?,
+            q_norm: head_norm("q_norm")?,
+            k_norm: head_norm("k_norm")?,
             num_heads: config.num_heads as i64,
             num_kv_heads: config.num_kv_heads as i64,
-            head_dim: config.head_dim() as i64,
+            head_dim: hd,
+            window: config.sliding_window.map(|w| w as i64),
         })
     }
 
@@ -93,19 +119,24 @@ impl Attention {
         let (b, t, _) = x
             .size3()
             .expect("(B, T, C) input, checked by Model::forward");
-        let heads = |proj: &Linear, n: i64| {
-            proj.forward(x)
-                .view([b, t, n, self.head_dim])
-                .transpose(1, 2) // (B, n, T, hd)
+        let heads = |proj: &Linear, n: i64, norm: Option<&RmsNorm>| {
+            let h = proj.forward(x).view([b, t, n, self.head_dim]);
+            let h = norm.map_or(h.shallow_clone(), |norm| norm.forward(&h));
+            h.transpose(1, 2) // (B, n, T, hd)
         };
-        let q = rotary.apply_from(&heads(&self.q_proj, self.num_heads), offset);
-        let k = rotary.apply_from(&heads(&self.k_proj, self.num_kv_heads), offset);
-        (q, k, heads(&self.v_proj, self.num_kv_heads))
+        let q = heads(&self.q_proj, self.num_heads, self.q_norm.as_ref());
+        let k = heads(&self.k_proj, self.num_kv_heads, self.k_norm.as_ref());
+        let v = heads(&self.v_proj, self.num_kv_heads, None);
+        (
+            rotary.apply_from(&q, offset),
+            rotary.apply_from(&k, offset),
+            v,
+        )
     }
 
     /// Attention of q over k, v through `o_proj`, shaped like `x`.
     fn attend(&self, q: &Tensor, k: Tensor, v: Tensor, x: &Tensor) -> Tensor {
-        let (b, t, c) = x.size3().expect("(B, T, C) input");
+        let (b, t, _) = x.size3().expect("(B, T, C) input");
         // Each kv head serves H/Hkv consecutive query heads. Repeating them here (as HF's `repeat_kv`)
         // instead of sdpa's `enable_gqa` keeps every sdpa backend (flash, memory-efficient) available.
         let group = self.num_heads / self.num_kv_heads;
@@ -117,8 +148,10 @@ impl Attention {
         } else {
             (k, v)
         }; // (B, H, T, hd)
-        let y = causal_attention(q, &k, &v); // (B, H, T, hd)
-        let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
+        let y = causal_attention(q, &k, &v, self.window); // (B, H, T, hd)
+        let y = y
+            .transpose(1, 2)
+            .reshape([b, t, self.num_heads * self.head_dim]); // (B, T, H·hd)
         self.o_proj.forward(&y)
     }
 }
@@ -237,12 +270,7 @@ impl Llama {
                 INIT_STD,
             )?)
         };
-        let rotary = Rotary::new(
-            config.rotary_dims(),
-            config.max_seq_len,
-            config.rope_theta,
-            path.device(),
-        )?;
+        let rotary = Rotary::for_model(config, path.device())?;
         Ok(Llama {
             embed_tokens,
             layers,

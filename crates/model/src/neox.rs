@@ -111,7 +111,7 @@ impl Attention {
     /// softmax(q·kᵀ / √hd + causal mask) · v through `dense`, shaped like `x`.
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, x: &Tensor) -> Tensor {
         let (b, t, c) = x.size3().expect("(B, T, C) input");
-        let y = causal_attention(q, k, v); // (B, H, T, hd)
+        let y = causal_attention(q, k, v, None); // (B, H, T, hd)
         let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
         self.dense.forward(&y)
     }
@@ -244,12 +244,7 @@ impl GptNeox {
                 INIT_STD,
             )?)
         };
-        let rotary = Rotary::new(
-            config.rotary_dims(),
-            config.max_seq_len,
-            config.rope_theta,
-            path.device(),
-        )?;
+        let rotary = Rotary::for_model(config, path.device())?;
         Ok(GptNeox {
             embed_in,
             layers,

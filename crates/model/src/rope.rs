@@ -3,9 +3,13 @@
 //! (not with j + 1 as in the paper), and the pair turns by the angle pos · θ^(−2j/d).
 //!
 //! The cos/sin tables are computed once for `max_seq_len` positions and kept as plain tensors outside the
-//! VarStore: they are not parameters, are never trained and never saved.
+//! VarStore: they are not parameters, are never trained and never saved. A model with RoPE scaling
+//! (Llama 3.x) has its frequencies rescaled by [`RopeScaling::scale`] before the tables are built.
 
+use rewarm_arch::RopeScaling;
 use tch::{Device, Kind, TchError, Tensor};
+
+use crate::ModelConfig;
 
 /// Precomputed cos/sin tables, each (T_max, d), for rotating the first d dims of every head.
 #[derive(Debug)]
@@ -16,11 +20,24 @@ pub struct Rotary {
 }
 
 impl Rotary {
-    /// Tables for `dims` rotated dims (even), positions 0..max_seq_len, base `theta`, stored on `device`.
+    /// The tables of `config`'s model on `device`.
+    pub fn for_model(config: &ModelConfig, device: Device) -> Result<Self, TchError> {
+        Self::new(
+            config.rotary_dims(),
+            config.max_seq_len,
+            config.rope_theta,
+            config.rope_scaling.as_ref(),
+            device,
+        )
+    }
+
+    /// Tables for `dims` rotated dims (even), positions 0..max_seq_len, base `theta`, frequencies
+    /// rescaled by `scaling`, stored on `device`.
     pub fn new(
         dims: usize,
         max_seq_len: usize,
         theta: f64,
+        scaling: Option<&RopeScaling>,
         device: Device,
     ) -> Result<Self, TchError> {
         let d = dims as i64;
@@ -29,7 +46,14 @@ impl Rotary {
         let exponent = Tensor::f_arange_start_step(0, d, 2, (Kind::Int64, Device::Cpu))?
             .f_to_kind(Kind::Float)?
             .f_div_scalar(d)?;
-        let inv_freq = Tensor::f_pow_scalar(theta, &exponent)?.f_reciprocal()?; // (d/2)
+        let mut inv_freq = Tensor::f_pow_scalar(theta, &exponent)?.f_reciprocal()?; // (d/2)
+        if let Some(scaling) = scaling {
+            let scaled: Vec<f32> = Vec::<f32>::try_from(&inv_freq)?
+                .into_iter()
+                .map(|f| scaling.scale(f as f64) as f32)
+                .collect();
+            inv_freq = Tensor::from_slice(&scaled);
+        }
         let positions = Tensor::f_arange(max_seq_len as i64, (Kind::Float, Device::Cpu))?; // (T_max)
         let angles = positions.f_outer(&inv_freq)?; // (T_max, d/2)
         let angles = Tensor::f_cat(&[&angles, &angles], -1)?; // (T_max, d)
@@ -103,7 +127,7 @@ mod tests {
         tch::manual_seed(0);
         let (head_dim, t) = (16, 64);
         for dims in [16, 4] {
-            let rotary = Rotary::new(dims, t as usize, 10_000.0, Device::Cpu).unwrap();
+            let rotary = Rotary::new(dims, t as usize, 10_000.0, None, Device::Cpu).unwrap();
             let q = rotary.apply(&at_every_position(
                 &Tensor::randn([head_dim], tch::kind::FLOAT_CPU),
                 t,
@@ -132,7 +156,7 @@ mod tests {
     #[test]
     fn rotates_the_first_dims_only_and_position_zero_is_identity() {
         tch::manual_seed(1);
-        let rotary = Rotary::new(4, 8, 10_000.0, Device::Cpu).unwrap();
+        let rotary = Rotary::new(4, 8, 10_000.0, None, Device::Cpu).unwrap();
         let x = Tensor::randn([2, 3, 8, 16], tch::kind::FLOAT_CPU);
         let y = rotary.apply(&x);
         assert!(y.narrow(-1, 4, 12).equal(&x.narrow(-1, 4, 12)));
@@ -147,7 +171,7 @@ mod tests {
     #[test]
     fn matches_the_rotate_half_formula_by_hand() {
         // d = 2: one pair (x0, x1) at frequency θ^0 = 1, so position p turns it by p radians.
-        let rotary = Rotary::new(2, 4, 10_000.0, Device::Cpu).unwrap();
+        let rotary = Rotary::new(2, 4, 10_000.0, None, Device::Cpu).unwrap();
         let x = Tensor::from_slice(&[1.0f32, 0.0])
             .view([1, 1, 1, 2])
             .expand([1, 1, 4, 2], false);

@@ -1,9 +1,10 @@
 //! Decoding with a KV cache gives what the whole window's forward pass gives: the same last-position
 //! logits after a prefill and each decoded token, and the same generated text, also once the text
-//! outgrows max_seq_len. Both families; the Llama one with grouped-query attention.
+//! outgrows max_seq_len. Every family: Llama with grouped-query attention, Qwen3 with q/k norms and a
+//! head_dim of its own, Mistral with a window (5) shorter than the text, Llama 3's RoPE scaling.
 
 use rewarm_model::generate::{generate, SamplingOptions};
-use rewarm_model::{KvCache, Model, ModelConfig};
+use rewarm_model::{Family, KvCache, Model, ModelConfig, RopeScaling};
 use tch::{nn, Device, Tensor};
 
 fn build(config: &ModelConfig) -> (nn::VarStore, Model) {
@@ -22,10 +23,35 @@ fn configs() -> Vec<(&'static str, ModelConfig)> {
         use_parallel_residual: false,
         ..ModelConfig::tiny()
     };
+    let qwen3 = ModelConfig {
+        family: Family::Qwen3,
+        head_dim: Some(32),
+        ..llama.clone()
+    };
+    let mistral = ModelConfig {
+        family: Family::Mistral,
+        sliding_window: Some(5),
+        ..llama.clone()
+    };
+    let llama3 = ModelConfig {
+        rope_scaling: Some(RopeScaling {
+            original_max_position_embeddings: 16,
+            ..RopeScaling::llama3_2()
+        }),
+        ..llama.clone()
+    };
+    let qwen2 = ModelConfig {
+        family: Family::Qwen2,
+        ..llama.clone()
+    };
     vec![
         ("neox", ModelConfig::tiny()),
         ("neox serial", neox_serial),
         ("llama gqa", llama),
+        ("qwen2", qwen2),
+        ("qwen3", qwen3),
+        ("mistral window", mistral),
+        ("llama3 scaling", llama3),
     ]
 }
 

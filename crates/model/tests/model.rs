@@ -180,6 +180,7 @@ fn num_params_equals_the_created_tensors() {
         intermediate_size: 100,
         ..ModelConfig::tiny()
     });
+    configs.extend(llama_like_variants());
     for config in configs {
         // One at a time, dropped before the next.
         let (vs, _model) = build(
@@ -194,10 +195,32 @@ fn num_params_equals_the_created_tensors() {
     }
 }
 
+/// `tiny-llama` as each Llama-like family, with what sets it apart: Qwen2's biases, Qwen3's q/k norms
+/// with 24-dim heads at C = 64 (H·hd = 96), Mistral's window of 5.
+fn llama_like_variants() -> Vec<ModelConfig> {
+    let base = ModelConfig::tiny_llama();
+    vec![
+        ModelConfig {
+            family: Family::Qwen2,
+            ..base.clone()
+        },
+        ModelConfig {
+            family: Family::Qwen3,
+            head_dim: Some(24),
+            ..base.clone()
+        },
+        ModelConfig {
+            family: Family::Mistral,
+            sliding_window: Some(5),
+            ..base
+        },
+    ]
+}
+
 /// Changing tokens after position t never changes the logits at positions ≤ t.
 #[test]
 fn causal() {
-    let variants = [
+    let mut variants = vec![
         ModelConfig::tiny(),
         ModelConfig {
             use_parallel_residual: false,
@@ -205,6 +228,7 @@ fn causal() {
         },
         ModelConfig::tiny_llama(),
     ];
+    variants.extend(llama_like_variants());
     for config in variants {
         let (_vs, model) = build(&config, 0);
         let a = tokens(&config, 2, 32, 1);
@@ -225,6 +249,31 @@ fn causal() {
             assert!(!rest(&logits_a).allclose(&rest(&logits_b), 1e-4, 1e-4, false));
         }
     }
+}
+
+/// A window of W positions over L layers reaches back L·(W − 1) positions: with W = 5 and two layers,
+/// the first token changes the logits of positions 0..=8 and no later one.
+#[test]
+fn a_sliding_window_bounds_how_far_back_a_position_sees() {
+    let config = ModelConfig {
+        family: Family::Mistral,
+        sliding_window: Some(5),
+        ..ModelConfig::tiny_llama()
+    };
+    let (_vs, model) = build(&config, 0);
+    let a = tokens(&config, 1, 20, 3);
+    let b = a.copy();
+    let _ = b
+        .narrow(1, 0, 1)
+        .fill_(((a.int64_value(&[0, 0]) + 1) % 512) as f64);
+    let (la, lb) = (model.forward(&a), model.forward(&b));
+    let changed = |t: i64| {
+        !la.get(0)
+            .get(t)
+            .allclose(&lb.get(0).get(t), 1e-6, 1e-6, false)
+    };
+    assert!((0..=8).all(changed), "positions within reach changed");
+    assert!(!(9..20).any(changed), "positions past 8 unchanged");
 }
 
 /// Grouped-query attention: query head h reads kv head ⌊h / (H/Hkv)⌋. A model with Hkv kv heads equals
@@ -264,10 +313,11 @@ fn gqa_equals_multi_head_attention_with_repeated_kv_heads() {
     }
 }
 
-/// `tiny` of both families learns the pattern "next = current + 1 mod 17" within 100 Adam steps.
+/// `tiny` of every family learns the pattern "next = current + 1 mod 17" within 100 Adam steps.
 #[test]
 fn tiny_learns_a_repeating_pattern() {
-    for config in [ModelConfig::tiny(), ModelConfig::tiny_llama()] {
+    let families = [ModelConfig::tiny(), ModelConfig::tiny_llama()];
+    for config in families.into_iter().chain(llama_like_variants()) {
         let (vs, model) = build(&config, 0);
         let mut opt = nn::Adam::default().build(&vs, 3e-3).unwrap();
         let (b, t) = (8, 64);
