@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads a run's metrics the way other tools do and checks that they hold exactly metrics.jsonl's numbers:
 #  - the TensorBoard event file, with TensorBoard's own reader (EventAccumulator): every train, eval,
-#    rollback and representation value at its step, each step once;
+#    rollback, representation and task value at its step, each step once;
 #  - `rewarm export-metrics --format parquet` and `--format csv`, with pandas (pyarrow): the same frames.
 # Python packages (tensorboard, pandas, pyarrow from PyPI) are installed once into
 # ~/.cache/rewarm/metric-readers-venv.
@@ -62,12 +62,15 @@ def expected(run):
                 for k in ["weight_norm", "update_norm"]:
                     if layer.get(k) is not None:
                         want.setdefault(f"representation/layer{i}/{k}", []).append((step, layer[k]))
+        elif kind == "task":
+            for k in ["acc", "acc_norm"]:
+                want.setdefault(f"task/{r['task']}/{k}", []).append((step, r[k]))
     return want
 
 def same_tables(tables):
     """Problems between each table's Parquet and CSV forms as pandas reads them."""
     problems = []
-    for name in ["train", "eval", "rollbacks", "representation"]:
+    for name in ["train", "eval", "rollbacks", "representation", "tasks"]:
         p = pd.read_parquet(tables / f"{name}.parquet")
         c = pd.read_csv(tables / f"{name}.csv", keep_default_na=False, na_values=[""])
         try:

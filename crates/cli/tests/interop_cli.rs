@@ -452,7 +452,7 @@ fn eval_scores_a_converted_task_and_names_bad_lines() {
         ],
     );
     assert!(
-        err.contains("bad.jsonl: line 1") && err.contains("HINT"),
+        err.contains("bad.jsonl:1:") && err.contains("HINT"),
         "{err}"
     );
 }

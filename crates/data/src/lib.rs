@@ -20,6 +20,7 @@ pub mod sampler;
 pub mod shard;
 pub mod source;
 pub mod synthetic;
+pub mod tasks;
 pub mod tokenizer;
 
 pub use error::{DataError, Result};

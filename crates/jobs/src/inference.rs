@@ -76,20 +76,27 @@ impl LoadedModel {
         Tokenizer::load(&spec, None).context("loading the tokenizer")
     }
 
-    /// The ids of `text` as the model reads it: the tokenizer's ordinary encoding, after the folder's BOS
-    /// when its tokenizer_config.json says `add_bos_token`.
+    /// The ids of `text` as the model reads it: the tokenizer's ordinary encoding, after [`Self::bos`].
     pub fn encode(&self, tokenizer: &Tokenizer, text: &str) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = tokenizer.encode(text)?.into_iter().map(i64::from).collect();
-        if let (Some(dir), Some(config)) = (self.hf_dir(), &self.hf_config) {
-            let tok_config = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok();
-            let tok_config: serde_json::Value = tok_config
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-            if tok_config["add_bos_token"] == serde_json::Value::Bool(true) {
-                ids.splice(0..0, ids_in(&config["bos_token_id"]));
-            }
-        }
+        let mut ids = self.bos();
+        ids.extend(tokenizer.encode(text)?.into_iter().map(i64::from));
         Ok(ids)
+    }
+
+    /// The folder's BOS id when its tokenizer_config.json says `add_bos_token`, else nothing.
+    fn bos(&self) -> Vec<i64> {
+        let (Some(dir), Some(config)) = (self.hf_dir(), &self.hf_config) else {
+            return Vec::new();
+        };
+        let tok_config = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok();
+        let tok_config: serde_json::Value = tok_config
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if tok_config["add_bos_token"] == serde_json::Value::Bool(true) {
+            ids_in(&config["bos_token_id"])
+        } else {
+            Vec::new()
+        }
     }
 
     /// The ids that end generation: the tokenizer's end-of-text and the folder's `eos_token_id`.
@@ -158,29 +165,17 @@ impl LoadedModel {
         Ok(new.len())
     }
 
-    /// A multiple-choice question's summed log-probability of each choice after its context. A choice's
-    /// tokens are those that encoding context + choice adds after the context's own (so a choice
-    /// starting with a space merges as it would in running text), else the choice encoded alone.
+    /// A multiple-choice question's summed log-probability of each choice after its context
+    /// ([`crate::tasks::choice_pairs`], after the folder's BOS).
     pub fn choice_logprobs(
         &self,
         tokenizer: &Tokenizer,
         item: &crate::tasks::TaskItem,
     ) -> Result<Vec<f64>> {
-        let context = self.encode(tokenizer, &item.context)?;
-        let mut pairs = Vec::with_capacity(item.choices.len());
-        for choice in &item.choices {
-            let whole = self.encode(tokenizer, &format!("{}{choice}", item.context))?;
-            let continuation = if whole.len() > context.len() && whole.starts_with(&context) {
-                whole[context.len()..].to_vec()
-            } else {
-                tokenizer
-                    .encode(choice)?
-                    .into_iter()
-                    .map(i64::from)
-                    .collect()
-            };
-            pairs.push((context.clone(), continuation));
-        }
+        let encode = |text: &str| -> rewarm_data::Result<Vec<i64>> {
+            Ok(tokenizer.encode(text)?.into_iter().map(i64::from).collect())
+        };
+        let pairs = crate::tasks::choice_pairs(item, &self.bos(), &encode)?;
         Ok(self.model.f_continuation_logprobs(&pairs)?)
     }
 

@@ -17,7 +17,7 @@ mod runner;
 pub mod signals;
 pub mod study;
 pub mod sweep;
-pub mod tasks;
+pub use rewarm_data::tasks;
 #[cfg(feature = "torch")]
 pub mod training;
 

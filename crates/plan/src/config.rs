@@ -269,6 +269,11 @@ pub struct EvalConfig {
     pub final_every_steps: u64,
     /// Sequences per evaluation forward pass.
     pub batch_sequences: u64,
+    /// Multiple-choice tasks scored at every evaluation, so that forgetting shows on tasks too: a name →
+    /// a JSONL task file (`{"context", "choices", "gold"}` per line, the format of `rewarm eval --task`),
+    /// relative to the plan's folder.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<String, String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -289,6 +294,7 @@ impl Default for EvalConfig {
             final_steps: 0,
             final_every_steps: 5,
             batch_sequences: 16,
+            tasks: BTreeMap::new(),
         }
     }
 }

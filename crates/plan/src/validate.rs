@@ -243,6 +243,18 @@ impl Validator {
         if config.eval.batch_sequences == 0 {
             return Err(self.err("eval.batch_sequences", "0", "use at least 1"));
         }
+        let plain = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if let Some(name) = config.eval.tasks.keys().find(|n| !plain(n)) {
+            return Err(self.err(
+                "eval.tasks",
+                format!("task name {name:?}"),
+                "name tasks with letters, digits, `_`, `-` and `.` (the name goes into metric tags)",
+            ));
+        }
         match &config.eval.sets {
             Some(names) => names
                 .iter()

@@ -273,6 +273,7 @@ mod tests {
             train: vec![],
             rollbacks: 0,
             representation: Vec::new(),
+            tasks: BTreeMap::new(),
             device: None,
             rewarm_version: None,
             seed: None,

@@ -11,7 +11,9 @@ use parquet::data_type::ByteArray;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
-use rewarm_runfolder::{EvalRecord, Record, RepresentationRecord, RollbackRecord, TrainRecord};
+use rewarm_runfolder::{
+    EvalRecord, Record, RepresentationRecord, RollbackRecord, TaskRecord, TrainRecord,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,7 +70,7 @@ pub struct Column {
 /// One record kind's table.
 #[derive(Debug, PartialEq)]
 pub struct Table {
-    /// The file stem: `train`, `eval`, `rollbacks` or `representation`.
+    /// The file stem: `train`, `eval`, `rollbacks`, `representation` or `tasks`.
     pub name: &'static str,
     pub columns: Vec<Column>,
 }
@@ -88,18 +90,21 @@ pub struct MetricsTables {
     /// `layer{i}.weight_norm`, `layer{i}.update_norm` (empty at a process's first measurement) and
     /// `layer{i}.dormant_fraction` (`[monitor]`; no rows without it).
     pub representation: Table,
+    /// step, stage, tokens, task, questions, acc, acc_norm, chance (`[eval] tasks`; no rows without it).
+    pub tasks: Table,
 }
 
 impl MetricsTables {
     pub fn new(records: &[Record]) -> Self {
         let (mut train, mut eval, mut rollbacks) = (Vec::new(), Vec::new(), Vec::new());
-        let mut representation = Vec::new();
+        let (mut representation, mut tasks) = (Vec::new(), Vec::new());
         for record in records {
             match record {
                 Record::Train(t) => train.push(t),
                 Record::Eval(e) => eval.push(e),
                 Record::Rollback(b) => rollbacks.push(b),
                 Record::Representation(r) => representation.push(r),
+                Record::Task(t) => tasks.push(t),
                 Record::Unknown => {}
             }
         }
@@ -108,11 +113,12 @@ impl MetricsTables {
             eval: eval_table(&eval),
             rollbacks: rollback_table(&rollbacks),
             representation: representation_table(&representation),
+            tasks: task_table(&tasks),
         }
     }
 
-    /// Writes `train`, `eval`, `rollbacks` and `representation` in `format` into `out` (created if missing); returns their
-    /// paths.
+    /// Writes `train`, `eval`, `rollbacks`, `representation` and `tasks` in `format` into `out` (created
+    /// if missing); returns their paths.
     pub fn write(&self, out: &Path, format: Format) -> Result<Vec<PathBuf>, ReportError> {
         let fail = |path: &Path, why: String| ReportError {
             path: path.display().to_string(),
@@ -126,6 +132,7 @@ impl MetricsTables {
             &self.eval,
             &self.rollbacks,
             &self.representation,
+            &self.tasks,
         ] {
             let path = out.join(format!("{}.{}", table.name, format.extension()));
             let bytes = match format {
@@ -335,6 +342,22 @@ fn representation_table(rows: &[&RepresentationRecord]) -> Table {
     }
 }
 
+fn task_table(rows: &[&TaskRecord]) -> Table {
+    Table {
+        name: "tasks",
+        columns: vec![
+            ints("step", rows, |t| Some(t.step as i64)),
+            texts("stage", rows, |t| t.stage.clone()),
+            ints("tokens", rows, |t| Some(t.tokens as i64)),
+            texts("task", rows, |t| t.task.clone()),
+            ints("questions", rows, |t| Some(t.questions as i64)),
+            floats("acc", rows, |t| Some(t.acc)),
+            floats("acc_norm", rows, |t| Some(t.acc_norm)),
+            floats("chance", rows, |t| Some(t.chance)),
+        ],
+    }
+}
+
 fn eval_table(rows: &[&EvalRecord]) -> Table {
     Table {
         name: "eval",
@@ -422,7 +445,7 @@ mod tests {
             let rows = reader.get_row_iter(None).unwrap();
             rows.map(|r| r.unwrap().to_string()).collect()
         };
-        assert_eq!(written.len(), 4);
+        assert_eq!(written.len(), 5);
         assert_eq!(
             rows("eval.parquet"),
             ["{step: 0, stage: \"cpt, de\", tokens: 0, set: \"en\", loss: 4.5, perplexity: 90.0, \

@@ -130,6 +130,7 @@ pub(crate) mod tests {
             train: vec![],
             rollbacks: 0,
             representation: Vec::new(),
+            tasks: BTreeMap::new(),
             device: None,
             rewarm_version: None,
             seed: None,

@@ -21,6 +21,7 @@ use crate::sections::representation::representation_section;
 use crate::sections::runs::runs_section;
 use crate::sections::stability_gap::stability_gap_section;
 use crate::sections::summary::summary_section;
+use crate::sections::tasks::tasks_section;
 use crate::sections::time_to_target::{time_to_target_section, workloads};
 use crate::sections::{Ctx, Figures};
 use crate::ReportError;
@@ -121,6 +122,7 @@ impl Report {
         sections.extend(against_union_section(&ctx));
         sections.push(stability_gap_section(&ctx));
         sections.extend(representation_section(&ctx, &mut figs));
+        sections.extend(tasks_section(&ctx, &mut figs));
         sections.push(cost_section(&ctx));
         sections.push(time_to_target_section(&ctx, &workloads));
         sections.extend(profiles_section(&ctx, &workloads, &mut figs));

@@ -11,7 +11,7 @@ use rewarm_arch::ModelConfig;
 use rewarm_plan::{Plan, PlanFile};
 use rewarm_runfolder::{
     Baselines, Environment, Record, RepresentationRecord, RunDir, RunFolderError, SweepDir,
-    SweepIndex, TrainRecord,
+    SweepIndex, TaskRecord, TrainRecord,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +76,8 @@ pub struct RunData {
     pub rollbacks: usize,
     /// `[monitor]`'s measurements, by step.
     pub representation: Vec<RepresentationRecord>,
+    /// `[eval] tasks`: task → its scores by step (one per step: the last record wins after a rollback).
+    pub tasks: BTreeMap<String, Vec<TaskRecord>>,
     /// `environment.json` fields shown in the runs table.
     pub device: Option<String>,
     pub rewarm_version: Option<String>,
@@ -156,6 +158,7 @@ impl RunData {
             train: records.train,
             rollbacks: records.rollbacks,
             representation: records.representation,
+            tasks: records.tasks,
             device: env.device,
             rewarm_version: env.rewarm_version,
             seed: view.seed,
@@ -323,6 +326,7 @@ struct Records {
     bytes_per_token: BTreeMap<String, f64>,
     /// One per step (the last record wins after a rollback).
     representation: Vec<RepresentationRecord>,
+    tasks: BTreeMap<String, Vec<TaskRecord>>,
 }
 
 /// Reads metrics.jsonl (a torn last line is skipped; any other bad line is an error): train records by
@@ -334,6 +338,7 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
     let mut bytes_per_token: BTreeMap<String, f64> = BTreeMap::new();
     let mut rollbacks = 0;
     let mut representation: BTreeMap<u64, RepresentationRecord> = BTreeMap::new();
+    let mut tasks: BTreeMap<String, BTreeMap<u64, TaskRecord>> = BTreeMap::new();
     for record in rewarm_runfolder::metrics_log::read(path)? {
         match record {
             Record::Train(t) => {
@@ -356,6 +361,9 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
             Record::Representation(r) => {
                 representation.insert(r.step, r);
             }
+            Record::Task(t) => {
+                tasks.entry(t.task.clone()).or_default().insert(t.step, t);
+            }
             Record::Unknown => {}
         }
     }
@@ -368,6 +376,10 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
         rollbacks,
         bytes_per_token,
         representation: representation.into_values().collect(),
+        tasks: tasks
+            .into_iter()
+            .map(|(k, m)| (k, m.into_values().collect()))
+            .collect(),
     })
 }
 
@@ -570,6 +582,7 @@ mod tests {
             train: vec![],
             rollbacks: 0,
             representation: Vec::new(),
+            tasks: BTreeMap::new(),
             device: None,
             rewarm_version: None,
             seed: None,

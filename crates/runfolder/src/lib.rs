@@ -38,7 +38,7 @@ pub use lock::RunLock;
 pub use metrics_log::MetricsLog;
 pub use plan_file::{model_of, PlanFile};
 pub use records::{
-    EvalRecord, LayerStats, Record, RepresentationRecord, RollbackRecord, TrainRecord,
+    EvalRecord, LayerStats, Record, RepresentationRecord, RollbackRecord, TaskRecord, TrainRecord,
 };
 pub use state::{SpikeWindow, TrainState};
 pub use sweep_index::{SweepEntry, SweepIndex};

@@ -30,6 +30,7 @@ pub enum Record {
     Eval(EvalRecord),
     Rollback(RollbackRecord),
     Representation(RepresentationRecord),
+    Task(TaskRecord),
     /// A kind this build does not know (written by a newer rewarm); readers skip it.
     #[serde(other)]
     Unknown,
@@ -43,6 +44,7 @@ impl Record {
             Record::Eval(r) => Some(r.step),
             Record::Rollback(r) => Some(r.step),
             Record::Representation(r) => Some(r.step),
+            Record::Task(r) => Some(r.step),
             Record::Unknown => None,
         }
     }
@@ -128,6 +130,32 @@ pub struct RepresentationRecord {
     pub dormant_fraction: f64,
     /// Per transformer layer, in order.
     pub layers: Vec<LayerStats>,
+}
+
+/// A multiple-choice task (`[eval] tasks`) scored after `step` steps, as `rewarm eval --task` scores
+/// it: each choice by the summed log-probability of its tokens after the context.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub step: u64,
+    pub stage: String,
+    pub tokens: u64,
+    pub task: String,
+    /// Questions scored (the whole task file).
+    pub questions: u64,
+    /// Fraction of questions whose gold choice has the highest summed log-probability.
+    pub acc: f64,
+    /// The same per byte of the choice's text (lm-evaluation-harness's `acc_norm`).
+    pub acc_norm: f64,
+    /// The accuracy of guessing: the mean over questions of 1 / their number of choices.
+    pub chance: f64,
+}
+
+impl TaskRecord {
+    /// The standard error of an accuracy p over this record's questions, √(p(1 − p)/(n − 1)), as
+    /// lm-evaluation-harness reports it.
+    pub fn stderr(&self, p: f64) -> f64 {
+        (p * (1.0 - p) / (self.questions.max(2) - 1) as f64).sqrt()
+    }
 }
 
 /// One layer's share of [`RepresentationRecord`].

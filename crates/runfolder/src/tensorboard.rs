@@ -165,6 +165,13 @@ pub fn scalars(record: &Record) -> Option<(u64, Vec<(String, f64)>)> {
             }
             Some((r.step, values))
         }
+        Record::Task(t) => Some((
+            t.step,
+            vec![
+                (format!("task/{}/acc", t.task), t.acc),
+                (format!("task/{}/acc_norm", t.task), t.acc_norm),
+            ],
+        )),
         Record::Unknown => None,
     }
 }

@@ -24,6 +24,7 @@ pub mod resume;
 pub mod run_data;
 pub mod spikes;
 pub mod step;
+pub mod tasks;
 pub mod train_loop;
 
 pub use backend::parse_device;

@@ -11,6 +11,7 @@ use crate::observer::Observer;
 use crate::optim::AdamW;
 use crate::resume;
 use crate::run_data::open_data;
+use crate::tasks::TaskSet;
 use crate::train_loop::{seeded, TrainOptions, Trainer};
 use rewarm_data::Batch;
 use rewarm_model::weights::sorted_variables;
@@ -35,6 +36,11 @@ impl<'a> Trainer<'a> {
         let lock = writer.then(|| RunLock::acquire(run.root())).transpose()?;
         set_threads(plan, opts);
         let data = open_data(plan)?;
+        // Rank 0 writes the task scores; the others need not score.
+        let tasks = match writer {
+            true => TaskSet::open_all(plan, &data.sources[0])?,
+            false => Vec::new(),
+        };
         let plan_json = plan_file(plan).to_json();
         let resume = resume::checkpoint_to_resume(&run, writer, group.as_ref(), plan, observer)?;
         if writer {
@@ -87,6 +93,7 @@ impl<'a> Trainer<'a> {
             monitor: writer
                 .then(|| plan.config.monitor.clone().map(Monitor::new))
                 .flatten(),
+            tasks,
             _lock: lock,
         };
         t.spikes = t.spike_guard();

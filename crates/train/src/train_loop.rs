@@ -14,6 +14,7 @@ use crate::optim::AdamW;
 use crate::run_data::Data;
 use crate::spikes::SpikeGuard;
 use crate::step::{accumulate_gradients, evaluate_set, window_tensors, Execution};
+use crate::tasks::TaskSet;
 use rewarm_data::sampler::stream_seed;
 use rewarm_data::Batch;
 use rewarm_model::weights::sorted_variables;
@@ -22,7 +23,7 @@ use rewarm_plan::config::{NonFinite, OptimizerPolicy};
 use rewarm_plan::{Plan, StepInfo};
 use rewarm_runfolder::checkpoints::{retention, Retain};
 use rewarm_runfolder::records::{
-    EvalRecord, Record, RepresentationRecord, RollbackRecord, TrainRecord,
+    EvalRecord, Record, RepresentationRecord, RollbackRecord, TaskRecord, TrainRecord,
 };
 use rewarm_runfolder::{fault, MetricsLog, RunDir, RunLock, TrainState};
 use std::collections::BTreeMap;
@@ -148,6 +149,8 @@ pub struct Trainer<'a> {
     pub(crate) ema: Option<Ema>,
     /// The representation monitor (`[monitor]`; rank 0 only).
     pub(crate) monitor: Option<Monitor>,
+    /// `[eval] tasks`, tokenized (rank 0 only).
+    pub(crate) tasks: Vec<TaskSet>,
     /// Held by rank 0 (the only writer of the run folder).
     pub(crate) _lock: Option<RunLock>,
 }
@@ -494,7 +497,34 @@ impl<'a> Trainer<'a> {
             self.observer.eval(step, &set.name, loss);
             fault::point("eval:mid").map_err(|e| TrainError::io(self.run.root(), e))?;
         }
-        self.measure_representation(step, stage.clone(), tokens)
+        self.measure_representation(step, stage.clone(), tokens)?;
+        self.score_tasks(step, stage.clone(), tokens)
+    }
+
+    /// `[eval] tasks`: scores every task and logs it.
+    fn score_tasks(&mut self, step: u64, stage: String, tokens: u64) -> TrainResult<()> {
+        let mut records = Vec::with_capacity(self.tasks.len());
+        for task in &self.tasks {
+            let s = task.score(&self.model)?;
+            self.observer.note(&format!(
+                "step {step}: task {} acc {:.3} acc_norm {:.3} ({} questions)",
+                task.name, s.acc, s.acc_norm, s.n
+            ));
+            records.push(TaskRecord {
+                step,
+                stage: stage.clone(),
+                tokens,
+                task: task.name.clone(),
+                questions: s.n as u64,
+                acc: s.acc,
+                acc_norm: s.acc_norm,
+                chance: task.chance(),
+            });
+        }
+        for record in records {
+            self.log(Record::Task(record))?;
+        }
+        Ok(())
     }
 
     /// `[monitor]`: measures the representation on the first validation set and logs it.

@@ -24,6 +24,7 @@ pub(crate) mod representation;
 pub(crate) mod runs;
 pub(crate) mod stability_gap;
 pub(crate) mod summary;
+pub(crate) mod tasks;
 pub(crate) mod time_to_target;
 
 use crate::measures;

@@ -45,15 +45,25 @@ pub(crate) fn representation_section(ctx: &Ctx, figs: &mut Figures) -> Option<Se
     }
     sec.tables.push(t);
     for (title, stem, pick) in MEASURES {
-        let name = figs.add(format!("representation-{stem}"), chart(ctx, title, pick));
-        sec.figures.push(name);
+        let points = |r: &RunData| -> Vec<(u64, u64, f64)> {
+            let p = |x: &RepresentationRecord| (x.step, x.tokens, pick(x));
+            r.representation.iter().map(p).collect()
+        };
+        let chart = means_chart(ctx, &format!("{title} over training"), title, &points);
+        sec.figures
+            .push(figs.add(format!("representation-{stem}"), chart));
     }
     Some(sec)
 }
 
 /// The step of run `r`'s latest boundary with a measurement at or before it.
 fn boundary(r: &RunData) -> Option<u64> {
-    let last = r.representation.last()?.step;
+    boundary_before(r, r.representation.last()?.step)
+}
+
+/// The step of run `r`'s latest stage boundary before `last` (step 0 of an `init_from` run counts as
+/// one: its weights come from another run).
+pub(super) fn boundary_before(r: &RunData, last: u64) -> Option<u64> {
     let from = if r.init_from.is_some() { 0 } else { 1 };
     r.stages
         .iter()
@@ -84,33 +94,37 @@ fn row(ctx: &Ctx, m: &Method, means: &[RunMeans]) -> Option<Vec<String>> {
     first.representation.last().map(|_| row)
 }
 
-/// One measure over tokens, a line per method (the mean over its runs at the steps all measured).
-fn chart(ctx: &Ctx, title: &str, pick: Pick) -> Chart {
-    let mut chart = Chart::new(format!("{title} over training"), "tokens", title);
+/// A run's `(step, tokens, value)` points of one measure.
+pub(super) type Points<'a> = &'a dyn Fn(&RunData) -> Vec<(u64, u64, f64)>;
+
+/// A value over tokens, a line per method: the mean over its runs at the steps all of them have, each
+/// run's `(step, tokens, value)` points given by `points`.
+pub(super) fn means_chart(ctx: &Ctx, title: &str, y_label: &str, points: Points) -> Chart {
+    let mut chart = Chart::new(title.to_owned(), "tokens", y_label);
     chart.x_ticks = Ticks::Si;
     for m in &ctx.methods {
-        let runs: Vec<&RunData> = m.runs.iter().map(|&i| &ctx.runs[i]).collect();
+        let runs: Vec<Vec<(u64, u64, f64)>> =
+            m.runs.iter().map(|&i| points(&ctx.runs[i])).collect();
         let Some(first) = runs.first() else {
             continue;
         };
-        let points = first
-            .representation
+        let means = first
             .iter()
-            .filter_map(|x| {
+            .filter_map(|&(step, tokens, _)| {
                 let values: Vec<f64> = runs
                     .iter()
-                    .filter_map(|r| r.representation.iter().find(|y| y.step == x.step))
-                    .map(pick)
+                    .filter_map(|r| r.iter().find(|y| y.0 == step))
+                    .map(|y| y.2)
                     .collect();
                 (values.len() == runs.len()).then(|| {
                     (
-                        x.tokens as f64,
+                        tokens as f64,
                         values.iter().sum::<f64>() / values.len() as f64,
                     )
                 })
             })
             .collect();
-        chart.series.push(Series::line(m.name.clone(), points));
+        chart.series.push(Series::line(m.name.clone(), means));
     }
     chart
 }

@@ -3,9 +3,11 @@
 //! its tokens after the context; accuracy takes the best sum, length-normalised accuracy the best sum
 //! per byte of the choice's text (`acc` and `acc_norm` in the harness). docs/interop.md#rewarm-eval.
 
-use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
+
+use crate::error::io;
+use crate::{DataError, Result};
 
 /// One question.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -19,38 +21,66 @@ pub struct TaskItem {
 
 /// Reads a task file; errors name the line and what to fix.
 pub fn read_task(path: &Path) -> Result<Vec<TaskItem>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let line_error = |line: usize, why: String, fix: &str| DataError::Jsonl {
+        path: path.to_owned(),
+        line,
+        why,
+        fix: fix.into(),
+    };
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let item: TaskItem = serde_json::from_str(line).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: line {}: {e}\nHINT: each line is {{\"context\": \"…\", \"choices\": [\"…\", …], \"gold\": INDEX}} (scripts/convert-task.py converts HellaSwag, ARC and PIQA files)",
-                path.display(),
-                i + 1
+            line_error(
+                i + 1,
+                e.to_string(),
+                "each line is {\"context\": \"…\", \"choices\": [\"…\", …], \"gold\": INDEX} \
+                 (scripts/convert-task.py converts HellaSwag, ARC and PIQA files)",
             )
         })?;
         if item.choices.len() < 2 || item.gold >= item.choices.len() {
-            bail!(
-                "{}: line {}: {} choices and gold {}\nHINT: give at least two choices and a gold index among them (from 0)",
-                path.display(),
+            return Err(line_error(
                 i + 1,
-                item.choices.len(),
-                item.gold
-            );
+                format!("{} choices and gold {}", item.choices.len(), item.gold),
+                "give at least two choices and a gold index among them (from 0)",
+            ));
         }
         items.push(item);
     }
     if items.is_empty() {
-        bail!(
+        return Err(DataError::Input(format!(
             "{}: no questions\nHINT: one JSON object per line",
             path.display()
-        );
+        )));
     }
     Ok(items)
+}
+
+/// The (context, continuation) token ids of each of `item`'s choices, `encode` giving the ids of a text
+/// and `prefix` (e.g. a BOS id) going before every context. A choice's tokens are those that encoding
+/// context + choice adds after the context's own (so a choice starting with a space merges as it would
+/// in running text), else the choice encoded alone.
+pub fn choice_pairs(
+    item: &TaskItem,
+    prefix: &[i64],
+    encode: &dyn Fn(&str) -> Result<Vec<i64>>,
+) -> Result<Vec<(Vec<i64>, Vec<i64>)>> {
+    let context = encode(&item.context)?;
+    let prefixed: Vec<i64> = prefix.iter().chain(&context).copied().collect();
+    let mut pairs = Vec::with_capacity(item.choices.len());
+    for choice in &item.choices {
+        let whole = encode(&format!("{}{choice}", item.context))?;
+        let continuation = if whole.len() > context.len() && whole.starts_with(&context) {
+            whole[context.len()..].to_vec()
+        } else {
+            encode(choice)?
+        };
+        pairs.push((prefixed.clone(), continuation));
+    }
+    Ok(pairs)
 }
 
 /// A task's scores: accuracy and length-normalised accuracy with their standard errors
@@ -117,6 +147,33 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_keeps_the_tokens_it_merges_into_after_the_context() {
+        // A toy encoder: one id per word, a leading space kept with its word.
+        let encode = |text: &str| -> Result<Vec<i64>> {
+            Ok(text.split_inclusive(' ').map(|w| w.len() as i64).collect())
+        };
+        let q = TaskItem {
+            context: "the cat".into(),
+            choices: vec![" sat".into(), " ran off".into()],
+            gold: 0,
+        };
+        let pairs = choice_pairs(&q, &[], &encode).unwrap();
+        // "the cat" → [4, 3]; "the cat sat" → [4, 4, 3]: the context's tokens differ ("cat" became
+        // "cat "), so the choice is encoded alone: " sat" → [1, 3].
+        assert_eq!(pairs[0], (vec![4, 3], vec![1, 3]));
+        let q = TaskItem {
+            context: "the cat ".into(),
+            choices: vec!["sat".into(), "ran off".into()],
+            gold: 0,
+        };
+        // "the cat " → [4, 4] is a prefix of "the cat sat" → [4, 4, 3]: the continuation is [3]. A
+        // prefix (BOS 0) goes before the context only.
+        let pairs = choice_pairs(&q, &[0], &encode).unwrap();
+        assert_eq!(pairs[0], (vec![0, 4, 4], vec![3]));
+        assert_eq!(pairs[1], (vec![0, 4, 4], vec![4, 3]));
+    }
+
+    #[test]
     fn bad_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
@@ -126,13 +183,13 @@ mod tests {
         )
         .unwrap();
         let e = read_task(&path).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("HINT"), "{e}");
+        assert!(e.contains("t.jsonl:2:") && e.contains("HINT"), "{e}");
         std::fs::write(
             &path,
             "{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"gold\":2}\n",
         )
         .unwrap();
         let e = read_task(&path).unwrap_err().to_string();
-        assert!(e.contains("line 1: 2 choices and gold 2"), "{e}");
+        assert!(e.contains("t.jsonl:1: 2 choices and gold 2"), "{e}");
     }
 }
