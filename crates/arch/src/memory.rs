@@ -15,19 +15,29 @@ pub struct TrainingMemory {
     /// AdamW's two f32 moments.
     pub optimizer: u64,
     /// What each layer keeps for the backward pass: at least its input, its normalized input, the
-    /// attention output and the MLP's hidden activations, per token of a micro-batch, in f32.
+    /// attention output and the MLP's hidden activations, per token of a micro-batch, in f32. With
+    /// activation checkpointing: every layer's input, and one layer's tensors while it is recomputed.
     pub activations: u64,
 }
 
 impl TrainingMemory {
     /// At least what one forward and backward pass over `micro_batch_sequences` sequences of `seq_len`
-    /// tokens, and the AdamW update, hold at once.
-    pub fn at_least(config: &ModelConfig, micro_batch_sequences: u64, seq_len: u64) -> Self {
+    /// tokens, and the AdamW update, hold at once; `recompute`: with activation checkpointing.
+    pub fn at_least(
+        config: &ModelConfig,
+        micro_batch_sequences: u64,
+        seq_len: u64,
+        recompute: bool,
+    ) -> Self {
         let params = config.num_params();
         let f32_bytes = |n: u128| u64::try_from(n.saturating_mul(4)).unwrap_or(u64::MAX);
         let tokens = micro_batch_sequences as u128 * seq_len as u128;
-        let per_token = config.num_layers as u128
-            * (3 * config.hidden_size as u128 + 2 * config.intermediate_size as u128);
+        let (c, l) = (config.hidden_size as u128, config.num_layers as u128);
+        let per_layer = 3 * c + 2 * config.intermediate_size as u128;
+        let per_token = match recompute {
+            true => l * c + per_layer,
+            false => l * per_layer,
+        };
         TrainingMemory {
             weights: f32_bytes(params as u128),
             gradients: f32_bytes(params as u128),
@@ -69,17 +79,21 @@ mod tests {
     fn parts_follow_from_the_shapes() {
         let c = ModelConfig::pythia_70m();
         let n = c.num_params();
-        let m = TrainingMemory::at_least(&c, 8, 2048);
+        let m = TrainingMemory::at_least(&c, 8, 2048, false);
         assert_eq!((m.weights, m.gradients, m.optimizer), (4 * n, 4 * n, 8 * n));
         // 6 layers × (3·512 + 2·2048) floats per token × 8·2048 tokens × 4 bytes.
         assert_eq!(m.activations, 6 * (3 * 512 + 2 * 2048) * 8 * 2048 * 4);
         assert_eq!(m.total(), 16 * n + m.activations);
+        // Recomputing: 6 layer inputs (512 each) and one layer's (3·512 + 2·2048) per token.
+        let r = TrainingMemory::at_least(&c, 8, 2048, true);
+        assert_eq!(r.activations, (6 * 512 + 3 * 512 + 2 * 2048) * 8 * 2048 * 4);
+        assert_eq!(r.weights + r.gradients + r.optimizer, 16 * n);
         assert!(m.to_text().starts_with(&gib(m.total())), "{}", m.to_text());
     }
 
     #[test]
     fn sizes_whose_product_overflows_saturate() {
-        let m = TrainingMemory::at_least(&ModelConfig::tiny(), u64::MAX, u64::MAX);
+        let m = TrainingMemory::at_least(&ModelConfig::tiny(), u64::MAX, u64::MAX, false);
         assert_eq!((m.activations, m.total()), (u64::MAX, u64::MAX));
     }
 }

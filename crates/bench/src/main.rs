@@ -92,6 +92,9 @@ struct TrainBenchArgs {
     /// `auto` (bf16 autocast on CUDA, f32 on the CPU), `fp32` or `bf16`, as the plan's train.precision.
     #[arg(long, default_value = "auto", value_parser = parse_precision)]
     precision: Precision,
+    /// Recompute each block in the backward pass, as the plan's train.activation_checkpointing.
+    #[arg(long)]
+    activation_checkpointing: bool,
     /// Print the report as JSON (model shape included) instead of text.
     #[arg(long)]
     json: bool,
@@ -147,6 +150,7 @@ fn bench_train(args: TrainBenchArgs) -> Result<()> {
         unfused_adamw: args.unfused_adamw,
         breakdown: args.breakdown,
         precision: args.precision,
+        activation_checkpointing: args.activation_checkpointing,
     };
     let report = train_step::bench_train(&config, &opts)?;
     if args.json {

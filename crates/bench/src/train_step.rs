@@ -7,6 +7,7 @@
 //! number says how close the step gets to what this machine's BLAS can do; on CUDA it is the device's
 //! published dense bf16 peak, looked up by name.
 
+use rewarm_arch::TrainingMemory;
 use rewarm_model::weights::sorted_variables;
 use rewarm_model::{decay_mask, Model, ModelConfig};
 use rewarm_plan::config::{OptimizerConfig, Precision};
@@ -40,6 +41,8 @@ pub struct TrainBenchOptions {
     pub breakdown: bool,
     /// As `train.precision`: `auto` is bf16 autocast on CUDA, f32 on the CPU.
     pub precision: Precision,
+    /// As `train.activation_checkpointing`: recompute each block in the backward pass.
+    pub activation_checkpointing: bool,
 }
 
 /// Seconds per step spent in each part, from extra steps timed part by part after the timed ones.
@@ -101,6 +104,9 @@ pub struct TrainBenchReport {
     /// CPU: the process's peak resident memory (VmHWM), everything included; CUDA: not measured.
     pub peak_memory_bytes: Option<u64>,
     pub peak_memory_note: String,
+    pub activation_checkpointing: bool,
+    /// What rewarm's memory check counts for this step ([`TrainingMemory::at_least`]): a lower bound.
+    pub memory_lower_bound_bytes: u64,
     pub first_loss: f64,
     pub last_loss: f64,
     pub breakdown: Option<StepBreakdown>,
@@ -218,6 +224,7 @@ impl<'a> Bench<'a> {
                 bf16,
                 group: None,
                 z_loss: 0.0,
+                recompute: opts.activation_checkpointing,
             },
             steps_taken: 0,
         })
@@ -354,6 +361,14 @@ impl TrainBenchReport {
                 Device::Cpu => "process high-water mark (VmHWM), weights, optimizer state, activations and libtorch included".into(),
                 _ => "device memory in use after the warm-up and the timed steps (cudaMemGetInfo: total − free), libtorch's cached blocks and the CUDA context included".into(),
             },
+            activation_checkpointing: opts.activation_checkpointing,
+            memory_lower_bound_bytes: TrainingMemory::at_least(
+                config,
+                b as u64,
+                t as u64,
+                opts.activation_checkpointing,
+            )
+            .total(),
             first_loss: timing.losses[0],
             last_loss: *timing.losses.last().expect("at least one step"),
             breakdown,
@@ -625,6 +640,15 @@ impl TrainBenchReport {
             }
             None => s += &format!("  peak memory {}\n", self.peak_memory_note),
         }
+        s += &format!(
+            "  memory check's lower bound {:.0} MiB (activation checkpointing {})\n",
+            self.memory_lower_bound_bytes as f64 / (1 << 20) as f64,
+            if self.activation_checkpointing {
+                "on"
+            } else {
+                "off"
+            }
+        );
         s
     }
 

@@ -109,6 +109,30 @@ impl Model {
         })
     }
 
+    /// The input embedding of `tokens` (B, T) → (B, T, C).
+    pub(crate) fn embed(&self, tokens: &Tensor) -> Tensor {
+        match &self.arch {
+            Arch::Neox(model) => model.embed(tokens),
+            Arch::Llama(model) => model.embed(tokens),
+        }
+    }
+
+    /// Block `i` of the residual stream: (B, T, C) → (B, T, C).
+    pub(crate) fn block(&self, i: usize, x: &Tensor) -> Tensor {
+        match &self.arch {
+            Arch::Neox(model) => model.block(i, x),
+            Arch::Llama(model) => model.block(i, x),
+        }
+    }
+
+    /// The norm after the last block.
+    pub(crate) fn final_norm(&self, x: &Tensor) -> Tensor {
+        match &self.arch {
+            Arch::Neox(model) => model.final_norm(x),
+            Arch::Llama(model) => model.final_norm(x),
+        }
+    }
+
     /// The output projection (V, C) (the input embedding when tied).
     pub fn output_weight(&self) -> &Tensor {
         match &self.arch {
@@ -140,6 +164,18 @@ impl Model {
     ) -> Result<(Tensor, Tensor), ModelError> {
         self.check_pair(inputs, targets)?;
         let hidden = self.f_hidden(inputs)?;
+        Ok(self.head_for_backward(&hidden, targets, scale, z_loss))
+    }
+
+    /// The loss of the final hidden states (B, T, C), the head computed chunk by chunk, and the seed whose
+    /// `backward()` carries ∂(scale · loss) into `hidden`'s graph and the output projection.
+    pub(crate) fn head_for_backward(
+        &self,
+        hidden: &Tensor,
+        targets: &Tensor,
+        scale: f64,
+        z_loss: f64,
+    ) -> (Tensor, Tensor) {
         let c = hidden.size()[2];
         let hidden = hidden.reshape([-1, c]); // (B·T, C)
         let w = self.output_weight();
@@ -157,7 +193,7 @@ impl Model {
         // Σ h·∂h + Σ W·∂W has exactly ∂h and ∂W as its gradients: its backward pass carries the head's
         // gradients into the network and into W (which also gets the embedding's share when tied).
         let seed = (&hidden * gh.detach()).sum(Kind::Float) + (w * gw.detach()).sum(Kind::Float);
-        Ok((head.loss, seed))
+        (head.loss, seed)
     }
 
     /// Mean loss without gradients, chunk by chunk like [`Self::f_loss_for_backward`] (evaluation).
@@ -175,7 +211,7 @@ impl Model {
         Ok(head.loss)
     }
 
-    fn check_pair(&self, inputs: &Tensor, targets: &Tensor) -> Result<(), ModelError> {
+    pub(crate) fn check_pair(&self, inputs: &Tensor, targets: &Tensor) -> Result<(), ModelError> {
         self.check_tokens("targets", targets)?;
         if inputs.size() != targets.size() {
             return Err(ModelError::input(

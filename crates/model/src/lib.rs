@@ -46,6 +46,7 @@ pub mod loss_head;
 pub mod neox;
 mod params;
 pub mod pretrained;
+mod recompute;
 pub mod rope;
 pub mod scoring;
 pub mod weights;

@@ -300,6 +300,22 @@ impl Llama {
         self.norm.forward(&x)
     }
 
+    /// The network in pieces, for recomputing it block by block: tokens (B, T) → the input embedding
+    /// (B, T, C).
+    pub fn embed(&self, tokens: &Tensor) -> Tensor {
+        Tensor::embedding(&self.embed_tokens, tokens, -1, false, false)
+    }
+
+    /// Block `i` of the residual stream: (B, T, C) → (B, T, C).
+    pub fn block(&self, i: usize, x: &Tensor) -> Tensor {
+        self.layers[i].forward(x, &self.rotary, &mut |_| {})
+    }
+
+    /// The final norm: (…, C) → (…, C).
+    pub fn final_norm(&self, x: &Tensor) -> Tensor {
+        self.norm.forward(x)
+    }
+
     /// [`Self::hidden`] of the positions after those `cache` holds, adding theirs to it.
     pub fn hidden_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
         let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)

@@ -10,7 +10,9 @@
 //! sources' folders may have moved: their data is checked by its fingerprint, not by the path. Paths are
 //! not compared at all (a branch's plan names them absolutely): `init_from` is read at a fresh start
 //! only, and a tokenizer named in `data.tokenizer` is checked against the sources when they are opened.
-//! `[monitor]` may be added or removed: it only measures.
+//! `[monitor]` and `[eval] tasks` may be added or removed: they only measure. `train.activation_checkpointing`
+//! may be switched: it changes memory, not what a step computes (the gradients agree up to rounding, so
+//! the continued run is not bit-identical to one that kept the setting).
 
 use crate::{plan_file, Plan};
 use serde_json::Value;
@@ -40,8 +42,10 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
     for v in [&mut then, &mut now] {
         v["plan"]["init_from"].take();
         v["plan"]["data"]["tokenizer"].take();
-        // Measuring the representation changes no step.
+        // Measuring the representation or scoring tasks changes no step; recomputing blocks only memory.
         v["plan"]["monitor"].take();
+        v["plan"]["eval"]["tasks"].take();
+        v["plan"]["train"]["activation_checkpointing"].take();
     }
     for name in sources_then.keys() {
         if !sources_now.contains_key(name) {

@@ -14,7 +14,8 @@ use tch::Device;
 /// checked.
 pub fn check_fits(plan: &Plan, device: Device, world: Option<&World>) -> TrainResult<()> {
     let (micro, processes) = largest_micro_batch(plan, world);
-    let need = TrainingMemory::at_least(&plan.model, micro, plan.seq_len as u64);
+    let recompute = plan.config.train.activation_checkpointing;
+    let need = TrainingMemory::at_least(&plan.model, micro, plan.seq_len as u64, recompute);
     let Some((free, what)) = free_memory(device) else {
         return Ok(());
     };
@@ -29,7 +30,7 @@ pub fn check_fits(plan: &Plan, device: Device, world: Option<&World>) -> TrainRe
         String::new()
     };
     Err(TrainError::Config(format!(
-        "the model ({} parameters: {} layers, hidden {}, MLP {}, vocabulary {}) trained on micro-batches of {micro} sequences × {} tokens needs at least {}{share}, but {device:?} has {} {what}\nHINT: lower train.micro_batch_sequences (gradients accumulate, the batch stays), max_seq_len, or the model's sizes in [model]",
+        "the model ({} parameters: {} layers, hidden {}, MLP {}, vocabulary {}) trained on micro-batches of {micro} sequences × {} tokens needs at least {}{share}, but {device:?} has {} {what}\nHINT: lower train.micro_batch_sequences (gradients accumulate, the batch stays), set train.activation_checkpointing = true, lower max_seq_len, or the model's sizes in [model]",
         m.num_params(),
         m.num_layers,
         m.hidden_size,

@@ -48,6 +48,8 @@ pub struct Execution<'a> {
     pub group: Option<&'a ProcessGroup>,
     /// z-loss coefficient of training's gradients (`train.z_loss`; 0: none).
     pub z_loss: f64,
+    /// Recompute each block in the backward pass (`train.activation_checkpointing`).
+    pub recompute: bool,
 }
 
 /// The tensor work of one step before the update, shared by [`crate::train`] and `rewarm bench train`: zero the
@@ -66,9 +68,11 @@ pub fn accumulate_gradients(
     for (inputs, targets, weight) in micro_batches {
         // The output projection and cross-entropy go chunk by chunk (no full logits); `seed.backward()`
         // puts weight × the loss's gradient into every parameter.
-        let (l, seed) = crate::backend::autocast::bf16(exec.bf16, inputs.device(), || {
-            model.f_loss_for_backward_z(&inputs, &targets, weight, exec.z_loss)
-        })?;
+        let (l, seed) =
+            crate::backend::autocast::bf16(exec.bf16, inputs.device(), || match exec.recompute {
+                true => model.f_loss_for_backward_recompute(&inputs, &targets, weight, exec.z_loss),
+                false => model.f_loss_for_backward_z(&inputs, &targets, weight, exec.z_loss),
+            })?;
         seed.backward();
         // Summed in f64 on the device: no read-back per micro-batch.
         let part = l.detach().to_kind(Kind::Double) * weight;

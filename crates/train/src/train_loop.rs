@@ -274,6 +274,7 @@ impl<'a> Trainer<'a> {
             bf16: self.bf16,
             group: self.group.as_ref(),
             z_loss: self.plan.config.train.z_loss,
+            recompute: self.plan.config.train.activation_checkpointing,
         };
         accumulate_gradients(&self.model, &mut self.opt, micro_batches, exec)
     }
@@ -478,6 +479,7 @@ impl<'a> Trainer<'a> {
                 bf16: self.bf16,
                 group: self.group.as_ref(),
                 z_loss: 0.0,
+                recompute: false,
             };
             let loss = evaluate_set(&self.model, set, batch, self.opts.device, exec)?;
             let Some(metrics) = &mut self.metrics else {

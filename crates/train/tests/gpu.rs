@@ -63,6 +63,7 @@ fn cuda_matches_the_cpu_in_f32_and_bf16_stays_close() {
             bf16,
             group: None,
             z_loss: 0.0,
+            recompute: false,
         };
         let (loss, norm) =
             accumulate_gradients(&model, &mut opt, [(inputs, targets, 1.0)], mode).unwrap();
@@ -95,6 +96,7 @@ fn bf16_training_on_cuda_lowers_the_loss() {
         bf16: true,
         group: None,
         z_loss: 0.0,
+        recompute: false,
     };
     let mut losses = Vec::new();
     for _ in 0..60 {
