@@ -57,6 +57,7 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
         let holding = plan.stage_of(step - 1);
         let done = step - plan.stages[holding].first_step;
         same_stages_through(&mut stages_then, &mut stages_now, holding, done)?;
+        same_schedule_after(&stages_then, &stages_now, holding)?;
     }
     Ok(Extension {
         sources_then: sources_then.keys().cloned().collect(),
@@ -93,6 +94,32 @@ fn same_stages_through(
     for (i, (a, b)) in then.iter().zip(now.iter()).take(holding + 1).enumerate() {
         let name = a["name"].as_str().unwrap_or("?");
         difference(a, b, &format!("plan.stages[{i}] ({name})")).map_or(Ok(()), Err)?;
+    }
+    Ok(())
+}
+
+/// The stages after `holding` that continue its schedule (`kind = "continue"`) set how long that schedule
+/// is, so they must stay as they were in the run's plan: adding, changing or removing one would change
+/// the LR of steps already run.
+fn same_schedule_after(then: &[Value], now: &[Value], holding: usize) -> Result<(), String> {
+    let continues = |v: Option<&Value>| v.is_some_and(|s| s["schedule"]["kind"] == "continue");
+    let mut i = holding + 1;
+    while continues(then.get(i)) || continues(now.get(i)) {
+        if then.get(i) != now.get(i) {
+            let name = |v: &[Value]| {
+                v.get(i)
+                    .and_then(|s| s["name"].as_str())
+                    .unwrap_or("none")
+                    .to_owned()
+            };
+            return Err(format!(
+                "plan.stages[{i}]: `{}` in the run, `{}` in this plan, and one of them continues the schedule of stage `{}`, which the run has trained: the change would move the learning rate of steps already run\nHINT: keep the stages that continue that schedule as they were, and give a new stage a schedule of its own",
+                name(then),
+                name(now),
+                then[holding]["name"].as_str().unwrap_or("?")
+            ));
+        }
+        i += 1;
     }
     Ok(())
 }

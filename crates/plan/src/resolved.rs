@@ -43,8 +43,13 @@ pub struct StagePlan {
     pub first_step: u64,
     /// Steps the stage trains.
     pub steps: u64,
-    /// Steps its schedule is laid out over: `steps`, unless the stage stops early (`stop_after_steps`).
+    /// Steps its schedule is laid out over: the stage's steps after its moment warmup (all of them, even
+    /// when it stops early with `stop_after_steps`), summed over the stages one schedule spans.
     pub schedule_steps: u64,
+    /// Steps of the schedule that earlier stages of its group took (0 but for `kind = "continue"`).
+    pub schedule_offset: u64,
+    /// This stage continues the schedule of the stage before it (`kind = "continue"`).
+    pub continues_schedule: bool,
     /// Steps at LR 0 before the schedule starts (`moment_warmup_steps`).
     pub moment_warmup_steps: u64,
     /// Sequences the stage draws (replay included).
@@ -66,13 +71,14 @@ pub struct StagePlan {
 }
 
 impl StagePlan {
-    /// The schedule's LR at step `n` of the stage: 0 during the moment warmup, then the schedule over the
-    /// steps after it.
+    /// The schedule's LR at step `n` of the stage: 0 during the moment warmup, then the schedule from
+    /// where the stages before it in its group left it.
     pub fn lr(&self, n: u64) -> f64 {
-        let k = self.moment_warmup_steps;
-        match n.checked_sub(k) {
+        match n.checked_sub(self.moment_warmup_steps) {
             None => 0.0,
-            Some(n) => self.schedule.lr(n, self.schedule_steps - k),
+            Some(n) => self
+                .schedule
+                .lr(self.schedule_offset + n, self.schedule_steps),
         }
     }
 }

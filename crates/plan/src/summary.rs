@@ -74,7 +74,10 @@ impl PlanSummary {
                     batch_tokens_start: st.segments[0].batch_sequences * l,
                     replay_fraction: st.replay.as_ref().map_or(0.0, |r| r.fraction),
                     peak_lr: st.schedule.peak_lr(),
-                    schedule: st.schedule.kind_name().to_owned(),
+                    schedule: match st.continues_schedule {
+                        true => format!("{} (continued)", st.schedule.kind_name()),
+                        false => st.schedule.kind_name().to_owned(),
+                    },
                     flops: tokens as f64 * flops_per_token,
                     sources: stage_draws(index, st)
                         .into_iter()

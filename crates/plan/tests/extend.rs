@@ -153,3 +153,39 @@ fn a_change_to_what_decided_the_steps_run_names_the_first_field() {
         );
     }
 }
+
+/// A stage that continues the schedule of a stage the run trained sets that schedule's length: it may
+/// not be added, changed or removed after the fact; one after the run's stages with its own schedule may.
+#[test]
+fn stages_continuing_a_trained_schedule_stay_as_they_were() {
+    let more = r#"
+[[stages]]
+name = "more"
+tokens = 16_000
+mixture = { de = 1.0 }
+schedule = { kind = "continue" }
+"#;
+    // Appended to a run in (or at the end of) the cosine stage: its LR would change.
+    let then = json(BASE);
+    let appended = format!("{BASE}{more}");
+    for step in [130, 250] {
+        let e = check(&then, &plan(&appended), step).unwrap_err();
+        assert!(
+            e.contains("plan.stages[2]") && e.contains("continues the schedule of stage `cpt`"),
+            "{e}"
+        );
+    }
+    // A run whose plan had it: removing it, or changing its tokens, is refused; keeping it continues.
+    let then = json(&appended);
+    let e = check(&then, &plan(BASE), 130).unwrap_err();
+    assert!(e.contains("plan.stages[2]"), "{e}");
+    let longer = appended.replace(
+        "tokens = 16_000\nmixture = { de = 1.0 }\nschedule = { kind = \"continue\" }",
+        "tokens = 32_000\nmixture = { de = 1.0 }\nschedule = { kind = \"continue\" }",
+    );
+    assert_ne!(longer, appended);
+    assert!(check(&then, &plan(&longer), 130).is_err());
+    assert!(check(&then, &plan(&appended), 130).is_ok());
+    // A stage with its own schedule after the trained ones is fine, as always.
+    assert!(check(&json(BASE), &plan(&format!("{BASE}{ANNEAL}")), 250).is_ok());
+}

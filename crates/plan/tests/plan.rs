@@ -500,6 +500,7 @@ fn every_documented_schedule_example_parses_and_validates() {
     let mut want = [
         "anneal",
         "constant",
+        "continue",
         "cosine",
         "infinite",
         "linear",

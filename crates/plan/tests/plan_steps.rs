@@ -228,3 +228,74 @@ fn checkpoints_are_due_periodically_and_at_stage_ends() {
         .collect();
     assert_eq!(due, [125, 250]);
 }
+
+// ---------------------------------------------------------------- one schedule over several stages
+
+/// The base plan with a third stage (code), the second and third continuing the first one's schedule.
+fn continued(first_schedule: &str) -> String {
+    let cosine = "schedule = { kind = \"cosine\", max_lr = 1e-3, min_lr = 1e-4, warmup = 0.04 }";
+    let (head, tail) = BASE.split_once(cosine).expect("the first stage's schedule");
+    let tail = tail.replace(cosine, "schedule = { kind = \"continue\" }");
+    format!(
+        "{head}{first_schedule}{tail}\n[[stages]]\nname = \"code\"\ntokens = 16_000\nmixture = {{ code = 1.0 }}\nschedule = {{ kind = \"continue\" }}\n"
+    )
+}
+
+#[test]
+fn a_continued_cosine_spans_the_stages_at_hand_computed_points() {
+    let p = ok(&continued(
+        "schedule = { kind = \"cosine\", max_lr = 1e-3, min_lr = 1e-4, warmup = 0.04 }",
+    ));
+    assert_eq!(p.total_steps, 375);
+    // One cosine over 375 steps: warmup round(0.04 · 375) = 15 steps, then the decay over the other 360.
+    assert_eq!(p.step(0).lr, MAX_LR / 15.0);
+    assert_eq!(p.step(14).lr, MAX_LR);
+    let cosine = |n: f64| {
+        let c = (1.0 - (std::f64::consts::PI * (n - 15.0) / 360.0).cos()) / 2.0;
+        MAX_LR * (1.0 - c) + MIN_LR * c
+    };
+    // The second and third stages start where the schedule is, not at a re-warm: steps 125 and 250.
+    for step in [125, 250, 300, 374] {
+        within(p.step(step).lr, cosine(step as f64), 1e-15);
+    }
+    assert!(p.step(124).lr > p.step(125).lr && p.step(125).lr > p.step(126).lr);
+    assert_eq!(p.step(250).local_step, 0);
+    // The schedule ends at min_lr after the last stage, not after the first.
+    let last = &p.stages[2];
+    assert_eq!(last.lr(last.steps), MIN_LR);
+    assert!(p.step(124).lr > 5.0 * MIN_LR);
+    let rows = rewarm_plan::summary::PlanSummary::new(&p, &index(&p), 1.0).to_text();
+    assert!(rows.contains("cosine (continued)"), "{rows}");
+}
+
+#[test]
+fn a_continued_wsd_decays_only_at_the_end_of_the_last_stage() {
+    let p = ok(&continued(
+        "schedule = { kind = \"wsd\", max_lr = 1e-3, decay_fraction = 0.2, warmup = 0.04 }",
+    ));
+    // Decay over the last round(0.2 · 375) = 75 steps: from step 300, the third stage's 50th.
+    assert!((15..=300).all(|n| p.step(n).lr == MAX_LR));
+    assert!(p.step(301).lr < MAX_LR && p.step(374).lr < p.step(301).lr);
+    assert_eq!(p.step(300).local_step, 50);
+}
+
+#[test]
+fn continue_needs_a_schedule_before_it_that_runs_to_its_end() {
+    let first = BASE.replacen(
+        "schedule = { kind = \"cosine\", max_lr = 1e-3, min_lr = 1e-4, warmup = 0.04 }",
+        "schedule = { kind = \"continue\" }",
+        1,
+    );
+    let e = plan(&first).unwrap_err();
+    assert_eq!(e.field, "stages[0] (en).schedule.kind");
+    let text = continued("schedule = { kind = \"cosine\", max_lr = 1e-3, min_lr = 1e-4 }");
+    let warm = text.replacen("name = \"de\"", "name = \"de\"\nmoment_warmup_steps = 3", 1);
+    assert_eq!(
+        plan(&warm).unwrap_err().field,
+        "stages[1] (de).moment_warmup_steps"
+    );
+    let stopped = text.replacen("name = \"en\"", "name = \"en\"\nstop_after_steps = 100", 1);
+    let e = plan(&stopped).unwrap_err();
+    assert_eq!(e.field, "stages[1] (de).schedule.kind");
+    assert!(e.to_string().contains("stops early"), "{e}");
+}

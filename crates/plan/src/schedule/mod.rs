@@ -23,10 +23,12 @@
 //!
 //! Each family is a type with its fields, its checks and its LR function side by side (files
 //! `simple` for constant, cosine and linear, `wsd`, `infinite` with the anneal branch,
-//! `repeated_cosine`, `refined`); [`Schedule`] is the TOML `kind` that picks one.
+//! `repeated_cosine`, `refined`, `continued` for a stage that goes on with the schedule before it);
+//! [`Schedule`] is the TOML `kind` that picks one.
 
 mod batch;
 mod checks;
+mod continued;
 mod error;
 mod infinite;
 mod refined;
@@ -41,6 +43,7 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 pub use batch::BatchSchedule;
+pub use continued::Continue;
 pub use error::ScheduleError;
 pub use infinite::{Anneal, Infinite};
 pub use refined::{
@@ -66,6 +69,8 @@ pub enum Schedule {
     Anneal(Anneal),
     RepeatedCosine(RepeatedCosine),
     Refined(Refined),
+    /// The previous stage's schedule goes on through this stage ([`Continue`]).
+    Continue(Continue),
 }
 
 /// One schedule family: its checks and its LR as a function of the step.
@@ -128,6 +133,7 @@ impl Schedule {
             Self::Anneal(f) => f,
             Self::RepeatedCosine(f) => f,
             Self::Refined(f) => f,
+            Self::Continue(f) => f,
         }
     }
 
@@ -177,6 +183,7 @@ impl Schedule {
             Self::Anneal(_) => "anneal",
             Self::RepeatedCosine(_) => "repeated_cosine",
             Self::Refined(_) => "refined",
+            Self::Continue(_) => "continue",
         }
     }
 

@@ -4,7 +4,7 @@
 use super::{PlanError, Validator};
 use crate::config::{OptimizerConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig};
 use crate::resolved::{Phase, Segment, SourcePlan, StagePlan};
-use crate::schedule::BatchSchedule;
+use crate::schedule::{BatchSchedule, Schedule};
 use rewarm_data::mixture::ReplaySpec;
 use rewarm_data::ReplayPool;
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ impl Validator {
                 ));
             }
             let stage = self.stage(st, &at, &config.optimizer, sources, &cursor.trained)?;
+            let stage = self.continued(st, &at, stage, stages.last())?;
             let first_phase = stages.last().map_or(0, |p| p.first_phase + p.phases.len());
             let stage = self.place(st, &at, stage, (batch, seq_len), sources, &mut cursor)?;
             stages.push(StagePlan {
@@ -40,7 +41,51 @@ impl Validator {
                 ..stage
             });
         }
+        link_schedules(&mut stages);
         Ok(stages)
+    }
+
+    /// A stage with `kind = "continue"` takes the schedule of the stage before it, which must exist, run
+    /// to its end and leave the schedule to go on (no moment warmup of its own).
+    fn continued(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+        stage: StagePlan,
+        before: Option<&StagePlan>,
+    ) -> Result<StagePlan, PlanError> {
+        if !matches!(st.schedule, Schedule::Continue(_)) {
+            return Ok(stage);
+        }
+        let Some(before) = before else {
+            return Err(self.err(
+                at("schedule.kind"),
+                "\"continue\" in the first stage, which has no schedule to continue",
+                "give the first stage a schedule of its own",
+            ));
+        };
+        if before.steps < before.schedule_steps + before.moment_warmup_steps {
+            return Err(self.err(
+                at("schedule.kind"),
+                format!("\"continue\" after stage `{}`, which stops early (stop_after_steps)", before.name),
+                "give this stage a schedule of its own: continuing would skip the steps the stage before it leaves out",
+            ));
+        }
+        if st.moment_warmup_steps > 0 {
+            return Err(self.err(
+                at("moment_warmup_steps"),
+                format!(
+                    "{} in a stage that continues a schedule",
+                    st.moment_warmup_steps
+                ),
+                "a moment warmup belongs to the first stage of a schedule; remove it here",
+            ));
+        }
+        Ok(StagePlan {
+            schedule: before.schedule.clone(),
+            continues_schedule: true,
+            ..stage
+        })
     }
 
     /// `stage` placed at the cursor: its steps, sequences and segments as it runs (and those its schedule
@@ -56,7 +101,7 @@ impl Validator {
     ) -> Result<StagePlan, PlanError> {
         let (first_step, tokens_before) = (cursor.step, cursor.tokens);
         let whole = self.walk(st, &stage, at, batch, seq_len, cursor)?;
-        let schedule_steps = whole.0;
+        let whole_steps = whole.0;
         let ran = self.stop_early(st, at, whole, seq_len, cursor)?;
         if st.moment_warmup_steps >= ran.0 {
             return Err(self.err(
@@ -65,6 +110,7 @@ impl Validator {
                 "leave the schedule at least one step: fewer warmup steps or more tokens",
             ));
         }
+        let schedule_steps = whole_steps - st.moment_warmup_steps;
         let phases = self.phases(st, at, &stage.mixture, &ran, seq_len, sources)?;
         for &(k, _) in phases.iter().flat_map(|p| &p.mixture) {
             if !cursor.trained.contains(&k) {
@@ -136,6 +182,8 @@ impl Validator {
             optimizer: st.optimizer,
             adamw,
             schedule_steps: 0,
+            schedule_offset: 0,
+            continues_schedule: false,
             moment_warmup_steps: 0,
             shrink_perturb: st.shrink_perturb.clone(),
             mixture,
@@ -468,4 +516,24 @@ struct Cursor {
     tokens: u64,
     /// Sources the stages so far trained on, in first-use order (what later stages may replay).
     trained: Vec<usize>,
+}
+
+/// The stages that continue one another's schedule share it: each group's schedule is laid out over the
+/// sum of its stages' schedule steps, and each stage starts where the ones before it in the group ended.
+fn link_schedules(stages: &mut [StagePlan]) {
+    let mut start = 0;
+    while start < stages.len() {
+        let end = (start + 1..stages.len())
+            .find(|&i| !stages[i].continues_schedule)
+            .unwrap_or(stages.len());
+        let group = &mut stages[start..end];
+        let total: u64 = group.iter().map(|s| s.schedule_steps).sum();
+        let mut offset = 0;
+        for stage in group {
+            stage.schedule_offset = offset;
+            offset += stage.schedule_steps;
+            stage.schedule_steps = total;
+        }
+        start = end;
+    }
 }
