@@ -437,13 +437,47 @@ pub struct MixtureChange {
     pub mixture: BTreeMap<String, f64>,
 }
 
-/// Shrink-and-perturb at the start of a stage (Ash & Adams 2020): θ ← λθ + σ·ε, ε ~ N(0, 1).
-/// λ = 1, σ = 0 is a plain warm start.
+/// Shrink-and-perturb at the start of a stage (Ash & Adams 2020): θ ← λθ + σ·p, p per element from
+/// `noise`. λ = 1, σ = 0 is a plain warm start; with `noise = "init"`, λ = 0 and σ = 1 is a fresh
+/// initialization, and σ = 1 − λ blends the trained weights toward one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShrinkPerturbConfig {
     pub lambda: f64,
     pub sigma: f64,
+    /// Where p comes from.
+    #[serde(default, skip_serializing_if = "PerturbNoise::is_gaussian")]
+    pub noise: PerturbNoise,
+    /// Shrink and perturb the one-dimensional parameters (norm gains and biases) too; `false` leaves
+    /// them as trained.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub norms_and_biases: bool,
+}
+
+/// `shrink_perturb.noise`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PerturbNoise {
+    /// p ~ N(0, 1) i.i.d. per element (the paper's isotropic Gaussian).
+    #[default]
+    Gaussian,
+    /// p = a fresh draw of the model's own initializer (normal(0, 0.02) weights with the scaled residual
+    /// projections, norm gains 1, biases 0), as Ash & Adams' code perturbs with a new model.
+    Init,
+}
+
+impl PerturbNoise {
+    fn is_gaussian(&self) -> bool {
+        *self == PerturbNoise::Gaussian
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod observer;
 pub mod open;
 pub mod optim;
+pub mod perturb;
 pub mod resume;
 pub mod run_data;
 pub mod spikes;

@@ -177,19 +177,9 @@ impl<'a> Trainer<'a> {
             g.clear(); // a new stage's data is a new distribution
         }
         if let Some(sp) = &st.shrink_perturb {
-            let vars = sorted_variables(&self.vs);
-            seeded(
-                self.plan.config.seed,
-                &format!("stage/{stage}/perturb"),
-                || {
-                    tch::no_grad(|| {
-                        for (_, p) in vars {
-                            let noise = p.randn_like() * sp.sigma;
-                            let _ = p.shallow_clone().g_mul_scalar_(sp.lambda).g_add_(&noise);
-                        }
-                    })
-                },
-            );
+            let stream = format!("stage/{stage}/perturb");
+            let seed = self.plan.config.seed;
+            crate::perturb::shrink_perturb(&self.vs, &self.plan.model, sp, (seed, &stream))?;
         }
         self.observer.note(&format!(
             "stage `{}` begins at step {} ({} steps)",
