@@ -83,9 +83,10 @@ pub fn export(args: ExportArgs) -> Result<()> {
 pub struct SampleArgs {
     /// A Hugging Face folder, a rewarm checkpoint folder, or a run folder (its newest checkpoint).
     model: PathBuf,
-    /// The text to continue.
-    #[arg(long)]
-    prompt: String,
+    /// The text to continue; give it several times to continue several prompts in one batch (each
+    /// printed when all are done).
+    #[arg(long, required = true)]
+    prompt: Vec<String>,
     /// Tokens to generate at most.
     #[arg(long, default_value_t = 64)]
     max_tokens: usize,
@@ -122,7 +123,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let loaded = LoadedModel::load_as(&args.model, device, args.dtype == "bf16")?;
     let tokenizer = loaded.tokenizer(args.tokenizer.as_deref())?;
     let request = SampleRequest {
-        prompt: &args.prompt,
+        prompt: &args.prompt[0],
         max_tokens: args.max_tokens,
         sampling: SamplingOptions {
             temperature: args.temperature,
@@ -132,21 +133,34 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         },
         ignore_eos: args.ignore_eos,
     };
-    let mut out = std::io::stdout().lock();
-    write!(out, "{}", args.prompt)?;
-    out.flush()?;
     let started = std::time::Instant::now();
+    if args.prompt.len() > 1 {
+        let (texts, tokens) = loaded.sample_batch(&tokenizer, &args.prompt, &request)?;
+        for (i, (prompt, text)) in args.prompt.iter().zip(&texts).enumerate() {
+            println!("--- prompt {}\n{prompt}{text}", i + 1);
+        }
+        report_speed(tokens, started);
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", args.prompt[0])?;
+    out.flush()?;
     let tokens = loaded.sample(&tokenizer, &request, |text| {
         write!(out, "{text}")?;
         Ok(out.flush()?)
     })?;
     writeln!(out)?;
+    report_speed(tokens, started);
+    Ok(())
+}
+
+/// `[N tokens in S s, R tokens/s]` on stderr.
+fn report_speed(tokens: usize, started: std::time::Instant) {
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "[{tokens} tokens in {seconds:.1} s, {:.1} tokens/s]",
         tokens as f64 / seconds.max(1e-9)
     );
-    Ok(())
 }
 
 #[derive(Args)]

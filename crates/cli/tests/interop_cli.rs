@@ -140,6 +140,27 @@ fn export_and_sample_are_reproducible_and_agree() {
         seeded,
         sample("run", &["--temperature", "1.0", "--seed", "8"])
     );
+    // Two prompts in one batch: each continued as it is alone (the second one is shorter, so padded).
+    let batched = sample("run", &["--prompt", "the"]);
+    let alone = ok(
+        dir,
+        &[
+            "sample",
+            "run",
+            "--prompt",
+            "the",
+            "--max-tokens",
+            "12",
+            "--ignore-eos",
+            "--tokenizer",
+            "tok.json",
+        ],
+    );
+    assert_eq!(
+        batched,
+        format!("--- prompt 1\n{greedy}--- prompt 2\n{alone}"),
+        "{batched}"
+    );
 
     ok(
         dir,

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use rewarm_data::{Tokenizer, TokenizerSpec};
-use rewarm_model::generate::{generate, SamplingOptions};
+use rewarm_model::generate::{generate, generate_batch, SamplingOptions};
 use rewarm_model::pretrained::{self, ExportTokenizer, Source};
 use rewarm_model::Model;
 use std::path::{Path, PathBuf};
@@ -129,21 +129,9 @@ impl LoadedModel {
         mut emit: impl FnMut(&str) -> Result<()>,
     ) -> Result<usize> {
         let opts = &request.sampling;
-        if !(opts.temperature >= 0.0 && opts.temperature.is_finite()) {
-            bail!(
-                "--temperature {} must be ≥ 0 (0 is greedy)",
-                opts.temperature
-            );
-        }
-        if let Some(p) = opts.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
-            bail!("--top-p {p} must be in (0, 1]");
-        }
+        check_sampling(opts)?;
         let prompt = self.encode(tokenizer, request.prompt)?;
-        let stop = if request.ignore_eos {
-            Vec::new()
-        } else {
-            self.stop_ids(tokenizer)
-        };
+        let stop = self.stops(tokenizer, request.ignore_eos);
         let mut text = StreamedText::default();
         let mut failure = None;
         let new = generate(
@@ -163,6 +151,51 @@ impl LoadedModel {
         }
         text.finish(tokenizer, &mut emit)?;
         Ok(new.len())
+    }
+
+    /// Continues every prompt of `prompts` in one batch ([`generate_batch`]), each as
+    /// [`Self::sample`] would with `request`'s settings (its `prompt` is not used); returns each
+    /// continuation's text and the tokens generated in all.
+    pub fn sample_batch(
+        &self,
+        tokenizer: &Tokenizer,
+        prompts: &[String],
+        request: &SampleRequest,
+    ) -> Result<(Vec<String>, usize)> {
+        check_sampling(&request.sampling)?;
+        let encoded = prompts
+            .iter()
+            .map(|p| self.encode(tokenizer, p))
+            .collect::<Result<Vec<_>>>()?;
+        let stop = self.stops(tokenizer, request.ignore_eos);
+        let new = generate_batch(
+            &self.model,
+            &encoded,
+            request.max_tokens,
+            &request.sampling,
+            &stop,
+        )?;
+        let total = new.iter().map(Vec::len).sum();
+        let texts = new
+            .into_iter()
+            .map(|tokens| {
+                let kept: Vec<u32> = tokens
+                    .into_iter()
+                    .filter(|t| !stop.contains(t))
+                    .map(|t| t as u32)
+                    .collect();
+                Ok(tokenizer.decode(&kept)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((texts, total))
+    }
+
+    /// The ids that end generation, none with `ignore_eos`.
+    fn stops(&self, tokenizer: &Tokenizer, ignore_eos: bool) -> Vec<i64> {
+        match ignore_eos {
+            true => Vec::new(),
+            false => self.stop_ids(tokenizer),
+        }
     }
 
     /// A multiple-choice question's summed log-probability of each choice after its context
@@ -207,6 +240,20 @@ impl LoadedModel {
         let values = Vec::<f32>::try_from(host).context("copying the logits to the host")?;
         Ok((values, dtype))
     }
+}
+
+/// Temperature ≥ 0 and top-p in (0, 1], as the command line names them.
+fn check_sampling(opts: &SamplingOptions) -> Result<()> {
+    if !(opts.temperature >= 0.0 && opts.temperature.is_finite()) {
+        bail!(
+            "--temperature {} must be ≥ 0 (0 is greedy)",
+            opts.temperature
+        );
+    }
+    if let Some(p) = opts.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        bail!("--top-p {p} must be in (0, 1]");
+    }
+    Ok(())
 }
 
 /// Each model's score on `items` (a multiple-choice task), every model reading text with `tokenizer`

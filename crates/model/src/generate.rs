@@ -167,6 +167,74 @@ pub fn generate(
     Ok(new)
 }
 
+/// [`generate`] for several prompts in one batch: they are left-padded to the longest, the padding
+/// masked out of attention ([`KvCache::padded`]), and each row decodes one token per forward pass, with
+/// its own RNG seeded as [`generate`] seeds it, until it emits a `stop` id or has `max_new_tokens`.
+/// RoPE sees a padded row shifted by its padding, which leaves its attention scores unchanged (they
+/// depend on relative positions only), so each row's text is the one [`generate`] gives up to rounding.
+/// Every prompt plus `max_new_tokens` must fit `max_seq_len`. Returns each row's new tokens.
+pub fn generate_batch(
+    model: &Model,
+    prompts: &[Vec<i64>],
+    max_new_tokens: usize,
+    opts: &SamplingOptions,
+    stop: &[i64],
+) -> Result<Vec<Vec<i64>>, ModelError> {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if prompts.iter().any(Vec::is_empty) {
+        return Err(ModelError::input(
+            "a prompt has no tokens",
+            "give every prompt at least one token",
+        ));
+    }
+    if longest + max_new_tokens > model.config().max_seq_len {
+        return Err(ModelError::input(
+            format!(
+                "the longest prompt ({longest} tokens) + {max_new_tokens} new tokens exceed max_seq_len {}",
+                model.config().max_seq_len
+            ),
+            "ask for fewer new tokens, or sample long prompts one at a time",
+        ));
+    }
+    let (ids, keep): (Vec<i64>, Vec<bool>) = prompts
+        .iter()
+        .flat_map(|p| {
+            let pad = longest - p.len();
+            let row = std::iter::repeat_n((0, false), pad);
+            row.chain(p.iter().map(|&t| (t, true)))
+        })
+        .unzip();
+    let device = model.device();
+    let b = prompts.len() as i64;
+    let keep = Tensor::from_slice(&keep).view([b, -1]).to_device(device);
+    let mut cache = KvCache::padded(model, &keep);
+    let mut input = Tensor::from_slice(&ids).view([b, -1]).to_device(device);
+    let mut rngs: Vec<Rng> = prompts.iter().map(|_| Rng::new(opts.seed)).collect();
+    let mut new: Vec<Vec<i64>> = vec![Vec::new(); prompts.len()];
+    let mut done = vec![max_new_tokens == 0; prompts.len()];
+    while !done.iter().all(|&d| d) {
+        let logits = tch::no_grad(|| model.f_next_logits(&input, &mut cache))?; // (B, V)
+        let logits = Vec::<f32>::try_from(
+            logits
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu)
+                .view([-1]),
+        )?;
+        let v = logits.len() / prompts.len();
+        let mut next = Vec::with_capacity(prompts.len());
+        for (row, out) in new.iter_mut().enumerate() {
+            let token = sample_next(&logits[row * v..(row + 1) * v], opts, &mut rngs[row]) as i64;
+            if !done[row] {
+                out.push(token);
+                done[row] = stop.contains(&token) || out.len() == max_new_tokens;
+            }
+            next.push(token);
+        }
+        input = Tensor::from_slice(&next).view([b, 1]).to_device(device);
+    }
+    Ok(new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

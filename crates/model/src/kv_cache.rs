@@ -6,10 +6,13 @@ use tch::Tensor;
 
 use crate::{Arch, Model, ModelError};
 
-/// One layer's keys and values so far: (B, H_kv, T_past, hd) each.
+/// One layer's keys and values so far: (B, H_kv, T_past, hd) each, and for a batch of prompts of
+/// different lengths (left-padded) which positions hold real tokens.
 #[derive(Debug, Default)]
 pub struct LayerCache {
     kv: Option<(Tensor, Tensor)>,
+    /// (B, T_past) booleans, false at padding; `None` when every position is real.
+    keep: Option<Tensor>,
 }
 
 impl LayerCache {
@@ -22,14 +25,30 @@ impl LayerCache {
         self.kv.is_none()
     }
 
-    /// Appends `k`, `v` (B, H_kv, T, hd) and returns every position's keys and values.
+    /// Appends `k`, `v` (B, H_kv, T, hd) and returns every position's keys and values (the appended
+    /// positions count as real tokens).
     pub fn append(&mut self, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
         let (k, v) = match self.kv.take() {
             Some((pk, pv)) => (Tensor::cat(&[pk, k], 2), Tensor::cat(&[pv, v], 2)),
             None => (k, v),
         };
+        if let Some(keep) = self.keep.take() {
+            let (b, held) = (keep.size()[0], keep.size()[1]);
+            let new = k.size()[2] - held;
+            let real = Tensor::ones([b, new], (tch::Kind::Bool, keep.device()));
+            self.keep = Some(if new > 0 {
+                Tensor::cat(&[keep, real], 1)
+            } else {
+                keep
+            });
+        }
         self.kv = Some((k.shallow_clone(), v.shallow_clone()));
         (k, v)
+    }
+
+    /// Which positions hold real tokens (B, T), for a batch of left-padded prompts.
+    pub fn keep(&self) -> Option<&Tensor> {
+        self.keep.as_ref()
     }
 }
 
@@ -58,21 +77,44 @@ impl KvCache {
         self.len() == 0
     }
 
+    /// An empty cache for a batch of left-padded prompts, to be filled with them first: `keep` (B, T) is
+    /// false at their padding, which no position attends to.
+    pub fn padded(model: &Model, keep: &Tensor) -> Self {
+        let mut cache = Self::new(model);
+        for layer in &mut cache.layers {
+            layer.keep = Some(keep.to_kind(tch::Kind::Bool));
+        }
+        cache
+    }
+
     /// Forgets every position.
     pub fn clear(&mut self) {
-        self.layers.iter_mut().for_each(|l| l.kv = None);
+        self.layers.iter_mut().for_each(|l| {
+            l.kv = None;
+            l.keep = None;
+        });
     }
 }
 
 /// Scaled dot-product attention of q (B, H, T_q, hd) over k, v (B, H, T_k, hd): causal when q covers the
 /// same positions as k (a whole sequence), unmasked when q is the one position after the cached ones.
-/// With a `window` W (Mistral), position i sees only positions i − W < j ≤ i.
-pub(crate) fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, window: Option<i64>) -> Tensor {
+/// With a `window` W (Mistral), position i sees only positions i − W < j ≤ i. With `keep` (B, T_k), no
+/// position sees a padding key (a padding query sees itself, so that no row of the softmax is empty).
+pub(crate) fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    window: Option<i64>,
+    keep: Option<&Tensor>,
+) -> Tensor {
     let (t_q, t_k) = (q.size()[2], k.size()[2]);
     debug_assert!(
         t_q == t_k || t_q == 1,
         "prefill from empty, or one position at a time"
     );
+    if let Some(keep) = keep {
+        return sdpa(q, k, v, Some(padded_mask(keep, t_q, window, q)), false);
+    }
     match window {
         // Decoding: the window is the last W keys.
         Some(w) if t_q == 1 && t_k > w => {
@@ -83,6 +125,24 @@ pub(crate) fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, window: Optio
         // softmax(q·kᵀ / √hd + mask) · v; scale None = 1/√hd, as HF.
         _ => sdpa(q, k, v, None, t_q == t_k),
     }
+}
+
+/// (B, 1, T_q, T_k) booleans: causal (and within the window) over the keys `keep` marks real.
+fn padded_mask(keep: &Tensor, t_q: i64, window: Option<i64>, like: &Tensor) -> Tensor {
+    let t_k = keep.size()[1];
+    let w = window.unwrap_or(t_k);
+    let keys = keep.unsqueeze(1); // (B, 1, T_k)
+    let allowed = if t_q == t_k {
+        let own = Tensor::eye(t_k, (tch::Kind::Bool, like.device()));
+        band_mask(t_k, w, like)
+            .unsqueeze(0)
+            .logical_and(&keys)
+            .logical_or(&own)
+    } else {
+        let recent = Tensor::arange(t_k, (tch::Kind::Int64, like.device())).ge(t_k - w);
+        keys.logical_and(&recent)
+    };
+    allowed.unsqueeze(1)
 }
 
 fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<Tensor>, causal: bool) -> Tensor {

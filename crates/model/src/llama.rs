@@ -102,7 +102,7 @@ impl Attention {
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
         let (q, k, v) = self.project(x, rotary, 0);
-        self.attend(&q, k, v, x)
+        self.attend(&q, k, v, x, None)
     }
 
     /// [`Self::forward`] for positions `cache.len()..` of a sequence whose earlier keys and values
@@ -111,7 +111,7 @@ impl Attention {
     pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
         let (q, k, v) = self.project(x, rotary, cache.len());
         let (k, v) = cache.append(k, v);
-        self.attend(&q, k, v, x)
+        self.attend(&q, k, v, x, cache.keep())
     }
 
     /// q (B, H, T, hd) and k, v (B, Hkv, T, hd) of `x` at positions `offset..`, q and k rotated.
@@ -135,7 +135,14 @@ impl Attention {
     }
 
     /// Attention of q over k, v through `o_proj`, shaped like `x`.
-    fn attend(&self, q: &Tensor, k: Tensor, v: Tensor, x: &Tensor) -> Tensor {
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: Tensor,
+        v: Tensor,
+        x: &Tensor,
+        keep: Option<&Tensor>,
+    ) -> Tensor {
         let (b, t, _) = x.size3().expect("(B, T, C) input");
         // Each kv head serves H/Hkv consecutive query heads. Repeating them here (as HF's `repeat_kv`)
         // instead of sdpa's `enable_gqa` keeps every sdpa backend (flash, memory-efficient) available.
@@ -148,7 +155,7 @@ impl Attention {
         } else {
             (k, v)
         }; // (B, H, T, hd)
-        let y = causal_attention(q, &k, &v, self.window); // (B, H, T, hd)
+        let y = causal_attention(q, &k, &v, self.window, keep); // (B, H, T, hd)
         let y = y
             .transpose(1, 2)
             .reshape([b, t, self.num_heads * self.head_dim]); // (B, T, H·hd)

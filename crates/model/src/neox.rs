@@ -80,7 +80,7 @@ impl Attention {
     /// (B, T, C) → (B, T, C)
     pub fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
         let (q, k, v) = self.project(x, rotary, 0);
-        self.attend(&q, &k, &v, x)
+        self.attend(&q, &k, &v, x, None)
     }
 
     /// [`Self::forward`] for positions `cache.len()..` of a sequence whose earlier keys and values
@@ -89,7 +89,7 @@ impl Attention {
     pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
         let (q, k, v) = self.project(x, rotary, cache.len());
         let (k, v) = cache.append(k, v);
-        self.attend(&q, &k, &v, x)
+        self.attend(&q, &k, &v, x, cache.keep())
     }
 
     /// q, k, v (B, H, T, hd) of `x` at positions `offset..`, q and k rotated.
@@ -109,9 +109,16 @@ impl Attention {
     }
 
     /// softmax(q·kᵀ / √hd + causal mask) · v through `dense`, shaped like `x`.
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, x: &Tensor) -> Tensor {
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        x: &Tensor,
+        keep: Option<&Tensor>,
+    ) -> Tensor {
         let (b, t, c) = x.size3().expect("(B, T, C) input");
-        let y = causal_attention(q, k, v, None); // (B, H, T, hd)
+        let y = causal_attention(q, k, v, None, keep); // (B, H, T, hd)
         let y = y.transpose(1, 2).reshape([b, t, c]); // (B, T, C)
         self.dense.forward(&y)
     }

@@ -129,3 +129,52 @@ fn generated_text_is_the_same_with_the_cache_also_past_the_window() {
         assert_eq!(cached, greedy_uncached(&model, &prompt, 20), "{name}");
     }
 }
+
+/// Prompts of different lengths in one batch (left-padded, the padding masked) give each the text
+/// `generate` gives it alone, greedy and sampled, in every family; a row stops at its stop id.
+#[test]
+fn a_batch_of_prompts_gives_each_the_text_it_gets_alone() {
+    use rewarm_model::generate::generate_batch;
+    for (name, config) in configs() {
+        let (_vs, model) = build(&config);
+        let v = config.vocab_size as i64;
+        let prompts: Vec<Vec<i64>> = [3usize, 9, 6]
+            .iter()
+            .enumerate()
+            .map(|(r, &n)| {
+                (0..n as i64)
+                    .map(|i| (i * 31 + 7 * r as i64 + 3) % v)
+                    .collect()
+            })
+            .collect();
+        let sampled = SamplingOptions {
+            temperature: 1.0,
+            top_k: Some(50),
+            top_p: Some(0.95),
+            seed: 5,
+        };
+        for opts in [SamplingOptions::greedy(), sampled] {
+            let alone: Vec<Vec<i64>> = prompts
+                .iter()
+                .map(|p| generate(&model, p, 10, &opts, &[], |_| {}).unwrap())
+                .collect();
+            let batched = generate_batch(&model, &prompts, 10, &opts, &[]).unwrap();
+            assert_eq!(batched, alone, "{name} {opts:?}");
+            // The second row stops at its fourth token when that is a stop id; the others go on.
+            let stop = [alone[1][3]];
+            let stopped = generate_batch(&model, &prompts, 10, &opts, &stop).unwrap();
+            assert_eq!(stopped[1].last(), Some(&stop[0]), "{name}");
+            assert!(stopped[1].len() <= 4, "{name}");
+        }
+        let e = generate_batch(
+            &model,
+            &prompts,
+            config.max_seq_len,
+            &SamplingOptions::greedy(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max_seq_len"), "{e}");
+    }
+}
