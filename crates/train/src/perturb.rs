@@ -74,6 +74,13 @@ mod tests {
         v
     }
 
+    /// The fresh model the tests' stream (seed 9, `s`) draws.
+    fn fresh(config: &ModelConfig) -> Vec<(String, Tensor)> {
+        let vs = nn::VarStore::new(Device::Cpu);
+        seeded(9, "s", || Model::new(&vs.root(), config)).unwrap();
+        values(&vs)
+    }
+
     fn sp(
         lambda: f64,
         sigma: f64,
@@ -98,10 +105,7 @@ mod tests {
             (9, "s"),
         )
         .unwrap();
-        // The fresh model of the same stream.
-        let fresh = nn::VarStore::new(Device::Cpu);
-        seeded(9, "s", || Model::new(&fresh.root(), &config)).unwrap();
-        for ((name, a), (_, b)) in values(&vs).iter().zip(values(&fresh)) {
+        for ((name, a), (_, b)) in values(&vs).iter().zip(fresh(&config)) {
             assert!(a.equal(&b), "{name}");
         }
     }
@@ -125,10 +129,8 @@ mod tests {
             (9, "s"),
         )
         .unwrap();
-        let fresh = nn::VarStore::new(Device::Cpu);
-        seeded(9, "s", || Model::new(&fresh.root(), &config)).unwrap();
         for (((name, got), (_, was)), (_, init)) in
-            values(&vs).iter().zip(&before).zip(values(&fresh))
+            values(&vs).iter().zip(&before).zip(fresh(&config))
         {
             let want = was * 0.75 + init * 0.25;
             assert!(got.allclose(&want, 1e-6, 1e-7, false), "{name}");
