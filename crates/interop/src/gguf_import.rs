@@ -9,9 +9,11 @@
 //!   inverse: HF row h·hd + j·hd/2 + i comes from GGUF row h·hd + 2i + j.
 
 use crate::gguf::{GgufFile, TensorInfo, Value};
+use crate::gguf_rope::{llama3_from_divisors, ROPE_FREQS};
 use crate::gguf_tokenizer::{tokenizer_from_gguf, RebuiltTokenizer};
 use crate::hf::{self, SafetensorsWriter};
 use crate::InteropError;
+use rewarm_arch::RopeScaling;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
@@ -67,6 +69,8 @@ pub struct LlamaShape {
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
     pub tie_embeddings: bool,
+    /// Llama 3's RoPE scaling, read back from `rope_freqs.weight` by [`read_rope_scaling`].
+    pub rope_scaling: Option<RopeScaling>,
 }
 
 impl LlamaShape {
@@ -96,13 +100,16 @@ impl ImportSummary {
         let s = &self.shape;
         let types: Vec<String> = self.types.iter().map(|(t, n)| format!("{n} {t}")).collect();
         let tied = if s.tie_embeddings { "tied" } else { "untied" };
+        let scaling = s.rope_scaling.as_ref().map_or(String::new(), |r| {
+            format!(" (Llama 3 RoPE scaling, factor {})", r.factor)
+        });
         let tokenizer = if self.tokenizer {
             ", tokenizer.json, tokenizer_config.json"
         } else {
             ""
         };
         format!(
-            "{}: Llama, {} layers, C={}, {} q / {} kv heads, MLP {}, V={}, θ={}, {tied}; {} parameters from {} tensors ({})\nwrote config.json, model.safetensors (f32){tokenizer}\n",
+            "{}: Llama, {} layers, C={}, {} q / {} kv heads, MLP {}, V={}, θ={}{scaling}, {tied}; {} parameters from {} tensors ({})\nwrote config.json, model.safetensors (f32){tokenizer}\n",
             out.display(),
             s.num_layers,
             s.hidden_size,
@@ -252,7 +259,29 @@ fn shape_fields<R: Read + Seek>(g: &GgufFile<R>) -> Result<LlamaShape, InteropEr
         rms_norm_eps,
         rope_theta,
         tie_embeddings: g.tensor("output.weight").is_none(),
+        rope_scaling: None,
     })
+}
+
+/// Llama 3's RoPE scaling from the file's `rope_freqs.weight` (none without the tensor); divisors that
+/// are not Llama 3.x's rule are refused, naming the tensor.
+pub fn read_rope_scaling<R: Read + Seek>(
+    g: &mut GgufFile<R>,
+    shape: &LlamaShape,
+) -> Result<Option<RopeScaling>, InteropError> {
+    let Some(info) = g.tensor(ROPE_FREQS).cloned() else {
+        return Ok(None);
+    };
+    let divisors = g.read_f32(&info)?;
+    match llama3_from_divisors(&divisors, shape.head_dim(), shape.rope_theta) {
+        Some(scaling) => Ok(Some(scaling)),
+        None => Err(InteropError::gguf(
+            g.name(),
+            &format!("tensor `{ROPE_FREQS}`"),
+            "holds RoPE frequency divisors that are not Llama 3.x's rule (factor = the largest, low 1, high 4, original context 8192)",
+            "rewarm implements Llama 3's RoPE scaling only; import the Hugging Face checkpoint instead, whose config.json states its rope_scaling",
+        )),
+    }
 }
 
 /// The heads split the embedding evenly, into an even head dim (for the rotary halves), and are shared
@@ -323,7 +352,7 @@ pub fn llama_config_json(shape: &LlamaShape, tokenizer: Option<&RebuiltTokenizer
         "max_position_embeddings": shape.context_length,
         "rms_norm_eps": shape.rms_norm_eps,
         "rope_theta": shape.rope_theta,
-        "rope_scaling": null,
+        "rope_scaling": shape.rope_scaling,
         "attention_bias": false,
         "mlp_bias": false,
         "tie_word_embeddings": shape.tie_embeddings,
@@ -354,7 +383,9 @@ pub fn plan<'a, R: Read + Seek>(
         .into_iter()
         .map(|wanted| find_tensor(g, wanted))
         .collect::<Result<Vec<_>, _>>()?;
-    check_nothing_left_over(g, &planned)?;
+    // The RoPE divisors went into config.json when they were read back.
+    let known = |name: &str| s.rope_scaling.is_some() && name == ROPE_FREQS;
+    check_nothing_left_over(g, &planned, &known)?;
     Ok(planned)
 }
 
@@ -487,11 +518,12 @@ fn find_tensor<'a, R: Read + Seek>(
 fn check_nothing_left_over<R: Read + Seek>(
     g: &GgufFile<R>,
     planned: &[Planned],
+    known: &dyn Fn(&str) -> bool,
 ) -> Result<(), InteropError> {
     if let Some(extra) = g
         .tensors
         .iter()
-        .find(|t| !planned.iter().any(|p| p.info.name == t.name))
+        .find(|t| !known(&t.name) && !planned.iter().any(|p| p.info.name == t.name))
     {
         return Err(InteropError::gguf(
             g.name(),
@@ -511,7 +543,8 @@ pub fn import_gguf(
     progress: &dyn Fn(u64, u64),
 ) -> Result<ImportSummary, InteropError> {
     let mut g = GgufFile::open(gguf)?;
-    let shape = llama_shape(&g)?;
+    let mut shape = llama_shape(&g)?;
+    shape.rope_scaling = read_rope_scaling(&mut g, &shape)?;
     let (tokenizer, notes) = tokenizer_or_note(&g);
     if let Some(t) = &tokenizer {
         check_vocab_fits(gguf, t, shape.vocab_size)?;

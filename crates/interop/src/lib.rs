@@ -14,6 +14,7 @@
 mod error;
 pub mod gguf;
 pub mod gguf_import;
+pub mod gguf_rope;
 pub mod gguf_tokenizer;
 pub mod hf;
 pub mod merge;

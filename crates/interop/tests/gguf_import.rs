@@ -154,7 +154,7 @@ fn tiny_llama_weights() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
     ]
 }
 
-fn tiny_llama_gguf(architecture: &'static str, extra_tensor: bool) -> Vec<u8> {
+fn tiny_llama_gguf(architecture: &'static str, rope_freqs: Option<&[f32]>) -> Vec<u8> {
     let w: std::collections::HashMap<_, _> = tiny_llama_weights()
         .into_iter()
         .map(|(n, s, v)| (n, (s, v)))
@@ -242,12 +242,12 @@ fn tiny_llama_gguf(architecture: &'static str, extra_tensor: bool) -> Vec<u8> {
         ),
         t("output.weight", "lm_head.weight", GgmlType::F32, &f32s),
     ];
-    if extra_tensor {
+    if let Some(divisors) = rope_freqs {
         tensors.push(Tensor {
             name: "rope_freqs.weight".into(),
-            dims: vec![8],
+            dims: vec![divisors.len() as u64],
             ty: 0,
-            data: vec![0; 32],
+            data: f32s(divisors),
         });
     }
     let tokens = [
@@ -296,7 +296,7 @@ fn tiny_llama_gguf(architecture: &'static str, extra_tensor: bool) -> Vec<u8> {
 fn tiny_llama_imports_to_its_hugging_face_weights_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny.gguf");
-    std::fs::write(&file, tiny_llama_gguf("llama", false)).unwrap();
+    std::fs::write(&file, tiny_llama_gguf("llama", None)).unwrap();
     let out = dir.path().join("hf");
     let told = std::cell::RefCell::new(Vec::new());
     let summary = rewarm_interop::import_gguf(&file, &out, &|read, total| {
@@ -368,13 +368,16 @@ fn tiny_llama_imports_to_its_hugging_face_weights_exactly() {
 fn import_refuses_other_architectures_and_unknown_tensors() {
     let dir = tempfile::tempdir().unwrap();
     // block_count = 2²⁴: refused before 150M tensor names are listed.
-    let mut huge = tiny_llama_gguf("llama", false);
+    let mut huge = tiny_llama_gguf("llama", None);
     let key = b"llama.block_count";
     let at = huge.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4;
     huge[at..at + 4].copy_from_slice(&(1u32 << 24).to_le_bytes());
     for (bytes, expected) in [
-        (tiny_llama_gguf("gpt2", false), "`gpt2`"),
-        (tiny_llama_gguf("llama", true), "rope_freqs.weight"),
+        (tiny_llama_gguf("gpt2", None), "`gpt2`"),
+        (
+            tiny_llama_gguf("llama", Some(&[0.0; 8])),
+            "rope_freqs.weight",
+        ),
         (huge, "llama.block_count"),
     ] {
         let file = dir.path().join("bad.gguf");
@@ -388,4 +391,47 @@ fn import_refuses_other_architectures_and_unknown_tensors() {
             "nothing is written for a refused file"
         );
     }
+}
+
+/// A Llama 3.x GGUF: llama.cpp writes its RoPE scaling as `rope_freqs.weight` divisors, which the import
+/// turns back into config.json's `rope_scaling` (here with a 16-dim head at θ = 10⁴: wavelengths from 6
+/// to 19,869 positions, so one pair in each of the rule's three bands).
+#[test]
+fn llama_3_rope_divisors_become_its_rope_scaling() {
+    let divisors: Vec<f32> = (0..HD / 2)
+        .map(|i| {
+            let freq = 1.0 / 10_000f64.powf((2 * i) as f64 / HD as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let d: f64 = match wavelen {
+                w if w < 8192.0 / 4.0 => 1.0,
+                w if w > 8192.0 => 32.0,
+                w => {
+                    let smooth = (8192.0 / w - 1.0) / 3.0;
+                    1.0 / ((1.0 - smooth) / 32.0 + smooth)
+                }
+            };
+            d as f32
+        })
+        .collect();
+    assert!(
+        divisors.iter().any(|&d| d > 1.0 && d < 32.0),
+        "{divisors:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("llama3.gguf");
+    std::fs::write(&file, tiny_llama_gguf("llama", Some(&divisors))).unwrap();
+    let out = dir.path().join("hf");
+    rewarm_interop::import_gguf(&file, &out, &|_, _| {}).unwrap();
+    let config: Json =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["rope_scaling"],
+        serde_json::json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+    );
+    let model = rewarm_arch::ModelConfig::from_hf_config(&config).unwrap();
+    assert_eq!(
+        model.rope_scaling,
+        Some(rewarm_arch::RopeScaling::llama3_2())
+    );
 }
