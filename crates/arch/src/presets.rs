@@ -71,24 +71,11 @@ impl ModelConfig {
 
     /// `tiny-llama`: Llama, 2 layers, C=64, 4 q / 2 kv heads, tied, V=512, T=128 (125K params): for tests.
     pub fn tiny_llama() -> Self {
+        // MLP ≈ 8/3·C rounded up to a multiple of 16, the usual SwiGLU width.
         ModelConfig {
-            family: Family::Llama,
-            vocab_size: 512,
-            hidden_size: 64,
-            num_layers: 2,
-            num_heads: 4,
-            num_kv_heads: 2,
-            // ≈ 8/3·C rounded up to a multiple of 16, the usual SwiGLU width.
-            intermediate_size: 176,
-            max_seq_len: 128,
-            rotary_pct: 1.0,
             rope_theta: 10_000.0,
             norm_eps: 1e-5,
-            tie_embeddings: true,
-            use_parallel_residual: false,
-            head_dim: None,
-            rope_scaling: None,
-            sliding_window: None,
+            ..Self::llama_like(Family::Llama, [512, 64, 2, 4, 2, 176, 16], 128)
         }
     }
 
@@ -131,28 +118,16 @@ impl ModelConfig {
     /// MLP 1536, V=49152, θ=10⁵, tied, T=2048; 134.5M params).
     pub fn smollm2_135m() -> Self {
         ModelConfig {
-            family: Family::Llama,
-            vocab_size: 49152,
-            hidden_size: 576,
-            num_layers: 30,
-            num_heads: 9,
-            num_kv_heads: 3,
-            intermediate_size: 1536,
-            max_seq_len: 2048,
-            rotary_pct: 1.0,
             rope_theta: 100_000.0,
             norm_eps: 1e-5,
-            tie_embeddings: true,
-            use_parallel_residual: false,
-            head_dim: None,
-            rope_scaling: None,
-            sliding_window: None,
+            ..Self::llama_like(Family::Llama, [49_152, 576, 30, 9, 3, 1536, 64], 2048)
         }
     }
 
-    /// A Llama-like shape: full rotary, sequential blocks, ε 1e-6 and θ 10⁶ (Qwen's), tied, C / H heads.
+    /// A Llama-like shape of sizes [V, C, L, H, Hkv, I, head dim]: full rotary, sequential blocks, ε 1e-6
+    /// and θ 10⁶ (Qwen's), tied; `head_dim` is set only when the head dim is not C / H.
     fn llama_like(family: Family, sizes: [usize; 7], max_seq_len: usize) -> Self {
-        let [vocab_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, _] =
+        let [vocab_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, head] =
             sizes;
         ModelConfig {
             family,
@@ -168,7 +143,7 @@ impl ModelConfig {
             norm_eps: 1e-6,
             tie_embeddings: true,
             use_parallel_residual: false,
-            head_dim: (sizes[6] != hidden_size / num_heads).then_some(sizes[6]),
+            head_dim: (head != hidden_size / num_heads).then_some(head),
             rope_scaling: None,
             sliding_window: None,
         }

@@ -88,15 +88,8 @@ fn open_sources(plan: &Plan) -> TrainResult<Vec<Arc<PreparedSource>>> {
     for s in &plan.sources {
         sources.push(Arc::new(PreparedSource::open(&s.dir)?));
     }
-    let expected = match &plan.config.data.tokenizer {
-        Some(t) => {
-            let spec: TokenizerSpec = if t.ends_with(".json") {
-                TokenizerSpec::HfFile(plan.base_dir.join(t))
-            } else {
-                t.parse()?
-            };
-            Some(Tokenizer::load(&spec, None)?.info().clone())
-        }
+    let expected = match plan_tokenizer(plan)? {
+        Some(spec) => Some(Tokenizer::load(&spec, None)?.info().clone()),
         None => None,
     };
     let first = &sources[0].manifest.tokenizer;
@@ -113,6 +106,15 @@ fn open_sources(plan: &Plan) -> TrainResult<Vec<Arc<PreparedSource>>> {
         }
     }
     Ok(sources)
+}
+
+/// The plan's `[data] tokenizer`: `gpt2`, or a tokenizer.json relative to the plan's folder.
+pub(crate) fn plan_tokenizer(plan: &Plan) -> TrainResult<Option<TokenizerSpec>> {
+    Ok(match &plan.config.data.tokenizer {
+        Some(t) if t.ends_with(".json") => Some(TokenizerSpec::HfFile(plan.base_dir.join(t))),
+        Some(t) => Some(t.parse()?),
+        None => None,
+    })
 }
 
 /// What this run and the runs it continued have drawn of each source once `step` steps are done, as

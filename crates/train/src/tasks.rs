@@ -91,9 +91,8 @@ fn task_error(name: &str, e: rewarm_data::DataError) -> TrainError {
 /// its hash).
 fn data_tokenizer(plan: &Plan, first: &PreparedSource) -> TrainResult<Tokenizer> {
     let info = &first.manifest.tokenizer;
-    let spec = match &plan.config.data.tokenizer {
-        Some(t) if t.ends_with(".json") => TokenizerSpec::HfFile(plan.base_dir.join(t)),
-        Some(t) => t.parse()?,
+    let spec = match crate::run_data::plan_tokenizer(plan)? {
+        Some(spec) => spec,
         None if info.kind == "gpt2" => TokenizerSpec::Gpt2,
         None => {
             let recorded = PathBuf::from(&info.name);
