@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# What `[ema]`, `[guard.spikes]` and `train.z_loss` cost per step on the CPU: examples/wsd-trunk.toml (the
-# `small` model, 32×128-token batches) trained for STEPS steps plain and with each option, ROUNDS rounds
-# alternating, reporting the mean tokens/s over the steps after the first 5 (BENCHMARKS.md).
-# Usage: scripts/bench-guards.sh PREPARED_DIR [STEPS=40] [ROUNDS=3]   (PREPARED_DIR holds en/ and de/)
+# What `[ema]`, `[guard.spikes]`, `train.z_loss` and a stage's `reptile` cost per step on the CPU:
+# examples/wsd-trunk.toml (the `small` model, 32×128-token batches) trained for STEPS steps plain and with
+# each option, ROUNDS rounds alternating, reporting the mean tokens/s over the steps after the first 5
+# (BENCHMARKS.md).
+# Usage: [NAMES="plain reptile"] scripts/bench-guards.sh PREPARED_DIR [STEPS=40] [ROUNDS=3]
+#   (PREPARED_DIR holds en/ and de/; NAMES picks options, default all)
 set -euo pipefail
 prepared=$(realpath "$1"); steps=${2:-40}; rounds=${3:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,15 +17,18 @@ declare -A extra=(
   [ema]=$'[ema]\ndecay = 0.999'
   [spikes]=$'[guard.spikes]\nwindow = 16'
   [z_loss]=""
+  [reptile]=""
 )
+names=${NAMES:-plain ema spikes z_loss reptile}
 for round in $(seq "$rounds"); do
-  for name in plain ema spikes z_loss; do
+  for name in $names; do
     plan="$work/examples/$name.toml"
-    # Top-level tables go before [[stages]]; z_loss goes into [train].
+    # Top-level tables go before [[stages]]; z_loss goes into [train], reptile into every stage.
     awk -v extra="${extra[$name]}" -v z="$name" '
       /^\[\[stages\]\]/ && !done { if (extra != "") print extra "\n"; done = 1 }
       { print }
-      /^\[train\]/ && z == "z_loss" { print "z_loss = 1e-4" }' "$base" > "$plan"
+      /^\[train\]/ && z == "z_loss" { print "z_loss = 1e-4" }
+      /^\[\[stages\]\]/ && z == "reptile" { print "reptile = { inner_steps = 8, beta = 0.1 }" }' "$base" > "$plan"
     run="$work/runs/$name-$round"
     "$rewarm" train "$plan" --run "$run" --device cpu --stop-at-step "$steps" > /dev/null 2>&1
     python3 - "$run/metrics.jsonl" "$name" "$round" <<'PY'

@@ -326,6 +326,7 @@ fn bench_batches(seq_len: usize, batch: usize) -> Result<()> {
                 weights: None,
                 pool: ReplayPool::Seen,
                 order: ReplayOrder::Shuffled,
+                buffer: None,
             }),
             sequences: n,
         },

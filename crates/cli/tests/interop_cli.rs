@@ -70,6 +70,7 @@ fn setup_model(dir: &Path, config: &ModelConfig) {
         weights: vars.iter().map(|(n, t)| (n.clone(), t)).collect(),
         optimizer: vec![],
         ema: vec![],
+        reptile_anchor: vec![],
         state: &state,
         plan_json: &plan_json,
         consumed_json: "{}",

@@ -17,6 +17,8 @@
 //! docs/papers.md#q2-replay-order-and-pool, so both are options); `Whole` draws from the whole old training
 //! set with its own permutation. Several old sources are weighted by how many sequences were seen from each
 //! (NeoX `replay_config_calculator.py`) unless weights are given.
+//! A replay buffer (`ReplaySpec::buffer`, MER's reservoir) narrows a shuffled seen pool to a uniform
+//! sample of it, positions `0..size` of a seeded permutation of the pool drawn per stage and source.
 //!
 //! A [`MixturePlan`] comes from a plan `rewarm-plan` validated (`Plan::new`, the one place plans are
 //! checked), so the rules checked there are only `debug_assert!`ed here: source indices in range, every
@@ -63,6 +65,10 @@ pub struct ReplaySpec {
     pub weights: Option<Vec<f64>>,
     pub pool: ReplayPool,
     pub order: ReplayOrder,
+    /// A replay buffer of about this many sequences (seen pool, shuffled order only): at the stage's
+    /// start a uniform sample of the seen pool, split across the replayed sources by their pools' sizes;
+    /// replay draws only from it. `None`: the whole seen pool.
+    pub buffer: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,6 +199,8 @@ struct Leaf {
     pool: u64,
     order: ReplayOrder,
     whole: bool,
+    /// Seen-only replay from a buffer: its size and the key of the permutation of the pool that picks it.
+    buffer: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -272,9 +280,16 @@ impl MixtureIndex {
         } else if leaf.whole {
             self.epoch_permuted(self.replay_keys[k], self.plan.sources[k].sequences, g)
         } else {
-            let d = match leaf.order {
-                ReplayOrder::Original => g % leaf.pool,
-                ReplayOrder::Shuffled => self.epoch_permuted(self.replay_keys[k], leaf.pool, g),
+            let d = match (leaf.order, leaf.buffer) {
+                (ReplayOrder::Original, _) => g % leaf.pool,
+                (ReplayOrder::Shuffled, None) => {
+                    self.epoch_permuted(self.replay_keys[k], leaf.pool, g)
+                }
+                // The buffer is positions 0..size of a permutation of the pool.
+                (ReplayOrder::Shuffled, Some((size, key))) => {
+                    let slot = self.epoch_permuted(self.replay_keys[k], size, g);
+                    Permutation::new(leaf.pool, key).apply(slot)
+                }
             };
             self.seen_sequence(k, d)
         };
@@ -411,7 +426,7 @@ impl<'a> Tally<'a> {
         let new_tree = Node::build(&new_slots, seed);
         let tree = match &stage.replay {
             Some(r) if r.fraction > 0.0 => {
-                let slots = self.replay_leaves(r, at, &mut leaves)?;
+                let slots = self.replay_leaves(r, (s, at), &mut leaves)?;
                 Node::Split {
                     p_left: r.fraction,
                     phase: unit_float(seed ^ 0x5EED),
@@ -449,6 +464,7 @@ impl<'a> Tally<'a> {
                 pool: 0,
                 order: ReplayOrder::Original,
                 whole: false,
+                buffer: None,
             };
             add_leaf(at, leaves, &mut slots, leaf, w);
         }
@@ -460,7 +476,7 @@ impl<'a> Tally<'a> {
     fn replay_leaves(
         &self,
         r: &ReplaySpec,
-        at: &str,
+        (s, at): (usize, &str),
         leaves: &mut Vec<Leaf>,
     ) -> Result<Vec<(usize, f64)>> {
         debug_assert!(
@@ -475,10 +491,11 @@ impl<'a> Tally<'a> {
                 .is_none_or(|w| w.len() == r.sources.len()),
             "{at}: the plan checks there is one replay weight per replay source"
         );
+        let pools: Vec<u64> = r.sources.iter().map(|&k| self.pool(k)).collect();
         let mut slots = Vec::new();
         for (i, &k) in r.sources.iter().enumerate() {
             self.check_source(at, k)?;
-            let pool = self.earlier_draws(k) + self.main[k];
+            let pool = pools[i];
             let w = match &r.weights {
                 Some(w) => w[i],
                 // Weighted by sequences seen so far; a whole-set replay of a source no stage
@@ -496,10 +513,29 @@ impl<'a> Tally<'a> {
                 pool,
                 order: r.order,
                 whole: r.pool == ReplayPool::Whole,
+                buffer: r.buffer.map(|m| self.buffer(s, k, m, (pool, &pools))),
             };
             add_leaf(at, leaves, &mut slots, leaf, w);
         }
         Ok(slots)
+    }
+
+    /// Source `k`'s seen pool before the stage being indexed: what the runs this one continues drew, then
+    /// the main draws of the stages before.
+    fn pool(&self, k: usize) -> u64 {
+        self.earlier_draws(k) + self.main[k]
+    }
+
+    /// Source `k`'s part of stage `s`'s replay buffer of `m` sequences, shared by pool sizes (at least
+    /// one sequence, at most its whole pool), and the key of the pool permutation that picks it.
+    fn buffer(&self, s: usize, k: usize, m: u64, (pool, pools): (u64, &[u64])) -> (u64, u64) {
+        let total: u64 = pools.iter().sum();
+        let share = (m as f64 * pool as f64 / total.max(1) as f64).round() as u64;
+        let key = stream_seed(
+            self.plan.seed,
+            &format!("data/replay-buffer/{s}/{}", self.name(k)),
+        );
+        (share.clamp(1, pool.max(1)), key)
     }
 
     /// Draws of source `k` by the runs this one continues (the front of its seen pool).
@@ -573,15 +609,15 @@ impl<'a> Tally<'a> {
     /// A replay leaf's source's replay draws so far are at most `max_epochs` passes over its pool.
     fn check_replay_cap(&self, at: &str, leaf: &Leaf) -> Result<()> {
         let k = leaf.source;
-        let pool = if leaf.whole {
-            self.plan.sources[k].sequences
-        } else {
-            leaf.pool
+        let pool = match (leaf.whole, leaf.buffer) {
+            (true, _) => self.plan.sources[k].sequences,
+            (false, Some((size, _))) => size,
+            (false, None) => leaf.pool,
         };
         let epochs = self.replay[k] as f64 / pool as f64;
         if epochs > self.plan.max_epochs {
             return Err(err(format!(
-                "{at}: replaying `{}` takes {} sequences from a pool of {pool} ({epochs:.2} passes), over the repetition cap data.max_epochs = {}\nHINT: lower the replay fraction, replay from the whole old set, add data, or raise data.max_epochs",
+                "{at}: replaying `{}` takes {} sequences from a pool of {pool} ({epochs:.2} passes), over the repetition cap data.max_epochs = {}\nHINT: lower the replay fraction, enlarge or drop replay.buffer_sequences, replay from the whole old set, add data, or raise data.max_epochs",
                 self.name(k), self.replay[k], self.plan.max_epochs
             )));
         }

@@ -48,6 +48,7 @@ fn replay(fraction: f64, sources: Vec<usize>, pool: ReplayPool) -> Option<Replay
         weights: None,
         pool,
         order: ReplayOrder::Shuffled,
+        buffer: None,
     })
 }
 
@@ -235,6 +236,61 @@ fn seen_only_replay_across_runs_draws_exactly_what_the_earlier_run_consumed() {
     );
 }
 
+/// A replay buffer of M sequences (MER's reservoir) is a uniform sample of what was seen, shared by the
+/// sources' seen counts, and replay draws from it alone, each buffered sequence once per pass.
+#[test]
+fn a_replay_buffer_is_a_uniform_sample_of_the_seen_sequences_and_replay_reads_only_it() {
+    let with_buffer = |buffer| {
+        let mut r = replay(0.5, vec![0, 1], ReplayPool::Seen);
+        r.as_mut().unwrap().buffer = buffer;
+        plan(
+            vec![
+                stage("a", vec![(0, 1.0)], None, 3_000),
+                stage("b", vec![(1, 1.0)], None, 1_000),
+                stage("c", vec![(2, 1.0)], r, 4_000),
+            ],
+            &[10_000, 10_000, 10_000],
+        )
+    };
+    let idx = MixtureIndex::new(with_buffer(Some(800))).unwrap();
+    let seen = |stage: usize, n: u64| -> HashSet<u64> {
+        (0..n).map(|i| idx.draw(stage, i).sequence).collect()
+    };
+    let (seen_a, seen_b) = (seen(0, 3_000), seen(1, 1_000));
+    let replayed: Vec<_> = (0..4_000)
+        .map(|i| idx.draw(2, i))
+        .filter(|d| d.replay)
+        .collect();
+    assert_eq!(replayed.len(), 2_000);
+    let distinct = |k: usize| -> HashSet<u64> {
+        replayed
+            .iter()
+            .filter(|d| d.source == k)
+            .map(|d| d.sequence)
+            .collect()
+    };
+    // 600 + 200 buffered sequences, all seen, read 2.5 times over by 2,000 replays.
+    assert_eq!(distinct(0).len(), 600);
+    assert_eq!(distinct(1).len(), 200);
+    assert!(distinct(0).is_subset(&seen_a) && distinct(1).is_subset(&seen_b));
+    // A sample of the whole pool, not its front: its positions in the pool spread over all of it.
+    let order_a: Vec<u64> = (0..3_000).map(|i| idx.draw(0, i).sequence).collect();
+    let latest = distinct(0)
+        .iter()
+        .map(|s| order_a.iter().position(|x| x == s).unwrap())
+        .max()
+        .unwrap();
+    assert!(latest > 2_900, "{latest}");
+    // Without the buffer the same stage reads 1,500 + 500 distinct sequences.
+    let idx = MixtureIndex::new(with_buffer(None)).unwrap();
+    let whole: HashSet<u64> = (0..4_000)
+        .map(|i| idx.draw(2, i))
+        .filter(|d| d.replay && d.source == 0)
+        .map(|d| d.sequence)
+        .collect();
+    assert_eq!(whole.len(), 1_500);
+}
+
 #[test]
 fn original_order_replay_follows_consumption_order() {
     let p = plan(
@@ -249,6 +305,7 @@ fn original_order_replay_follows_consumption_order() {
                     weights: None,
                     pool: ReplayPool::Seen,
                     order: ReplayOrder::Original,
+                    buffer: None,
                 }),
                 400,
             ),

@@ -420,6 +420,10 @@ pub struct ReplayConfig {
     pub pool: ReplayPool,
     #[serde(default)]
     pub order: ReplayOrder,
+    /// A replay buffer of this many sequences (MER's reservoir): at the stage's start a uniform sample of
+    /// the seen pool; replay draws only from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer_sequences: Option<u64>,
 }
 
 /// A change of a stage's new-data mixture part way through it (Levanter's weight stages; Llama 3's switch
@@ -509,6 +513,22 @@ pub struct StageConfig {
     pub stop_after_steps: Option<u64>,
     #[serde(default)]
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
+    /// Reptile meta-updates during the stage (MER, Abbes et al. 2025).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reptile: Option<ReptileConfig>,
+}
+
+/// Reptile's meta-update (MER's efficient form, Riemer et al. 2019; Abbes et al. 2025): every
+/// `inner_steps` steps of the stage θ ← θ_anchor + β·(θ − θ_anchor), and the anchor becomes θ. Only the
+/// weights move; Adam's moments are left as they are (as MER's code does). β is the fraction of the
+/// k-step displacement kept: β = 1 is training without Reptile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReptileConfig {
+    /// k: optimizer steps between meta-updates (the first anchor is the stage's starting weights).
+    pub inner_steps: u64,
+    /// β ∈ (0, 1].
+    pub beta: f64,
 }
 
 impl PlanConfig {

@@ -4,7 +4,9 @@
 //!
 //! [`Plan::new`] (in `validate`) builds it from a [`PlanConfig`]; nothing here can fail.
 
-use crate::config::{OptimizerConfig, OptimizerPolicy, PlanConfig, ShrinkPerturbConfig};
+use crate::config::{
+    OptimizerConfig, OptimizerPolicy, PlanConfig, ReptileConfig, ShrinkPerturbConfig,
+};
 use crate::schedule::{BatchSchedule, Schedule};
 use rewarm_arch::ModelConfig;
 use rewarm_data::mixture::{MixturePlan, ReplaySpec, SourceMeta, StageSpec};
@@ -61,6 +63,7 @@ pub struct StagePlan {
     /// AdamW's settings in this stage: `[optimizer]` with the stage's `adamw` overrides.
     pub adamw: OptimizerConfig,
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
+    pub reptile: Option<ReptileConfig>,
     pub mixture: Vec<(usize, f64)>,
     pub replay: Option<ReplaySpec>,
     pub segments: Vec<Segment>,
@@ -71,6 +74,12 @@ pub struct StagePlan {
 }
 
 impl StagePlan {
+    /// Reptile meta-updates after step `n` (0-based) of the stage: after every `inner_steps`-th.
+    pub fn reptile_due(&self, n: u64) -> Option<f64> {
+        let r = self.reptile.as_ref()?;
+        ((n + 1) % r.inner_steps == 0).then_some(r.beta)
+    }
+
     /// The schedule's LR at step `n` of the stage: 0 during the moment warmup, then the schedule from
     /// where the stages before it in its group left it.
     pub fn lr(&self, n: u64) -> f64 {

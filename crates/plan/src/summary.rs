@@ -26,6 +26,9 @@ pub struct StageSummary {
     pub schedule: String,
     pub flops: f64,
     pub sources: Vec<SourceTokens>,
+    /// What else the stage does to the weights or the data, one line each (Reptile, a replay buffer,
+    /// shrink-and-perturb, a moment warmup).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -55,6 +58,33 @@ fn stage_draws(index: &MixtureIndex, st: &crate::resolved::StagePlan) -> Vec<((u
         }
     }
     out
+}
+
+/// The lines `rewarm plan` prints under a stage for its options that change the weights or the replay.
+fn stage_notes(st: &crate::resolved::StagePlan) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(sp) = &st.shrink_perturb {
+        notes.push(format!(
+            "shrink-and-perturb at the start: λ = {}, σ = {}",
+            sp.lambda, sp.sigma
+        ));
+    }
+    if st.moment_warmup_steps > 0 {
+        notes.push(format!(
+            "{} steps at LR 0 first (moment warmup)",
+            st.moment_warmup_steps
+        ));
+    }
+    if let Some(m) = st.replay.as_ref().and_then(|r| r.buffer) {
+        notes.push(format!("replay from a buffer of {m} sequences seen"));
+    }
+    if let Some(r) = &st.reptile {
+        notes.push(format!(
+            "Reptile: meta-update every {} steps, β = {}",
+            r.inner_steps, r.beta
+        ));
+    }
+    notes
 }
 
 impl PlanSummary {
@@ -88,6 +118,7 @@ impl PlanSummary {
                             epochs: sequences as f64 / meta[source].sequences.max(1) as f64,
                         })
                         .collect(),
+                    notes: stage_notes(st),
                 }
             })
             .collect();
@@ -161,6 +192,9 @@ impl PlanSummary {
                     t.tokens,
                     t.epochs
                 ));
+            }
+            for n in &s.notes {
+                out.push_str(&format!("    {n}\n"));
             }
         }
         // One stage has nothing after the first to compare (a continual run's stages are its own).

@@ -56,6 +56,13 @@ fn unknown_keys_anywhere_are_rejected_naming_the_key_and_file() {
                 "name = \"de\"\nshrink_perturb = { lambda = 0.5, sigma = 0.01, bogus_key = 1 }\n",
             ),
         ),
+        (
+            "a stage's reptile",
+            with(
+                "name = \"de\"\n",
+                "name = \"de\"\nreptile = { inner_steps = 5, beta = 0.1, bogus_key = 0.1 }\n",
+            ),
+        ),
     ];
     for (place, text) in cases {
         if text.is_empty() {
@@ -264,6 +271,35 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
                 "name = \"de\"\nshrink_perturb = { lambda = -0.5, sigma = 0.01 }\n",
             ),
             "stages[1] (de).shrink_perturb",
+        ),
+        (
+            "Reptile's beta above 1",
+            with(
+                "name = \"de\"\n",
+                "name = \"de\"\nreptile = { inner_steps = 5, beta = 1.5 }\n",
+            ),
+            "stages[1] (de).reptile",
+        ),
+        (
+            "a replay buffer over the whole old set",
+            with(
+                "fraction = 0.25 }",
+                "fraction = 0.25, pool = \"whole\", buffer_sequences = 100 }",
+            ),
+            "stages[1] (de).replay.buffer_sequences",
+        ),
+        (
+            "an empty replay buffer",
+            with("fraction = 0.25 }", "fraction = 0.25, buffer_sequences = 0 }"),
+            "stages[1] (de).replay.buffer_sequences",
+        ),
+        (
+            "Reptile every 0 steps",
+            with(
+                "name = \"de\"\n",
+                "name = \"de\"\nreptile = { inner_steps = 0, beta = 0.5 }\n",
+            ),
+            "stages[1] (de).reptile",
         ),
         (
             "a stage's beta2 out of range",

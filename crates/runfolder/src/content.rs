@@ -11,12 +11,13 @@ use std::io::Read;
 use std::path::Path;
 
 /// The files of a checkpoint whose content `DONE` records, in the order they are written (`ema` only
-/// when the plan keeps one).
-fn hashed_files(ckpt: &CheckpointDir) -> [std::path::PathBuf; 6] {
+/// when the plan keeps one, `reptile_anchor` only in a stage with Reptile).
+fn hashed_files(ckpt: &CheckpointDir) -> [std::path::PathBuf; 7] {
     [
         ckpt.model(),
         ckpt.optimizer(),
         ckpt.ema(),
+        ckpt.reptile_anchor(),
         ckpt.state(),
         ckpt.plan_json(),
         ckpt.consumed(),

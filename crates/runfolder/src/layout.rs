@@ -114,6 +114,11 @@ impl CheckpointDir {
         self.path.join("ema.safetensors")
     }
 
+    /// Reptile's anchor weights, in a stage with `reptile` (the weights' names).
+    pub fn reptile_anchor(&self) -> PathBuf {
+        self.path.join("reptile_anchor.safetensors")
+    }
+
     /// The counters ([`crate::TrainState`]).
     pub fn state(&self) -> PathBuf {
         self.path.join("state.json")

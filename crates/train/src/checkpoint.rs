@@ -1,6 +1,7 @@
 //! Checkpoints of a run's tensors: a folder `ckpt/step_XXXXXXXX/` (layout in `rewarm_runfolder::layout`)
 //! holding `model.safetensors` (Hugging Face names), `optimizer.safetensors` (Adam moments), with `[ema]`
-//! `ema.safetensors` (the weights' moving average), `state.json`
+//! `ema.safetensors` (the weights' moving average), in a stage with Reptile `reptile_anchor.safetensors`,
+//! `state.json`
 //! (counters) and `plan.json` (the resolved config). It is written under a temporary name, every file is
 //! fsynced, `DONE` is written last with the content hash of each file, and the folder is renamed into
 //! place: loaders ignore any folder without `DONE` (llm.c habit), so a crash mid-write never leaves a
@@ -20,6 +21,8 @@ pub struct CheckpointData<'a> {
     pub optimizer: Vec<(String, &'a Tensor)>,
     /// The weights' moving average (`[ema]`); empty: none, and no file.
     pub ema: Vec<(String, &'a Tensor)>,
+    /// Reptile's anchor (a stage with `reptile`); empty: none, and no file.
+    pub reptile_anchor: Vec<(String, &'a Tensor)>,
     pub state: &'a TrainState,
     pub plan_json: &'a str,
     /// `consumed.json`: what the run had drawn of each source.
@@ -72,6 +75,9 @@ fn write_files(tmp: &CheckpointDir, data: &CheckpointData) -> TrainResult<()> {
     save_tensors(&tmp.optimizer(), &data.optimizer)?;
     if !data.ema.is_empty() {
         save_tensors(&tmp.ema(), &data.ema)?;
+    }
+    if !data.reptile_anchor.is_empty() {
+        save_tensors(&tmp.reptile_anchor(), &data.reptile_anchor)?;
     }
     inject("checkpoint:after-optimizer", &tmp.state())?;
     synced(&tmp.state(), data.state.to_json().as_bytes())?;

@@ -4,52 +4,39 @@
 //! into a model folder.
 
 use crate::error::TrainResult;
-use rewarm_model::weights::{load_tensors_into, sorted_variables};
+use crate::weight_copy::WeightCopy;
 use std::path::Path;
 use tch::{nn, Tensor};
 
 pub struct Ema {
     decay: f64,
-    /// The parameters (shallow clones: the same storage) and their averages, by name.
-    params: Vec<Tensor>,
-    average: Vec<(String, Tensor)>,
+    average: WeightCopy,
 }
 
 impl Ema {
     /// An average of `vs`'s parameters that starts at their values now.
     pub fn new(decay: f64, vs: &nn::VarStore) -> Self {
-        let vars = sorted_variables(vs);
-        let average = vars
-            .iter()
-            .map(|(n, p)| (n.clone(), p.detach().copy()))
-            .collect();
         Ema {
             decay,
-            params: vars.into_iter().map(|(_, p)| p).collect(),
-            average,
+            average: WeightCopy::new(vs),
         }
     }
 
     /// One step of the average, after the optimizer's.
     pub fn update(&mut self) {
-        tch::no_grad(|| {
-            for (p, (_, a)) in self.params.iter().zip(&mut self.average) {
-                let _ = a.lerp_(p, 1.0 - self.decay);
-            }
+        let w = 1.0 - self.decay;
+        self.average.for_each(|p, a| {
+            let _ = a.lerp_(&*p, w);
         });
     }
 
     /// The averages by name, for a checkpoint.
     pub fn tensors(&self) -> Vec<(String, &Tensor)> {
-        self.average.iter().map(|(n, t)| (n.clone(), t)).collect()
+        self.average.tensors()
     }
 
     /// The averages a checkpoint saved.
     pub fn load(&mut self, file: &Path) -> TrainResult<()> {
-        Ok(load_tensors_into(
-            file,
-            &self.average,
-            "the weights' moving average",
-        )?)
+        self.average.load(file, "the weights' moving average")
     }
 }

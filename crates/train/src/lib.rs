@@ -6,7 +6,8 @@
 //! - [`resume`]: where a run starts from (checkpoint or `init_from`); [`checkpoint`]: saving and loading
 //!   the tensors; [`run_data`]: the sources, mixture and evaluation sets a plan reads;
 //! - [`optim`]: AdamW; [`backend`]: device, autocast, fused kernels, data parallelism;
-//! - [`spikes`]: the loss-spike guard; [`ema`]: the weights' moving average; [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
+//! - [`spikes`]: the loss-spike guard; [`ema`]: the weights' moving average; [`reptile`]: Reptile's
+//!   meta-update (both on [`weight_copy`]); [`observer`]: progress callbacks; [`interrupt`]: stopping early with a checkpoint (SIGTERM);
 //!   [`inject`]: the reliability tests' non-finite injection.
 
 pub mod backend;
@@ -21,12 +22,14 @@ pub mod observer;
 pub mod open;
 pub mod optim;
 pub mod perturb;
+pub mod reptile;
 pub mod resume;
 pub mod run_data;
 pub mod spikes;
 pub mod step;
 pub mod tasks;
 pub mod train_loop;
+pub mod weight_copy;
 
 pub use backend::parse_device;
 pub use error::{TrainError, TrainResult};

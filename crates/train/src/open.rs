@@ -9,6 +9,7 @@ use crate::inject::Injector;
 use crate::monitor::Monitor;
 use crate::observer::Observer;
 use crate::optim::AdamW;
+use crate::reptile::Reptile;
 use crate::resume;
 use crate::run_data::open_data;
 use crate::tasks::TaskSet;
@@ -53,6 +54,10 @@ impl<'a> Trainer<'a> {
         if let (Some(e), Some(r)) = (&mut ema, &resume) {
             e.load(&r.ckpt.ema())?;
         }
+        let reptile = match &resume {
+            Some(r) => Reptile::resumed(plan, state.step, &r.ckpt, &vs)?,
+            None => None,
+        };
         let resumed_from = resume.as_ref().map(|r| r.ckpt.step);
         if let Some(r) = &resume {
             note_extension(plan, &r.extension, observer);
@@ -89,6 +94,7 @@ impl<'a> Trainer<'a> {
                 .bf16_on(opts.device == Device::Cpu),
             spikes: None,
             ema,
+            reptile,
             // Rank 0 writes the measurements; the others need not measure.
             monitor: writer
                 .then(|| plan.config.monitor.clone().map(Monitor::new))

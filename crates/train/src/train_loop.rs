@@ -11,6 +11,7 @@ use crate::interrupt::Interrupt;
 use crate::monitor::Monitor;
 use crate::observer::{Observer, StepRecord};
 use crate::optim::AdamW;
+use crate::reptile::Reptile;
 use crate::run_data::Data;
 use crate::spikes::SpikeGuard;
 use crate::step::{accumulate_gradients, evaluate_set, window_tensors, Execution};
@@ -93,6 +94,12 @@ pub fn train(plan: &Plan, opts: &TrainOptions, observer: &dyn Observer) -> Train
             t.recover_or_fail(e)?;
             continue;
         }
+        if let Some(beta) = plan.stages[info.stage].reptile_due(info.local_step) {
+            t.reptile
+                .as_mut()
+                .expect("set at the stage's start")
+                .meta_update(beta);
+        }
         if plan.eval_due(t.state.step) {
             t.evaluate()?;
         }
@@ -147,6 +154,8 @@ pub struct Trainer<'a> {
     pub(crate) spikes: Option<SpikeGuard>,
     /// The weights' moving average (`[ema]`).
     pub(crate) ema: Option<Ema>,
+    /// Reptile's anchor, in a stage with `reptile`.
+    pub(crate) reptile: Option<Reptile>,
     /// The representation monitor (`[monitor]`; rank 0 only).
     pub(crate) monitor: Option<Monitor>,
     /// `[eval] tasks`, tokenized (rank 0 only).
@@ -167,7 +176,8 @@ pub(crate) fn seeded<T>(seed: u64, name: &str, f: impl FnOnce() -> T) -> T {
 }
 
 impl<'a> Trainer<'a> {
-    /// Stage boundary: reset or keep Adam's moments, empty the spike window, shrink-and-perturb if asked.
+    /// Stage boundary: reset or keep Adam's moments, empty the spike window, shrink-and-perturb if asked,
+    /// anchor Reptile.
     fn begin_stage(&mut self, stage: usize) -> TrainResult<()> {
         let st = &self.plan.stages[stage];
         if st.optimizer == OptimizerPolicy::Reset {
@@ -181,6 +191,7 @@ impl<'a> Trainer<'a> {
             let seed = self.plan.config.seed;
             crate::perturb::shrink_perturb(&self.vs, &self.plan.model, sp, (seed, &stream))?;
         }
+        self.reptile = st.reptile.as_ref().map(|_| Reptile::new(&self.vs));
         self.observer.note(&format!(
             "stage `{}` begins at step {} ({} steps)",
             st.name, st.first_step, st.steps
@@ -557,12 +568,17 @@ impl<'a> Trainer<'a> {
         let weights = sorted_variables(&self.vs);
         let moments = checkpoint::moments(&self.opt);
         let ema = self.ema.as_ref().map_or_else(Vec::new, Ema::tensors);
+        let reptile_anchor = self
+            .reptile
+            .as_ref()
+            .map_or_else(Vec::new, Reptile::tensors);
         let consumed =
             crate::run_data::consumption(self.plan, &self.data, self.state.step).to_json();
         let data = CheckpointData {
             weights: weights.iter().map(|(n, t)| (n.clone(), t)).collect(),
             optimizer: moments.iter().map(|(n, t)| (n.clone(), t)).collect(),
             ema,
+            reptile_anchor,
             state: &self.state,
             plan_json: &self.plan_json,
             consumed_json: &consumed,
@@ -627,6 +643,7 @@ impl<'a> Trainer<'a> {
         if let Some(e) = &mut self.ema {
             e.load(&ckpt.ema())?;
         }
+        self.reptile = Reptile::resumed(self.plan, ckpt.step, &ckpt, &self.vs)?;
         self.pending.clear();
         self.interval = None;
         self.state.lr_scale = lr_scale;

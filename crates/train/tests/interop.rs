@@ -52,6 +52,7 @@ fn save_checkpoint(run: &Path, config: &ModelConfig, vs: &nn::VarStore) -> PathB
         weights: vars.iter().map(|(n, t)| (n.clone(), t)).collect(),
         optimizer: vec![],
         ema: vec![],
+        reptile_anchor: vec![],
         state: &state,
         plan_json: &plan_json,
         consumed_json: "{}",

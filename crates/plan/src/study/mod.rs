@@ -11,13 +11,14 @@ use toml::Value;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 7] = [
+pub const STUDIES: [&str; 8] = [
     "warmup",
     "max-lr",
     "replay",
     "union",
     "infinite",
     "wsd",
+    "mer",
     "quickstart",
 ];
 
@@ -130,7 +131,7 @@ pub fn build(
     pretrained: &Path,
 ) -> Result<Study, String> {
     let need = match name {
-        "infinite" => 3,
+        "infinite" | "mer" => 3,
         "wsd" => 1,
         _ => 2,
     };
@@ -155,6 +156,7 @@ pub fn build(
         "quickstart" => r.quickstart_runs()?,
         "infinite" => r.infinite_runs(),
         "wsd" => r.wsd_runs(),
+        "mer" => r.mer_runs(),
         other => {
             return Err(format!(
                 "unknown study `{other}` (studies: {})",
@@ -395,6 +397,73 @@ impl Recipe<'_> {
         ]
     }
 
+    /// Abbes et al. / G1: from the D0 checkpoint, D1 then D2 with additive replay α ∈ {0, 0.25, 0.5} of
+    /// the sequences seen before (D0's from pretraining's record), each with and without Reptile (k = 8,
+    /// about 2% of a stage; β = 0.1 as G1 says), and β = 0.9 at α = 0.25 (the other reading of the
+    /// paper's 0.1, docs/papers.md Q6). Each stage re-warms and re-decays; Adam's moments are kept from
+    /// D1 to D2 as MER does.
+    fn mer_runs(&self) -> Vec<SweepRun> {
+        let cells = [
+            (0.0, None),
+            (0.0, Some(0.1)),
+            (0.25, None),
+            (0.25, Some(0.1)),
+            (0.25, Some(0.9)),
+            (0.5, None),
+            (0.5, Some(0.1)),
+        ];
+        cells
+            .iter()
+            .map(|&(alpha, beta)| {
+                let label = match beta {
+                    Some(b) => format!("replay={alpha} reptile={b}"),
+                    None => format!("replay={alpha}"),
+                };
+                let params = [
+                    ("replay_fraction", Value::Float(alpha)),
+                    ("reptile_beta", Value::Float(beta.unwrap_or(1.0))),
+                ];
+                run(&label, &params, self.mer_plan(alpha, beta))
+            })
+            .collect()
+    }
+
+    /// Two continual stages (D1, D2) from the D0 checkpoint for study `mer`.
+    fn mer_plan(&self, alpha: f64, beta: Option<f64>) -> toml::Table {
+        let (s, sources) = (self.s, &self.sources[..3]);
+        let mut text = header(self.seed, sources, s, Some(self.pretrained));
+        for i in 1..3 {
+            let name = &sources[i].name;
+            let earlier: Vec<String> = sources[..i]
+                .iter()
+                .map(|x| format!("{:?}", x.name))
+                .collect();
+            let mut extra = String::from(if i == 1 {
+                "optimizer = \"reset\"\n"
+            } else {
+                "optimizer = \"keep\"\n"
+            });
+            if alpha > 0.0 {
+                extra.push_str(&format!(
+                    "replay = {{ fraction = {alpha}, mode = \"additive\", sources = [{}] }}\n",
+                    earlier.join(", ")
+                ));
+            }
+            if let Some(b) = beta {
+                extra.push_str(&format!("reptile = {{ inner_steps = 8, beta = {b} }}\n"));
+            }
+            let sch = cosine(s.max_lr, s.warmup);
+            text.push_str(&stage(
+                &format!("cpt-{name}"),
+                s.stage_tokens,
+                name,
+                &sch,
+                &extra,
+            ));
+        }
+        parse(&text)
+    }
+
     /// Hägele et al. / MiniCPM / Defazio et al. / F1, F2, F4: one pretraining stage at fixed N.
     fn wsd_runs(&self) -> Vec<SweepRun> {
         let max = self.s.max_lr;
@@ -473,6 +542,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
+        let m = build("mer", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck")).unwrap();
+        let labels: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "replay=0",
+                "replay=0 reptile=0.1",
+                "replay=0.25",
+                "replay=0.25 reptile=0.1",
+                "replay=0.25 reptile=0.9",
+                "replay=0.5",
+                "replay=0.5 reptile=0.1"
+            ]
+        );
+        let r = &m.runs[3].plan;
+        assert_eq!(r["init_from"].as_str(), Some("/ck"));
+        let stages = r["stages"].as_array().unwrap();
+        let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["cpt-de", "cpt-sotu"]);
+        // D2 replays D0 and D1 on top of its new data; the moments carry over from D1.
+        let replay = &stages[1]["replay"];
+        assert_eq!(replay["mode"].as_str(), Some("additive"));
+        assert_eq!(replay["fraction"].as_float(), Some(0.25));
+        assert_eq!(replay["sources"].as_array().unwrap().len(), 2);
+        assert_eq!(stages[1]["optimizer"].as_str(), Some("keep"));
+        assert_eq!(stages[0]["reptile"]["beta"].as_float(), Some(0.1));
+        assert!(m.runs[0].plan["stages"][0].get("replay").is_none());
+        assert!(m.runs[2].plan["stages"][1].get("reptile").is_none());
+        assert!(build(
+            "mer",
+            &sources()[..2],
+            &Size::Tiny.scale(),
+            1,
+            Path::new("/ck")
+        )
+        .is_err());
     }
 
     #[test]

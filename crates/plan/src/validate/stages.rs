@@ -5,7 +5,7 @@ use super::{PlanError, Validator};
 use crate::config::{OptimizerConfig, PlanConfig, ReplayConfig, ReplayMode, StageConfig};
 use crate::resolved::{Phase, Segment, SourcePlan, StagePlan};
 use crate::schedule::{BatchSchedule, Schedule};
-use rewarm_data::mixture::ReplaySpec;
+use rewarm_data::mixture::{ReplayOrder, ReplaySpec};
 use rewarm_data::ReplayPool;
 use std::collections::BTreeMap;
 
@@ -171,6 +171,15 @@ impl Validator {
                 ));
             }
         }
+        if let Some(r) = &st.reptile {
+            if r.inner_steps == 0 || !(r.beta > 0.0 && r.beta <= 1.0) {
+                return Err(self.err(
+                    at("reptile"),
+                    format!("inner_steps {} beta {}", r.inner_steps, r.beta),
+                    "use inner_steps ≥ 1 and beta in (0, 1] (1: no meta-update; MER's paper: k = 500, β = 0.1)",
+                ));
+            }
+        }
         // Steps, sequences and segments are counted by `walk`.
         Ok(StagePlan {
             name: st.name.clone(),
@@ -186,6 +195,7 @@ impl Validator {
             continues_schedule: false,
             moment_warmup_steps: 0,
             shrink_perturb: st.shrink_perturb.clone(),
+            reptile: st.reptile.clone(),
             mixture,
             replay,
             segments: Vec::new(),
@@ -259,13 +269,41 @@ impl Validator {
             None => trained.to_vec(),
         };
         self.replay_sources(r, at, sources, trained, &replayed)?;
+        self.replay_buffer(r, at)?;
         Ok(Some(ReplaySpec {
             fraction: r.fraction,
             sources: replayed,
             weights: r.weights.clone(),
             pool: r.pool,
             order: r.order,
+            buffer: r.buffer_sequences,
         }))
+    }
+
+    /// A replay buffer holds at least one sequence and is a shuffled sample of the seen pool.
+    fn replay_buffer(
+        &self,
+        r: &ReplayConfig,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<(), PlanError> {
+        let Some(m) = r.buffer_sequences else {
+            return Ok(());
+        };
+        if m == 0 {
+            return Err(self.err(
+                at("replay.buffer_sequences"),
+                "0",
+                "a buffer holds at least one sequence; remove the key to replay the whole seen pool",
+            ));
+        }
+        if r.pool != ReplayPool::Seen || r.order != ReplayOrder::Shuffled {
+            return Err(self.err(
+                at("replay.buffer_sequences"),
+                format!("with pool {:?}, order {:?}", r.pool, r.order),
+                "a buffer is a shuffled sample of the sequences seen: use pool = \"seen\" and order = \"shuffled\" (the defaults)",
+            ));
+        }
+        Ok(())
     }
 
     /// The replayed sources exist, have one weight each when weights are given, and were seen when only
