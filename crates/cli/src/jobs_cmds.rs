@@ -41,9 +41,73 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Subcommand)]
+pub enum ProbeCommand {
+    /// The local critical batch size at checkpoints of a run (Merrill et al. 2025): from each, branches
+    /// at k × the batch with the LR × √k train the same tokens; the largest k whose loss stays within ε
+    /// of every smaller k's is critical. Prints the batch-size warmup the probes suggest.
+    Batch(ProbeBatchArgs),
+}
+
+#[derive(Args)]
+pub struct ProbeBatchArgs {
+    /// The run folder probed.
+    run: PathBuf,
+    /// The plan file it was trained with.
+    #[arg(long)]
+    plan: PathBuf,
+    /// A step of one of its checkpoints (repeat for several).
+    #[arg(long = "step", required = true)]
+    steps: Vec<u64>,
+    /// Batch factors k, rising powers of two from 1.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    factors: Vec<u64>,
+    /// Tokens each branch trains (default: 10 steps of the largest batch).
+    #[arg(long)]
+    tokens: Option<u64>,
+    /// Loss tolerance ε in nats/token.
+    #[arg(long, default_value_t = 0.01)]
+    epsilon: f64,
+    /// EMA weight on the previous value for the smoothed training loss.
+    #[arg(long, default_value_t = 0.5)]
+    smoothing: f64,
+    /// Validation set compared (default: the source the checkpoint's stage draws most from).
+    #[arg(long)]
+    set: Option<String>,
+    /// Where the branches go (default: RUN/probes/batch); re-running reuses finished ones.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn probe(cmd: ProbeCommand) -> Result<()> {
+    let ProbeCommand::Batch(args) = cmd;
+    let request = rewarm_jobs::probe::BatchProbeRequest {
+        out: args
+            .out
+            .unwrap_or_else(|| args.run.join("probes").join("batch")),
+        trunk: args.run,
+        plan: args.plan,
+        steps: args.steps,
+        factors: args.factors,
+        tokens: args.tokens,
+        epsilon: args.epsilon,
+        smoothing: args.smoothing,
+        set: args.set,
+    };
+    let trainer = LocalTrainer {
+        device: args.device,
+    };
+    let probe = rewarm_jobs::probe::probe_batch(&request, &trainer)?;
+    print!("{}", probe.to_text());
+    Ok(())
+}
+
 #[derive(Args)]
 pub struct StudyArgs {
-    /// warmup | max-lr | replay | union | infinite | wsd
+    /// warmup | max-lr | replay | union | infinite | wsd | mer
     name: String,
     /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
     #[arg(long = "data", required = true)]

@@ -56,7 +56,11 @@ enum Command {
     /// Expand a grid over plan fields into run folders and train them (finished runs are skipped).
     Sweep(jobs_cmds::SweepArgs),
     #[cfg(feature = "torch")]
-    /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd.
+    /// Measure a run by branched training: `probe batch` finds the local critical batch size.
+    #[command(subcommand)]
+    Probe(jobs_cmds::ProbeCommand),
+    #[cfg(feature = "torch")]
+    /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd, mer.
     Study(jobs_cmds::StudyArgs),
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
@@ -122,6 +126,8 @@ fn main() -> ExitCode {
         Command::Launch(args) => train_cmds::launch(args),
         #[cfg(feature = "torch")]
         Command::Sweep(args) => jobs_cmds::sweep(args),
+        #[cfg(feature = "torch")]
+        Command::Probe(cmd) => jobs_cmds::probe(cmd),
         #[cfg(feature = "torch")]
         Command::Study(args) => jobs_cmds::study(args),
         Command::Report(args) => plan_cmds::report(args),

@@ -279,3 +279,58 @@ fn the_weights_moving_average_is_kept_written_and_resumed() {
         tensors(&d.join("straight/ckpt/step_00000020/ema.safetensors"))
     );
 }
+
+/// `rewarm probe batch`: from the trunk's step-10 checkpoint, branches at 1×, 2× and 4× the batch with
+/// the LR × √k each train 2,048 tokens with the trunk's state; the 1× branch is the trunk's own next
+/// steps, bit for bit; the table and the suggested doublings are printed; a second call trains nothing.
+#[test]
+fn a_batch_probe_branches_at_k_times_the_batch_with_the_lr_times_sqrt_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    ok(d, "train plan.toml --run trunk --device cpu");
+    let probe =
+        "probe batch trunk --plan plan.toml --step 10 --factors 1,2,4 --tokens 2048 --device cpu";
+    let said = ok(d, probe);
+    assert!(said.contains("critical batch:"), "{said}");
+    assert!(
+        said.contains("suggested batch_doubling_tokens = ["),
+        "{said}"
+    );
+    let trunk = steps(&d.join("trunk"));
+    for (k, want_steps) in [(1u64, 8usize), (2, 4), (4, 2)] {
+        let arm = d.join(format!("trunk/probes/batch/step_10/x{k}"));
+        let records: Vec<_> = metrics(&arm)
+            .into_iter()
+            .filter(|r| r["kind"] == "train" && r["step"].as_u64().unwrap() > 10)
+            .collect();
+        assert_eq!(records.len(), want_steps, "x{k}");
+        for r in &records {
+            assert_eq!(r["batch_sequences"].as_u64(), Some(8 * k), "x{k}");
+            let lr = r["lr"].as_f64().unwrap();
+            assert!((lr - 1e-2 * (k as f64).sqrt()).abs() < 1e-12, "x{k}: {lr}");
+        }
+        assert_eq!(
+            records.last().unwrap()["tokens"].as_u64(),
+            Some(2560 + 2048)
+        );
+        if k == 1 {
+            // The trunk's step 11 at the same batch and LR: the branch starts from its exact state.
+            let first = records[0]["loss"].as_f64().unwrap();
+            assert_eq!(first, trunk[10].3, "x1 step 11 vs the trunk's");
+        }
+    }
+    let metrics_file = d.join("trunk/probes/batch/step_10/x4/metrics.jsonl");
+    let before = std::fs::read(&metrics_file).unwrap();
+    assert_eq!(
+        ok(d, probe),
+        said,
+        "the second call reads the same branches"
+    );
+    assert_eq!(std::fs::read(&metrics_file).unwrap(), before);
+    let e = fails(
+        d,
+        "probe batch trunk --plan plan.toml --step 10 --factors 1,3",
+    );
+    assert!(e.contains("powers of two"), "{e}");
+}

@@ -90,6 +90,18 @@ pub struct Branch {
 /// Writes the branch folder: its plan, the trunk's checkpoint (linked) and metrics; training it with
 /// `rewarm train PLAN --run RUN` then resumes from the branch point.
 pub fn prepare_branch(req: &BranchRequest) -> Result<Branch> {
+    let stages = read_stages(&req.stages, req.moments)?;
+    prepare_branch_with(req, stages, &|_, _| {})
+}
+
+/// [`prepare_branch`] with the branch's `stages` given (`req.stages` is not read) and `edit` applied to
+/// its config, which gets the trunk's plan and the branch point's step (what `rewarm probe batch`
+/// changes: the batch from there).
+pub fn prepare_branch_with(
+    req: &BranchRequest,
+    stages: Vec<StageConfig>,
+    edit: &dyn Fn(&mut PlanConfig, (&Plan, u64)),
+) -> Result<Branch> {
     let ckpt = trunk_checkpoint(&req.trunk, req.step)?;
     let trunk = crate::load_plan(&req.plan)?;
     let trunk_json = std::fs::read_to_string(ckpt.plan_json())
@@ -101,8 +113,8 @@ pub fn prepare_branch(req: &BranchRequest) -> Result<Branch> {
             req.trunk.display()
         )
     })?;
-    let stages = read_stages(&req.stages, req.moments)?;
-    let config = branch_config(&trunk, ckpt.step, stages, &req.plan)?;
+    let mut config = branch_config(&trunk, ckpt.step, stages, &req.plan)?;
+    edit(&mut config, (&trunk, ckpt.step));
     let plan_path = req.run.join("plan.toml");
     let branch = Plan::new(config.clone(), &plan_path)?;
     check_policies(&trunk, &branch, ckpt.step, req)?;

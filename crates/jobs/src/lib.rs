@@ -1,5 +1,5 @@
 //! rewarm's jobs beyond one training run, as a library the binary calls (ARCHITECTURE.md rule 4): loading
-//! plans, running sweeps and studies, the quickstart, the data-parallel launcher, and a model loaded for
+//! plans, running sweeps and studies, the quickstart, the batch-size probe, the data-parallel launcher, and a model loaded for
 //! inference with its folder's text rules, and the progress display (bars, and the time a sweep has left). The binary parses arguments and
 //! prints; everything else is here, with unit tests. How a job trains one run is a [`RunTrainer`]
 //! (`LocalTrainer` in the binary, fakes in tests). Training, inference and the training progress display
@@ -11,6 +11,7 @@ pub mod eta;
 pub mod inference;
 pub mod launch;
 pub mod plan_load;
+pub mod probe;
 pub mod progress;
 pub mod quickstart;
 mod runner;

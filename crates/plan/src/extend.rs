@@ -10,12 +10,23 @@
 //! sources' folders may have moved: their data is checked by its fingerprint, not by the path. Paths are
 //! not compared at all (a branch's plan names them absolutely): `init_from` is read at a fresh start
 //! only, and a tokenizer named in `data.tokenizer` is checked against the sources when they are opened.
-//! `[monitor]` and `[eval] tasks` may be added or removed: they only measure. `train.activation_checkpointing`
+//! Batch doublings above the tokens the run had seen may be added or moved (`rewarm probe batch`).
+//! `[monitor]`, `[eval] tasks`, when evaluations happen (`every_steps`, `dense_*`, `final_*`),
+//! `train.log_every_steps` and `[checkpoint]` may change: they only measure or save. `train.activation_checkpointing`
 //! may be switched: it changes memory, not what a step computes (the gradients agree up to rounding, so
 //! the continued run is not bit-identical to one that kept the setting).
 
 use crate::{plan_file, Plan};
 use serde_json::Value;
+
+/// The `[eval]` keys that only say when to evaluate.
+const CADENCE: [&str; 5] = [
+    "every_steps",
+    "dense_steps",
+    "dense_every_steps",
+    "final_steps",
+    "final_every_steps",
+];
 
 /// How a plan continues the one a checkpoint was written under.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +56,12 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
         // Measuring the representation or scoring tasks changes no step; recomputing blocks only memory.
         v["plan"]["monitor"].take();
         v["plan"]["eval"]["tasks"].take();
+        // When evaluations, training records and checkpoints are written changes no step either.
+        for key in CADENCE {
+            v["plan"]["eval"][key].take();
+        }
+        v["plan"]["train"]["log_every_steps"].take();
+        v["plan"]["checkpoint"].take();
         v["plan"]["train"]["activation_checkpointing"].take();
     }
     for name in sources_then.keys() {
@@ -52,6 +69,7 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
             return Err(format!("plan.data.sources.{name}: the run trained on it and this plan drops it\nHINT: keep every source of the run in data.sources"));
         }
     }
+    same_doublings_through(&mut then, &mut now, plan, step)?;
     difference(&then, &now, "").map_or(Ok(()), Err)?;
     if step > 0 {
         let holding = plan.stage_of(step - 1);
@@ -63,6 +81,34 @@ pub fn check(then: &str, plan: &Plan, step: u64) -> Result<Extension, String> {
         sources_then: sources_then.keys().cloned().collect(),
         changed_from,
     })
+}
+
+/// The batch doublings that steps `1..=step` reached (thresholds up to the tokens seen before step
+/// `step`) are the run's; the ones after may change (taken out of both plans once compared).
+fn same_doublings_through(
+    then: &mut Value,
+    now: &mut Value,
+    plan: &Plan,
+    step: u64,
+) -> Result<(), String> {
+    let last_start = match step {
+        0 => 0,
+        s if s <= plan.total_steps => plan.step(s - 1).tokens_before,
+        _ => u64::MAX, // the plan is shorter than the run: every threshold counts (and the stages differ)
+    };
+    let reached = |v: &mut Value| -> Vec<Value> {
+        take_array(&mut v["plan"]["train"]["batch_doubling_tokens"])
+            .into_iter()
+            .filter(|t| step > 0 && t.as_u64().is_some_and(|t| t <= last_start))
+            .collect()
+    };
+    let (a, b) = (reached(then), reached(now));
+    if a != b {
+        return Err(format!(
+            "plan.train.batch_doubling_tokens: the run's steps up to {step} doubled the batch at {a:?}, this plan at {b:?}\nHINT: keep the thresholds up to {last_start} tokens as they were; later ones may change"
+        ));
+    }
+    Ok(())
 }
 
 /// The stages before `holding` unchanged, and `holding` (which has run `done` steps) unchanged but for

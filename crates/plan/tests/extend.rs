@@ -189,3 +189,26 @@ schedule = { kind = "continue" }
     // A stage with its own schedule after the trained ones is fine, as always.
     assert!(check(&json(BASE), &plan(&format!("{BASE}{ANNEAL}")), 250).is_ok());
 }
+
+/// Batch doublings above the tokens a run had seen may be added (a batch-size probe's branches), the
+/// ones it reached may not move; a threshold listed twice quadruples the batch there.
+#[test]
+fn doublings_past_the_checkpoint_may_change_and_reached_ones_may_not() {
+    let doubling = |points: &str| {
+        with(
+            "batch_tokens = 128\n",
+            &format!("batch_tokens = 128\nbatch_doubling_tokens = [{points}]\n"),
+        )
+    };
+    let then = json(&doubling("4096"));
+    // 32 steps of 128 tokens reach the doubling at 4,096, then 28 of 256: step 60 has seen 11,264.
+    assert!(check(&then, &plan(&doubling("4096, 11264, 11264")), 60).is_ok());
+    let quadrupled = plan(&doubling("4096, 11264, 11264"));
+    assert_eq!(quadrupled.step(60).tokens_before, 11_264);
+    let before = quadrupled.step(59).batch_sequences;
+    assert_eq!(quadrupled.step(60).batch_sequences, 4 * before);
+    let e = check(&then, &plan(&doubling("2048")), 60).unwrap_err();
+    assert!(e.starts_with("plan.train.batch_doubling_tokens"), "{e}");
+    // Before the doubling was reached, it may move.
+    assert!(check(&then, &plan(&doubling("6000")), 20).is_ok());
+}

@@ -15,7 +15,8 @@ use super::error::ScheduleError;
 pub struct BatchSchedule {
     /// Global batch B0 at the start, in sequences.
     pub start_sequences: u64,
-    /// Tokens seen at which the batch doubles, strictly increasing and > 0. Empty: constant batch.
+    /// Tokens seen at which the batch doubles, non-decreasing and > 0 (a threshold listed twice doubles
+    /// twice there: × 4). Empty: constant batch.
     #[serde(default)]
     pub double_at_tokens: Vec<u64>,
 }
@@ -84,12 +85,12 @@ impl BatchSchedule {
                     "a doubling at token 0 is a bigger start: double start_sequences instead",
                 ));
             }
-            if let Some(p) = previous.filter(|&p| threshold <= p) {
+            if let Some(p) = previous.filter(|&p| threshold < p) {
                 return Err(ScheduleError::new(
                     field,
                     threshold,
-                    format!("more than the previous threshold ({p})"),
-                    "list the doubling points in increasing token order, without repeats",
+                    format!("at least the previous threshold ({p})"),
+                    "list the doubling points in increasing token order (a point listed twice doubles twice there)",
                 ));
             }
             previous = Some(threshold);
