@@ -1,7 +1,9 @@
 //! A Hugging Face `tokenizer.json` rebuilt from a GGUF file's `tokenizer.ggml.*` metadata.
 //!
-//! Only `tokenizer.ggml.model = "gpt2"` (byte-level BPE: `tokens` + `merges`) is supported. Its
-//! pre-tokenizer is chosen by `tokenizer.ggml.pre`, mirroring the regexes of llama.cpp's `llama-vocab.cpp`:
+//! `tokenizer.ggml.model = "gpt2"` (byte-level BPE: `tokens` + `merges`) is rebuilt here and `"llama"`
+//! (SentencePiece: `tokens` + `scores`) in [`crate::gguf_spm`]; other models are refused by name. A
+//! byte-level BPE's pre-tokenizer is chosen by `tokenizer.ggml.pre`, mirroring the regexes of llama.cpp's
+//! `llama-vocab.cpp`:
 //!
 //! | `pre`                                  | pre-tokenizer                                         |
 //! |----------------------------------------|-------------------------------------------------------|
@@ -71,7 +73,7 @@ fn known_pre_tokenizer(pre: &str, add_prefix_space: bool) -> Option<Json> {
     })
 }
 
-fn missing(file: &str, key: &str) -> InteropError {
+pub(crate) fn missing(file: &str, key: &str) -> InteropError {
     InteropError::gguf(
         file,
         &format!("metadata `{key}`"),
@@ -92,26 +94,9 @@ impl<'a> BpeVocab<'a> {
     /// `Err` unless the model is `gpt2` and its arrays are present with the right types and lengths.
     fn read<R: Read + Seek>(g: &'a GgufFile<R>) -> Result<Self, InteropError> {
         let file = g.name();
-        let model = g
-            .get_str("tokenizer.ggml.model")
-            .ok_or_else(|| missing(file, "tokenizer.ggml.model"))?;
-        if model != "gpt2" {
-            return Err(InteropError::invalid(
-                file,
-                format!("tokenizer.ggml.model is `{model}`; rewarm rebuilds only byte-level BPE (`gpt2`) tokenizers"),
-                "take tokenizer.json from the original Hugging Face model",
-            ));
-        }
-        let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
-            return Err(missing(file, "tokenizer.ggml.tokens"));
-        };
+        let (tokens, types) = tokens_and_types(g)?;
         let Some(Value::Array(Array::String(merges))) = g.get("tokenizer.ggml.merges") else {
             return Err(missing(file, "tokenizer.ggml.merges"));
-        };
-        let types = match g.get("tokenizer.ggml.token_type") {
-            None => vec![1; tokens.len()],
-            Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
-            Some(_) => return Err(missing(file, "tokenizer.ggml.token_type")),
         };
         Ok(BpeVocab {
             tokens,
@@ -121,8 +106,24 @@ impl<'a> BpeVocab<'a> {
     }
 }
 
+/// `tokenizer.ggml.tokens` and their types (all 1, normal, when the file lists none).
+pub(crate) fn tokens_and_types<R: Read + Seek>(
+    g: &GgufFile<R>,
+) -> Result<(&[String], Vec<i32>), InteropError> {
+    let file = g.name();
+    let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
+        return Err(missing(file, "tokenizer.ggml.tokens"));
+    };
+    let types = match g.get("tokenizer.ggml.token_type") {
+        None => vec![1; tokens.len()],
+        Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
+        Some(_) => return Err(missing(file, "tokenizer.ggml.token_type")),
+    };
+    Ok((tokens, types))
+}
+
 /// The token whose id is metadata `key` (BOS or EOS), `None` when the key is absent.
-fn special_token<R: Read + Seek>(
+pub(crate) fn special_token<R: Read + Seek>(
     g: &GgufFile<R>,
     key: &str,
     tokens: &[String],
@@ -143,7 +144,7 @@ fn special_token<R: Read + Seek>(
 
 /// Token → id. A token listed twice keeps its later id, and `notes` says so, since one id of the two
 /// can then never be produced.
-fn token_ids(tokens: &[String], notes: &mut Vec<String>) -> Map<String, Json> {
+pub(crate) fn token_ids(tokens: &[String], notes: &mut Vec<String>) -> Map<String, Json> {
     let mut vocab = Map::new();
     for (id, token) in tokens.iter().enumerate() {
         if vocab.insert(token.clone(), json!(id)).is_some() {
@@ -175,16 +176,19 @@ fn merge_pairs(file: &str, merges: &[String]) -> Result<Vec<Json>, InteropError>
     Ok(pairs)
 }
 
-/// Control (type 3) and user-defined (type 4) tokens, and BOS/EOS, as added tokens, so that they are
-/// never split; only user-defined ones are normalized and not special.
-fn added_tokens(vocab: &BpeVocab, special_ids: [Option<u32>; 2]) -> Vec<Json> {
-    vocab
-        .types
+/// Unknown (type 2), control (type 3) and user-defined (type 4) tokens, and BOS/EOS, as added tokens, so
+/// that they are never split; only user-defined ones are normalized and not special.
+pub(crate) fn added_tokens(
+    tokens: &[String],
+    types: &[i32],
+    special_ids: [Option<u32>; 2],
+) -> Vec<Json> {
+    types
         .iter()
         .enumerate()
-        .filter(|&(id, &ty)| ty == 3 || ty == 4 || special_ids.contains(&Some(id as u32)))
+        .filter(|&(id, &ty)| (2..=4).contains(&ty) || special_ids.contains(&Some(id as u32)))
         .map(|(id, &ty)| json!({
-            "id": id, "content": vocab.tokens[id], "single_word": false, "lstrip": false, "rstrip": false,
+            "id": id, "content": tokens[id], "single_word": false, "lstrip": false, "rstrip": false,
             "normalized": ty == 4, "special": ty != 4,
         }))
         .collect()
@@ -193,23 +197,45 @@ fn added_tokens(vocab: &BpeVocab, special_ids: [Option<u32>; 2]) -> Vec<Json> {
 /// BOS before each sequence when the model expects it; otherwise GPT-2's ByteLevel post-processor.
 fn post_processor(bos: Option<&(u32, String)>, add_bos: bool) -> Json {
     match (bos, add_bos) {
-        (Some((id, text)), true) => json!({
-            "type": "TemplateProcessing",
-            "single": [{ "SpecialToken": { "id": text, "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } }],
-            "pair": [{ "SpecialToken": { "id": text, "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } },
-                     { "SpecialToken": { "id": text, "type_id": 1 } }, { "Sequence": { "id": "B", "type_id": 1 } }],
-            "special_tokens": { text.as_str(): { "id": text, "ids": [id], "tokens": [text] } },
-        }),
+        (Some(bos), true) => bos_template(bos),
         _ => {
             json!({ "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true })
         }
     }
 }
 
+/// The post-processor that puts BOS before each sequence.
+pub(crate) fn bos_template((id, text): &(u32, String)) -> Json {
+    json!({
+            "type": "TemplateProcessing",
+            "single": [{ "SpecialToken": { "id": text, "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } }],
+            "pair": [{ "SpecialToken": { "id": text, "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } },
+                     { "SpecialToken": { "id": text, "type_id": 1 } }, { "Sequence": { "id": "B", "type_id": 1 } }],
+            "special_tokens": { text.as_str(): { "id": text, "ids": [id], "tokens": [text] } },
+    })
+}
+
 /// The tokenizer.json of the GGUF's vocabulary. `Err` if the GGUF has no tokenizer or one of another kind.
 pub fn tokenizer_from_gguf<R: Read + Seek>(
     g: &GgufFile<R>,
 ) -> Result<RebuiltTokenizer, InteropError> {
+    let file = g.name();
+    let model = g
+        .get_str("tokenizer.ggml.model")
+        .ok_or_else(|| missing(file, "tokenizer.ggml.model"))?;
+    match model {
+        "gpt2" => byte_level_bpe(g),
+        "llama" => crate::gguf_spm::sentencepiece(g),
+        _ => Err(InteropError::invalid(
+            file,
+            format!("tokenizer.ggml.model is `{model}`; rewarm rebuilds byte-level BPE (`gpt2`) and SentencePiece (`llama`) tokenizers"),
+            "take tokenizer.json from the original Hugging Face model",
+        )),
+    }
+}
+
+/// A byte-level BPE (`gpt2`) vocabulary's tokenizer.json.
+fn byte_level_bpe<R: Read + Seek>(g: &GgufFile<R>) -> Result<RebuiltTokenizer, InteropError> {
     let file = g.name();
     let vocab = BpeVocab::read(g)?;
     let bos = special_token(g, "tokenizer.ggml.bos_token_id", vocab.tokens)?;
@@ -234,7 +260,7 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "added_tokens": added_tokens(&vocab, special_ids),
+        "added_tokens": added_tokens(vocab.tokens, &vocab.types, special_ids),
         "normalizer": null,
         "pre_tokenizer": pre_tokenizer,
         "post_processor": post_processor(bos.as_ref(), add_bos),
@@ -245,14 +271,7 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
             "vocab": ids, "merges": pairs,
         },
     });
-    // Checked here so that no tokenizer.json is written that the `tokenizers` crate cannot load.
-    tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).map_err(|e| {
-        InteropError::invalid(
-            file,
-            format!("the tokenizer rebuilt from its metadata does not load ({e})"),
-            "take tokenizer.json from the original Hugging Face model",
-        )
-    })?;
+    check_loads(file, &json)?;
     Ok(RebuiltTokenizer {
         json,
         bos,
@@ -260,4 +279,16 @@ pub fn tokenizer_from_gguf<R: Read + Seek>(
         add_bos,
         notes,
     })
+}
+
+/// Checked before anything is written: a tokenizer.json the `tokenizers` crate cannot load is an error.
+pub(crate) fn check_loads(file: &str, json: &Json) -> Result<(), InteropError> {
+    tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).map_err(|e| {
+        InteropError::invalid(
+            file,
+            format!("the tokenizer rebuilt from its metadata does not load ({e})"),
+            "take tokenizer.json from the original Hugging Face model",
+        )
+    })?;
+    Ok(())
 }

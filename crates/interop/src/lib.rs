@@ -3,7 +3,8 @@
 //!
 //! - [`gguf`]: a hostile-file-safe GGUF v2/v3 reader; [`quant`]: GGML types and dequantization to f32.
 //! - [`gguf_import`]: a GGUF Llama → a Hugging Face `LlamaForCausalLM` folder (names, the q/k rotary
-//!   permutation, config.json); [`gguf_tokenizer`]: tokenizer.json from GGUF metadata.
+//!   permutation, config.json); [`gguf_tokenizer`]: tokenizer.json from GGUF metadata
+//!   ([`gguf_spm`] for SentencePiece vocabularies).
 //! - [`hf`]: Hugging Face folders: weight files (single or sharded safetensors; pickles refused),
 //!   config.json, a streaming safetensors writer.
 //! - [`source`]: what a path of pretrained weights is (rewarm checkpoint, HF folder, safetensors file).
@@ -15,6 +16,7 @@ mod error;
 pub mod gguf;
 pub mod gguf_import;
 pub mod gguf_rope;
+pub mod gguf_spm;
 pub mod gguf_tokenizer;
 pub mod hf;
 pub mod merge;

@@ -13,6 +13,7 @@ pub enum Meta {
     Str(&'static str),
     Strs(Vec<String>),
     I32s(Vec<i32>),
+    F32s(Vec<f32>),
 }
 
 pub struct Tensor {
@@ -50,6 +51,11 @@ pub fn gguf(meta: &[(&str, Meta)], tensors: &[Tensor], offsets: Option<&[u64]>) 
             }
             Meta::I32s(items) => {
                 out.extend(9u32.to_le_bytes().into_iter().chain(5u32.to_le_bytes()));
+                out.extend((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            }
+            Meta::F32s(items) => {
+                out.extend(9u32.to_le_bytes().into_iter().chain(6u32.to_le_bytes()));
                 out.extend((items.len() as u64).to_le_bytes());
                 items.iter().for_each(|v| out.extend(v.to_le_bytes()));
             }
