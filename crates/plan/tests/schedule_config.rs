@@ -40,8 +40,12 @@ fn batch_validation_names_the_field() {
         double_at_tokens: t,
     };
     assert_eq!(field(b(vec![0])), "batch.double_at_tokens[0]");
-    assert_eq!(field(b(vec![10, 10])), "batch.double_at_tokens[1]");
     assert_eq!(field(b(vec![10, 5])), "batch.double_at_tokens[1]");
+    // A threshold listed twice doubles twice there (a batch-size probe's 4× branch).
+    let twice = b(vec![10, 10]);
+    twice.validate().expect("a repeated threshold is allowed");
+    assert_eq!((twice.sequences_at(9), twice.sequences_at(10)), (8, 32));
+    assert_eq!(twice.lr_scale(10), 2.0);
     assert_eq!(field(b((1..=62).collect())), "batch.double_at_tokens"); // 8·2^62 overflows
     b((1..=60).collect()).validate().expect("8·2^60 fits");
 }
