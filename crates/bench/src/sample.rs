@@ -31,12 +31,16 @@ pub struct SampleBenchArgs {
     /// Torch intra-op threads (default: libtorch's, one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Threads a one-position product is split over (rewarm_model::gemv; 1: libtorch's own).
+    #[arg(long, default_value_t = 1)]
+    decode_threads: usize,
 }
 
 pub fn bench_sample(args: SampleBenchArgs) -> Result<()> {
     if let Some(t) = args.threads {
         tch::set_num_threads(t as i32);
     }
+    rewarm_model::gemv::set_decode_threads(args.decode_threads);
     let (model, mut vs, _) = rewarm_model::pretrained::load_model(&args.model, Device::Cpu)
         .with_context(|| format!("loading {}", args.model.display()))?;
     match args.dtype.as_str() {

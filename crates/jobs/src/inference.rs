@@ -133,6 +133,9 @@ impl LoadedModel {
         let prompt = self.encode(tokenizer, request.prompt)?;
         let stop = self.stops(tokenizer, request.ignore_eos);
         let mut text = StreamedText::default();
+        // One sequence decodes one position at a time: spread those products over the cores.
+        let _threads = (self.model.device() == tch::Device::Cpu)
+            .then(rewarm_model::gemv::DecodeThreads::spread);
         let mut failure = None;
         let new = generate(
             &self.model,

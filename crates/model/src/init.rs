@@ -78,6 +78,6 @@ impl Linear {
 
     /// (…, in) → (…, out)
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
+        crate::gemv::linear(x, &self.weight, self.bias.as_ref())
     }
 }

@@ -186,6 +186,6 @@ impl Model {
             Arch::Llama(m) => m.hidden_cached(tokens, cache),
         }; // (B, T, C)
         let last = hidden.select(1, t - 1); // (B, C)
-        Ok(last.linear(self.output_weight(), None::<Tensor>))
+        Ok(crate::gemv::linear(&last, self.output_weight(), None))
     }
 }

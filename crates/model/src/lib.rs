@@ -38,6 +38,7 @@
 
 mod decoder;
 mod error;
+pub mod gemv;
 pub mod generate;
 pub mod init;
 pub mod kv_cache;
