@@ -6,7 +6,6 @@
 //! single product to rounding, a few 1e-6).
 //! Off (1) by default: training and evaluation never have one row.
 
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tch::{Device, Tensor};
 
@@ -39,10 +38,19 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
             )
         })
         .collect();
-    // rayon's pool: its threads outlive the call (a thread per product would cost more than it saves).
-    // Each part writes its slice of y in place, without autograd (its mode is per thread).
-    work.into_par_iter().for_each(|(rows, row, out)| {
-        let _ = tch::no_grad(|| rows.mv_out(&out, &row));
+    // The first part on this thread, the others on rayon's pool, whose threads outlive the call (a
+    // thread per product would cost more than it saves). Each part writes its slice of y in place,
+    // without autograd (its mode is per thread).
+    let mut work = work.into_iter();
+    let first = work.next().expect("at least one part");
+    rayon::in_place_scope(|s| {
+        for (rows, row, out) in work {
+            s.spawn(move |_| {
+                let _ = tch::no_grad(|| rows.mv_out(&out, &row));
+            });
+        }
+        let (rows, row, out) = first;
+        let _ = rows.mv_out(&out, &row);
     });
     let y = match b {
         Some(b) => y + b,
