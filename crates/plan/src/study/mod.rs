@@ -11,7 +11,7 @@ use toml::Value;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 8] = [
+pub const STUDIES: [&str; 10] = [
     "warmup",
     "max-lr",
     "replay",
@@ -19,6 +19,8 @@ pub const STUDIES: [&str; 8] = [
     "infinite",
     "wsd",
     "mer",
+    "batch",
+    "shrink-perturb",
     "quickstart",
 ];
 
@@ -132,7 +134,7 @@ pub fn build(
 ) -> Result<Study, String> {
     let need = match name {
         "infinite" | "mer" => 3,
-        "wsd" => 1,
+        "wsd" | "batch" => 1,
         _ => 2,
     };
     if sources.len() < need {
@@ -157,6 +159,8 @@ pub fn build(
         "infinite" => r.infinite_runs(),
         "wsd" => r.wsd_runs(),
         "mer" => r.mer_runs(),
+        "batch" => r.batch_runs(),
+        "shrink-perturb" => r.shrink_perturb_runs()?,
         other => {
             return Err(format!(
                 "unknown study `{other}` (studies: {})",
@@ -165,7 +169,7 @@ pub fn build(
         }
     };
     let pretrain = match name {
-        "infinite" | "wsd" => None,
+        "infinite" | "wsd" | "batch" => None,
         _ => Some(pretrain_plan(sources, s, seed)),
     };
     Ok(Study { pretrain, runs })
@@ -464,6 +468,72 @@ impl Recipe<'_> {
         parse(&text)
     }
 
+    /// Merrill et al. / I2: pretraining D0 at equal tokens with the batch B throughout, with batch-size
+    /// warmup (2B from 27.6% of the tokens, 4B from 82.7%: OLMo-1B's 168B and 503B of 608B), and with 4B
+    /// from step 0; the LR × √(B/B₀) of each (Adam's rule), the schedule otherwise the same.
+    fn batch_runs(&self) -> Vec<SweepRun> {
+        let s = self.s;
+        let tokens = s.pretrain_tokens;
+        let at = |f: f64| ((tokens as f64 * f) as u64).max(1);
+        let cases = [
+            ("small-batch", s.batch_tokens, String::new(), s.max_lr),
+            (
+                "batch-warmup",
+                s.batch_tokens,
+                format!("batch_doubling_tokens = [{}, {}]\n", at(0.276), at(0.827)),
+                s.max_lr,
+            ),
+            (
+                "large-batch",
+                4 * s.batch_tokens,
+                String::new(),
+                2.0 * s.max_lr,
+            ),
+        ];
+        cases
+            .into_iter()
+            .map(|(label, batch, doubling, lr)| {
+                let scale = Scale {
+                    batch_tokens: batch,
+                    ..s.clone()
+                };
+                let head = header(self.seed, &self.sources[..1], &scale, None)
+                    .replace("[train]\n", &format!("[train]\n{doubling}"));
+                let plan = parse(&format!(
+                    "{head}{}",
+                    stage("pretrain", tokens, self.d0(), &cosine(lr, s.warmup), "")
+                ));
+                run(label, &[("batch", Value::String(label.into()))], plan)
+            })
+            .collect()
+    }
+
+    /// Ash & Adams / J1: continual runs on D1 from the D0 checkpoint shrunk and perturbed toward a fresh
+    /// initialization, θ ← λθ + (1 − λ)·θ_init for λ ∈ {1, 0.8, 0.5, 0.2}, and D1 from scratch (λ = 0).
+    fn shrink_perturb_runs(&self) -> Result<Vec<SweepRun>, String> {
+        let sch = cosine(self.s.max_lr, self.s.warmup);
+        let mut runs: Vec<SweepRun> = [1.0f64, 0.8, 0.5, 0.2]
+            .iter()
+            .map(|&lambda| {
+                let sigma = 1.0 - lambda;
+                let extra = format!(
+                    "shrink_perturb = {{ lambda = {lambda:?}, sigma = {sigma:?}, noise = \"init\" }}\n"
+                );
+                run(
+                    &format!("lambda={lambda}"),
+                    &[("lambda", Value::Float(lambda))],
+                    self.cpt(&sch, &extra),
+                )
+            })
+            .collect();
+        runs.push(run(
+            "scratch",
+            &[("lambda", Value::Float(0.0))],
+            self.scratch(),
+        ));
+        Ok(runs)
+    }
+
     /// Hägele et al. / MiniCPM / Defazio et al. / F1, F2, F4: one pretraining stage at fixed N.
     fn wsd_runs(&self) -> Vec<SweepRun> {
         let max = self.s.max_lr;
@@ -542,6 +612,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
+        let b = build(
+            "batch",
+            &sources(),
+            &Size::Small.scale(),
+            1,
+            Path::new("/ck"),
+        )
+        .unwrap();
+        assert!(
+            b.pretrain.is_none(),
+            "batch-size warmup is a pretraining study"
+        );
+        let plans: Vec<PlanConfig> = b
+            .runs
+            .iter()
+            .map(|r| {
+                PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml"))
+                    .unwrap()
+            })
+            .collect();
+        let tokens: Vec<u64> = plans.iter().map(|p| p.stages[0].tokens).collect();
+        assert!(tokens.iter().all(|&t| t == tokens[0]));
+        let batches: Vec<u64> = plans.iter().map(|p| p.train.batch_tokens).collect();
+        assert_eq!(batches, [8192, 8192, 32768]);
+        assert_eq!(plans[1].train.batch_doubling_tokens, [1_695_744, 5_081_088]);
+        assert!(plans[0].train.batch_doubling_tokens.is_empty());
+        assert_eq!(plans[2].stages[0].schedule.peak_lr(), 2e-3);
+        let j = build(
+            "shrink-perturb",
+            &sources(),
+            &Size::Tiny.scale(),
+            1,
+            Path::new("/ck"),
+        )
+        .unwrap();
+        let labels: Vec<&str> = j.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "lambda=1",
+                "lambda=0.8",
+                "lambda=0.5",
+                "lambda=0.2",
+                "scratch"
+            ]
+        );
+        let sp = &j.runs[1].plan["stages"][0]["shrink_perturb"];
+        assert_eq!(sp["lambda"].as_float(), Some(0.8));
+        assert!((sp["sigma"].as_float().unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(sp["noise"].as_str(), Some("init"));
     }
 
     #[test]
