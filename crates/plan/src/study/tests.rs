@@ -1,0 +1,209 @@
+//! The recipes' unit tests: every study builds plans that parse, and each varies what it says.
+
+use super::*;
+use crate::config::PlanConfig;
+
+fn sources() -> Vec<StudySource> {
+    ["en", "de", "sotu"]
+        .iter()
+        .map(|n| StudySource {
+            name: n.to_string(),
+            dir: PathBuf::from(format!("/data/{n}")),
+            vocab_size: 8192,
+        })
+        .collect()
+}
+
+#[test]
+fn every_study_builds_plans_that_parse() {
+    for name in STUDIES {
+        for size in [Size::Tiny, Size::Small, Size::Base] {
+            let study = build(
+                name,
+                &sources(),
+                &size.scale(),
+                1,
+                Path::new("/runs/pretrain/ckpt/step_00000010"),
+            )
+            .unwrap();
+            assert!(study.runs.len() >= 3, "{name}");
+            for r in study.runs.iter().chain(
+                study
+                    .pretrain
+                    .as_ref()
+                    .map(|p| run("p", &[], p.clone()))
+                    .iter(),
+            ) {
+                let text = toml::to_string(&r.plan).unwrap();
+                PlanConfig::from_toml(&text, Path::new("study.toml"))
+                    .unwrap_or_else(|e| panic!("{name} {}: {e}", r.label));
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
+    let b = build(
+        "batch",
+        &sources(),
+        &Size::Small.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    assert!(
+        b.pretrain.is_none(),
+        "batch-size warmup is a pretraining study"
+    );
+    let plans: Vec<PlanConfig> = b
+        .runs
+        .iter()
+        .map(|r| {
+            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
+        })
+        .collect();
+    let tokens: Vec<u64> = plans.iter().map(|p| p.stages[0].tokens).collect();
+    assert!(tokens.iter().all(|&t| t == tokens[0]));
+    let batches: Vec<u64> = plans.iter().map(|p| p.train.batch_tokens).collect();
+    assert_eq!(batches, [8192, 8192, 32768]);
+    assert_eq!(plans[1].train.batch_doubling_tokens, [1_695_744, 5_081_088]);
+    assert!(plans[0].train.batch_doubling_tokens.is_empty());
+    assert_eq!(plans[2].stages[0].schedule.peak_lr(), 2e-3);
+    let j = build(
+        "shrink-perturb",
+        &sources(),
+        &Size::Tiny.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = j.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "lambda=1",
+            "lambda=0.8",
+            "lambda=0.5",
+            "lambda=0.2",
+            "scratch"
+        ]
+    );
+    let sp = &j.runs[1].plan["stages"][0]["shrink_perturb"];
+    assert_eq!(sp["lambda"].as_float(), Some(0.8));
+    assert!((sp["sigma"].as_float().unwrap() - 0.2).abs() < 1e-12);
+    assert_eq!(sp["noise"].as_str(), Some("init"));
+}
+
+#[test]
+fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
+    let m = build("mer", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck")).unwrap();
+    let labels: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "replay=0",
+            "replay=0 reptile=0.1",
+            "replay=0.25",
+            "replay=0.25 reptile=0.1",
+            "replay=0.25 reptile=0.9",
+            "replay=0.5",
+            "replay=0.5 reptile=0.1"
+        ]
+    );
+    let r = &m.runs[3].plan;
+    assert_eq!(r["init_from"].as_str(), Some("/ck"));
+    let stages = r["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cpt-de", "cpt-sotu"]);
+    // D2 replays D0 and D1 on top of its new data; the moments carry over from D1.
+    let replay = &stages[1]["replay"];
+    assert_eq!(replay["mode"].as_str(), Some("additive"));
+    assert_eq!(replay["fraction"].as_float(), Some(0.25));
+    assert_eq!(replay["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(stages[1]["optimizer"].as_str(), Some("keep"));
+    assert_eq!(stages[0]["reptile"]["beta"].as_float(), Some(0.1));
+    assert!(m.runs[0].plan["stages"][0].get("replay").is_none());
+    assert!(m.runs[2].plan["stages"][1].get("reptile").is_none());
+    assert!(build(
+        "mer",
+        &sources()[..2],
+        &Size::Tiny.scale(),
+        1,
+        Path::new("/ck")
+    )
+    .is_err());
+}
+
+#[test]
+fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
+    let s = build(
+        "replay",
+        &sources(),
+        &Size::Tiny.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = s.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "replay=0",
+            "replay=0.01",
+            "replay=0.05",
+            "replay=0.1",
+            "replay=0.25",
+            "replay=0.5",
+            "replay-whole=0.25"
+        ]
+    );
+    assert_eq!(s.runs[0].plan["init_from"].as_str(), Some("/ck"));
+    let pools: Vec<&str> = s.runs[1..]
+        .iter()
+        .map(|r| r.plan["stages"][0]["replay"]["pool"].as_str().unwrap())
+        .collect();
+    assert_eq!(pools, ["seen", "seen", "seen", "seen", "seen", "whole"]);
+    let u = build(
+        "union",
+        &sources(),
+        &Size::Tiny.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = u.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "cpt-replay=0",
+            "cpt-replay=0.05",
+            "cpt-replay=0.25",
+            "union",
+            "scratch"
+        ]
+    );
+    let (union, scratch) = (&u.runs[3], &u.runs[4]);
+    assert!(union.plan.get("init_from").is_none());
+    assert!(scratch.plan.get("init_from").is_none());
+    // Scratch trains D1 alone for the continual runs' tokens with their schedule.
+    let cpt_stage = &u.runs[0].plan["stages"][0];
+    let scratch_stage = &scratch.plan["stages"][0];
+    assert_eq!(scratch_stage["tokens"], cpt_stage["tokens"]);
+    assert_eq!(scratch_stage["mixture"], cpt_stage["mixture"]);
+    assert_eq!(scratch_stage["schedule"], cpt_stage["schedule"]);
+    assert!(build(
+        "infinite",
+        &sources()[..2],
+        &Size::Tiny.scale(),
+        1,
+        Path::new("/ck")
+    )
+    .is_err());
+    assert!(
+        build("nope", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck"))
+            .err()
+            .unwrap()
+            .contains("warmup")
+    );
+}
