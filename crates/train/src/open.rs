@@ -19,7 +19,7 @@ use rewarm_model::weights::sorted_variables;
 use rewarm_model::{decay_mask, Model};
 use rewarm_plan::extend::Extension;
 use rewarm_plan::{plan_file, Plan};
-use rewarm_runfolder::{Environment, MetricsLog, RunDir, RunLock};
+use rewarm_runfolder::{CheckpointDir, Environment, MetricsLog, RunDir, RunLock};
 use tch::{nn, Device};
 
 impl<'a> Trainer<'a> {
@@ -50,14 +50,7 @@ impl<'a> Trainer<'a> {
         crate::memory::check_fits(plan, opts.device, group.as_ref().map(|g| &g.world))?;
         let (model, vs, mut opt) = build_model(plan, opts.device)?;
         let state = resume::starting_state(plan, resume.as_ref(), &vs, &mut opt, &data)?;
-        let mut ema = plan.config.ema.as_ref().map(|c| Ema::new(c.decay, &vs));
-        if let (Some(e), Some(r)) = (&mut ema, &resume) {
-            e.load(&r.ckpt.ema())?;
-        }
-        let reptile = match &resume {
-            Some(r) => Reptile::resumed(plan, state.step, &r.ckpt, &vs)?,
-            None => None,
-        };
+        let (ema, reptile) = weight_copies(plan, &vs, resume.as_ref().map(|r| &r.ckpt))?;
         let resumed_from = resume.as_ref().map(|r| r.ckpt.step);
         if let Some(r) = &resume {
             note_extension(plan, &r.extension, observer);
@@ -190,4 +183,21 @@ fn environment(opts: &TrainOptions, resumed_from: Option<u64>) -> Environment {
         processes: Some(opts.world.as_ref().map_or(1, |w| w.size)),
         resumed_from_step: resumed_from,
     }
+}
+
+/// The weight copies the plan keeps beside the weights, `[ema]`'s average and a Reptile stage's anchor,
+/// as checkpoint `ckpt` saved them (`None`: a fresh start, the average at the weights and no anchor yet).
+pub(crate) fn weight_copies(
+    plan: &Plan,
+    vs: &nn::VarStore,
+    ckpt: Option<&CheckpointDir>,
+) -> TrainResult<(Option<Ema>, Option<Reptile>)> {
+    let mut ema = plan.config.ema.as_ref().map(|c| Ema::new(c.decay, vs));
+    let Some(ckpt) = ckpt else {
+        return Ok((ema, None));
+    };
+    if let Some(e) = &mut ema {
+        e.load(&ckpt.ema())?;
+    }
+    Ok((ema, Reptile::resumed(plan, ckpt.step, ckpt, vs)?))
 }

@@ -640,10 +640,7 @@ impl<'a> Trainer<'a> {
         };
         let (lr_scale, rollbacks) = (self.state.lr_scale * g.lr_backoff, self.state.rollbacks + 1);
         self.state = checkpoint::load(&ckpt, &self.vs, &mut self.opt)?;
-        if let Some(e) = &mut self.ema {
-            e.load(&ckpt.ema())?;
-        }
-        self.reptile = Reptile::resumed(self.plan, ckpt.step, &ckpt, &self.vs)?;
+        (self.ema, self.reptile) = crate::open::weight_copies(self.plan, &self.vs, Some(&ckpt))?;
         self.pending.clear();
         self.interval = None;
         self.state.lr_scale = lr_scale;

@@ -1,4 +1,5 @@
 //! The recipes' unit tests: every study builds plans that parse, and each varies what it says.
+#![cfg(test)]
 
 use super::*;
 use crate::config::PlanConfig;
