@@ -133,9 +133,11 @@ impl LoadedModel {
         let prompt = self.encode(tokenizer, request.prompt)?;
         let stop = self.stops(tokenizer, request.ignore_eos);
         let mut text = StreamedText::default();
-        // One sequence decodes one position at a time: spread those products over the cores.
-        let _threads = (self.model.device() == tch::Device::Cpu)
-            .then(rewarm_model::gemv::DecodeThreads::spread);
+        // One sequence decodes one position at a time: spread those products over the cores. In f32
+        // only: libtorch already runs bf16's over all its threads, faster than the split (BENCHMARKS.md).
+        let f32_on_cpu =
+            self.model.device() == tch::Device::Cpu && self.model.kind() == tch::Kind::Float;
+        let _threads = f32_on_cpu.then(rewarm_model::gemv::DecodeThreads::spread);
         let mut failure = None;
         let new = generate(
             &self.model,

@@ -108,9 +108,18 @@ pub fn sample_next(logits: &[f32], opts: &SamplingOptions, rng: &mut Rng) -> usi
 impl Model {
     /// The device the parameters live on.
     pub fn device(&self) -> Device {
+        self.embedding().device()
+    }
+
+    /// The parameters' element type (f32 unless loaded as bf16).
+    pub fn kind(&self) -> Kind {
+        self.embedding().kind()
+    }
+
+    fn embedding(&self) -> &Tensor {
         match self.arch() {
-            Arch::Neox(m) => m.embed_in.device(),
-            Arch::Llama(m) => m.embed_tokens.device(),
+            Arch::Neox(m) => &m.embed_in,
+            Arch::Llama(m) => &m.embed_tokens,
         }
     }
 }
