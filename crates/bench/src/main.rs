@@ -316,6 +316,7 @@ fn bench_batches(seq_len: usize, batch: usize) -> Result<()> {
             sources: vec![(0, 1.0)],
             replay: None,
             sequences: n,
+            subset_epochs: None,
         },
         StageSpec {
             name: "d1".into(),
@@ -329,6 +330,7 @@ fn bench_batches(seq_len: usize, batch: usize) -> Result<()> {
                 buffer: None,
             }),
             sequences: n,
+            subset_epochs: None,
         },
     ];
     let plan = MixturePlan {

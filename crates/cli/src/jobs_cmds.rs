@@ -107,7 +107,7 @@ pub fn probe(cmd: ProbeCommand) -> Result<()> {
 
 #[derive(Args)]
 pub struct StudyArgs {
-    /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb
+    /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb | stability
     name: String,
     /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
     #[arg(long = "data", required = true)]

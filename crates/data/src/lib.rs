@@ -10,6 +10,7 @@
 //! checking them again, and reports as errors only what depends on the data (see [`mixture`]).
 
 pub mod baseline;
+pub mod batch;
 pub mod corpus;
 pub mod error;
 pub mod eval;
@@ -23,11 +24,11 @@ pub mod synthetic;
 pub mod tasks;
 pub mod tokenizer;
 
+pub use batch::{Batch, Mixture};
 pub use error::{DataError, Result};
 pub use manifest::{Manifest, Split, SplitRule};
 pub use mixture::{
-    Batch, Draw, Mixture, MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec,
-    SourceMeta, StageSpec,
+    Draw, MixtureIndex, MixturePlan, ReplayOrder, ReplayPool, ReplaySpec, SourceMeta, StageSpec,
 };
 pub use source::{PreparedSource, TokenStream};
 pub use tokenizer::{Tokenizer, TokenizerInfo, TokenizerSpec};

@@ -19,6 +19,10 @@
 //! (NeoX `replay_config_calculator.py`) unless weights are given.
 //! A replay buffer (`ReplaySpec::buffer`, MER's reservoir) narrows a shuffled seen pool to a uniform
 //! sample of it, positions `0..size` of a seeded permutation of the pool drawn per stage and source.
+//! A stage read in passes over a subset (`StageSpec::subset_epochs`, Guo et al. 2024) takes the next
+//! ⌈draws / E⌉ draws of each new source's stream as the subset and repeats them: the first pass in the
+//! stream's order, each later pass reshuffled. The subset is what the stage has seen of the source, so
+//! replay and the consumed record count it once.
 //!
 //! A [`MixturePlan`] comes from a plan `rewarm-plan` validated (`Plan::new`, the one place plans are
 //! checked), so the rules checked there are only `debug_assert!`ed here: source indices in range, every
@@ -31,9 +35,7 @@
 
 use crate::error::{DataError, Result};
 use crate::sampler::{stream_seed, unit_float, Permutation};
-use crate::source::PreparedSource;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +81,10 @@ pub struct StageSpec {
     pub replay: Option<ReplaySpec>,
     /// Training sequences the stage draws in total (replay included).
     pub sequences: u64,
+    /// Read each new-data source's draws as this many passes over a subset of it (Guo et al. 2024): the
+    /// next ⌈draws / E⌉ sequences of its stream, in the stream's order, then reshuffled for every later
+    /// pass. `None` (or 1): one pass, every draw a fresh sequence.
+    pub subset_epochs: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +207,25 @@ struct Leaf {
     whole: bool,
     /// Seen-only replay from a buffer: its size and the key of the permutation of the pool that picks it.
     buffer: Option<(u64, u64)>,
+    /// New data read in passes over a subset (`StageSpec::subset_epochs`): the subset's size and the key
+    /// of the permutations that reshuffle the passes after the first.
+    subset: Option<(u64, u64)>,
+}
+
+impl Leaf {
+    /// The leaf's `j`-th draw of the stage as a draw of its stream after `offset`: itself, or in passes
+    /// over a subset, its place in the subset (the first pass in order, each later one reshuffled).
+    fn subset_draw(&self, j: u64) -> u64 {
+        match self.subset {
+            Some((size, key)) if j >= size => epoch_permuted(key, size, j),
+            _ => j,
+        }
+    }
+
+    /// Distinct sequences of its stream that `c` draws of the leaf read.
+    fn fresh(&self, c: u64) -> u64 {
+        self.subset.map_or(c, |(size, _)| c.min(size))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -276,18 +301,16 @@ impl MixtureIndex {
         let k = leaf.source;
         let g = leaf.offset + j;
         let sequence = if !leaf.replay {
-            self.main_sequence(k, g)
+            self.main_sequence(k, leaf.offset + leaf.subset_draw(j))
         } else if leaf.whole {
-            self.epoch_permuted(self.replay_keys[k], self.plan.sources[k].sequences, g)
+            epoch_permuted(self.replay_keys[k], self.plan.sources[k].sequences, g)
         } else {
             let d = match (leaf.order, leaf.buffer) {
                 (ReplayOrder::Original, _) => g % leaf.pool,
-                (ReplayOrder::Shuffled, None) => {
-                    self.epoch_permuted(self.replay_keys[k], leaf.pool, g)
-                }
+                (ReplayOrder::Shuffled, None) => epoch_permuted(self.replay_keys[k], leaf.pool, g),
                 // The buffer is positions 0..size of a permutation of the pool.
                 (ReplayOrder::Shuffled, Some((size, key))) => {
-                    let slot = self.epoch_permuted(self.replay_keys[k], size, g);
+                    let slot = epoch_permuted(self.replay_keys[k], size, g);
                     Permutation::new(leaf.pool, key).apply(slot)
                 }
             };
@@ -302,7 +325,7 @@ impl MixtureIndex {
 
     /// The sequence of main-stream draw `g` of source `k`.
     fn main_sequence(&self, k: usize, g: u64) -> u64 {
-        self.epoch_permuted(self.main_keys[k], self.plan.sources[k].sequences, g)
+        epoch_permuted(self.main_keys[k], self.plan.sources[k].sequences, g)
     }
 
     /// Position `d` of source `k`'s seen pool: what the runs this one continues drew, in their order,
@@ -310,7 +333,7 @@ impl MixtureIndex {
     fn seen_sequence(&self, k: usize, mut d: u64) -> u64 {
         for seg in self.plan.earlier.get(k).into_iter().flatten() {
             if d < seg.draws {
-                return self.epoch_permuted(seg.key, self.plan.sources[k].sequences, d);
+                return epoch_permuted(seg.key, self.plan.sources[k].sequences, d);
             }
             d -= seg.draws;
         }
@@ -327,8 +350,11 @@ impl MixtureIndex {
             } else {
                 self.stages[s].sequences
             };
-            for d in self.draws_in_first(s, first).iter().filter(|d| !d.replay) {
-                own[d.source] += d.sequences;
+            let st = &self.stages[s];
+            let mut counts = vec![0u64; st.leaves.len()];
+            st.tree.count(first, &mut counts);
+            for (leaf, c) in st.leaves.iter().zip(counts).filter(|(l, _)| !l.replay) {
+                own[leaf.source] += leaf.fresh(c);
             }
         }
         own.iter()
@@ -344,12 +370,6 @@ impl MixtureIndex {
                 record
             })
             .collect()
-    }
-
-    /// Position `g mod n` of the `⌊g/n⌋`-th seeded permutation of `0..n`.
-    fn epoch_permuted(&self, key: u64, n: u64, g: u64) -> u64 {
-        let epoch_key = key ^ (g / n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Permutation::new(n, epoch_key).apply(g % n)
     }
 
     /// Planned draws per (source, replay) of a stage's first `m` sequences.
@@ -372,6 +392,12 @@ impl MixtureIndex {
     pub fn stage_draws(&self, stage: usize) -> Vec<StageDraws> {
         self.draws_in_first(stage, self.stages[stage].sequences)
     }
+}
+
+/// Position `g mod n` of the `⌊g/n⌋`-th seeded permutation of `0..n`.
+fn epoch_permuted(key: u64, n: u64, g: u64) -> u64 {
+    let epoch_key = key ^ (g / n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Permutation::new(n, epoch_key).apply(g % n)
 }
 
 /// One key base per source for its epoch permutations: the seed's stream `{prefix}/{source name}`.
@@ -436,11 +462,27 @@ impl<'a> Tally<'a> {
             }
             _ => new_tree,
         };
+        if let Some(epochs) = stage.subset_epochs.filter(|&e| e > 1) {
+            self.subsets(s, epochs, &tree, stage.sequences, &mut leaves);
+        }
         Ok(StageIndex {
             tree,
             leaves,
             sequences: stage.sequences,
         })
+    }
+
+    /// Stage `s`'s new-data leaves read in `epochs` passes over a subset: ⌈draws / epochs⌉ sequences each.
+    fn subsets(&self, s: usize, epochs: u64, tree: &Node, sequences: u64, leaves: &mut [Leaf]) {
+        let mut counts = vec![0u64; leaves.len()];
+        tree.count(sequences, &mut counts);
+        for (leaf, c) in leaves.iter_mut().zip(counts).filter(|(l, _)| !l.replay) {
+            let key = stream_seed(
+                self.plan.seed,
+                &format!("data/subset/{s}/{}", self.name(leaf.source)),
+            );
+            leaf.subset = Some((c.div_ceil(epochs).max(1), key));
+        }
     }
 
     /// One leaf per mixture source, continuing its main draws; returns the leaves' (slot, weight).
@@ -465,6 +507,7 @@ impl<'a> Tally<'a> {
                 order: ReplayOrder::Original,
                 whole: false,
                 buffer: None,
+                subset: None,
             };
             add_leaf(at, leaves, &mut slots, leaf, w);
         }
@@ -514,6 +557,7 @@ impl<'a> Tally<'a> {
                 order: r.order,
                 whole: r.pool == ReplayPool::Whole,
                 buffer: r.buffer.map(|m| self.buffer(s, k, m, (pool, &pools))),
+                subset: None,
             };
             add_leaf(at, leaves, &mut slots, leaf, w);
         }
@@ -586,8 +630,9 @@ impl<'a> Tally<'a> {
                 self.replay[leaf.source] += c;
                 self.check_replay_cap(at, leaf)?;
             } else {
-                self.main[leaf.source] += c;
+                self.main[leaf.source] += leaf.fresh(c);
                 self.check_main_cap(at, leaf.source)?;
+                self.check_subset_cap(at, leaf, c)?;
             }
         }
         Ok(())
@@ -601,6 +646,21 @@ impl<'a> Tally<'a> {
             return Err(err(format!(
                 "{at}: reads source `{}` {epochs:.2} times over ({drawn} of its {sequences} sequences, all stages so far), over the repetition cap data.max_epochs = {}\nHINT: add data, shorten the stage, or raise data.max_epochs",
                 self.name(k), self.plan.max_epochs
+            )));
+        }
+        Ok(())
+    }
+
+    /// A leaf read in passes over a subset is read at most `max_epochs` times over it.
+    fn check_subset_cap(&self, at: &str, leaf: &Leaf, c: u64) -> Result<()> {
+        let Some((size, _)) = leaf.subset else {
+            return Ok(());
+        };
+        let epochs = c as f64 / size as f64;
+        if epochs > self.plan.max_epochs {
+            return Err(err(format!(
+                "{at}: reads a subset of `{}` {epochs:.2} times over ({c} draws of {size} sequences), over the repetition cap data.max_epochs = {}\nHINT: lower the stage's subset_epochs or raise data.max_epochs",
+                self.name(leaf.source), self.plan.max_epochs
             )));
         }
         Ok(())
@@ -622,78 +682,5 @@ impl<'a> Tally<'a> {
             )));
         }
         Ok(())
-    }
-}
-
-/// One batch of training sequences: rows of `seq_len + 1` tokens, each with its source and replay flag.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Batch {
-    pub seq_len: usize,
-    pub tokens: Vec<u32>,
-    pub sources: Vec<u16>,
-    pub replay: Vec<bool>,
-}
-
-impl Batch {
-    pub fn rows(&self) -> usize {
-        self.sources.len()
-    }
-    pub fn row(&self, r: usize) -> &[u32] {
-        let w = self.seq_len + 1;
-        &self.tokens[r * w..(r + 1) * w]
-    }
-    pub fn replayed(&self) -> usize {
-        self.replay.iter().filter(|&&r| r).count()
-    }
-}
-
-/// A mixture index plus the sources' token streams: assembles batches.
-pub struct Mixture {
-    pub index: MixtureIndex,
-    pub seq_len: usize,
-    sources: Vec<Arc<PreparedSource>>,
-}
-
-impl Mixture {
-    pub fn new(
-        index: MixtureIndex,
-        seq_len: usize,
-        sources: Vec<Arc<PreparedSource>>,
-    ) -> Result<Self> {
-        for (meta, src) in index.plan.sources.iter().zip(&sources) {
-            let n = src.train.sequences(seq_len);
-            if n != meta.sequences {
-                return Err(err(format!(
-                    "source `{}` ({}) holds {n} sequences of {seq_len} tokens, the plan counted {}\nHINT: the prepared folder changed since planning; plan again",
-                    meta.name,
-                    src.dir.display(),
-                    meta.sequences
-                )));
-            }
-        }
-        Ok(Mixture {
-            index,
-            seq_len,
-            sources,
-        })
-    }
-
-    /// Fills `batch` with sequences `first .. first + rows` of `stage`.
-    pub fn fill(&self, stage: usize, first: u64, rows: usize, batch: &mut Batch) {
-        let w = self.seq_len + 1;
-        batch.seq_len = self.seq_len;
-        batch.tokens.resize(rows * w, 0);
-        batch.sources.clear();
-        batch.replay.clear();
-        for r in 0..rows {
-            let d = self.index.draw(stage, first + r as u64);
-            self.sources[d.source].train.copy_sequence(
-                d.sequence,
-                self.seq_len,
-                &mut batch.tokens[r * w..(r + 1) * w],
-            );
-            batch.sources.push(d.source as u16);
-            batch.replay.push(d.replay);
-        }
     }
 }

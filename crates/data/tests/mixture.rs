@@ -38,6 +38,7 @@ fn stage(
         sources,
         replay,
         sequences,
+        subset_epochs: None,
     }
 }
 
@@ -234,6 +235,95 @@ fn seen_only_replay_across_runs_draws_exactly_what_the_earlier_run_consumed() {
         e.contains("`s0`") && e.contains("init_from") && e.contains("HINT"),
         "{e}"
     );
+}
+
+/// `subset_epochs = E` (Guo et al. 2024): a stage's new data is E passes over ⌈draws / E⌉ sequences,
+/// the first pass exactly what one pass would have read first, each later pass a reshuffle of it; the
+/// next stage's seen-only replay and the consumed record hold the subset once.
+#[test]
+fn a_subset_read_in_passes_repeats_the_first_pass_reshuffled_and_counts_as_seen_once() {
+    let stages = |epochs| {
+        let mut d1 = stage("d1", vec![(0, 3.0), (1, 1.0)], None, 4_000);
+        d1.subset_epochs = epochs;
+        let d2 = stage(
+            "d2",
+            vec![(2, 1.0)],
+            replay(0.5, vec![0, 1], ReplayPool::Seen),
+            2_000,
+        );
+        plan(vec![d1, d2], &[10_000, 10_000, 10_000])
+    };
+    let (plain, sub) = (
+        MixtureIndex::new(stages(None)).unwrap(),
+        MixtureIndex::new(stages(Some(4))).unwrap(),
+    );
+    for k in [0usize, 1] {
+        let of = |ix: &MixtureIndex| -> Vec<u64> {
+            (0..4_000)
+                .map(|i| ix.draw(0, i))
+                .filter(|d| d.source == k)
+                .map(|d| d.sequence)
+                .collect()
+        };
+        let (one_pass, passes) = (of(&plain), of(&sub));
+        assert_eq!(
+            passes.len(),
+            one_pass.len(),
+            "source {k}: the mixture is unchanged"
+        );
+        let m = passes.len().div_ceil(4);
+        assert_eq!(
+            passes[..m],
+            one_pass[..m],
+            "source {k}: pass 1 is one pass's start"
+        );
+        let subset: HashSet<u64> = passes[..m].iter().copied().collect();
+        assert_eq!(
+            subset.len(),
+            m,
+            "source {k}: no repeat within the first pass"
+        );
+        for pass in passes.chunks(m).skip(1) {
+            let seen: HashSet<u64> = pass.iter().copied().collect();
+            assert_eq!(
+                seen.len(),
+                pass.len(),
+                "source {k}: no repeat within a pass"
+            );
+            assert!(
+                seen.is_subset(&subset),
+                "source {k}: a later pass left the subset"
+            );
+            assert_ne!(
+                pass,
+                &passes[..pass.len()],
+                "source {k}: a later pass is not reshuffled"
+            );
+        }
+        // The record and the next stage's replay pool hold the subset, once.
+        let record = sub.consumed_through(0, 4_000);
+        assert_eq!(record[k].iter().map(|c| c.draws).sum::<u64>(), m as u64);
+        let replayed: HashSet<u64> = (0..2_000)
+            .map(|i| sub.draw(1, i))
+            .filter(|d| d.replay && d.source == k)
+            .map(|d| d.sequence)
+            .collect();
+        // Half of d2's 2,000 sequences replay the two subsets (750 + 250): one pass over each, ± 1.
+        assert!(
+            replayed.is_subset(&subset),
+            "source {k}: replay left the subset"
+        );
+        assert!(
+            replayed.len() + 1 >= m,
+            "source {k}: {} of {m}",
+            replayed.len()
+        );
+    }
+    // Passes beyond the repetition cap: an error naming the source and the key.
+    let mut capped = stages(Some(5));
+    capped.max_epochs = 4.0;
+    let e = MixtureIndex::new(capped).err().unwrap().to_string();
+    assert!(e.contains("`s0`") && e.contains("subset_epochs"), "{e}");
 }
 
 /// A replay buffer of M sequences (MER's reservoir) is a uniform sample of what was seen, shared by the

@@ -516,6 +516,10 @@ pub struct StageConfig {
     /// Reptile meta-updates during the stage (MER, Abbes et al. 2025).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reptile: Option<ReptileConfig>,
+    /// Read the stage's new data as this many passes over a subset of each source, 1/E of the draws
+    /// (Guo et al. 2024's mitigation of the stability gap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_epochs: Option<u64>,
 }
 
 /// Reptile's meta-update (MER's efficient form, Riemer et al. 2019; Abbes et al. 2025): every

@@ -64,6 +64,8 @@ pub struct StagePlan {
     pub adamw: OptimizerConfig,
     pub shrink_perturb: Option<ShrinkPerturbConfig>,
     pub reptile: Option<ReptileConfig>,
+    /// New data in this many passes over a subset (`subset_epochs`; `None`: one pass).
+    pub subset_epochs: Option<u64>,
     pub mixture: Vec<(usize, f64)>,
     pub replay: Option<ReplaySpec>,
     pub segments: Vec<Segment>,
@@ -203,6 +205,7 @@ impl Plan {
                     sources: p.mixture.clone(),
                     replay: s.replay.clone(),
                     sequences: p.sequences,
+                    subset_epochs: s.subset_epochs,
                 })
                 .collect(),
             // What the run continued (`init_from`) consumed is read from its checkpoint when the data

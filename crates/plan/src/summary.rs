@@ -75,6 +75,11 @@ fn stage_notes(st: &crate::resolved::StagePlan) -> Vec<String> {
             st.moment_warmup_steps
         ));
     }
+    if let Some(e) = st.subset_epochs.filter(|&e| e > 1) {
+        notes.push(format!(
+            "new data in {e} passes over a subset of 1/{e} of the draws (each source)"
+        ));
+    }
     if let Some(m) = st.replay.as_ref().and_then(|r| r.buffer) {
         notes.push(format!("replay from a buffer of {m} sequences seen"));
     }

@@ -289,6 +289,19 @@ fn every_validation_error_names_the_field_and_carries_a_hint() {
             "stages[1] (de).replay.buffer_sequences",
         ),
         (
+            "no pass over a subset",
+            with("name = \"de\"\n", "name = \"de\"\nsubset_epochs = 0\n"),
+            "stages[1] (de).subset_epochs",
+        ),
+        (
+            "passes over a subset with a mixture change",
+            with(
+                "name = \"de\"\n",
+                "name = \"de\"\nsubset_epochs = 2\nmixture_changes = [{ at_step = 2, mixture = { en = 1.0 } }]\n",
+            ),
+            "stages[1] (de).subset_epochs",
+        ),
+        (
             "an empty replay buffer",
             with("fraction = 0.25 }", "fraction = 0.25, buffer_sequences = 0 }"),
             "stages[1] (de).replay.buffer_sequences",

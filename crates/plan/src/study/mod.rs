@@ -11,7 +11,7 @@ use toml::Value;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 10] = [
+pub const STUDIES: [&str; 11] = [
     "warmup",
     "max-lr",
     "replay",
@@ -21,6 +21,7 @@ pub const STUDIES: [&str; 10] = [
     "mer",
     "batch",
     "shrink-perturb",
+    "stability",
     "quickstart",
 ];
 
@@ -161,6 +162,7 @@ pub fn build(
         "mer" => r.mer_runs(),
         "batch" => r.batch_runs(),
         "shrink-perturb" => r.shrink_perturb_runs()?,
+        "stability" => r.stability_runs(),
         other => {
             return Err(format!(
                 "unknown study `{other}` (studies: {})",
@@ -532,6 +534,40 @@ impl Recipe<'_> {
             self.scratch(),
         ));
         Ok(runs)
+    }
+
+    /// Guo et al. / H2: the stability gap after the shift to D1 and two mitigations at the same tokens
+    /// and schedule: 4 passes over a quarter of the new data (`subset_epochs`), a pretraining-like
+    /// mixture (25% replay of what D0 read), both; and one pass over fresh data without replay.
+    fn stability_runs(&self) -> Vec<SweepRun> {
+        let sch = cosine(self.s.max_lr, self.s.warmup);
+        [(1, 0.0), (4, 0.0), (1, 0.25), (4, 0.25)]
+            .iter()
+            .map(|&(epochs, rho)| {
+                let subset = match epochs {
+                    1 => String::new(),
+                    e => format!("subset_epochs = {e}\n"),
+                };
+                let params = [
+                    ("subset_epochs", Value::Integer(epochs)),
+                    ("replay_fraction", Value::Float(rho)),
+                ];
+                let mut plan = self.cpt(&sch, &format!("{subset}{}", self.replay(rho)));
+                self.denser_after_boundaries(&mut plan);
+                run(&format!("passes={epochs},replay={rho}"), &params, plan)
+            })
+            .collect()
+    }
+
+    /// Dense evaluation over twice the size's window after a boundary, a quarter more often: the gap's
+    /// depth and recovery need more points than the other studies take (`small`: every 6 steps for 48).
+    fn denser_after_boundaries(&self, plan: &mut toml::Table) {
+        let (steps, every) = self.s.dense;
+        if let Some(eval) = plan.get_mut("eval").and_then(|e| e.as_table_mut()) {
+            eval.insert("dense_steps".into(), Value::Integer(2 * steps as i64));
+            let every = (every * 3 / 4).max(1);
+            eval.insert("dense_every_steps".into(), Value::Integer(every as i64));
+        }
     }
 
     /// Hägele et al. / MiniCPM / Defazio et al. / F1, F2, F4: one pretraining stage at fixed N.

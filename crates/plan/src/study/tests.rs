@@ -97,6 +97,51 @@ fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
 }
 
 #[test]
+fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
+    let st = build(
+        "stability",
+        &sources(),
+        &Size::Small.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "passes=1,replay=0",
+            "passes=4,replay=0",
+            "passes=1,replay=0.25",
+            "passes=4,replay=0.25"
+        ]
+    );
+    let plans: Vec<PlanConfig> = st
+        .runs
+        .iter()
+        .map(|r| {
+            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
+        })
+        .collect();
+    let passes: Vec<Option<u64>> = plans.iter().map(|p| p.stages[0].subset_epochs).collect();
+    assert_eq!(passes, [None, Some(4), None, Some(4)]);
+    let rho: Vec<f64> = plans
+        .iter()
+        .map(|p| p.stages[0].replay.as_ref().map_or(0.0, |r| r.fraction))
+        .collect();
+    assert_eq!(rho, [0.0, 0.0, 0.25, 0.25]);
+    assert!(plans
+        .iter()
+        .all(|p| p.stages[0].tokens == plans[0].stages[0].tokens));
+    assert!(st.pretrain.is_some(), "the runs continue a D0 model");
+    let dense: Vec<(u64, u64)> = plans
+        .iter()
+        .map(|p| (p.eval.dense_steps, p.eval.dense_every_steps))
+        .collect();
+    assert!(dense.iter().all(|&d| d == (48, 6)), "{dense:?}");
+}
+
+#[test]
 fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
     let m = build("mer", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck")).unwrap();
     let labels: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();

@@ -196,12 +196,34 @@ impl Validator {
             moment_warmup_steps: 0,
             shrink_perturb: st.shrink_perturb.clone(),
             reptile: st.reptile.clone(),
+            subset_epochs: self.subset_epochs(st, at)?,
             mixture,
             replay,
             segments: Vec::new(),
             phases: Vec::new(),
             first_phase: 0,
         })
+    }
+
+    /// `subset_epochs`: at least one pass, and one mixture for the whole stage (the subset is the stage's).
+    fn subset_epochs(
+        &self,
+        st: &StageConfig,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<Option<u64>, PlanError> {
+        match st.subset_epochs {
+            Some(0) => Err(self.err(
+                at("subset_epochs"),
+                "0",
+                "use the number of passes over the subset, ≥ 1 (Guo et al.: 4); remove the key for one pass over fresh data",
+            )),
+            Some(_) if !st.mixture_changes.is_empty() => Err(self.err(
+                at("subset_epochs"),
+                "a subset read in passes in a stage whose mixture changes (mixture_changes)",
+                "split the stage in two at the change, each with its own subset_epochs, or drop one of the two keys",
+            )),
+            e => Ok(e),
+        }
     }
 
     /// The stage's new-data sources with their weights normalized to token fractions.
