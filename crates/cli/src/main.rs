@@ -65,6 +65,9 @@ enum Command {
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).
     Report(plan_cmds::ReportArgs),
+    /// Final losses of runs trained part way, predicted per validation set by a loss-curve law that knows
+    /// the LR schedule (Tissue et al. 2024), with the cost of each and the one with the lowest AVG.
+    Predict(plan_cmds::PredictArgs),
     /// A run's metrics.jsonl as CSV or Parquet tables (train, eval, rollbacks, representation) for pandas
     /// or a spreadsheet.
     ExportMetrics(plan_cmds::ExportMetricsArgs),
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "torch")]
         Command::Study(args) => jobs_cmds::study(args),
         Command::Report(args) => plan_cmds::report(args),
+        Command::Predict(args) => plan_cmds::predict(args),
         Command::ExportMetrics(args) => plan_cmds::export_metrics(args),
         Command::Watch(args) => plan_cmds::watch(args),
         Command::Import(cmd) => interop_cmds::import(cmd),

@@ -1,5 +1,5 @@
-//! `plan`, `report`, `export-metrics` and `watch`: a plan validated and resolved, and tables, figures and a
-//! live dashboard from run folders. No
+//! `plan`, `report`, `predict`, `export-metrics` and `watch`: a plan validated and resolved, and tables,
+//! figures, predictions and a live dashboard from run folders. No
 //! tensors: these work in a `rewarm` built without libtorch (`cargo build -p rewarm --no-default-features`).
 
 use anyhow::Result;
@@ -89,6 +89,32 @@ pub fn report(args: ReportArgs) -> Result<()> {
         args.out.display(),
         report.figures.len()
     );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Run or sweep folders: candidates trained part way (probes: e.g. `rewarm train … --stop-at-step N`)
+    /// or finished runs (then the prediction is checked against the measured final loss).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Use only the evaluations of the first this fraction of each run's last stage (0–1), as if the run
+    /// had stopped there: how well would the law have predicted a finished run?
+    #[arg(long)]
+    until_fraction: Option<f64>,
+    /// Final loss = mean of this many last evaluations per set.
+    #[arg(long, default_value_t = 3)]
+    last_evals: usize,
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    if let Some(f) = args.until_fraction.filter(|f| !(0.0..=1.0).contains(f)) {
+        anyhow::bail!(
+            "--until-fraction {f}: use a fraction of the last stage in [0, 1], e.g. 0.25"
+        );
+    }
+    let runs = rewarm_report::predict::predict(&args.runs, args.until_fraction, args.last_evals)?;
+    print!("{}", rewarm_report::predict::render(&runs));
     Ok(())
 }
 

@@ -11,7 +11,9 @@
 //! - [`render`]: those as Markdown, HTML and terminal text;
 //! - [`continual`]: the quickstart's table of forgetting and adaptation against the starting model;
 //! - [`stat`]: mean ± sd (n) over a method's seeds, and the "≈ within 2σ" comparison of two methods;
-//! - [`export`]: a run's metrics as CSV tables (`rewarm export-metrics`).
+//! - [`export`]: a run's metrics as CSV tables (`rewarm export-metrics`);
+//! - [`predict`]: a run's final losses predicted from its first evaluations by a schedule-aware
+//!   loss-curve law (`rewarm predict`).
 
 pub mod continual;
 mod counts;
@@ -20,6 +22,7 @@ pub mod measures;
 mod method;
 pub mod outcomes;
 pub mod plot;
+pub mod predict;
 pub mod render;
 pub mod report;
 pub mod run;
