@@ -180,3 +180,17 @@ fn plan_with_unknown_source_fails_naming_it() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// predict (the law itself: crates/report/src/predict.rs; its errors on real runs: docs/predict.md)
+
+#[test]
+fn predict_refuses_a_fraction_outside_the_stage_and_a_folder_without_a_run() {
+    let dir = tempdir();
+    let d = dir.path();
+    let err = fails(d, "predict runs/a --until-fraction 1.5");
+    assert_has(&err, &["--until-fraction 1.5", "[0, 1]"]);
+    std::fs::create_dir_all(d.join("empty")).unwrap();
+    let err = fails(d, "predict empty");
+    assert_has(&err, &["empty", "HINT"]);
+}

@@ -273,7 +273,50 @@ fn final_eval_steps(plan: &Plan, first: u64, end: u64, k: usize) -> Vec<u64> {
 /// forgetting and the cost, the recommendation (lowest predicted AVG), and over finished runs the mean
 /// absolute error of the law and of the naive prediction (the last loss seen).
 pub fn render(runs: &[RunPrediction]) -> String {
-    let mut sets = Table::new(&[
+    let mut out = format!(
+        "{}\n{}",
+        sets_table(runs).to_markdown(),
+        totals_table(runs).to_markdown()
+    );
+    let best = runs
+        .iter()
+        .filter_map(|r| Some((r.predicted_avg()?, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((avg, r)) = best.filter(|_| runs.len() > 1) {
+        out += &format!(
+            "\nRecommended: {} (lowest predicted AVG, {avg:.4}; {} FLOPs).\n",
+            r.name,
+            sci(Some(r.flops))
+        );
+    }
+    let errors: Vec<(f64, f64)> = runs
+        .iter()
+        .flat_map(|r| &r.sets)
+        .filter_map(|s| {
+            Some((
+                (s.predicted? - s.measured?).abs(),
+                (s.last_seen - s.measured?).abs(),
+            ))
+        })
+        .collect();
+    if !errors.is_empty() {
+        let n = errors.len() as f64;
+        let (law, naive) = errors
+            .iter()
+            .fold((0.0, 0.0), |a, e| (a.0 + e.0, a.1 + e.1));
+        out += &format!(
+            "\nOver {} finished sets: mean |error| {:.4} nats (law), {:.4} (naive: the last loss seen).\n",
+            errors.len(),
+            law / n,
+            naive / n
+        );
+    }
+    out
+}
+
+/// One row per run and set: the evaluations used, the last seen, predicted and measured final losses.
+fn sets_table(runs: &[RunPrediction]) -> Table {
+    let mut t = Table::new(&[
         "run",
         "set",
         "role",
@@ -285,37 +328,37 @@ pub fn render(runs: &[RunPrediction]) -> String {
         "naive error",
     ])
     .left(&[0, 1, 2]);
-    let (mut law_err, mut naive_err) = (Vec::new(), Vec::new());
     for r in runs {
         for s in &r.sets {
-            let err = s.predicted.zip(s.measured).map(|(p, m)| p - m);
-            let naive = s.measured.map(|m| s.last_seen - m);
-            law_err.extend(err.map(f64::abs));
-            naive_err.extend(err.and(naive).map(f64::abs));
-            let anneal = if s.annealed || s.predicted.is_none() {
+            let c_note = if s.annealed || s.predicted.is_none() {
                 ""
             } else {
                 " (C = 0)"
             };
-            sets.rows.push(vec![
+            let role = match (s.trained, s.old) {
+                (true, _) => "trained",
+                (false, true) => "old",
+                (false, false) => "eval only",
+            };
+            t.rows.push(vec![
                 r.name.clone(),
                 s.set.clone(),
-                match (s.trained, s.old) {
-                    (true, _) => "trained",
-                    (false, true) => "old",
-                    (false, false) => "eval only",
-                }
-                .into(),
+                role.into(),
                 format!("{} ({})", s.points, s.through_step),
                 loss(Some(s.last_seen)),
-                format!("{}{anneal}", loss(s.predicted)),
+                format!("{}{c_note}", loss(s.predicted)),
                 loss(s.measured),
-                signed(err),
-                signed(naive),
+                signed(s.predicted.zip(s.measured).map(|(p, m)| p - m)),
+                signed(s.measured.map(|m| s.last_seen - m)),
             ]);
         }
     }
-    let mut totals = Table::new(&[
+    t
+}
+
+/// One row per run: predicted AVG and forgetting (old sets), and the plan's cost.
+fn totals_table(runs: &[RunPrediction]) -> Table {
+    let mut t = Table::new(&[
         "run",
         "predicted AVG",
         "predicted forgetting",
@@ -330,7 +373,7 @@ pub fn render(runs: &[RunPrediction]) -> String {
             .filter(|s| s.old)
             .filter_map(|s| Some(s.predicted? - s.at_boundary))
             .collect();
-        totals.rows.push(vec![
+        t.rows.push(vec![
             r.name.clone(),
             loss(r.predicted_avg()),
             signed(crate::measures::average(&old)),
@@ -338,28 +381,7 @@ pub fn render(runs: &[RunPrediction]) -> String {
             sci(Some(r.flops)),
         ]);
     }
-    let mut out = format!("{}\n{}", sets.to_markdown(), totals.to_markdown());
-    let best = runs
-        .iter()
-        .filter_map(|r| Some((r.predicted_avg()?, r)))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some((avg, r)) = best.filter(|_| runs.len() > 1) {
-        out += &format!(
-            "\nRecommended: {} (lowest predicted AVG, {avg:.4}; {} FLOPs).\n",
-            r.name,
-            sci(Some(r.flops))
-        );
-    }
-    if !law_err.is_empty() {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        out += &format!(
-            "\nOver {} finished sets: mean |error| {:.4} nats (law), {:.4} (naive: the last loss seen).\n",
-            law_err.len(),
-            mean(&law_err),
-            mean(&naive_err)
-        );
-    }
-    out
+    t
 }
 
 /// Predictions for the runs behind `inputs` (run or sweep folders, as `rewarm report` takes them).

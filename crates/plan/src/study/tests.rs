@@ -4,6 +4,17 @@
 use super::*;
 use crate::config::PlanConfig;
 
+/// The study's run plans, parsed as `rewarm train` would.
+fn parsed(study: &Study) -> Vec<PlanConfig> {
+    study
+        .runs
+        .iter()
+        .map(|r| {
+            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
+        })
+        .collect()
+}
+
 fn sources() -> Vec<StudySource> {
     ["en", "de", "sotu"]
         .iter()
@@ -57,13 +68,7 @@ fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
         b.pretrain.is_none(),
         "batch-size warmup is a pretraining study"
     );
-    let plans: Vec<PlanConfig> = b
-        .runs
-        .iter()
-        .map(|r| {
-            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
-        })
-        .collect();
+    let plans = parsed(&b);
     let tokens: Vec<u64> = plans.iter().map(|p| p.stages[0].tokens).collect();
     assert!(tokens.iter().all(|&t| t == tokens[0]));
     let batches: Vec<u64> = plans.iter().map(|p| p.train.batch_tokens).collect();
@@ -116,13 +121,7 @@ fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
             "passes=4,replay=0.25"
         ]
     );
-    let plans: Vec<PlanConfig> = st
-        .runs
-        .iter()
-        .map(|r| {
-            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
-        })
-        .collect();
+    let plans = parsed(&st);
     let passes: Vec<Option<u64>> = plans.iter().map(|p| p.stages[0].subset_epochs).collect();
     assert_eq!(passes, [None, Some(4), None, Some(4)]);
     let rho: Vec<f64> = plans
