@@ -29,15 +29,32 @@ pub struct SweepArgs {
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
     device: Option<String>,
+    /// Probes: train each run only this fraction (0–1) into its last stage, then print the final losses
+    /// `rewarm predict` expects of each (docs/predict.md). The same command without it resumes the runs.
+    #[arg(long)]
+    probe: Option<f64>,
 }
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
+    if let Some(f) = args.probe.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
+        anyhow::bail!("--probe {f}: use a fraction of each run's last stage in (0, 1], e.g. 0.25");
+    }
     let runs = rewarm_plan::sweep::with_seeds(rewarm_plan::sweep::expand(&args.sweep)?, args.seeds);
     let trainer = LocalTrainer {
         device: args.device,
+        probe: args.probe,
     };
     rewarm_jobs::sweep::run_sweep(&runs, &args.out, args.parallel, args.dry_run, &trainer)?;
-    println!("`rewarm report {}` summarises the runs", args.out.display());
+    if args.probe.is_some() && !args.dry_run {
+        let predicted = rewarm_report::predict::predict(std::slice::from_ref(&args.out), None, 3)?;
+        print!("{}", rewarm_report::predict::render(&predicted));
+        println!(
+            "the same command without --probe trains the runs to the end; `rewarm predict {}` predicts again",
+            args.out.display()
+        );
+    } else {
+        println!("`rewarm report {}` summarises the runs", args.out.display());
+    }
     Ok(())
 }
 
@@ -97,9 +114,7 @@ pub fn probe(cmd: ProbeCommand) -> Result<()> {
         smoothing: args.smoothing,
         set: args.set,
     };
-    let trainer = LocalTrainer {
-        device: args.device,
-    };
+    let trainer = LocalTrainer::on(args.device);
     let probe = rewarm_jobs::probe::probe_batch(&request, &trainer)?;
     print!("{}", probe.to_text());
     Ok(())
@@ -148,12 +163,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         seeds: args.seeds,
         parallel: args.parallel,
     };
-    let outcome = run_study(
-        &request,
-        &LocalTrainer {
-            device: args.device,
-        },
-    )?;
+    let outcome = run_study(&request, &LocalTrainer::on(args.device))?;
     print!("{}", outcome.report.to_terminal());
     println!(
         "runs in {}; report in {} (rewrite it with `rewarm report {} --out …`)",
@@ -220,9 +230,7 @@ pub fn quickstart(args: QuickstartArgs) -> Result<()> {
         data: &args.data,
         out: &args.out,
     };
-    let trainer = LocalTrainer {
-        device: Some(args.device),
-    };
+    let trainer = LocalTrainer::on(Some(args.device));
     let outcome = run_quickstart(&request, &trainer, &QuickstartLines)?;
     println!("\n{}", outcome.table.to_text());
     quickstart_task(&outcome, &args.task)?;

@@ -1,5 +1,5 @@
 //! `rewarm plan` end to end: the resolved stages and replay as text, JSON, CSV and an SVG, and plans with
-//! unknown keys or sources refused naming them.
+//! unknown keys or sources refused naming them; `rewarm predict` and `rewarm sweep --probe`.
 
 mod common;
 use common::*;
@@ -193,4 +193,47 @@ fn predict_refuses_a_fraction_outside_the_stage_and_a_folder_without_a_run() {
     std::fs::create_dir_all(d.join("empty")).unwrap();
     let err = fails(d, "predict empty");
     assert_has(&err, &["empty", "HINT"]);
+}
+
+/// `rewarm sweep --probe 0.5`: every run stops half way into its last stage, with a checkpoint, and the
+/// predictions are printed; the same command without `--probe` resumes the runs to the end, and
+/// `rewarm predict` then sets the law against the measured final losses.
+#[test]
+fn a_probe_sweep_stops_half_way_predicts_and_the_same_sweep_finishes_it() {
+    let dir = tempdir();
+    let d = dir.path();
+    tiny_project(d);
+    // The second stage is 24 steps evaluated every 2: 7 evaluations of it by the probe's stop at 4 + 12.
+    let plan = PLAN.replace(
+        "tokens = 1024\nmixture = { b = 1.0 }",
+        "tokens = 6144\nmixture = { b = 1.0 }",
+    );
+    write(d, "plan.toml", plan);
+    write(
+        d,
+        "sweep.toml",
+        "base = \"plan.toml\"\n[grid]\n\"stages.1.replay.fraction\" = [0.0, 0.25]\n",
+    );
+    let last_step = |d: &std::path::Path| -> Vec<u64> {
+        let index = read_json(&d.join("out/sweep.json"));
+        let runs = index.as_array().unwrap();
+        assert_eq!(runs.len(), 2);
+        runs.iter()
+            .map(|r| {
+                let run = d.join("out").join(r["id"].as_str().unwrap());
+                let train = metrics(&run);
+                let train = train.iter().filter(|m| m["kind"] == "train");
+                train.map(|m| m["step"].as_u64().unwrap()).max().unwrap()
+            })
+            .collect()
+    };
+    let out = ok(d, "sweep sweep.toml --out out --device cpu --probe 0.5");
+    assert_eq!(last_step(d), [16, 16]);
+    assert_has(&out, &["predicted AVG", "Recommended:", "without --probe"]);
+    ok(d, "sweep sweep.toml --out out --device cpu");
+    assert_eq!(last_step(d), [28, 28]);
+    let out = ok(d, "predict out --until-fraction 0.5");
+    assert_has(&out, &["finished sets", "mean |error|"]);
+    let err = fails(d, "sweep sweep.toml --out out --probe 0");
+    assert_has(&err, &["--probe 0", "(0, 1]"]);
 }

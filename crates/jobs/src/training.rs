@@ -81,9 +81,33 @@ pub fn train_run(request: &TrainRequest) -> Result<Option<TrainOutcome>> {
 }
 
 /// Trains runs with this program: in this process, or (parallel sweeps) as a child `<this program>
-/// train PLAN --run DIR --threads N [--device D]`.
+/// train PLAN --run DIR --threads N [--device D] [--stop-at-step N]`.
+#[derive(Clone, Debug, Default)]
 pub struct LocalTrainer {
     pub device: Option<String>,
+    /// Probes: stop each run this fraction into its last stage, with a checkpoint (`rewarm sweep
+    /// --probe`); training the run again without it resumes it to the end.
+    pub probe: Option<f64>,
+}
+
+impl LocalTrainer {
+    pub fn on(device: Option<String>) -> Self {
+        LocalTrainer {
+            device,
+            probe: None,
+        }
+    }
+
+    /// Where a probe of `plan` stops: the probe's fraction of its last stage's steps (at least one).
+    fn stop_at_step(&self, plan: &Path) -> Result<Option<u64>> {
+        let Some(fraction) = self.probe else {
+            return Ok(None);
+        };
+        let plan = load_plan(plan)?;
+        let last = plan.stages.last().expect("a validated plan has stages");
+        let steps = ((fraction * last.steps as f64).ceil() as u64).clamp(1, last.steps);
+        Ok(Some(last.first_step + steps))
+    }
 }
 
 impl RunTrainer for LocalTrainer {
@@ -92,6 +116,7 @@ impl RunTrainer for LocalTrainer {
             plan: plan.to_owned(),
             run: run.to_owned(),
             device: self.device.clone(),
+            stop_at_step: self.stop_at_step(plan)?,
             ..TrainRequest::default()
         })?;
         Ok(())
@@ -107,6 +132,9 @@ impl RunTrainer for LocalTrainer {
             .arg(threads.to_string());
         if let Some(d) = &self.device {
             cmd.arg("--device").arg(d);
+        }
+        if let Some(step) = self.stop_at_step(plan)? {
+            cmd.arg("--stop-at-step").arg(step.to_string());
         }
         Ok(cmd)
     }
