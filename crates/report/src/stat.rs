@@ -110,6 +110,42 @@ pub fn compare(a: &Stat, b: &Stat) -> Difference {
     }
 }
 
+/// Spearman's rank correlation of the pairs: the Pearson correlation of their ranks (ties get the mean of
+/// the ranks they span). `None` for fewer than 3 pairs or when one side is constant.
+pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let rx = ranks(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+    let ry = ranks(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+    let n = rx.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
+}
+
+/// 1-based ranks of `values`, ties sharing their mean rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut out = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            out[k] = rank;
+        }
+        i = j + 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +213,20 @@ mod tests {
         let d = compare(&single, &b);
         assert_eq!((d.sigma, d.verdict), (None, Verdict::NoSigma));
         assert_eq!(d.verdict.text(), "n = 1, no σ");
+    }
+
+    #[test]
+    fn spearman_by_hand() {
+        let up = [(1.0, 10.0), (2.0, 20.0), (3.0, 25.0), (4.0, 100.0)];
+        assert_eq!(spearman(&up), Some(1.0));
+        let down: Vec<(f64, f64)> = up.iter().map(|&(x, y)| (x, -y)).collect();
+        assert_eq!(spearman(&down), Some(-1.0));
+        // Ranks x 1 2 3 4, y 2 1 4 3: Σd² = 4, ρ = 1 − 6·4 / (4·15) = 0.6.
+        let swapped = [(1.0, 2.0), (2.0, 1.0), (3.0, 4.0), (4.0, 3.0)];
+        assert!((spearman(&swapped).unwrap() - 0.6).abs() < 1e-12);
+        // Ties share their mean rank: y 1, 1, 2 ranks 1.5, 1.5, 3.
+        assert_eq!(ranks(&[5.0, 5.0, 7.0]), [1.5, 1.5, 3.0]);
+        assert_eq!(spearman(&up[..2]), None);
+        assert_eq!(spearman(&[(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]), None);
     }
 }

@@ -538,7 +538,8 @@ impl Recipe<'_> {
 
     /// Guo et al. / H2: the stability gap after the shift to D1 and two mitigations at the same tokens
     /// and schedule: 4 passes over a quarter of the new data (`subset_epochs`), a pretraining-like
-    /// mixture (25% replay of what D0 read), both; and one pass over fresh data without replay.
+    /// mixture (25% replay of what D0 read), both; and one pass over fresh data without replay. With the
+    /// representation monitor on (issue 19: do RankMe, α-ReQ and dormant units move with forgetting?).
     fn stability_runs(&self) -> Vec<SweepRun> {
         let sch = cosine(self.s.max_lr, self.s.warmup);
         [(1, 0.0), (4, 0.0), (1, 0.25), (4, 0.25)]
@@ -554,6 +555,8 @@ impl Recipe<'_> {
                 ];
                 let mut plan = self.cpt(&sch, &format!("{subset}{}", self.replay(rho)));
                 self.denser_after_boundaries(&mut plan);
+                // The representation monitor at every evaluation: do its measures move with forgetting?
+                plan.insert("monitor".into(), Value::Table(toml::Table::new()));
                 run(&format!("passes={epochs},replay={rho}"), &params, plan)
             })
             .collect()

@@ -138,6 +138,10 @@ fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
         .map(|p| (p.eval.dense_steps, p.eval.dense_every_steps))
         .collect();
     assert!(dense.iter().all(|&d| d == (48, 6)), "{dense:?}");
+    assert!(
+        plans.iter().all(|p| p.monitor.is_some()),
+        "the monitor measures every run"
+    );
 }
 
 #[test]

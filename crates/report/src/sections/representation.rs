@@ -44,6 +44,15 @@ pub(crate) fn representation_section(ctx: &Ctx, figs: &mut Figures) -> Option<Se
         t.rows.extend(row(ctx, m, &means));
     }
     sec.tables.push(t);
+    if let Some(t) = correlations(ctx, &means) {
+        sec.text.push(
+            "Across runs: Spearman's rank correlation between each measure's change (end − boundary) \
+             and the run's forgetting. With n runs, |ρ| above about 1.96/√(n − 1) is unlikely by chance \
+             (5%, two-sided, large-sample); runs of one method are counted one by one."
+                .into(),
+        );
+        sec.tables.push(t);
+    }
     for (title, stem, pick) in MEASURES {
         let points = |r: &RunData| -> Vec<(u64, u64, f64)> {
             let p = |x: &RepresentationRecord| (x.step, x.tokens, pick(x));
@@ -92,6 +101,30 @@ fn row(ctx: &Ctx, m: &Method, means: &[RunMeans]) -> Option<Vec<String>> {
     }
     row.push(stat(ctx.stat(m, |i| means[i].forgetting), signed));
     first.representation.last().map(|_| row)
+}
+
+/// Per measure: the runs with a change and a forgetting, Spearman's ρ between the two, the 5% threshold.
+fn correlations(ctx: &Ctx, means: &[RunMeans]) -> Option<Table> {
+    let mut t = Table::new(&["measure", "runs", "Spearman ρ", "|ρ| for 5%"]).left(&[0]);
+    for (title, _, pick) in MEASURES {
+        let pairs: Vec<(f64, f64)> = (0..ctx.runs.len())
+            .filter_map(|i| {
+                let r = &ctx.runs[i];
+                let change = pick(r.representation.last()?) - pick(at(r, boundary(r)?)?);
+                Some((change, means[i].forgetting?))
+            })
+            .collect();
+        if let Some(rho) = crate::stat::spearman(&pairs) {
+            let n = pairs.len();
+            t.rows.push(vec![
+                title.into(),
+                n.to_string(),
+                format!("{rho:+.2}"),
+                format!("{:.2}", 1.96 / ((n - 1) as f64).sqrt()),
+            ]);
+        }
+    }
+    (!t.rows.is_empty()).then_some(t)
 }
 
 /// A run's `(step, tokens, value)` points of one measure.
@@ -176,5 +209,33 @@ mod tests {
         let plain = [one_stage_run(None)];
         let ctx = Ctx::new(&plain, None, &options);
         assert!(representation_section(&ctx, &mut Figures::default()).is_none());
+    }
+
+    #[test]
+    fn the_measures_change_is_rank_correlated_with_forgetting_across_runs() {
+        // Four runs: RankMe falls by 2, 4, 6, 8 while English's forgetting is 0.5, 1.0, 1.5, 1.0 (its
+        // last loss 4.5, 5.0, 5.5, 5.0): ranks of the change 4 3 2 1, of forgetting 1 2.5 4 2.5.
+        let runs: Vec<RunData> = [(2.0, 4.5), (4.0, 5.0), (6.0, 5.5), (8.0, 5.0)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(fall, last))| {
+                let mut run = one_stage_run(Some("pretrained/"));
+                run.name = format!("r{i}");
+                run.method = run.name.clone();
+                run.evals.get_mut("en").unwrap()[2].loss = last;
+                run.representation = vec![measured(0, 30.0), measured(20, 30.0 - fall)];
+                run
+            })
+            .collect();
+        let options = ReportOptions {
+            last_k: 1,
+            ..ReportOptions::default()
+        };
+        let ctx = Ctx::new(&runs, None, &options);
+        let sec = representation_section(&ctx, &mut Figures::default()).expect("a section");
+        // ρ of (4, 3, 2, 1) and (1, 2.5, 4, 2.5): −3 / √(5 · 4.5) = −0.63; α-ReQ and the dormant
+        // fraction do not change, so they have no row.
+        let t = &sec.tables[1];
+        assert_eq!(t.rows, [["RankMe", "4", "-0.63", "1.13"]]);
     }
 }
