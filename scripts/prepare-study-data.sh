@@ -5,16 +5,20 @@
 # fits a tokenizer on English and German together and prepares with that one (the ablation of fitting on
 # D0 only).
 #
-#   scripts/prepare-study-data.sh [--both] [--vocab N] [OUT]       (default OUT: data/study, N: 4096)
+#   scripts/prepare-study-data.sh [--both] [--vocab N] [--with TOKENIZER.json NAME] [OUT]
+#                                                     (default OUT: data/study, N: 4096)
 #
 # Writes OUT/tokenizer-en.json and OUT/en/{nlp-en,nlp-de,sotu-en,manpages-de}/ (prepared folders), and with
-# --both OUT/tokenizer-en-de.json and OUT/en-de/…. Re-running skips what exists.
+# --both OUT/tokenizer-en-de.json and OUT/en-de/…. --with prepares the corpora with a given tokenizer
+# instead, into OUT/NAME/… (study smollm2: the tokenizer.json of the imported SmolLM2 folder, NAME
+# smollm2). Re-running skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BOTH=0 VOCAB=4096 OUT=data/study
+BOTH=0 VOCAB=4096 OUT=data/study WITH="" WITH_NAME=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --both) BOTH=1; shift ;;
+        --with) WITH=$2; WITH_NAME=$3; shift 3 ;;
         --vocab) VOCAB=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) OUT=$1; shift ;;
@@ -37,6 +41,12 @@ prepare_all() {
     done
 }
 
+if [[ -n $WITH ]]; then
+    [[ -f $WITH ]] || { echo "--with $WITH: no such tokenizer file" >&2; exit 1; }
+    prepare_all "$WITH" "$OUT/$WITH_NAME"
+    echo "prepared under $OUT/$WITH_NAME"
+    exit 0
+fi
 if [[ ! -f $OUT/tokenizer-en.json ]]; then
     "$REWARM" tokenizer train "$CORPORA/nlp-en/train.jsonl" --vocab-size "$VOCAB" --out "$OUT/tokenizer-en.json"
 fi

@@ -122,7 +122,8 @@ pub fn probe(cmd: ProbeCommand) -> Result<()> {
 
 #[derive(Args)]
 pub struct StudyArgs {
-    /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb | stability
+    /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb | stability |
+    /// averaging | smollm2
     name: String,
     /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
     #[arg(long = "data", required = true)]
@@ -148,11 +149,15 @@ pub struct StudyArgs {
     parallel: usize,
     #[arg(long)]
     device: Option<String>,
+    /// The model study smollm2 continues (the imported SmolLM2-135M folder); the other studies pretrain
+    /// their own D0 and refuse it.
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 pub fn study(args: StudyArgs) -> Result<()> {
     let size: Size = args.size.parse().map_err(|e: String| anyhow!(e))?;
-    let scale = rewarm_jobs::study::scaled(size, args.token_scale)?;
+    let scale = rewarm_jobs::study::study_scale(&args.name, size, args.token_scale)?;
     let data = rewarm_jobs::study::named_folders(&args.data)?;
     let request = StudyRequest {
         name: &args.name,
@@ -162,6 +167,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         seed: args.seed,
         seeds: args.seeds,
         parallel: args.parallel,
+        init: args.init.as_deref(),
     };
     let outcome = run_study(&request, &LocalTrainer::on(args.device))?;
     print!("{}", outcome.report.to_terminal());

@@ -280,6 +280,46 @@ fn the_weights_moving_average_is_kept_written_and_resumed() {
     );
 }
 
+/// `[ema] evaluate = true`: every evaluation also scores the average (records with `"weights": "ema"`),
+/// which starts as the starting weights and then trails them; swapping it in and out changes nothing
+/// else, bit for bit; the report shows it as a run of its own, `<run>+ema`.
+#[test]
+fn an_evaluated_average_changes_nothing_else_and_is_reported_as_its_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d);
+    let plan = std::fs::read_to_string(d.join("plan.toml")).unwrap();
+    for (file, ema) in [("kept", ""), ("scored", "evaluate = true\n")] {
+        let text = plan.replace(
+            "[[stages]]",
+            &format!("[ema]\ndecay = 0.9\n{ema}[[stages]]"),
+        );
+        std::fs::write(d.join(format!("{file}.toml")), text).unwrap();
+        ok(d, &format!("train {file}.toml --run {file} --device cpu"));
+    }
+    assert_eq!(steps(&d.join("kept")), steps(&d.join("scored")));
+    assert!(final_model(&d.join("kept")) == final_model(&d.join("scored")));
+    let evals = |run: &str, weights: Option<&str>| -> Vec<(u64, f64)> {
+        metrics(&d.join(run))
+            .into_iter()
+            .filter(|r| r["kind"] == "eval" && r["set"] == "a" && r["weights"].as_str() == weights)
+            .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+            .collect()
+    };
+    let (own, average) = (evals("scored", None), evals("scored", Some("ema")));
+    assert_eq!(own, evals("kept", None));
+    assert!(evals("kept", Some("ema")).is_empty());
+    assert_eq!(own.len(), average.len());
+    assert_eq!(
+        own[0], average[0],
+        "the average starts as the starting weights"
+    );
+    assert!(own.last().unwrap().1 != average.last().unwrap().1);
+    let said = ok(d, "report scored --out report");
+    let md = std::fs::read_to_string(d.join("report/report.md")).unwrap();
+    assert!(md.contains("scored+ema"), "{said}\n{md}");
+}
+
 /// `rewarm probe batch`: from the trunk's step-10 checkpoint, branches at 1×, 2× and 4× the batch with
 /// the LR × √k each train 2,048 tokens with the trunk's state; the 1× branch is the trunk's own next
 /// steps, bit for bit; the table and the suggested doublings are printed; a second call trains nothing.

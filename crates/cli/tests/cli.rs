@@ -440,7 +440,8 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
             .all(|l| l.matches('+').count() + l.matches('-').count() >= 2),
         "{rows:?}"
     );
-    // Everything is finished: a second call trains nothing.
+    // Everything is finished: a second call trains nothing, not even D0 after its checkpoints went.
+    std::fs::remove_dir_all(dir.join("st/pretrain-seed1/ckpt")).unwrap();
     let second = ok(dir, args);
     assert!(!second.contains("pretraining on"), "{second}");
     assert_eq!(second.matches("all 5 runs done").count(), 2, "{second}");
@@ -450,6 +451,26 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
         "study union --data a=pa --data b=pb --out st2 --token-scale 0",
     );
     assert_has(&err, &["--token-scale 0", "positive"]);
+}
+
+#[test]
+fn study_init_goes_with_the_smollm2_study_only() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    tiny_project(dir);
+    let needs = fails(dir, "study smollm2 --data a=pa --data b=pb --out s1");
+    assert_has(&needs, &["pass --init", "fetch-smollm2.sh"]);
+    let missing = fails(
+        dir,
+        "study smollm2 --data a=pa --data b=pb --out s2 --init nowhere",
+    );
+    assert_has(&missing, &["--init nowhere", "no such folder"]);
+    let refused = fails(
+        dir,
+        "study union --data a=pa --data b=pb --out s3 --init pa",
+    );
+    assert_has(&refused, &["--init is for study smollm2", "drop --init"]);
+    assert!(!dir.join("s1/runs").exists() && !dir.join("s3/runs").exists());
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ pub fn run_quickstart(
             seed: 1,
             seeds: 1,
             parallel: 1,
+            init: None,
         },
         trainer,
     )?;

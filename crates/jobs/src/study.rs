@@ -23,6 +23,9 @@ pub struct StudyRequest<'a> {
     pub seed: u64,
     pub seeds: usize,
     pub parallel: usize,
+    /// The model a study continues instead of pretraining D0 itself (a Hugging Face folder or a rewarm
+    /// checkpoint): required by `smollm2`, refused by the others.
+    pub init: Option<&'a Path>,
 }
 
 /// What a study produced: the folder of its runs (a sweep folder), the D0 run of each seed, and the
@@ -39,6 +42,7 @@ pub struct StudyOutcome {
 /// another — pretraining, then that seed's runs — so that an interrupted study has whole seeds.
 pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<StudyOutcome> {
     let sources = study_sources(request.data)?;
+    check_init(request)?;
     std::fs::create_dir_all(request.out)
         .with_context(|| format!("creating {}", request.out.display()))?;
     let out = request.out.canonicalize()?;
@@ -56,7 +60,14 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
     let mut clock =
         StepsClock::new(runs_left + seeds.iter().filter_map(pretraining_left).sum::<u64>());
     for seed in &seeds {
-        if let Some((pre, steps)) = &seed.pretrain {
+        let mine: Vec<PlannedRun> = planned
+            .iter()
+            .filter(|p| seed.runs.iter().any(|r| r.id == p.id))
+            .cloned()
+            .collect();
+        // A seed whose runs are all done needs no D0 model, even one whose checkpoints were pruned.
+        let needed = mine.iter().any(|p| p.status != Status::Done);
+        if let Some((pre, steps)) = seed.pretrain.as_ref().filter(|_| needed) {
             if !pre.finished(*steps) {
                 let left = pretraining_left(seed).unwrap_or(0);
                 let d0 = &sources[0].name;
@@ -69,15 +80,7 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
                 clock.trained(left);
             }
         }
-        let mine = planned
-            .iter()
-            .filter(|p| seed.runs.iter().any(|r| r.id == p.id));
-        finish_sweep(train_pending(
-            mine.cloned().collect(),
-            request.parallel,
-            trainer,
-            &mut clock,
-        )?)?;
+        finish_sweep(train_pending(mine, request.parallel, trainer, &mut clock)?)?;
     }
     let report = write_report(
         std::slice::from_ref(&runs_dir),
@@ -102,14 +105,41 @@ struct SeedPlan {
     runs: Vec<SweepRun>,
 }
 
+/// `--init` goes with the studies that continue a given model, and they need it.
+fn check_init(request: &StudyRequest) -> Result<()> {
+    match (request.name, request.init) {
+        ("smollm2", None) => bail!(
+            "study smollm2 continues a pretrained model: pass --init <its folder>\nHINT: scripts/fetch-smollm2.sh, then `rewarm import gguf <the .gguf> --out models/smollm2-135m-instruct` (studies/smollm2/README.md)"
+        ),
+        ("smollm2", Some(init)) if !init.exists() => bail!(
+            "--init {}: no such folder\nHINT: import the model first (studies/smollm2/README.md)",
+            init.display()
+        ),
+        ("smollm2", Some(_)) | (_, None) => Ok(()),
+        (other, Some(_)) => bail!(
+            "--init is for study smollm2, which continues a public model; study {other} pretrains its own D0\nHINT: drop --init"
+        ),
+    }
+}
+
 /// Writes the seed's pretraining plan (`<out>/pretrain-seed<s>/plan.toml`) and builds its runs, which
-/// start from that plan's final checkpoint.
+/// start from that plan's final checkpoint, or from `request.init` (then nothing is pretrained).
 fn seed_plan(
     request: &StudyRequest,
     sources: &[StudySource],
     out: &Path,
     seed: u64,
 ) -> Result<SeedPlan> {
+    if let Some(init) = request.init {
+        let init = init.canonicalize()?;
+        let s = study::build(request.name, sources, &request.scale, seed, &init)
+            .map_err(|e| anyhow!(e))?;
+        return Ok(SeedPlan {
+            seed,
+            pretrain: None,
+            runs: seeded(s.runs, seed),
+        });
+    }
     let pre = RunDir::new(out.join(format!("pretrain-seed{seed}")));
     let plan_text = toml::to_string(&study::pretrain_plan(sources, &request.scale, seed))?;
     std::fs::create_dir_all(pre.root())?;
@@ -122,15 +152,17 @@ fn seed_plan(
     Ok(SeedPlan {
         seed,
         pretrain: s.pretrain.is_some().then_some((pre, steps)),
-        runs: s
-            .runs
-            .into_iter()
-            .map(|r| SweepRun {
-                seed: Some(seed),
-                ..r
-            })
-            .collect(),
+        runs: seeded(s.runs, seed),
     })
+}
+
+fn seeded(runs: Vec<SweepRun>, seed: u64) -> Vec<SweepRun> {
+    runs.into_iter()
+        .map(|r| SweepRun {
+            seed: Some(seed),
+            ..r
+        })
+        .collect()
 }
 
 /// The study's sources with their absolute folders and vocabulary sizes.
@@ -167,6 +199,15 @@ pub fn scaled(size: Size, token_scale: f64) -> Result<Scale> {
         bail!("--token-scale {token_scale}: expected a positive number (1 = the size's budgets)");
     }
     Ok(size.scale().with_token_scale(token_scale))
+}
+
+/// The scale of study `name`: `smollm2` has its own (its model is SmolLM2's); the others train at `size`.
+pub fn study_scale(name: &str, size: Size, token_scale: f64) -> Result<Scale> {
+    let scale = scaled(size, token_scale)?;
+    Ok(match name {
+        "smollm2" => Scale::smollm2().with_token_scale(token_scale),
+        _ => scale,
+    })
 }
 
 /// Report options stamped with the time now (`SOURCE_DATE_EPOCH` when set, so reports can be

@@ -83,6 +83,10 @@ fn default_dormant_threshold() -> f64 {
 pub struct EmaConfig {
     /// In (0, 1): the average spans about 1 / (1 − decay) steps.
     pub decay: f64,
+    /// Also evaluate the average at every evaluation (eval records with `"weights": "ema"`; reports show
+    /// it as a run of its own, `<label>+ema`). Doubles the cost of evaluating.
+    #[serde(default)]
+    pub evaluate: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

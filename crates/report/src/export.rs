@@ -82,7 +82,7 @@ pub struct MetricsTables {
     /// spikes_skipped, then `tokens:SOURCE` for every source (and `SOURCE/replay`) the run logged.
     pub train: Table,
     /// step, stage, tokens, set, loss, perplexity, bits_per_byte, eval_tokens (empty where the record
-    /// has none).
+    /// has none), weights (`model`, or `ema` for `[ema]`'s average).
     pub eval: Table,
     /// step, failed_step, lr_scale.
     pub rollbacks: Table,
@@ -370,6 +370,9 @@ fn eval_table(rows: &[&EvalRecord]) -> Table {
             floats("perplexity", rows, |e| Some(e.perplexity)),
             floats("bits_per_byte", rows, |e| e.bits_per_byte),
             ints("eval_tokens", rows, |e| e.eval_tokens.map(|n| n as i64)),
+            texts("weights", rows, |e| {
+                e.weights.clone().unwrap_or_else(|| "model".into())
+            }),
         ],
     }
 }
@@ -410,6 +413,7 @@ mod tests {
                 perplexity: 90.0,
                 bits_per_byte: None,
                 eval_tokens: Some(128),
+                weights: None,
             }),
             train(5, &[("de", 96)]),
             train(10, &[("de", 192), ("en/replay", 64)]),
@@ -429,7 +433,7 @@ mod tests {
         );
         assert_eq!(
             tables.eval.to_csv(),
-            "step,stage,tokens,set,loss,perplexity,bits_per_byte,eval_tokens\n0,\"cpt, de\",0,en,4.5,90,,128\n"
+            "step,stage,tokens,set,loss,perplexity,bits_per_byte,eval_tokens,weights\n0,\"cpt, de\",0,en,4.5,90,,128,model\n"
         );
         assert_eq!(
             tables.rollbacks.to_csv(),
@@ -449,7 +453,7 @@ mod tests {
         assert_eq!(
             rows("eval.parquet"),
             ["{step: 0, stage: \"cpt, de\", tokens: 0, set: \"en\", loss: 4.5, perplexity: 90.0, \
-              bits_per_byte: null, eval_tokens: 128}"]
+              bits_per_byte: null, eval_tokens: 128, weights: \"model\"}"]
         );
         assert_eq!(
             rows("train.parquet")[1],

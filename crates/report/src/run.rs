@@ -355,7 +355,11 @@ fn read_metrics(path: &Path) -> Result<Records, ReportError> {
                     tokens: e.tokens,
                     loss: e.loss,
                 };
-                evals.entry(e.set).or_default().insert(e.step, point);
+                let set = match &e.weights {
+                    Some(w) => format!("{}@{w}", e.set),
+                    None => e.set,
+                };
+                evals.entry(set).or_default().insert(e.step, point);
             }
             Record::Rollback(_) => rollbacks += 1,
             Record::Representation(r) => {
@@ -461,7 +465,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<String>), Repor
     let mut notes = Vec::new();
     for input in inputs {
         if RunDir::is_run(input) {
-            runs.push(RunData::load(input)?);
+            runs.extend(split_averages(RunData::load(input)?));
         } else {
             runs.extend(sweep_runs(input, &mut notes)?);
         }
@@ -508,7 +512,7 @@ fn sweep_runs(input: &Path, notes: &mut Vec<String>) -> Result<Vec<RunData>, Rep
         }
         let mut run = RunData::load(&dir)?;
         name_in_sweep(&mut run, &group, &index);
-        runs.push(run);
+        runs.extend(split_averages(run));
     }
     Ok(runs)
 }
@@ -533,6 +537,50 @@ fn name_in_sweep(run: &mut RunData, group: &str, index: &SweepIndex) {
         _ => format!("{group}/{}", run.method),
     };
     run.group = Some(group.to_owned());
+}
+
+/// `run`, and a run of its own for each other set of weights it evaluated (`[ema] evaluate`: eval records
+/// with `"weights": "ema"`, read as sets `<set>@ema`): `<method>+ema`, the same run's schedule and
+/// tokens with the average's losses, so every table and figure compares the average with the weights.
+pub fn split_averages(mut run: RunData) -> Vec<RunData> {
+    let mut others: BTreeMap<String, BTreeMap<String, Vec<EvalPoint>>> = BTreeMap::new();
+    for key in run
+        .evals
+        .keys()
+        .filter(|k| k.contains('@'))
+        .cloned()
+        .collect::<Vec<_>>()
+    {
+        let (set, weights) = key.split_once('@').unwrap_or_default();
+        let series = run.evals.remove(&key).unwrap_or_default();
+        others
+            .entry(weights.to_owned())
+            .or_default()
+            .insert(set.to_owned(), series);
+    }
+    let twins: Vec<RunData> = others
+        .into_iter()
+        .map(|(weights, evals)| {
+            let method = format!("{}+{weights}", run.method);
+            let name = match run.name.rfind(&run.method) {
+                Some(i) => format!(
+                    "{}{method}{}",
+                    &run.name[..i],
+                    &run.name[i + run.method.len()..]
+                ),
+                None => format!("{}+{weights}", run.name),
+            };
+            RunData {
+                name,
+                method,
+                evals,
+                representation: Vec::new(),
+                tasks: BTreeMap::new(),
+                ..run.clone()
+            }
+        })
+        .collect();
+    std::iter::once(run).chain(twins).collect()
 }
 
 /// An error naming both folders when two of `runs` (sorted by name) share a name.
@@ -594,5 +642,39 @@ mod tests {
         assert_eq!(run.stage_at(31), 1);
         assert_eq!(run.stage_end(0), 30);
         assert_eq!(run.stage_end(1), 60);
+    }
+
+    #[test]
+    fn an_evaluated_average_becomes_a_run_of_its_own_named_after_the_method() {
+        let mut run = crate::outcomes::tests::one_stage_run(None);
+        run.name = "sweep/constant/seed=2".into();
+        run.method = "constant".into();
+        let ema = run.evals["de"]
+            .iter()
+            .map(|p| EvalPoint {
+                loss: p.loss - 0.25,
+                ..*p
+            })
+            .collect();
+        run.evals.insert("de@ema".into(), ema);
+        let split = split_averages(run);
+        let names: Vec<(&str, &str)> = split
+            .iter()
+            .map(|r| (r.name.as_str(), r.method.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("sweep/constant/seed=2", "constant"),
+                ("sweep/constant+ema/seed=2", "constant+ema")
+            ]
+        );
+        let sets = |r: &RunData| r.evals.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(sets(&split[0]), ["de", "en"]);
+        assert_eq!(sets(&split[1]), ["de"]);
+        assert_eq!(split[1].evals["de"][2].loss, 5.25);
+        assert_eq!(split[1].stages, split[0].stages, "the same run's schedule");
+        let plain = split_averages(crate::outcomes::tests::one_stage_run(None));
+        assert_eq!(plain.len(), 1);
     }
 }

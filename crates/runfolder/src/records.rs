@@ -101,6 +101,9 @@ pub struct EvalRecord {
     /// Target tokens evaluated (absent in the oldest files).
     #[serde(default)]
     pub eval_tokens: Option<u64>,
+    /// Which weights were evaluated: absent for the model's own, `"ema"` for `[ema]`'s average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
 }
 
 /// The non-finite guard restored the checkpoint of `step` after `failed_step`.

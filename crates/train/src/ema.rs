@@ -10,16 +10,29 @@ use tch::{nn, Tensor};
 
 pub struct Ema {
     decay: f64,
+    /// `[ema] evaluate`: every evaluation also evaluates the average.
+    pub evaluated: bool,
     average: WeightCopy,
 }
 
 impl Ema {
     /// An average of `vs`'s parameters that starts at their values now.
-    pub fn new(decay: f64, vs: &nn::VarStore) -> Self {
+    pub fn new(decay: f64, evaluated: bool, vs: &nn::VarStore) -> Self {
         Ema {
             decay,
+            evaluated,
             average: WeightCopy::new(vs),
         }
+    }
+
+    /// Exchanges the weights and the average, bit for bit: called twice around an evaluation of the
+    /// average, it leaves both as they were.
+    pub fn swap_with_weights(&mut self) {
+        self.average.for_each(|p, a| {
+            let weights = p.copy();
+            p.copy_(a);
+            a.copy_(&weights);
+        });
     }
 
     /// One step of the average, after the optimizer's.

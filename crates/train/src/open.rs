@@ -192,7 +192,11 @@ pub(crate) fn weight_copies(
     vs: &nn::VarStore,
     ckpt: Option<&CheckpointDir>,
 ) -> TrainResult<(Option<Ema>, Option<Reptile>)> {
-    let mut ema = plan.config.ema.as_ref().map(|c| Ema::new(c.decay, vs));
+    let mut ema = plan
+        .config
+        .ema
+        .as_ref()
+        .map(|c| Ema::new(c.decay, c.evaluate, vs));
     let Some(ckpt) = ckpt else {
         return Ok((ema, None));
     };

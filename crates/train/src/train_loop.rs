@@ -462,18 +462,41 @@ impl<'a> Trainer<'a> {
         out
     }
 
-    /// Evaluates every labelled validation set on its fixed token set.
+    /// Evaluates every labelled validation set on its fixed token set (and `[ema]`'s average with
+    /// `evaluate = true`), then the representation and the tasks.
     pub fn evaluate(&mut self) -> TrainResult<()> {
         let step = self.state.step;
         let info = self
             .plan
             .step(step.saturating_sub(1).min(self.plan.total_steps - 1));
-        let stage = &self.plan.stages[info.stage].name;
+        let stage = self.plan.stages[info.stage].name.clone();
         let tokens = if step == 0 {
             0
         } else {
             info.tokens_before + info.batch_sequences * self.plan.seq_len as u64
         };
+        self.evaluate_sets(step, &stage, tokens, None)?;
+        if let Some(ema) = self.ema.as_mut().filter(|e| e.evaluated) {
+            ema.swap_with_weights();
+            let done = self.evaluate_sets(step, &stage, tokens, Some("ema"));
+            if let Some(ema) = self.ema.as_mut() {
+                ema.swap_with_weights();
+            }
+            done?;
+        }
+        self.measure_representation(step, stage.clone(), tokens)?;
+        self.score_tasks(step, stage, tokens)
+    }
+
+    /// Evaluates every validation set with the weights the model holds now (`weights` names them in the
+    /// records when they are not the model's own).
+    fn evaluate_sets(
+        &mut self,
+        step: u64,
+        stage: &str,
+        tokens: u64,
+        weights: Option<&str>,
+    ) -> TrainResult<()> {
         for set in &self.data.eval_sets {
             let batch = self.plan.config.eval.batch_sequences as usize;
             let exec = Execution {
@@ -489,19 +512,23 @@ impl<'a> Trainer<'a> {
             let bits_per_byte = Some(set.bits_per_byte(loss)).filter(|b| b.is_finite());
             metrics.write(Record::Eval(EvalRecord {
                 step,
-                stage: stage.clone(),
+                stage: stage.to_owned(),
                 tokens,
                 set: set.name.clone(),
                 loss,
                 perplexity: loss.exp(),
                 bits_per_byte,
                 eval_tokens: Some(set.target_tokens()),
+                weights: weights.map(str::to_owned),
             }))?;
-            self.observer.eval(step, &set.name, loss);
+            let shown = match weights {
+                Some(w) => format!("{}@{w}", set.name),
+                None => set.name.clone(),
+            };
+            self.observer.eval(step, &shown, loss);
             fault::point("eval:mid").map_err(|e| TrainError::io(self.run.root(), e))?;
         }
-        self.measure_representation(step, stage.clone(), tokens)?;
-        self.score_tasks(step, stage.clone(), tokens)
+        Ok(())
     }
 
     /// `[eval] tasks`: scores every task and logs it.

@@ -11,7 +11,7 @@ use toml::Value;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 11] = [
+pub const STUDIES: [&str; 13] = [
     "warmup",
     "max-lr",
     "replay",
@@ -22,6 +22,8 @@ pub const STUDIES: [&str; 11] = [
     "batch",
     "shrink-perturb",
     "stability",
+    "averaging",
+    "smollm2",
     "quickstart",
 ];
 
@@ -163,6 +165,8 @@ pub fn build(
         "batch" => r.batch_runs(),
         "shrink-perturb" => r.shrink_perturb_runs()?,
         "stability" => r.stability_runs(),
+        "averaging" => r.averaging_runs(),
+        "smollm2" => r.smollm2_runs(),
         other => {
             return Err(format!(
                 "unknown study `{other}` (studies: {})",
@@ -171,7 +175,8 @@ pub fn build(
         }
     };
     let pretrain = match name {
-        "infinite" | "wsd" | "batch" => None,
+        // smollm2 continues a public model (`--init`), not a D0 run of its own.
+        "infinite" | "wsd" | "batch" | "smollm2" => None,
         _ => Some(pretrain_plan(sources, s, seed)),
     };
     Ok(Study { pretrain, runs })
@@ -558,6 +563,52 @@ impl Recipe<'_> {
                 // The representation monitor at every evaluation: do its measures move with forgetting?
                 plan.insert("monitor".into(), Value::Table(toml::Table::new()));
                 run(&format!("passes={epochs},replay={rho}"), &params, plan)
+            })
+            .collect()
+    }
+
+    /// Issue 14 item 4 (Hägele et al. 2024 §4; Sanyal et al. 2023, LAWA): on D1 from D0's checkpoint,
+    /// the re-warmed LR held to the end (a WSD trunk without decay), the same with a 20% (1−sqrt)
+    /// cooldown (the anneal branch of that trunk), and the cosine re-decay. The first two also evaluate
+    /// an exponential moving average of their weights spanning the cooldown's length (`<label>+ema` in
+    /// the report): averaging in place of the decay, and both together. All replay 25% of D0 (what D0
+    /// read), the union study's recipe.
+    fn averaging_runs(&self) -> Vec<SweepRun> {
+        let (max, warmup) = (self.s.max_lr, self.s.warmup);
+        let steps = self.s.stage_tokens / self.s.batch_tokens;
+        let decay = 1.0 - 1.0 / (0.2 * steps as f64).max(2.0);
+        let wsd = |frac: f64| {
+            format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = {warmup}, decay_fraction = {frac}, shape = \"one_minus_sqrt\" }}")
+        };
+        let averaged = |label: &str, schedule: String| {
+            let mut plan = self.cpt(&schedule, &self.replay(0.25));
+            let ema = parse(&format!("decay = {decay}\nevaluate = true\n"));
+            plan.insert("ema".into(), Value::Table(ema));
+            run(label, &[("schedule", Value::String(label.into()))], plan)
+        };
+        let cosine_run = self.cpt(&cosine(max, warmup), &self.replay(0.25));
+        vec![
+            averaged("constant", wsd(0.0)),
+            averaged("wsd-0.2", wsd(0.2)),
+            run(
+                "cosine",
+                &[("schedule", Value::String("cosine".into()))],
+                cosine_run,
+            ),
+        ]
+    }
+
+    /// Issue 12 item 9: a public model (SmolLM2-135M, `pretrained` is its folder) continued on D1 with
+    /// re-warm + re-decay and 0, 5, 25% D0 replay. What the model was trained on is not known, so replay
+    /// draws from D0's whole training split (C3's control, here the only choice).
+    fn smollm2_runs(&self) -> Vec<SweepRun> {
+        let sch = cosine(self.s.max_lr, self.s.warmup);
+        [0.0, 0.05, 0.25]
+            .iter()
+            .map(|&rho| {
+                let params = [("replay_fraction", Value::Float(rho))];
+                let plan = self.cpt(&sch, &self.replay_from(rho, "whole"));
+                run(&format!("replay={rho}"), &params, plan)
             })
             .collect()
     }

@@ -121,6 +121,30 @@ impl Size {
 }
 
 impl Scale {
+    /// Study `smollm2`: SmolLM2-135M (its preset; the weights come from `--init`) continued on 1.05M
+    /// tokens per run, 256 steps of 16 × 256 tokens, re-warmed to 3e-4 (not tuned: about SmolLM2's own
+    /// final LRs' order, a tenth of the CPU study model's 1e-3 for a model 23× its size), bf16 autocast.
+    /// Evaluation on the whole splits is most of a run's cost on a CPU (forward passes over about 300k
+    /// tokens), so it is sparse: at the start, halfway, and the last three 10, 5 and 0 steps before the end.
+    pub fn smollm2() -> Scale {
+        Scale {
+            model: "preset = \"smollm2-135m\"\n",
+            seq_len: 256,
+            batch_tokens: 4096,
+            pretrain_tokens: 4096,
+            stage_tokens: 1_048_576,
+            max_lr: 3e-4,
+            warmup: "{ fraction = 0.01, min_steps = 10 }",
+            eval_every: 128,
+            eval_tokens: None,
+            eval_batch: 16,
+            dense: (0, 0),
+            last: (10, 5),
+            precision: "bf16",
+            max_epochs: None,
+        }
+    }
+
     /// The quickstart's scale: the vendored sample (about 230k English and 455k German tokens with the
     /// English tokenizer) in about 15 minutes on 2 cores, all five runs together. Pretraining reads the
     /// English sample 8.9 times (2.05M tokens, 500 steps): that is what it takes this model to end below

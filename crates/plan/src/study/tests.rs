@@ -145,6 +145,79 @@ fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
 }
 
 #[test]
+fn averaging_study_holds_the_lr_cools_down_or_re_decays_and_scores_the_average() {
+    let st = build(
+        "averaging",
+        &sources(),
+        &Size::Small.scale(),
+        1,
+        Path::new("/ck"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["constant", "wsd-0.2", "cosine"]);
+    let plans = parsed(&st);
+    let kinds: Vec<&str> = plans
+        .iter()
+        .map(|p| p.stages[0].schedule.kind_name())
+        .collect();
+    assert_eq!(kinds, ["wsd", "wsd", "cosine"]);
+    // 375 steps: the constant run holds η_max to its last step; the cooldown ends at 0, cosine at η_max/10.
+    let last = |i: usize| plans[i].stages[0].schedule.lr(374, 375);
+    assert!((last(0) - 1e-3).abs() < 1e-12, "{}", last(0));
+    assert!(last(1) < 1e-4 && last(2) > 1e-4 - 1e-9);
+    // The average spans the cooldown's 75, and is evaluated; cosine keeps none.
+    let ema: Vec<Option<(f64, bool)>> = plans
+        .iter()
+        .map(|p| p.ema.as_ref().map(|e| (e.decay, e.evaluate)))
+        .collect();
+    assert_eq!(
+        ema,
+        [
+            Some((1.0 - 1.0 / 75.0, true)),
+            Some((1.0 - 1.0 / 75.0, true)),
+            None
+        ]
+    );
+    assert!(plans.iter().all(|p| {
+        let r = p.stages[0].replay.as_ref().unwrap();
+        r.fraction == 0.25 && r.pool == rewarm_data::ReplayPool::Seen
+    }));
+    assert!(st.pretrain.is_some(), "the runs continue a D0 model");
+}
+
+#[test]
+fn smollm2_study_continues_the_given_model_with_whole_split_replay() {
+    let st = build(
+        "smollm2",
+        &sources(),
+        &Scale::smollm2(),
+        1,
+        Path::new("/models/smollm2"),
+    )
+    .unwrap();
+    let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["replay=0", "replay=0.05", "replay=0.25"]);
+    assert!(st.pretrain.is_none(), "the public model is D0's model");
+    for p in parsed(&st) {
+        assert_eq!(
+            p.init_from.as_deref(),
+            Some("/models/smollm2"),
+            "every run starts from --init"
+        );
+        assert_eq!(p.stages.len(), 1);
+        assert_eq!(p.stages[0].tokens, 1_048_576);
+        if let Some(r) = &p.stages[0].replay {
+            assert_eq!(
+                r.pool,
+                rewarm_data::ReplayPool::Whole,
+                "its data is unknown"
+            );
+        }
+    }
+}
+
+#[test]
 fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
     let m = build("mer", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck")).unwrap();
     let labels: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
