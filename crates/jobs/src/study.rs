@@ -195,19 +195,22 @@ pub fn named_folders(args: &[String]) -> Result<Vec<(String, PathBuf)>> {
 
 /// A size's scale with its token budgets multiplied by `token_scale` (> 0).
 pub fn scaled(size: Size, token_scale: f64) -> Result<Scale> {
-    if !(token_scale > 0.0 && token_scale.is_finite()) {
-        bail!("--token-scale {token_scale}: expected a positive number (1 = the size's budgets)");
-    }
-    Ok(size.scale().with_token_scale(token_scale))
+    with_token_scale(size.scale(), token_scale)
 }
 
 /// The scale of study `name`: `smollm2` has its own (its model is SmolLM2's); the others train at `size`.
 pub fn study_scale(name: &str, size: Size, token_scale: f64) -> Result<Scale> {
-    let scale = scaled(size, token_scale)?;
-    Ok(match name {
-        "smollm2" => Scale::smollm2().with_token_scale(token_scale),
-        _ => scale,
-    })
+    match name {
+        "smollm2" => with_token_scale(Scale::smollm2(), token_scale),
+        _ => scaled(size, token_scale),
+    }
+}
+
+fn with_token_scale(scale: Scale, token_scale: f64) -> Result<Scale> {
+    if !(token_scale > 0.0 && token_scale.is_finite()) {
+        bail!("--token-scale {token_scale}: expected a positive number (1 = the size's budgets)");
+    }
+    Ok(scale.with_token_scale(token_scale))
 }
 
 /// Report options stamped with the time now (`SOURCE_DATE_EPOCH` when set, so reports can be

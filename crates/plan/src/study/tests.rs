@@ -10,9 +10,16 @@ fn parsed(study: &Study) -> Vec<PlanConfig> {
         .runs
         .iter()
         .map(|r| {
-            PlanConfig::from_toml(&toml::to_string(&r.plan).unwrap(), Path::new("s.toml")).unwrap()
+            let text = toml::to_string(&r.plan).expect("a study plan is TOML");
+            PlanConfig::from_toml(&text, Path::new("s.toml")).expect("a study plan parses")
         })
         .collect()
+}
+
+/// Study `name` built from `sources()` at `scale`, its runs continuing `pretrained`.
+fn built(name: &str, scale: &Scale, pretrained: &str) -> Study {
+    build(name, &sources(), scale, 1, Path::new(pretrained))
+        .unwrap_or_else(|e| panic!("study {name} does not build: {e}"))
 }
 
 fn sources() -> Vec<StudySource> {
@@ -30,14 +37,7 @@ fn sources() -> Vec<StudySource> {
 fn every_study_builds_plans_that_parse() {
     for name in STUDIES {
         for size in [Size::Tiny, Size::Small, Size::Base] {
-            let study = build(
-                name,
-                &sources(),
-                &size.scale(),
-                1,
-                Path::new("/runs/pretrain/ckpt/step_00000010"),
-            )
-            .unwrap();
+            let study = built(name, &size.scale(), "/runs/pretrain/ckpt/step_00000010");
             assert!(study.runs.len() >= 3, "{name}");
             for r in study.runs.iter().chain(
                 study
@@ -46,7 +46,7 @@ fn every_study_builds_plans_that_parse() {
                     .map(|p| run("p", &[], p.clone()))
                     .iter(),
             ) {
-                let text = toml::to_string(&r.plan).unwrap();
+                let text = toml::to_string(&r.plan).expect("a study plan is TOML");
                 PlanConfig::from_toml(&text, Path::new("study.toml"))
                     .unwrap_or_else(|e| panic!("{name} {}: {e}", r.label));
             }
@@ -56,14 +56,7 @@ fn every_study_builds_plans_that_parse() {
 
 #[test]
 fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
-    let b = build(
-        "batch",
-        &sources(),
-        &Size::Small.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let b = built("batch", &Size::Small.scale(), "/ck");
     assert!(
         b.pretrain.is_none(),
         "batch-size warmup is a pretraining study"
@@ -76,14 +69,7 @@ fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
     assert_eq!(plans[1].train.batch_doubling_tokens, [1_695_744, 5_081_088]);
     assert!(plans[0].train.batch_doubling_tokens.is_empty());
     assert_eq!(plans[2].stages[0].schedule.peak_lr(), 2e-3);
-    let j = build(
-        "shrink-perturb",
-        &sources(),
-        &Size::Tiny.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let j = built("shrink-perturb", &Size::Tiny.scale(), "/ck");
     let labels: Vec<&str> = j.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -97,20 +83,13 @@ fn batch_and_shrink_perturb_studies_hold_tokens_and_vary_one_thing() {
     );
     let sp = &j.runs[1].plan["stages"][0]["shrink_perturb"];
     assert_eq!(sp["lambda"].as_float(), Some(0.8));
-    assert!((sp["sigma"].as_float().unwrap() - 0.2).abs() < 1e-12);
+    assert!((sp["sigma"].as_float().expect("sigma is set") - 0.2).abs() < 1e-12);
     assert_eq!(sp["noise"].as_str(), Some("init"));
 }
 
 #[test]
 fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
-    let st = build(
-        "stability",
-        &sources(),
-        &Size::Small.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let st = built("stability", &Size::Small.scale(), "/ck");
     let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -146,14 +125,7 @@ fn stability_study_crosses_passes_over_a_subset_with_replay_at_equal_tokens() {
 
 #[test]
 fn averaging_study_holds_the_lr_cools_down_or_re_decays_and_scores_the_average() {
-    let st = build(
-        "averaging",
-        &sources(),
-        &Size::Small.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let st = built("averaging", &Size::Small.scale(), "/ck");
     let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["constant", "wsd-0.2", "cosine"]);
     let plans = parsed(&st);
@@ -180,7 +152,7 @@ fn averaging_study_holds_the_lr_cools_down_or_re_decays_and_scores_the_average()
         ]
     );
     assert!(plans.iter().all(|p| {
-        let r = p.stages[0].replay.as_ref().unwrap();
+        let r = p.stages[0].replay.as_ref().expect("every run replays");
         r.fraction == 0.25 && r.pool == rewarm_data::ReplayPool::Seen
     }));
     assert!(st.pretrain.is_some(), "the runs continue a D0 model");
@@ -188,14 +160,7 @@ fn averaging_study_holds_the_lr_cools_down_or_re_decays_and_scores_the_average()
 
 #[test]
 fn smollm2_study_continues_the_given_model_with_whole_split_replay() {
-    let st = build(
-        "smollm2",
-        &sources(),
-        &Scale::smollm2(),
-        1,
-        Path::new("/models/smollm2"),
-    )
-    .unwrap();
+    let st = built("smollm2", &Scale::smollm2(), "/models/smollm2");
     let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["replay=0", "replay=0.05", "replay=0.25"]);
     assert!(st.pretrain.is_none(), "the public model is D0's model");
@@ -219,7 +184,7 @@ fn smollm2_study_continues_the_given_model_with_whole_split_replay() {
 
 #[test]
 fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
-    let m = build("mer", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck")).unwrap();
+    let m = built("mer", &Size::Tiny.scale(), "/ck");
     let labels: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -235,14 +200,23 @@ fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
     );
     let r = &m.runs[3].plan;
     assert_eq!(r["init_from"].as_str(), Some("/ck"));
-    let stages = r["stages"].as_array().unwrap();
-    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let stages = r["stages"].as_array().expect("a plan has stages");
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["name"].as_str().expect("a stage has a name"))
+        .collect();
     assert_eq!(names, ["cpt-de", "cpt-sotu"]);
     // D2 replays D0 and D1 on top of its new data; the moments carry over from D1.
     let replay = &stages[1]["replay"];
     assert_eq!(replay["mode"].as_str(), Some("additive"));
     assert_eq!(replay["fraction"].as_float(), Some(0.25));
-    assert_eq!(replay["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        replay["sources"]
+            .as_array()
+            .expect("replay names its sources")
+            .len(),
+        2
+    );
     assert_eq!(stages[1]["optimizer"].as_str(), Some("keep"));
     assert_eq!(stages[0]["reptile"]["beta"].as_float(), Some(0.1));
     assert!(m.runs[0].plan["stages"][0].get("replay").is_none());
@@ -259,14 +233,7 @@ fn mer_study_crosses_additive_replay_with_reptile_over_two_continual_stages() {
 
 #[test]
 fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
-    let s = build(
-        "replay",
-        &sources(),
-        &Size::Tiny.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let s = built("replay", &Size::Tiny.scale(), "/ck");
     let labels: Vec<&str> = s.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -283,17 +250,14 @@ fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
     assert_eq!(s.runs[0].plan["init_from"].as_str(), Some("/ck"));
     let pools: Vec<&str> = s.runs[1..]
         .iter()
-        .map(|r| r.plan["stages"][0]["replay"]["pool"].as_str().unwrap())
+        .map(|r| {
+            r.plan["stages"][0]["replay"]["pool"]
+                .as_str()
+                .expect("replay names its pool")
+        })
         .collect();
     assert_eq!(pools, ["seen", "seen", "seen", "seen", "seen", "whole"]);
-    let u = build(
-        "union",
-        &sources(),
-        &Size::Tiny.scale(),
-        1,
-        Path::new("/ck"),
-    )
-    .unwrap();
+    let u = built("union", &Size::Tiny.scale(), "/ck");
     let labels: Vec<&str> = u.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -325,7 +289,7 @@ fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
     assert!(
         build("nope", &sources(), &Size::Tiny.scale(), 1, Path::new("/ck"))
             .err()
-            .unwrap()
+            .expect("an unknown study is refused")
             .contains("warmup")
     );
 }
