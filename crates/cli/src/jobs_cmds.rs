@@ -153,6 +153,11 @@ pub struct StudyArgs {
     /// their own D0 and refuse it.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Where the D0 pretraining runs go (DIR/pretrain-seed<s>; default: --out). Studies given the same
+    /// DIR share them: a D0 with the same plan (same D0 data, size, --token-scale and seed) is trained
+    /// once and reused; one with another plan there is refused.
+    #[arg(long)]
+    pretrain_dir: Option<PathBuf>,
 }
 
 pub fn study(args: StudyArgs) -> Result<()> {
@@ -168,6 +173,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         seeds: args.seeds,
         parallel: args.parallel,
         init: args.init.as_deref(),
+        pretrain_dir: args.pretrain_dir.as_deref(),
     };
     let outcome = run_study(&request, &LocalTrainer::on(args.device))?;
     print!("{}", outcome.report.to_terminal());

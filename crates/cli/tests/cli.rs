@@ -454,6 +454,39 @@ fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
 }
 
 #[test]
+fn studies_given_one_pretrain_dir_share_their_d0() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    tiny_project(dir);
+    let study = |name: &str, out: &str, scale: &str| {
+        format!("study {name} --data a=pa --data b=pb --out {out} --size tiny --token-scale {scale} --pretrain-dir d0")
+    };
+    let first = ok(dir, &study("averaging", "s1", "0.03"));
+    assert_has(&first, &["pretraining on a with seed 1 (3 steps)"]);
+    assert!(!dir.join("s1/pretrain-seed1").exists());
+    let d0 = dir.join("d0/pretrain-seed1");
+    let d0_metrics = std::fs::read(d0.join("metrics.jsonl")).unwrap();
+    // Another study with the same D0 plan trains its runs from that D0, without pretraining again.
+    let second = ok(dir, &study("max-lr", "s2", "0.03"));
+    assert!(!second.contains("pretraining on"), "{second}");
+    let index = read_json(&dir.join("s2/runs/sweep.json"));
+    let id = index[0]["id"].as_str().unwrap();
+    let plan = std::fs::read_to_string(dir.join("s2/runs").join(id).join("plan.toml")).unwrap();
+    let init = d0.canonicalize().unwrap().join("ckpt");
+    assert!(plan.contains(init.to_str().unwrap()), "{plan}");
+    assert_eq!(std::fs::read(d0.join("metrics.jsonl")).unwrap(), d0_metrics);
+    // A study whose D0 differs (here its budget) is refused and changes nothing there.
+    let plan_before = std::fs::read(d0.join("plan.toml")).unwrap();
+    let other = fails(dir, &study("max-lr", "s3", "0.04"));
+    assert_has(
+        &other,
+        &["pretrain-seed1/plan.toml", "another D0", "--pretrain-dir"],
+    );
+    assert_eq!(std::fs::read(d0.join("plan.toml")).unwrap(), plan_before);
+    assert!(!dir.join("s3/runs").exists());
+}
+
+#[test]
 fn study_init_goes_with_the_smollm2_study_only() {
     let tmp = tempdir();
     let dir = tmp.path();
@@ -470,7 +503,16 @@ fn study_init_goes_with_the_smollm2_study_only() {
         "study union --data a=pa --data b=pb --out s3 --init pa",
     );
     assert_has(&refused, &["--init is for study smollm2", "drop --init"]);
+    let no_d0 = fails(
+        dir,
+        "study smollm2 --data a=pa --data b=pb --out s4 --init pa --pretrain-dir d0",
+    );
+    assert_has(
+        &no_d0,
+        &["--pretrain-dir is for the studies", "drop --pretrain-dir"],
+    );
     assert!(!dir.join("s1/runs").exists() && !dir.join("s3/runs").exists());
+    assert!(!dir.join("d0").exists());
 }
 
 // ---------------------------------------------------------------------------------------------------------

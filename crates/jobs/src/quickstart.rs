@@ -69,6 +69,7 @@ pub fn run_quickstart(
             seeds: 1,
             parallel: 1,
             init: None,
+            pretrain_dir: None,
         },
         trainer,
     )?;

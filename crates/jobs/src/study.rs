@@ -2,13 +2,13 @@
 //! train the study's runs as a sweep, write the report (`<out>/report`).
 
 use crate::eta::StepsClock;
-use crate::plan_load::load_plan;
 use crate::runner::RunTrainer;
 use crate::sweep::{finish_sweep, train_pending, write_runs, PlannedRun, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Scale, Size, StudySource};
 use rewarm_plan::sweep::SweepRun;
+use rewarm_plan::{Plan, PlanConfig};
 use rewarm_report::{write_report, Report, ReportOptions};
 use rewarm_runfolder::{atomic, RunDir};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ pub struct StudyRequest<'a> {
     /// The model a study continues instead of pretraining D0 itself (a Hugging Face folder or a rewarm
     /// checkpoint): required by `smollm2`, refused by the others.
     pub init: Option<&'a Path>,
+    /// Where the D0 pretraining runs go (`pretrain-seed<s>` inside; default `out`). Studies given the same
+    /// folder share them: a D0 with the same plan (D0 data, size, token scale, seed) is trained once.
+    pub pretrain_dir: Option<&'a Path>,
 }
 
 /// What a study produced: the folder of its runs (a sweep folder), the D0 run of each seed, and the
@@ -36,7 +39,8 @@ pub struct StudyOutcome {
     pub report: Report,
 }
 
-/// Pretrains D0 once per seed if the study continues from it (`<out>/pretrain-seed<s>`), trains the
+/// Pretrains D0 once per seed if the study continues from it (`<pretrain dir>/pretrain-seed<s>`, the
+/// pretrain dir being `out` unless the request names one), trains the
 /// study's runs for every seed as one sweep (`<out>/runs`: the seeds of a run share its label, and the
 /// report gives mean ± sd over them) and writes the report to `<out>/report`. Seeds are trained one after
 /// another — pretraining, then that seed's runs — so that an interrupted study has whole seeds.
@@ -115,6 +119,9 @@ fn check_init(request: &StudyRequest) -> Result<()> {
             "--init {}: no such folder\nHINT: import the model first (studies/smollm2/README.md)",
             init.display()
         ),
+        ("smollm2", Some(_)) if request.pretrain_dir.is_some() => bail!(
+            "--pretrain-dir is for the studies that pretrain their own D0; study smollm2 continues --init\nHINT: drop --pretrain-dir"
+        ),
         ("smollm2", Some(_)) | (_, None) => Ok(()),
         (other, Some(_)) => bail!(
             "--init is for study smollm2, which continues a public model; study {other} pretrains its own D0\nHINT: drop --init"
@@ -122,8 +129,9 @@ fn check_init(request: &StudyRequest) -> Result<()> {
     }
 }
 
-/// Writes the seed's pretraining plan (`<out>/pretrain-seed<s>/plan.toml`) and builds its runs, which
-/// start from that plan's final checkpoint, or from `request.init` (then nothing is pretrained).
+/// Builds the seed's runs, which start from the final checkpoint of its D0 pretraining run, or from
+/// `request.init` (then nothing is pretrained). A study that pretrains writes that run's plan
+/// (`<pretrain dir>/pretrain-seed<s>/plan.toml`).
 fn seed_plan(
     request: &StudyRequest,
     sources: &[StudySource],
@@ -140,20 +148,63 @@ fn seed_plan(
             runs: seeded(s.runs, seed),
         });
     }
-    let pre = RunDir::new(out.join(format!("pretrain-seed{seed}")));
+    let pre = RunDir::new(pretrain_root(request, out)?.join(format!("pretrain-seed{seed}")));
     let plan_text = toml::to_string(&study::pretrain_plan(sources, &request.scale, seed))?;
-    std::fs::create_dir_all(pre.root())?;
-    atomic::write_atomic(&pre.plan_toml(), plan_text.as_bytes())
-        .with_context(|| format!("writing {}", pre.plan_toml().display()))?;
-    let steps = load_plan(&pre.plan_toml())?.total_steps;
-    let final_ckpt = pre.checkpoint(steps).path;
-    let s = study::build(request.name, sources, &request.scale, seed, &final_ckpt)
-        .map_err(|e| anyhow!(e))?;
+    let steps = Plan::new(
+        PlanConfig::from_toml(&plan_text, &pre.plan_toml())?,
+        &pre.plan_toml(),
+    )?
+    .total_steps;
+    let s = study::build(
+        request.name,
+        sources,
+        &request.scale,
+        seed,
+        &pre.checkpoint(steps).path,
+    )
+    .map_err(|e| anyhow!(e))?;
+    if s.pretrain.is_none() {
+        return Ok(SeedPlan {
+            seed,
+            pretrain: None,
+            runs: seeded(s.runs, seed),
+        });
+    }
+    write_pretrain_plan(&pre, &plan_text)?;
     Ok(SeedPlan {
         seed,
-        pretrain: s.pretrain.is_some().then_some((pre, steps)),
+        pretrain: Some((pre, steps)),
         runs: seeded(s.runs, seed),
     })
+}
+
+/// The folder of the D0 pretraining runs: `--pretrain-dir`, or the study's own folder.
+fn pretrain_root(request: &StudyRequest, out: &Path) -> Result<PathBuf> {
+    let Some(dir) = request.pretrain_dir else {
+        return Ok(out.to_owned());
+    };
+    std::path::absolute(dir).with_context(|| format!("--pretrain-dir {}", dir.display()))
+}
+
+/// Writes a D0 run's plan, or leaves it as it is when the folder already holds the same one — that D0 is
+/// then continued or reused. A different plan there is refused: it belongs to another D0.
+fn write_pretrain_plan(pre: &RunDir, text: &str) -> Result<()> {
+    let path = pre.plan_toml();
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == text => Ok(()),
+        Ok(_) => bail!(
+            "{}: this folder holds another D0 pretraining (its data, size, --token-scale or seed differ from this study's)\nHINT: give this study its own --pretrain-dir (or --out), or the D0 data and budgets that folder was trained with",
+            path.display()
+        ),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(_) => {
+            std::fs::create_dir_all(pre.root())?;
+            atomic::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))
+        }
+    }
 }
 
 fn seeded(runs: Vec<SweepRun>, seed: u64) -> Vec<SweepRun> {
