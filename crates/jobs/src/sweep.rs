@@ -23,8 +23,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// From the run's newest checkpoint; a run without checkpoints whose metrics reach its last step
+    /// (checkpoints pruned after it finished, or its records copied elsewhere) is done too: training it
+    /// again would start over and overwrite those records.
     pub fn of(run: &RunDir, total_steps: u64) -> Status {
         match run.latest_checkpoint() {
+            None if logged_through(run, total_steps) => Status::Done,
             None => Status::New,
             Some(c) if c.step >= total_steps => Status::Done,
             Some(c) => Status::Partial(c.step),
@@ -39,6 +43,12 @@ impl Status {
             Status::Done => 0,
         }
     }
+}
+
+/// Whether the run's metrics.jsonl holds a record of step `total_steps` or later.
+fn logged_through(run: &RunDir, total_steps: u64) -> bool {
+    rewarm_runfolder::metrics_log::read(&run.metrics())
+        .is_ok_and(|records| records.iter().any(|r| r.step() >= Some(total_steps)))
 }
 
 /// One run of the sweep, written and validated.
@@ -415,6 +425,29 @@ mod tests {
         let outcome = run_sweep(&runs, out.path(), 1, true, &trainer).unwrap();
         assert_eq!(outcome.runs[0].status, Status::Partial(2));
         assert!(trainer.trained.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_run_whose_records_reach_its_end_is_done_without_checkpoints() {
+        let out = tempfile::tempdir().unwrap();
+        let runs = [sweep_run(1), sweep_run(2)];
+        let eval = |step: u64| {
+            format!(
+                r#"{{"kind":"eval","step":{step},"stage":"a","tokens":0,"set":"en","loss":9.0,"perplexity":8103.0,"bits_per_byte":null}}"#
+            )
+        };
+        // Run 1's records reach its last step (4), its checkpoints pruned; run 2 stopped at step 3.
+        for (run, last) in runs.iter().zip([4, 3]) {
+            let dir = out.path().join(&run.id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let lines = format!("{}\n{}\n", eval(0), eval(last));
+            std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+        }
+        let trainer = fake(&[]);
+        let outcome = run_sweep(&runs, out.path(), 1, false, &trainer).unwrap();
+        let status: Vec<Status> = outcome.runs.iter().map(|r| r.status).collect();
+        assert_eq!(status, [Status::Done, Status::New]);
+        assert_eq!(*trainer.trained.borrow(), [out.path().join(&runs[1].id)]);
     }
 
     #[test]
