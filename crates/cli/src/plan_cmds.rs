@@ -69,6 +69,13 @@ pub struct ReportArgs {
     /// Target loss (default: the baseline's final loss on the target set).
     #[arg(long)]
     target_loss: Option<f64>,
+    /// Time to target counts an evaluation only if the old data's loss is then at most NATS above the
+    /// continued model's loss there when continual training began (AlgoPerf for CPT, K1).
+    #[arg(long, value_name = "NATS")]
+    ceiling: Option<f64>,
+    /// The set the ceiling is on (default: a workload's first old set, D0's).
+    #[arg(long)]
+    ceiling_set: Option<String>,
     /// Final loss = mean of this many last evaluations per set.
     #[arg(long, default_value_t = 3)]
     last_evals: usize,
@@ -80,6 +87,8 @@ pub fn report(args: ReportArgs) -> Result<()> {
         baseline: args.baseline,
         target_set: args.target_set,
         target_loss: args.target_loss,
+        ceiling: args.ceiling,
+        ceiling_set: args.ceiling_set,
         ..stamped_options()
     };
     let report = write_report(&args.runs, &options, &args.out)?;
@@ -102,6 +111,13 @@ pub struct PredictArgs {
     /// had stopped there: how well would the law have predicted a finished run?
     #[arg(long)]
     until_fraction: Option<f64>,
+    /// Time to target counts an evaluation only if the old data's loss is then at most NATS above the
+    /// continued model's loss there when continual training began (AlgoPerf for CPT, K1).
+    #[arg(long, value_name = "NATS")]
+    ceiling: Option<f64>,
+    /// The set the ceiling is on (default: a workload's first old set, D0's).
+    #[arg(long)]
+    ceiling_set: Option<String>,
     /// Final loss = mean of this many last evaluations per set.
     #[arg(long, default_value_t = 3)]
     last_evals: usize,

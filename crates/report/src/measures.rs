@@ -5,7 +5,7 @@
 //! A series is one validation set's [`EvalPoint`]s sorted by step. "The value at step b" is the last
 //! evaluation at or before b (the trainer evaluates at every boundary, so at a boundary it is exact).
 
-use crate::run::EvalPoint;
+use crate::run::{EvalPoint, TrainPoint};
 
 /// Final loss: the mean of the last `k` evaluations (Ibrahim et al. average the last 100 logged
 /// iterations; `k` = 1 is the last evaluation). `None` for an empty series.
@@ -106,6 +106,27 @@ pub fn stability_gap(series: &[EvalPoint], boundary: u64, end: u64) -> Option<Ga
 /// `None` = ∞ (missed).
 pub fn time_to_target(series: &[EvalPoint], target: f64) -> Option<EvalPoint> {
     series.iter().find(|p| p.loss <= target).copied()
+}
+
+/// Seconds of training until `tokens` run-wide tokens, estimated from the logged throughput: each logged
+/// step's tokens since the log before it, at its tokens/s. Evaluations are not in it, as AlgoPerf stops
+/// its clock for them. `None` when the log does not reach `tokens` or lacks a throughput.
+pub fn train_seconds(train: &[TrainPoint], tokens: u64) -> Option<f64> {
+    let (mut done, mut seconds) = (0u64, 0.0);
+    for r in train {
+        if done >= tokens {
+            break;
+        }
+        if r.tokens <= done {
+            continue; // a step logged again after a rollback
+        }
+        if r.tokens_per_second.is_nan() || r.tokens_per_second <= 0.0 {
+            return None;
+        }
+        seconds += (r.tokens.min(tokens) - done) as f64 / r.tokens_per_second;
+        done = r.tokens;
+    }
+    (done >= tokens).then_some(seconds)
 }
 
 /// Performance ratios `r_{s,w} = t_{s,w} / min_s t_{s,w}` from times `[method][workload]` (∞ = missed).
@@ -269,6 +290,36 @@ mod tests {
         assert_eq!((g.peak_after, g.recovery), (10, Some(20)));
         // No evaluation inside the stage.
         assert_eq!(stability_gap(&s(&[(30, 2.0), (70, 2.5)]), 30, 60), None);
+    }
+
+    #[test]
+    fn train_seconds_add_each_logged_stretch_at_its_throughput() {
+        let logged = |step: u64, tokens_per_second: f64| TrainPoint {
+            step,
+            stage: "s".into(),
+            tokens: step * 100,
+            tokens_by_source: Default::default(),
+            lr: 1e-3,
+            loss: 3.0,
+            grad_norm: 1.0,
+            grad_norm_l1: None,
+            batch_sequences: 1,
+            replay_fraction: 0.0,
+            tokens_per_second,
+            spikes_skipped: 0,
+        };
+        // 100 tokens at 100/s, 100 at 50/s, 100 at 100/s; step 2 logged again after a rollback.
+        let log = [
+            logged(1, 100.0),
+            logged(2, 50.0),
+            logged(2, 50.0),
+            logged(3, 100.0),
+        ];
+        assert_eq!(train_seconds(&log, 0), Some(0.0));
+        assert_eq!(train_seconds(&log, 250), Some(3.5));
+        assert_eq!(train_seconds(&log, 300), Some(4.0));
+        assert_eq!(train_seconds(&log, 301), None);
+        assert_eq!(train_seconds(&[logged(1, 0.0)], 50), None);
     }
 
     #[test]

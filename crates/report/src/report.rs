@@ -43,6 +43,11 @@ pub struct ReportOptions {
     pub target_set: Option<String>,
     /// Target loss (default: the baseline's final loss on the target set).
     pub target_loss: Option<f64>,
+    /// Time to target with a ceiling on the old data (K1): nats above the continued model's loss on the
+    /// ceiling set when continual training began; `None`: no ceiling.
+    pub ceiling: Option<f64>,
+    /// The ceiling's set (default: the first old set of a workload's first continual run).
+    pub ceiling_set: Option<String>,
     /// The one line that may differ between reports of the same runs (e.g. when it was generated).
     pub stamp: String,
 }
@@ -54,6 +59,8 @@ impl Default for ReportOptions {
             baseline: None,
             target_set: None,
             target_loss: None,
+            ceiling: None,
+            ceiling_set: None,
             stamp: String::new(),
         }
     }

@@ -550,3 +550,38 @@ fn an_explicit_baseline_and_target_are_used() {
     assert_eq!(ttt.len(), 2, "{md}");
     assert!(!ttt[0].contains('∞') && ttt[1].contains('∞'), "{ttt:?}");
 }
+
+#[test]
+fn a_ceiling_on_the_old_data_rules_out_evaluations_above_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = write_study(tmp.path());
+    let options = ReportOptions {
+        ceiling: Some(0.5),
+        ..options()
+    };
+    let md = write_report(&inputs, &options, &tmp.path().join("out"))
+        .unwrap()
+        .to_markdown();
+    // `a` was learned to 3.0 by the end of pretraining: the ceiling is 3.5. At step 18, where b first
+    // reaches the target, the weak shift's replay-0 run has forgotten a to 3.22 (it counts), the strong
+    // shift's to 3.78 and the hotter LR's to above 3.5 from the boundary on (they never count); the union
+    // retrain is at 3.40.
+    let row = |run: &str| {
+        md.lines()
+            .find(|l| {
+                l.contains(&format!("| {run} ")) && l.contains("a ≤ 3.5000 (3.0000 + margin)")
+            })
+            .unwrap_or_else(|| panic!("no time-to-target row for {run}:\n{md}"))
+            .to_owned()
+    };
+    assert!(row("weak/replay-0").contains("| 18,432 |"), "{md}");
+    assert!(row("strong/union").contains("| 18,432 |"), "{md}");
+    for missed in [
+        "strong/replay-0",
+        "weak/replay-0-lr2e-3",
+        "strong/replay-0-lr2e-3",
+    ] {
+        assert!(row(missed).contains('∞'), "{}", row(missed));
+    }
+    assert!(md.contains("Ceiling (K1)"), "{md}");
+}

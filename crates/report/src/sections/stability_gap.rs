@@ -145,10 +145,7 @@ mod tests {
         let ctx_runs = [run];
         let options = ReportOptions {
             last_k: 1,
-            baseline: None,
-            target_set: None,
-            target_loss: None,
-            stamp: String::new(),
+            ..ReportOptions::default()
         };
         let gaps = |runs: &[RunData]| {
             let ctx = Ctx::new(runs, None, &options);
