@@ -158,6 +158,11 @@ pub struct StudyArgs {
     /// once and reused; one with another plan there is refused.
     #[arg(long)]
     pretrain_dir: Option<PathBuf>,
+    /// Another study's output folder (--out; repeatable): a run of this study with the same plan (same
+    /// data, budgets, seed and D0) that finished there is linked in instead of trained again — e.g. the
+    /// 25%-replay cosine run that union, replay and averaging all have.
+    #[arg(long)]
+    reuse: Vec<PathBuf>,
 }
 
 pub fn study(args: StudyArgs) -> Result<()> {
@@ -174,6 +179,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         parallel: args.parallel,
         init: args.init.as_deref(),
         pretrain_dir: args.pretrain_dir.as_deref(),
+        reuse: &args.reuse,
     };
     let outcome = run_study(&request, &LocalTrainer::on(args.device))?;
     print!("{}", outcome.report.to_terminal());

@@ -475,6 +475,35 @@ fn studies_given_one_pretrain_dir_share_their_d0() {
     let init = d0.canonicalize().unwrap().join("ckpt");
     assert!(plan.contains(init.to_str().unwrap()), "{plan}");
     assert_eq!(std::fs::read(d0.join("metrics.jsonl")).unwrap(), d0_metrics);
+    // A run another study finished with the same plan is linked in: warmup's 1% run is max-lr's 1×
+    // re-warm (averaging, in s1, has none of warmup's runs).
+    let third = ok(
+        dir,
+        &(study("warmup", "s4", "0.03") + " --reuse s1 --reuse s2"),
+    );
+    assert_eq!(
+        third.matches("linked in, not trained again").count(),
+        1,
+        "{third}"
+    );
+    let id_of = |out: &str, label: &str| {
+        let index = read_json(&dir.join(out).join("runs/sweep.json"));
+        let run = index
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == label);
+        run.unwrap_or_else(|| panic!("no {label} in {out}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (mine, theirs) = (id_of("s4", "warmup=0.01"), id_of("s2", "rewarm-1x"));
+    assert_eq!(mine, theirs);
+    let records = |out: &str| {
+        std::fs::read(dir.join(out).join("runs").join(&mine).join("metrics.jsonl")).unwrap()
+    };
+    assert_eq!(records("s4"), records("s2"));
     // A study whose D0 differs (here its budget) is refused and changes nothing there.
     let plan_before = std::fs::read(d0.join("plan.toml")).unwrap();
     let other = fails(dir, &study("max-lr", "s3", "0.04"));

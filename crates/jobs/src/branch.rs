@@ -257,6 +257,20 @@ fn check_policies(trunk: &Plan, branch: &Plan, step: u64, req: &BranchRequest) -
     Ok(())
 }
 
+/// Every file of folder `from` hard-linked into folder `to` (created), or copied where a link cannot be
+/// made (another file system). For checkpoints: their files are never written again once complete.
+pub(crate) fn link_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let file = entry?.path();
+        let dest = to.join(file.file_name().expect("a file"));
+        if std::fs::hard_link(&file, &dest).is_err() {
+            std::fs::copy(&file, &dest).with_context(|| format!("copying {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The branch folder: a new folder with the plan, the trunk's checkpoint linked in, and its metrics and
 /// baselines (resuming drops the records after the branch point).
 fn write_folder(req: &BranchRequest, ckpt: &CheckpointDir, config: &PlanConfig) -> Result<()> {
@@ -269,15 +283,7 @@ fn write_folder(req: &BranchRequest, ckpt: &CheckpointDir, config: &PlanConfig) 
             req.run.display()
         );
     }
-    let dest = run.checkpoint(ckpt.step).path;
-    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-    for entry in std::fs::read_dir(&ckpt.path)? {
-        let from = entry?.path();
-        let to = dest.join(from.file_name().expect("a file"));
-        if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
-        }
-    }
+    link_files(&ckpt.path, &run.checkpoint(ckpt.step).path)?;
     let trunk = RunDir::new(&req.trunk);
     for (from, to) in [
         (trunk.metrics(), run.metrics()),

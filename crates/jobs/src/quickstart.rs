@@ -70,6 +70,7 @@ pub fn run_quickstart(
             parallel: 1,
             init: None,
             pretrain_dir: None,
+            reuse: &[],
         },
         trainer,
     )?;

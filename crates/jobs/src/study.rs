@@ -1,6 +1,7 @@
 //! `rewarm study <name>`: a built-in recipe end to end — pretrain D0 (when the study continues from it),
 //! train the study's runs as a sweep, write the report (`<out>/report`).
 
+use crate::branch::link_files;
 use crate::eta::StepsClock;
 use crate::runner::RunTrainer;
 use crate::sweep::{finish_sweep, train_pending, write_runs, PlannedRun, Status};
@@ -29,6 +30,9 @@ pub struct StudyRequest<'a> {
     /// Where the D0 pretraining runs go (`pretrain-seed<s>` inside; default `out`). Studies given the same
     /// folder share them: a D0 with the same plan (D0 data, size, token scale, seed) is trained once.
     pub pretrain_dir: Option<&'a Path>,
+    /// Other studies' output folders: a run of this study with the same plan (the same run id) finished
+    /// there is linked in rather than trained again.
+    pub reuse: &'a [PathBuf],
 }
 
 /// What a study produced: the folder of its runs (a sweep folder), the D0 run of each seed, and the
@@ -55,7 +59,8 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
         .collect::<Result<_>>()?;
     let all: Vec<SweepRun> = seeds.iter().flat_map(|s| s.runs.clone()).collect();
     let runs_dir = out.join("runs");
-    let planned = write_runs(&all, &runs_dir)?;
+    let mut planned = write_runs(&all, &runs_dir)?;
+    reuse_finished_runs(&mut planned, request.reuse)?;
     let pretraining_left = |s: &SeedPlan| {
         let (pre, steps) = s.pretrain.as_ref()?;
         Some(Status::of(pre, *steps).steps_left(*steps))
@@ -99,6 +104,54 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
             .collect(),
         report,
     })
+}
+
+/// Links in each pending run that one of the `others` studies' folders holds finished under the same id
+/// (a hash of its plan, so the same data, budgets, seed and D0 checkpoint): its records copied, its
+/// checkpoints hard-linked. The run is then done here too, under this study's label.
+fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result<()> {
+    for run in planned.iter_mut().filter(|r| r.status != Status::Done) {
+        let found = others
+            .iter()
+            .map(|o| o.join("runs").join(&run.id))
+            .find(|d| Status::of(&RunDir::new(d), run.steps) == Status::Done);
+        let Some(from) = found else { continue };
+        copy_run(&from, &run.dir)?;
+        run.status = Status::Done;
+        println!(
+            "== run {} ({}) finished in {}: linked in, not trained again",
+            run.id,
+            run.label,
+            from.display()
+        );
+    }
+    Ok(())
+}
+
+/// A finished run's folder into `to`: its files copied (a copy, so that extending one run leaves the
+/// other's records alone), its checkpoints hard-linked, its lock and TensorBoard files left behind.
+fn copy_run(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().expect("a file name");
+        if path.is_file() && name != "LOCK" {
+            std::fs::copy(&path, to.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    let ckpts = RunDir::new(from).checkpoints();
+    if ckpts.is_dir() {
+        for step in std::fs::read_dir(&ckpts)? {
+            let step = step?.path();
+            link_files(
+                &step,
+                &RunDir::new(to)
+                    .checkpoints()
+                    .join(step.file_name().expect("a step")),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// One seed of a study: its D0 pretraining run (folder and steps) when the runs continue from it, and
