@@ -110,6 +110,12 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
 /// (a hash of its plan, so the same data, budgets, seed and D0 checkpoint): its records copied, its
 /// checkpoints hard-linked. The run is then done here too, under this study's label.
 fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result<()> {
+    for other in others.iter().filter(|o| !o.join("runs").is_dir()) {
+        println!(
+            "(--reuse {}: no study's runs/ folder there, nothing to reuse)",
+            other.display()
+        );
+    }
     for run in planned.iter_mut().filter(|r| r.status != Status::Done) {
         let found = others
             .iter()
