@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_run_whose_records_reach_its_end_is_done_without_checkpoints() {
-        let out = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().expect("a temporary folder");
         let runs = [sweep_run(1), sweep_run(2)];
         let eval = |step: u64| {
             format!(
@@ -439,12 +439,12 @@ mod tests {
         // Run 1's records reach its last step (4), its checkpoints pruned; run 2 stopped at step 3.
         for (run, last) in runs.iter().zip([4, 3]) {
             let dir = out.path().join(&run.id);
-            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(&dir).expect("the run folder");
             let lines = format!("{}\n{}\n", eval(0), eval(last));
-            std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+            std::fs::write(dir.join("metrics.jsonl"), lines).expect("metrics.jsonl written");
         }
         let trainer = fake(&[]);
-        let outcome = run_sweep(&runs, out.path(), 1, false, &trainer).unwrap();
+        let outcome = run_sweep(&runs, out.path(), 1, false, &trainer).expect("the sweep runs");
         let status: Vec<Status> = outcome.runs.iter().map(|r| r.status).collect();
         assert_eq!(status, [Status::Done, Status::New]);
         assert_eq!(*trainer.trained.borrow(), [out.path().join(&runs[1].id)]);
