@@ -111,13 +111,6 @@ pub struct PredictArgs {
     /// had stopped there: how well would the law have predicted a finished run?
     #[arg(long)]
     until_fraction: Option<f64>,
-    /// Time to target counts an evaluation only if the old data's loss is then at most NATS above the
-    /// continued model's loss there when continual training began (AlgoPerf for CPT, K1).
-    #[arg(long, value_name = "NATS")]
-    ceiling: Option<f64>,
-    /// The set the ceiling is on (default: a workload's first old set, D0's).
-    #[arg(long)]
-    ceiling_set: Option<String>,
     /// Final loss = mean of this many last evaluations per set.
     #[arg(long, default_value_t = 3)]
     last_evals: usize,
