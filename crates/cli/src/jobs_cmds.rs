@@ -123,7 +123,7 @@ pub fn probe(cmd: ProbeCommand) -> Result<()> {
 #[derive(Args)]
 pub struct StudyArgs {
     /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb | stability |
-    /// averaging | smollm2
+    /// averaging | same-data | earlier-checkpoint | envelope | smollm2
     name: String,
     /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
     #[arg(long = "data", required = true)]
@@ -160,7 +160,8 @@ pub struct StudyArgs {
     pretrain_dir: Option<PathBuf>,
     /// Another study's output folder (--out; repeatable): a run of this study with the same plan (same
     /// data, budgets, seed and D0) that finished there is linked in instead of trained again — e.g. the
-    /// 25%-replay cosine run that union, replay and averaging all have.
+    /// 25%-replay cosine run that union, replay and averaging all have. A D0 pretraining run there
+    /// (pretrain-seed<s>, or a --pretrain-dir) with the plan of a from-scratch run is linked in too.
     #[arg(long)]
     reuse: Vec<PathBuf>,
 }

@@ -504,6 +504,14 @@ fn studies_given_one_pretrain_dir_share_their_d0() {
         std::fs::read(dir.join(out).join("runs").join(&mine).join("metrics.jsonl")).unwrap()
     };
     assert_eq!(records("s4"), records("s2"));
+    // A from-scratch run whose plan is D0's (envelope's full-length cosine) is D0, linked in.
+    let fifth = ok(dir, &(study("envelope", "s5", "0.03") + " --reuse d0"));
+    assert_eq!(fifth.matches("linked in").count(), 1, "{fifth}");
+    let cosine = dir.join("s5/runs").join(id_of("s5", "cosine@1"));
+    assert_eq!(
+        std::fs::read(cosine.join("metrics.jsonl")).unwrap(),
+        d0_metrics
+    );
     // A study whose D0 differs (here its budget) is refused and changes nothing there.
     let plan_before = std::fs::read(d0.join("plan.toml")).unwrap();
     let other = fails(dir, &study("max-lr", "s3", "0.04"));

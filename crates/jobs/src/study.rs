@@ -8,7 +8,7 @@ use crate::sweep::{finish_sweep, train_pending, write_runs, PlannedRun, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use rewarm_data::Manifest;
 use rewarm_plan::study::{self, Scale, Size, StudySource};
-use rewarm_plan::sweep::SweepRun;
+use rewarm_plan::sweep::{run_id, SweepRun};
 use rewarm_plan::{Plan, PlanConfig};
 use rewarm_report::{write_report, Report, ReportOptions};
 use rewarm_runfolder::{atomic, RunDir};
@@ -107,19 +107,23 @@ pub fn run_study(request: &StudyRequest, trainer: &dyn RunTrainer) -> Result<Stu
 }
 
 /// Links in each pending run that one of the `others` studies' folders holds finished under the same id
-/// (a hash of its plan, so the same data, budgets, seed and D0 checkpoint): its records copied, its
-/// checkpoints hard-linked. The run is then done here too, under this study's label.
+/// (a hash of its plan, so the same data, budgets, seed and D0 checkpoint) — one of its runs, or a D0
+/// pretraining there (`pretrain-seed<s>`) with that plan: its records copied, its checkpoints
+/// hard-linked. The run is then done here too, under this study's label.
 fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result<()> {
-    for other in others.iter().filter(|o| !o.join("runs").is_dir()) {
+    for other in others
+        .iter()
+        .filter(|o| d0_runs(o).is_empty() && !o.join("runs").is_dir())
+    {
         println!(
-            "(--reuse {}: no study's runs/ folder there, nothing to reuse)",
+            "(--reuse {}: no study's runs/ or pretrain-seed* folder there, nothing to reuse)",
             other.display()
         );
     }
     for run in planned.iter_mut().filter(|r| r.status != Status::Done) {
         let found = others
             .iter()
-            .map(|o| o.join("runs").join(&run.id))
+            .flat_map(|o| runs_with_id(o, &run.id))
             .find(|d| Status::of(&RunDir::new(d), run.steps) == Status::Done);
         let Some(from) = found else { continue };
         copy_run(&from, &run.dir)?;
@@ -132,6 +136,36 @@ fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result
         );
     }
     Ok(())
+}
+
+/// The folders in a study's folder that may hold a run with this id: `runs/<id>`, and the D0 runs whose
+/// plan has it.
+fn runs_with_id(other: &Path, id: &str) -> Vec<PathBuf> {
+    let plan_id = |d: &PathBuf| {
+        let text = std::fs::read_to_string(RunDir::new(d).plan_toml()).ok()?;
+        Some(run_id(&toml::from_str(&text).ok()?))
+    };
+    let mut dirs = vec![other.join("runs").join(id)];
+    dirs.extend(
+        d0_runs(other)
+            .into_iter()
+            .filter(|d| plan_id(d).as_deref() == Some(id)),
+    );
+    dirs
+}
+
+/// The D0 pretraining runs in a study's folder (or a `--pretrain-dir`).
+fn d0_runs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("pretrain-seed") && p.is_dir()
+        })
+        .collect()
 }
 
 /// A finished run's folder into `to`: its files copied (a copy, so that extending one run leaves the

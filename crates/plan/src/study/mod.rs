@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Value;
 
+mod checkpoints;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 13] = [
+pub const STUDIES: [&str; 16] = [
     "warmup",
     "max-lr",
     "replay",
@@ -23,6 +24,9 @@ pub const STUDIES: [&str; 13] = [
     "shrink-perturb",
     "stability",
     "averaging",
+    "same-data",
+    "earlier-checkpoint",
+    "envelope",
     "smollm2",
     "quickstart",
 ];
@@ -113,17 +117,29 @@ fn run(label: &str, params: &[(&str, Value)], plan: toml::Table) -> SweepRun {
 /// The D0 pretraining plan shared by the continual studies: warmup 1% + cosine to 0.1·η_max
 /// (docs/papers.md, experiments).
 pub fn pretrain_plan(sources: &[StudySource], s: &Scale, seed: u64) -> toml::Table {
+    d0_plan(
+        sources,
+        s,
+        seed,
+        s.pretrain_tokens,
+        &cosine(s.max_lr, s.warmup),
+    )
+}
+
+/// Training on D0 alone from a fresh model for `tokens` with `schedule`. With the D0 pretraining's
+/// tokens and schedule it is that plan, so a from-scratch study's cosine run is the D0 run (`--reuse`).
+fn d0_plan(
+    sources: &[StudySource],
+    s: &Scale,
+    seed: u64,
+    tokens: u64,
+    schedule: &str,
+) -> toml::Table {
     let d0 = &sources[0].name;
     parse(&format!(
         "{}{}",
         header(seed, &sources[..1], s, None),
-        stage(
-            &format!("pretrain-{d0}"),
-            s.pretrain_tokens,
-            d0,
-            &cosine(s.max_lr, s.warmup),
-            ""
-        )
+        stage(&format!("pretrain-{d0}"), tokens, d0, schedule, "")
     ))
 }
 
@@ -137,7 +153,7 @@ pub fn build(
 ) -> Result<Study, String> {
     let need = match name {
         "infinite" | "mer" => 3,
-        "wsd" | "batch" => 1,
+        "wsd" | "batch" | "envelope" => 1,
         _ => 2,
     };
     if sources.len() < need {
@@ -166,6 +182,9 @@ pub fn build(
         "shrink-perturb" => r.shrink_perturb_runs()?,
         "stability" => r.stability_runs(),
         "averaging" => r.averaging_runs(),
+        "same-data" => r.same_data_runs(),
+        "earlier-checkpoint" => r.earlier_checkpoint_runs(),
+        "envelope" => r.envelope_runs(),
         "smollm2" => r.smollm2_runs(),
         other => {
             return Err(format!(
@@ -176,7 +195,7 @@ pub fn build(
     };
     let pretrain = match name {
         // smollm2 continues a public model (`--init`), not a D0 run of its own.
-        "infinite" | "wsd" | "batch" | "smollm2" => None,
+        "infinite" | "wsd" | "batch" | "envelope" | "smollm2" => None,
         _ => Some(pretrain_plan(sources, s, seed)),
     };
     Ok(Study { pretrain, runs })
@@ -207,14 +226,19 @@ impl Recipe<'_> {
 
     /// One continual stage on D1 from the pretrained D0 checkpoint, Adam's moments reset.
     fn cpt(&self, schedule: &str, extra: &str) -> toml::Table {
-        let d1 = self.d1();
+        self.cpt_on(self.d1(), schedule, extra)
+    }
+
+    /// One continual stage on `source` (D1, or D0 again) from the pretrained D0 checkpoint, Adam's
+    /// moments reset; D0 and D1 are evaluated.
+    fn cpt_on(&self, source: &str, schedule: &str, extra: &str) -> toml::Table {
         parse(&format!(
             "{}{}",
             header(self.seed, self.cpt_sources(), self.s, Some(self.pretrained)),
             stage(
-                &format!("cpt-{d1}"),
+                &format!("cpt-{source}"),
                 self.s.stage_tokens,
-                d1,
+                source,
                 schedule,
                 &format!("optimizer = \"reset\"\n{extra}")
             )
@@ -628,11 +652,13 @@ impl Recipe<'_> {
     fn wsd_runs(&self) -> Vec<SweepRun> {
         let max = self.s.max_lr;
         let one = |label: &str, schedule: String| {
-            let plan = parse(&format!(
-                "{}{}",
-                header(self.seed, &self.sources[..1], self.s, None),
-                stage("pretrain", self.s.pretrain_tokens, self.d0(), &schedule, "")
-            ));
+            let plan = d0_plan(
+                self.sources,
+                self.s,
+                self.seed,
+                self.s.pretrain_tokens,
+                &schedule,
+            );
             run(label, &[("schedule", Value::String(label.into()))], plan)
         };
         let mut runs = vec![

@@ -293,3 +293,77 @@ fn replay_study_sweeps_the_paper_fractions_and_union_adds_the_baseline() {
             .contains("warmup")
     );
 }
+
+/// The label → id of a study's runs.
+fn ids(st: &Study) -> BTreeMap<String, String> {
+    st.runs
+        .iter()
+        .map(|r| (r.label.clone(), r.id.clone()))
+        .collect()
+}
+
+#[test]
+fn envelope_cools_one_trunk_at_three_lengths_and_shares_the_full_ones_with_wsd_and_d0() {
+    let s = Size::Small.scale();
+    let env = built("envelope", &s, "/ck");
+    assert!(env.pretrain.is_none(), "F3 trains from scratch");
+    let e = ids(&env);
+    let w = ids(&built("wsd", &s, "/ck"));
+    let d0 = run_id(&pretrain_plan(&sources(), &s, 1));
+    assert_eq!(e["cosine@1"], d0, "the full cosine run is D0's pretraining");
+    assert_eq!(w["cosine"], d0);
+    assert_eq!(e["wsd-0.2@1"], w["wsd-one_minus_sqrt-0.2"]);
+    let plans = parsed(&env);
+    let steps: Vec<u64> = plans.iter().map(|p| p.stages[0].tokens / 8192).collect();
+    assert_eq!(steps, [187, 375, 750, 187, 375, 750]);
+    // The WSD runs hold η_max from the end of the 10-step warmup until the shortest one's cooldown
+    // (step 0.8 × 187 = 149.6): one trunk, cooled down at three points.
+    let lr = |i: usize, t: u64| plans[i].stages[0].schedule.lr(t, steps[i]);
+    for t in [0, 9, 10, 100, 149] {
+        assert_eq!(lr(3, t), lr(4, t), "step {t}");
+        assert_eq!(lr(3, t), lr(5, t), "step {t}");
+    }
+    assert_eq!(lr(3, 10), 1e-3);
+    assert!(lr(3, 186) < 1e-4 && lr(4, 186) == 1e-3 && lr(5, 374) == 1e-3);
+}
+
+#[test]
+fn same_data_continues_on_d0_beside_the_unions_shift_run() {
+    let s = Size::Small.scale();
+    let st = built("same-data", &s, "/ck");
+    let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["d0-rewarm", "d0-constant-min-lr", "shift-rewarm"]);
+    let plans = parsed(&st);
+    let data: Vec<Vec<&String>> = plans
+        .iter()
+        .map(|p| p.stages[0].mixture.keys().collect())
+        .collect();
+    assert_eq!(data, [["en"], ["en"], ["de"]]);
+    assert!(plans.iter().all(|p| p.init_from.as_deref() == Some("/ck")));
+    assert_eq!(plans[0].stages[0].schedule.peak_lr(), 1e-3);
+    assert_eq!(plans[1].stages[0].schedule.lr(0, 375), 1e-4);
+    let u = ids(&built("union", &s, "/ck"));
+    assert_eq!(ids(&st)["shift-rewarm"], u["cpt-replay=0"]);
+}
+
+#[test]
+fn earlier_checkpoint_runs_stop_d0_itself_part_way_then_continue() {
+    let s = Size::Small.scale();
+    let st = built("earlier-checkpoint", &s, "/ck");
+    let labels: Vec<&str> = st.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["from-d0-0.25", "from-d0-0.5", "from-d0-1"]);
+    let plans = parsed(&st);
+    let d0 = pretrain_plan(&sources(), &s, 1);
+    for (i, stop) in [(0, 187), (1, 375)] {
+        let p = &st.runs[i].plan;
+        assert!(p.get("init_from").is_none(), "{}", st.runs[i].label);
+        // D0's own stage and schedule, stopped: the LR where it stops is D0's there.
+        let mut first = p["stages"][0].clone();
+        let table = first.as_table_mut().expect("a stage is a table");
+        assert_eq!(table.remove("stop_after_steps"), Some(Value::Integer(stop)));
+        assert_eq!(first, d0["stages"][0]);
+        assert_eq!(plans[i].stages[1], plans[2].stages[0], "the same D1 stage");
+    }
+    let u = ids(&built("union", &s, "/ck"));
+    assert_eq!(ids(&st)["from-d0-1"], u["cpt-replay=0"]);
+}
