@@ -123,7 +123,8 @@ pub fn probe(cmd: ProbeCommand) -> Result<()> {
 #[derive(Args)]
 pub struct StudyArgs {
     /// warmup | max-lr | replay | union | infinite | wsd | mer | batch | shrink-perturb | stability |
-    /// averaging | same-data | earlier-checkpoint | envelope | smollm2
+    /// averaging | same-data | earlier-checkpoint | envelope | refined (after wsd, --reuse its folder) |
+    /// smollm2
     name: String,
     /// Prepared sources in order D0, D1[, D2] as NAME=FOLDER (e.g. --data en=prepared/en --data de=prepared/de).
     #[arg(long = "data", required = true)]

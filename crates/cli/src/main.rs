@@ -60,7 +60,7 @@ enum Command {
     #[command(subcommand)]
     Probe(jobs_cmds::ProbeCommand),
     #[cfg(feature = "torch")]
-    /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd, mer, batch, shrink-perturb, stability, averaging, same-data, earlier-checkpoint, envelope, smollm2 (which continues SmolLM2-135M from --init).
+    /// Run a built-in study (the papers' experiments) end to end: warmup, max-lr, replay, union, infinite, wsd, mer, batch, shrink-perturb, stability, averaging, same-data, earlier-checkpoint, envelope, refined, smollm2 (which continues SmolLM2-135M from --init).
     Study(jobs_cmds::StudyArgs),
     /// Tables and figures from run or sweep folders: final losses, forgetting, stability gap, cost,
     /// time-to-target (report.md, report.html, figures/*.svg|png).

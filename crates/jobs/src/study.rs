@@ -231,7 +231,11 @@ fn seed_plan(
     out: &Path,
     seed: u64,
 ) -> Result<SeedPlan> {
-    if let Some(init) = request.init {
+    let given = match request.name {
+        "refined" => Some(linear_run(request, sources, seed)?),
+        _ => request.init.map(Path::to_owned),
+    };
+    if let Some(init) = given {
         let init = init.canonicalize()?;
         let s = study::build(request.name, sources, &request.scale, seed, &init)
             .map_err(|e| anyhow!(e))?;
@@ -268,6 +272,32 @@ fn seed_plan(
         seed,
         pretrain: Some((pre, steps)),
         runs: seeded(s.runs, seed),
+    })
+}
+
+/// Study `refined` computes its schedule from the gradient norms of the `wsd` study's linear-decay run of
+/// the same seed: that run's folder, finished in one of the `--reuse` folders.
+fn linear_run(request: &StudyRequest, sources: &[StudySource], seed: u64) -> Result<PathBuf> {
+    let wsd = study::build("wsd", sources, &request.scale, seed, Path::new(""))
+        .map_err(|e| anyhow!(e))?;
+    let linear = wsd
+        .runs
+        .iter()
+        .find(|r| r.label == "linear")
+        .expect("study wsd has a linear run");
+    let text = toml::to_string(&linear.plan)?;
+    let path = Path::new("linear.toml");
+    let steps = Plan::new(PlanConfig::from_toml(&text, path)?, path)?.total_steps;
+    let found = request
+        .reuse
+        .iter()
+        .map(|o| o.join("runs").join(&linear.id))
+        .find(|d| Status::of(&RunDir::new(d), steps) == Status::Done);
+    found.ok_or_else(|| {
+        anyhow!(
+            "study refined refines the schedule of study wsd's linear run (seed {seed}), and no --reuse folder holds it finished (run {})\nHINT: run `rewarm study wsd` with the same --data, --size, --token-scale and seeds first, then pass its --out here with --reuse",
+            linear.id
+        )
     })
 }
 

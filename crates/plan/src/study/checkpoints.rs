@@ -1,12 +1,8 @@
-//! The studies about where a run goes on from: more of the same data (B4), an earlier D0 checkpoint
-//! (B6), and cooldowns taken at several points of one constant-LR trunk (F3). Each reuses a run another
-//! study trains (`--reuse`): the real shift of `union`, the full-length runs of `wsd` and D0 itself.
+//! The studies about where a continual run starts from: more of the same data (B4) and an earlier D0
+//! checkpoint (B6). Each reuses `union`'s re-warmed shift to D1 (`--reuse`).
 
-use super::{cosine, d0_plan, parse, run, stage, Recipe, SweepRun};
+use super::{cosine, parse, run, stage, Recipe, SweepRun};
 use toml::Value;
-
-/// The fractions of D0's pretraining at which the F3 trunk is cooled down (1 is the `wsd` study's run).
-const ENVELOPE_FRACTIONS: [f64; 3] = [0.25, 0.5, 1.0];
 
 /// The fractions of D0's pretraining after which B6 starts the continual stage (1 is D0's final model).
 const EARLIER_FRACTIONS: [f64; 2] = [0.25, 0.5];
@@ -72,34 +68,6 @@ impl Recipe<'_> {
         let mut last = self.rewarm_run("from-d0-1", 0.0);
         last.params.insert("d0_fraction".into(), Value::Float(1.0));
         runs.push(last);
-        runs
-    }
-
-    /// Hägele et al. Fig. 4 / F3: on D0 from scratch, WSD with a 20% (1−sqrt) cooldown and cosine to
-    /// η_max/10 at 25%, 50% and 100% of D0's tokens. The warmup is the same number of steps at every
-    /// length, so the WSD runs share their constant phase step for step: they are cooldowns taken from
-    /// one trunk at three points. The full-length runs are the `wsd` study's (and D0's).
-    pub(super) fn envelope_runs(&self) -> Vec<SweepRun> {
-        let s = self.s;
-        let steps = s.pretrain_tokens / s.batch_tokens;
-        let max = s.max_lr;
-        let wsd = format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = {}, decay_fraction = 0.2, shape = \"one_minus_sqrt\" }}", s.warmup);
-        let mut runs = Vec::new();
-        for (kind, schedule) in [("cosine", cosine(max, s.warmup)), ("wsd-0.2", wsd)] {
-            for f in ENVELOPE_FRACTIONS {
-                let tokens = if f == 1.0 {
-                    s.pretrain_tokens
-                } else {
-                    ((steps as f64 * f) as u64).max(1) * s.batch_tokens
-                };
-                let params = [
-                    ("schedule", Value::String(kind.into())),
-                    ("d0_fraction", Value::Float(f)),
-                ];
-                let plan = d0_plan(self.sources, s, self.seed, tokens, &schedule);
-                runs.push(run(&format!("{kind}@{f}"), &params, plan));
-            }
-        }
         runs
     }
 }

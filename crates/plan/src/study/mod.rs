@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use toml::Value;
 
 mod checkpoints;
+mod schedules;
 mod sizes;
 pub use sizes::{Scale, Size};
 
-pub const STUDIES: [&str; 16] = [
+pub const STUDIES: [&str; 17] = [
     "warmup",
     "max-lr",
     "replay",
@@ -27,6 +28,7 @@ pub const STUDIES: [&str; 16] = [
     "same-data",
     "earlier-checkpoint",
     "envelope",
+    "refined",
     "smollm2",
     "quickstart",
 ];
@@ -143,7 +145,8 @@ fn d0_plan(
     ))
 }
 
-/// Builds a study. `pretrained` is the D0 checkpoint the continual runs start from.
+/// Builds a study. `pretrained` is the D0 checkpoint the continual runs start from (for `smollm2` the
+/// public model's folder, for `refined` the folder of the `wsd` study's linear run).
 pub fn build(
     name: &str,
     sources: &[StudySource],
@@ -153,7 +156,7 @@ pub fn build(
 ) -> Result<Study, String> {
     let need = match name {
         "infinite" | "mer" => 3,
-        "wsd" | "batch" | "envelope" => 1,
+        "wsd" | "batch" | "envelope" | "refined" => 1,
         _ => 2,
     };
     if sources.len() < need {
@@ -185,6 +188,7 @@ pub fn build(
         "same-data" => r.same_data_runs(),
         "earlier-checkpoint" => r.earlier_checkpoint_runs(),
         "envelope" => r.envelope_runs(),
+        "refined" => r.refined_runs(),
         "smollm2" => r.smollm2_runs(),
         other => {
             return Err(format!(
@@ -195,7 +199,7 @@ pub fn build(
     };
     let pretrain = match name {
         // smollm2 continues a public model (`--init`), not a D0 run of its own.
-        "infinite" | "wsd" | "batch" | "envelope" | "smollm2" => None,
+        "infinite" | "wsd" | "batch" | "envelope" | "refined" | "smollm2" => None,
         _ => Some(pretrain_plan(sources, s, seed)),
     };
     Ok(Study { pretrain, runs })
@@ -646,43 +650,6 @@ impl Recipe<'_> {
             let every = (every * 3 / 4).max(1);
             eval.insert("dense_every_steps".into(), Value::Integer(every as i64));
         }
-    }
-
-    /// Hägele et al. / MiniCPM / Defazio et al. / F1, F2, F4: one pretraining stage at fixed N.
-    fn wsd_runs(&self) -> Vec<SweepRun> {
-        let max = self.s.max_lr;
-        let one = |label: &str, schedule: String| {
-            let plan = d0_plan(
-                self.sources,
-                self.s,
-                self.seed,
-                self.s.pretrain_tokens,
-                &schedule,
-            );
-            run(label, &[("schedule", Value::String(label.into()))], plan)
-        };
-        let mut runs = vec![
-            one("cosine", cosine(max, self.s.warmup)),
-            one(
-                "linear",
-                format!(
-                    "{{ kind = \"linear\", max_lr = {max:e}, warmup = {} }}",
-                    self.s.warmup
-                ),
-            ),
-        ];
-        for (frac, shape) in [
-            (0.025, "one_minus_sqrt"),
-            (0.1, "one_minus_sqrt"),
-            (0.2, "one_minus_sqrt"),
-            (0.2, "linear"),
-        ] {
-            runs.push(one(
-                &format!("wsd-{shape}-{frac}"),
-                format!("{{ kind = \"wsd\", max_lr = {max:e}, warmup = {}, decay_fraction = {frac}, shape = \"{shape}\" }}", self.s.warmup),
-            ));
-        }
-        runs
     }
 }
 

@@ -367,3 +367,19 @@ fn earlier_checkpoint_runs_stop_d0_itself_part_way_then_continue() {
     let u = ids(&built("union", &s, "/ck"));
     assert_eq!(ids(&st)["from-d0-1"], u["cpt-replay=0"]);
 }
+
+#[test]
+fn refined_study_refines_wsds_linear_run_beside_it_and_d0s_cosine() {
+    let s = Size::Small.scale();
+    let st = built("refined", &s, "/wsd/runs/abc");
+    assert!(st.pretrain.is_none(), "F5 trains from scratch");
+    let (r, w) = (ids(&st), ids(&built("wsd", &s, "/ck")));
+    assert_eq!(r["linear"], w["linear"]);
+    assert_eq!(r["cosine"], run_id(&pretrain_plan(&sources(), &s, 1)));
+    let schedule = &st.runs[2].plan["stages"][0]["schedule"];
+    assert_eq!(schedule["kind"].as_str(), Some("refined"));
+    assert_eq!(
+        schedule["grad_norms"].as_str(),
+        Some("/wsd/runs/abc/metrics.jsonl")
+    );
+}
