@@ -3,6 +3,18 @@
 
 mod common;
 use common::*;
+use std::path::Path;
+
+/// The id of the run labelled `label` in the study folder `out` (its runs/sweep.json).
+fn run_id(out: &Path, label: &str) -> String {
+    let index = read_json(&out.join("runs/sweep.json"));
+    let runs = index.as_array().expect("sweep.json lists the runs");
+    let run = runs.iter().find(|r| r["label"] == label);
+    run.unwrap_or_else(|| panic!("no {label} in {}", out.display()))["id"]
+        .as_str()
+        .expect("a run has an id")
+        .to_owned()
+}
 
 #[test]
 fn study_runs_end_to_end_and_a_second_call_skips_the_finished_runs() {
@@ -108,18 +120,7 @@ fn studies_given_one_pretrain_dir_share_their_d0() {
         1,
         "{third}"
     );
-    let id_of = |out: &str, label: &str| {
-        let index = read_json(&dir.join(out).join("runs/sweep.json"));
-        let run = index
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["label"] == label);
-        run.unwrap_or_else(|| panic!("no {label} in {out}"))["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let id_of = |out: &str, label: &str| run_id(&dir.join(out), label);
     let (mine, theirs) = (id_of("s4", "warmup=0.01"), id_of("s2", "rewarm-1x"));
     assert_eq!(mine, theirs);
     let records = |out: &str| {
@@ -199,15 +200,7 @@ fn refined_study_refines_the_wsd_studys_linear_run_and_reuses_it() {
         2,
         "{out}"
     );
-    let index = read_json(&dir.join("r/runs/sweep.json"));
-    let runs = index.as_array().expect("sweep.json lists the runs");
-    let id = |label: &str| {
-        let run = runs.iter().find(|r| r["label"] == label);
-        run.unwrap_or_else(|| panic!("no run {label}"))["id"]
-            .as_str()
-            .expect("an id")
-            .to_owned()
-    };
+    let id = |label: &str| run_id(&dir.join("r"), label);
     let plan = std::fs::read_to_string(dir.join("r/runs").join(id("refined")).join("plan.toml"))
         .expect("the refined run's plan");
     let linear = dir

@@ -121,11 +121,9 @@ fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result
         );
     }
     for run in planned.iter_mut().filter(|r| r.status != Status::Done) {
-        let found = others
-            .iter()
-            .flat_map(|o| runs_with_id(o, &run.id))
-            .find(|d| Status::of(&RunDir::new(d), run.steps) == Status::Done);
-        let Some(from) = found else { continue };
+        let Some(from) = finished_elsewhere(others, &run.id, run.steps) else {
+            continue;
+        };
         copy_run(&from, &run.dir)?;
         run.status = Status::Done;
         println!(
@@ -136,6 +134,14 @@ fn reuse_finished_runs(planned: &mut [PlannedRun], others: &[PathBuf]) -> Result
         );
     }
     Ok(())
+}
+
+/// The folder of a run finished with this id (and `steps`) in one of the `others` studies' folders.
+fn finished_elsewhere(others: &[PathBuf], id: &str, steps: u64) -> Option<PathBuf> {
+    others
+        .iter()
+        .flat_map(|o| runs_with_id(o, id))
+        .find(|d| Status::of(&RunDir::new(d), steps) == Status::Done)
 }
 
 /// The folders in a study's folder that may hold a run with this id: `runs/<id>`, and the D0 runs whose
@@ -288,12 +294,7 @@ fn linear_run(request: &StudyRequest, sources: &[StudySource], seed: u64) -> Res
     let text = toml::to_string(&linear.plan)?;
     let path = Path::new("linear.toml");
     let steps = Plan::new(PlanConfig::from_toml(&text, path)?, path)?.total_steps;
-    let found = request
-        .reuse
-        .iter()
-        .map(|o| o.join("runs").join(&linear.id))
-        .find(|d| Status::of(&RunDir::new(d), steps) == Status::Done);
-    found.ok_or_else(|| {
+    finished_elsewhere(request.reuse, &linear.id, steps).ok_or_else(|| {
         anyhow!(
             "study refined refines the schedule of study wsd's linear run (seed {seed}), and no --reuse folder holds it finished (run {})\nHINT: run `rewarm study wsd` with the same --data, --size, --token-scale and seeds first, then pass its --out here with --reuse",
             linear.id
