@@ -4,6 +4,7 @@ use tch::{nn, Kind, Tensor};
 
 use crate::llama::Llama;
 use crate::neox::GptNeox;
+use crate::stack::Stack;
 use crate::{Family, ModelConfig, ModelError};
 
 /// A causal language model of either family, its parameters living in the caller's VarStore.
@@ -48,6 +49,14 @@ impl Model {
         &self.arch
     }
 
+    /// The family's network as the pieces both families have.
+    pub(crate) fn stack(&self) -> &dyn Stack {
+        match &self.arch {
+            Arch::Neox(model) => model,
+            Arch::Llama(model) => model,
+        }
+    }
+
     /// tokens (B, T) of Int64 ids < V, 1 ≤ T ≤ max_seq_len → logits (B, T, V) in the parameters' dtype
     /// (or the autocast dtype).
     ///
@@ -60,10 +69,8 @@ impl Model {
     /// [`Self::forward`], returning an error for a tensor of the wrong shape, dtype or length.
     pub fn f_forward(&self, tokens: &Tensor) -> Result<Tensor, ModelError> {
         self.check_tokens("tokens", tokens)?;
-        Ok(match &self.arch {
-            Arch::Neox(model) => model.forward(tokens),
-            Arch::Llama(model) => model.forward(tokens),
-        })
+        let hidden = self.stack().hidden_seen(tokens, &mut |_, _| {}); // (B, T, C)
+        Ok(hidden.linear(self.output_weight(), None::<Tensor>)) // (B, T, V)
     }
 
     /// Mean next-token cross-entropy in nats, an f32 scalar: inputs and targets are (B, T), targets[b, t]
@@ -89,10 +96,7 @@ impl Model {
     /// tokens (B, T) → final hidden states (B, T, C): the network below the output projection.
     pub fn f_hidden(&self, tokens: &Tensor) -> Result<Tensor, ModelError> {
         self.check_tokens("tokens", tokens)?;
-        Ok(match &self.arch {
-            Arch::Neox(model) => model.hidden(tokens),
-            Arch::Llama(model) => model.hidden(tokens),
-        })
+        Ok(self.stack().hidden_seen(tokens, &mut |_, _| {}))
     }
 
     /// [`Self::f_hidden`], showing `seen` each layer's index and the activation (B, T, I) entering its
@@ -103,42 +107,27 @@ impl Model {
         seen: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor, ModelError> {
         self.check_tokens("tokens", tokens)?;
-        Ok(match &self.arch {
-            Arch::Neox(model) => model.hidden_seen(tokens, seen),
-            Arch::Llama(model) => model.hidden_seen(tokens, seen),
-        })
+        Ok(self.stack().hidden_seen(tokens, seen))
     }
 
     /// The input embedding of `tokens` (B, T) → (B, T, C).
     pub(crate) fn embed(&self, tokens: &Tensor) -> Tensor {
-        match &self.arch {
-            Arch::Neox(model) => model.embed(tokens),
-            Arch::Llama(model) => model.embed(tokens),
-        }
+        self.stack().embed(tokens)
     }
 
     /// Block `i` of the residual stream: (B, T, C) → (B, T, C).
     pub(crate) fn block(&self, i: usize, x: &Tensor) -> Tensor {
-        match &self.arch {
-            Arch::Neox(model) => model.block(i, x),
-            Arch::Llama(model) => model.block(i, x),
-        }
+        self.stack().block_seen(i, x, &mut |_| {})
     }
 
     /// The norm after the last block.
     pub(crate) fn final_norm(&self, x: &Tensor) -> Tensor {
-        match &self.arch {
-            Arch::Neox(model) => model.final_norm(x),
-            Arch::Llama(model) => model.final_norm(x),
-        }
+        self.stack().final_norm(x)
     }
 
     /// The output projection (V, C) (the input embedding when tied).
     pub fn output_weight(&self) -> &Tensor {
-        match &self.arch {
-            Arch::Neox(model) => model.output_weight(),
-            Arch::Llama(model) => model.output_weight(),
-        }
+        self.stack().output_weight()
     }
 
     /// Training's loss: [`Self::f_loss`]'s value, with the output projection and cross-entropy computed

@@ -6,7 +6,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::{Arch, KvCache, Model, ModelError};
+use crate::{KvCache, Model, ModelError};
 
 /// How to pick each next token.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,19 +108,12 @@ pub fn sample_next(logits: &[f32], opts: &SamplingOptions, rng: &mut Rng) -> usi
 impl Model {
     /// The device the parameters live on.
     pub fn device(&self) -> Device {
-        self.embedding().device()
+        self.stack().embedding().device()
     }
 
     /// The parameters' element type (f32 unless loaded as bf16).
     pub fn kind(&self) -> Kind {
-        self.embedding().kind()
-    }
-
-    fn embedding(&self) -> &Tensor {
-        match self.arch() {
-            Arch::Neox(m) => &m.embed_in,
-            Arch::Llama(m) => &m.embed_tokens,
-        }
+        self.stack().embedding().kind()
     }
 }
 

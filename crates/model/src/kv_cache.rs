@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use crate::{Arch, Model, ModelError};
+use crate::{Model, ModelError};
 
 /// One layer's keys and values so far: (B, H_kv, T_past, hd) each, and for a batch of prompts of
 /// different lengths (left-padded) which positions hold real tokens.
@@ -181,10 +181,7 @@ impl Model {
                 "clear the cache and feed the last max_seq_len tokens again",
             ));
         }
-        let hidden = match self.arch() {
-            Arch::Neox(m) => m.hidden_cached(tokens, cache),
-            Arch::Llama(m) => m.hidden_cached(tokens, cache),
-        }; // (B, T, C)
+        let hidden = self.stack().hidden_cached(tokens, cache); // (B, T, C)
         let last = hidden.select(1, t - 1); // (B, C)
         Ok(crate::gemv::linear(&last, self.output_weight(), None))
     }

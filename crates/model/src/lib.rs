@@ -32,7 +32,7 @@
 //!
 //! The shapes (`ModelConfig`, presets, counts, Hugging Face config.json) are data in `rewarm-arch`,
 //! re-exported here. Files: `neox` and `llama` (one architecture each, a struct per
-//! block; `llama` serves the Llama-like families too), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
+//! block; `llama` serves the Llama-like families too), `stack` (the walk over the blocks, once for both), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
 //! common entry), `generate` (sampling), `weights` (tensors ↔ safetensors), `pretrained` (weights from
 //! outside a run: `init_from`, inference loading, Hugging Face export).
 
@@ -50,6 +50,7 @@ pub mod pretrained;
 mod recompute;
 pub mod rope;
 pub mod scoring;
+mod stack;
 pub mod weights;
 
 pub use decoder::{Arch, Model};

@@ -21,8 +21,9 @@
 use tch::{nn, Tensor};
 
 use crate::init::{self, Linear, INIT_STD};
-use crate::kv_cache::{causal_attention, KvCache, LayerCache};
+use crate::kv_cache::{causal_attention, LayerCache};
 use crate::rope::Rotary;
+use crate::stack::Stack;
 use crate::{ModelConfig, ModelError};
 
 /// RMSNorm: x / √(mean(x²) + ε) · weight, over the last axis (computed in f32 for low-precision inputs).
@@ -286,54 +287,30 @@ impl Llama {
             rotary,
         })
     }
+}
 
-    /// tokens (B, T) → logits (B, T, V)
-    pub fn forward(&self, tokens: &Tensor) -> Tensor {
-        self.hidden(tokens)
-            .linear(self.output_weight(), None::<Tensor>) // (B, T, V)
+impl Stack for Llama {
+    fn embedding(&self) -> &Tensor {
+        &self.embed_tokens
     }
 
-    /// tokens (B, T) → final hidden states (B, T, C), after the final RMSNorm.
-    pub fn hidden(&self, tokens: &Tensor) -> Tensor {
-        self.hidden_seen(tokens, &mut |_, _| {})
+    fn head(&self) -> Option<&Tensor> {
+        self.lm_head.as_ref()
     }
 
-    /// [`Self::hidden`], showing `seen` each layer's index and MLP activation (B, T, I).
-    pub fn hidden_seen(&self, tokens: &Tensor, seen: &mut dyn FnMut(usize, &Tensor)) -> Tensor {
-        let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
-        }
-        self.norm.forward(&x)
+    fn blocks(&self) -> usize {
+        self.layers.len()
     }
 
-    /// The network in pieces, for recomputing it block by block: tokens (B, T) → the input embedding
-    /// (B, T, C).
-    pub fn embed(&self, tokens: &Tensor) -> Tensor {
-        Tensor::embedding(&self.embed_tokens, tokens, -1, false, false)
+    fn block_seen(&self, i: usize, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
+        self.layers[i].forward(x, &self.rotary, seen)
     }
 
-    /// Block `i` of the residual stream: (B, T, C) → (B, T, C).
-    pub fn block(&self, i: usize, x: &Tensor) -> Tensor {
-        self.layers[i].forward(x, &self.rotary, &mut |_| {})
+    fn block_cached(&self, i: usize, x: &Tensor, cache: &mut LayerCache) -> Tensor {
+        self.layers[i].forward_cached(x, &self.rotary, cache)
     }
 
-    /// The final norm: (…, C) → (…, C).
-    pub fn final_norm(&self, x: &Tensor) -> Tensor {
+    fn final_norm(&self, x: &Tensor) -> Tensor {
         self.norm.forward(x)
-    }
-
-    /// [`Self::hidden`] of the positions after those `cache` holds, adding theirs to it.
-    pub fn hidden_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
-        let mut x = Tensor::embedding(&self.embed_tokens, tokens, -1, false, false); // (B, T, C)
-        for (layer, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward_cached(&x, &self.rotary, c);
-        }
-        self.norm.forward(&x)
-    }
-
-    /// The output projection (V, C): `lm_head`, or `embed_tokens` when tied.
-    pub fn output_weight(&self) -> &Tensor {
-        self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
 }

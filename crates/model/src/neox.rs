@@ -16,8 +16,9 @@
 use tch::{nn, Tensor};
 
 use crate::init::{self, Linear, INIT_STD};
-use crate::kv_cache::{causal_attention, KvCache, LayerCache};
+use crate::kv_cache::{causal_attention, LayerCache};
 use crate::rope::Rotary;
+use crate::stack::Stack;
 use crate::{ModelConfig, ModelError};
 
 /// LayerNorm over the last axis with weight and bias.
@@ -260,54 +261,30 @@ impl GptNeox {
             rotary,
         })
     }
+}
 
-    /// tokens (B, T) → logits (B, T, V)
-    pub fn forward(&self, tokens: &Tensor) -> Tensor {
-        self.hidden(tokens)
-            .linear(self.output_weight(), None::<Tensor>) // (B, T, V)
+impl Stack for GptNeox {
+    fn embedding(&self) -> &Tensor {
+        &self.embed_in
     }
 
-    /// tokens (B, T) → final hidden states (B, T, C), after the final LayerNorm.
-    pub fn hidden(&self, tokens: &Tensor) -> Tensor {
-        self.hidden_seen(tokens, &mut |_, _| {})
+    fn head(&self) -> Option<&Tensor> {
+        self.embed_out.as_ref()
     }
 
-    /// [`Self::hidden`], showing `seen` each layer's index and MLP activation (B, T, I).
-    pub fn hidden_seen(&self, tokens: &Tensor, seen: &mut dyn FnMut(usize, &Tensor)) -> Tensor {
-        let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &self.rotary, &mut |a| seen(i, a));
-        }
-        self.final_layer_norm.forward(&x)
+    fn blocks(&self) -> usize {
+        self.layers.len()
     }
 
-    /// The network in pieces, for recomputing it block by block: tokens (B, T) → the input embedding
-    /// (B, T, C).
-    pub fn embed(&self, tokens: &Tensor) -> Tensor {
-        Tensor::embedding(&self.embed_in, tokens, -1, false, false)
+    fn block_seen(&self, i: usize, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
+        self.layers[i].forward(x, &self.rotary, seen)
     }
 
-    /// Block `i` of the residual stream: (B, T, C) → (B, T, C).
-    pub fn block(&self, i: usize, x: &Tensor) -> Tensor {
-        self.layers[i].forward(x, &self.rotary, &mut |_| {})
+    fn block_cached(&self, i: usize, x: &Tensor, cache: &mut LayerCache) -> Tensor {
+        self.layers[i].forward_cached(x, &self.rotary, cache)
     }
 
-    /// The final norm: (…, C) → (…, C).
-    pub fn final_norm(&self, x: &Tensor) -> Tensor {
+    fn final_norm(&self, x: &Tensor) -> Tensor {
         self.final_layer_norm.forward(x)
-    }
-
-    /// [`Self::hidden`] of the positions after those `cache` holds, adding theirs to it.
-    pub fn hidden_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
-        let mut x = Tensor::embedding(&self.embed_in, tokens, -1, false, false); // (B, T, C)
-        for (layer, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward_cached(&x, &self.rotary, c);
-        }
-        self.final_layer_norm.forward(&x)
-    }
-
-    /// The output projection (V, C): `embed_out`, or `embed_in` when tied.
-    pub fn output_weight(&self) -> &Tensor {
-        self.embed_out.as_ref().unwrap_or(&self.embed_in)
     }
 }
