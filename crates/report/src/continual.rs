@@ -235,15 +235,13 @@ fn pretrained_on(pretrain: &RunData, sets: &[String], old: &[bool]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{BoundarySource, EvalPoint, StageInfo};
+    use crate::run::{EvalPoint, StageInfo};
     use std::collections::BTreeMap;
 
     fn run(name: &str, trains: &[&str], evals: &[(&str, &[(u64, f64)])]) -> RunData {
         RunData {
             name: name.into(),
             method: name.into(),
-            group: None,
-            dir: Default::default(),
             stages: vec![StageInfo {
                 name: "s".into(),
                 first_step: 0,
@@ -251,11 +249,7 @@ mod tests {
                 sources: trains.iter().map(|s| s.to_string()).collect(),
                 replay_fraction: 0.0,
             }],
-            boundaries_from: BoundarySource::Plan,
             planned_steps: Some(10),
-            seq_len: None,
-            model: None,
-            init_from: None,
             evals: evals
                 .iter()
                 .map(|(set, points)| {
@@ -270,15 +264,7 @@ mod tests {
                     (set.to_string(), series)
                 })
                 .collect::<BTreeMap<_, _>>(),
-            train: vec![],
-            rollbacks: 0,
-            representation: Vec::new(),
-            tasks: BTreeMap::new(),
-            device: None,
-            rewarm_version: None,
-            seed: None,
-            baselines: None,
-            bytes_per_token: BTreeMap::new(),
+            ..RunData::default()
         }
     }
 

@@ -91,9 +91,8 @@ pub fn set_outcomes(run: &RunData, k: usize) -> Vec<SetOutcome> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::run::{BoundarySource, EvalPoint, StageInfo};
+    use crate::run::{EvalPoint, StageInfo};
     use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
     /// A one-stage run on "de" that also evaluates "en": losses per step 0, 10, 20.
     pub(crate) fn one_stage_run(init_from: Option<&str>) -> RunData {
@@ -109,8 +108,6 @@ pub(crate) mod tests {
         RunData {
             name: "r".into(),
             method: "r".into(),
-            group: None,
-            dir: PathBuf::new(),
             stages: vec![StageInfo {
                 name: "cpt".into(),
                 first_step: 0,
@@ -118,24 +115,13 @@ pub(crate) mod tests {
                 sources: vec!["de".into()],
                 replay_fraction: 0.0,
             }],
-            boundaries_from: BoundarySource::Plan,
             planned_steps: Some(20),
-            seq_len: None,
-            model: None,
             init_from: init_from.map(str::to_owned),
             evals: BTreeMap::from([
                 ("de".into(), series([7.0, 6.0, 5.5])),
                 ("en".into(), series([4.0, 4.5, 5.0])),
             ]),
-            train: vec![],
-            rollbacks: 0,
-            representation: Vec::new(),
-            tasks: BTreeMap::new(),
-            device: None,
-            rewarm_version: None,
-            seed: None,
-            baselines: None,
-            bytes_per_token: BTreeMap::new(),
+            ..RunData::default()
         }
     }
 

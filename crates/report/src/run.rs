@@ -43,16 +43,17 @@ pub struct StageInfo {
 }
 
 /// Where the stage boundaries came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BoundarySource {
     /// Recomputed from plan.json with `rewarm-plan` (exact).
+    #[default]
     Plan,
     /// The first logged train record of each stage (exact when every step is logged).
     Metrics,
 }
 
 /// Everything the report reads from one run folder.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunData {
     /// Display name; runs are sorted by it.
     pub name: String,
@@ -618,24 +619,9 @@ mod tests {
         let run = RunData {
             name: "r".into(),
             method: "r".into(),
-            group: None,
-            dir: PathBuf::new(),
             stages: vec![stage("a", 0), stage("b", 30)],
-            boundaries_from: BoundarySource::Plan,
             planned_steps: Some(60),
-            seq_len: None,
-            model: None,
-            init_from: None,
-            evals: BTreeMap::new(),
-            train: vec![],
-            rollbacks: 0,
-            representation: Vec::new(),
-            tasks: BTreeMap::new(),
-            device: None,
-            rewarm_version: None,
-            seed: None,
-            baselines: None,
-            bytes_per_token: BTreeMap::new(),
+            ..RunData::default()
         };
         assert_eq!(run.stage_at(0), 0);
         assert_eq!(run.stage_at(30), 0);

@@ -43,16 +43,6 @@ impl Baselines {
 
     /// The run's baselines; `None` for a run folder written before they were recorded.
     pub fn read(run: &RunDir) -> Result<Option<Self>> {
-        let path = run.baselines();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            RunFolderError::format(
-                &path,
-                e.to_string(),
-                "baselines.json is written by `rewarm train` at the start of a run; delete it and train (or resume) the run again to rewrite it",
-            )
-        })
+        crate::json_file::read_if_present(&run.baselines(), "baselines.json is written by `rewarm train` at the start of a run; delete it and train (or resume) the run again to rewrite it")
     }
 }

@@ -3,7 +3,7 @@
 //! sequences. A run started from the checkpoint (`init_from`) replays exactly these with
 //! `replay.pool = "seen"`.
 
-use crate::error::{Result, RunFolderError};
+use crate::error::Result;
 use crate::CheckpointDir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,16 +41,6 @@ impl Consumption {
     /// The record of a checkpoint; `None` when it has none (written before records, or not a rewarm
     /// checkpoint).
     pub fn read(ckpt: &CheckpointDir) -> Result<Option<Self>> {
-        let path = ckpt.consumed();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            RunFolderError::format(
-                &path,
-                e.to_string(),
-                "consumed.json is written with every checkpoint; restore it, or replay with replay.pool = \"whole\"",
-            )
-        })
+        crate::json_file::read_if_present(&ckpt.consumed(), "consumed.json is written with every checkpoint; restore it, or replay with replay.pool = \"whole\"")
     }
 }

@@ -20,6 +20,7 @@ mod content;
 mod environment;
 mod error;
 pub mod fault;
+mod json_file;
 pub mod layout;
 pub mod lock;
 pub mod metrics_log;

@@ -44,17 +44,10 @@ impl SweepIndex {
 
     /// The index of a sweep folder; `None` when it has none (runs are then named by their folders).
     pub fn read(sweep: &SweepDir) -> Result<Option<Self>> {
-        let path = sweep.index();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            RunFolderError::format(
-                &path,
-                e.to_string(),
-                "sweep.json is written by `rewarm sweep`; run the sweep again to rewrite it",
-            )
-        })
+        crate::json_file::read_if_present(
+            &sweep.index(),
+            "sweep.json is written by `rewarm sweep`; run the sweep again to rewrite it",
+        )
     }
 
     /// The label of the run in folder `id`.
