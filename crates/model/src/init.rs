@@ -11,6 +11,8 @@
 
 use tch::{nn, Device, Kind, TchError, Tensor};
 
+use crate::ModelConfig;
+
 /// Standard deviation of every linear weight and embedding.
 pub const INIT_STD: f64 = 0.02;
 
@@ -42,6 +44,16 @@ pub(crate) fn constant(
         name,
         Tensor::f_full(dims, value, (Kind::Float, Device::Cpu))?,
     )
+}
+
+/// The output projection `path/weight` (V, C) ~ normal(0, [`INIT_STD`]), or `None` when tied to the input
+/// embedding.
+pub(crate) fn head(path: &nn::Path, config: &ModelConfig) -> Result<Option<Tensor>, TchError> {
+    if config.tie_embeddings {
+        return Ok(None);
+    }
+    let (v, c) = (config.vocab_size as i64, config.hidden_size as i64);
+    normal(path, "weight", &[v, c], INIT_STD).map(Some)
 }
 
 fn add(path: &nn::Path, name: &str, values: Tensor) -> Result<Tensor, TchError> {

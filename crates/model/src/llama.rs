@@ -268,16 +268,7 @@ impl Llama {
             .map(|i| Layer::new(&(&base / "layers" / i), config))
             .collect::<Result<Vec<_>, _>>()?;
         let norm = RmsNorm::new(&(&base / "norm"), c, config.norm_eps)?;
-        let lm_head = if config.tie_embeddings {
-            None
-        } else {
-            Some(init::normal(
-                &(path / "lm_head"),
-                "weight",
-                &[v, c],
-                INIT_STD,
-            )?)
-        };
+        let lm_head = init::head(&(path / "lm_head"), config)?;
         let rotary = Rotary::for_model(config, path.device())?;
         Ok(Llama {
             embed_tokens,

@@ -242,16 +242,7 @@ impl GptNeox {
             .map(|i| Layer::new(&(&base / "layers" / i), config))
             .collect::<Result<Vec<_>, _>>()?;
         let final_layer_norm = LayerNorm::new(&(&base / "final_layer_norm"), c, config.norm_eps)?;
-        let embed_out = if config.tie_embeddings {
-            None
-        } else {
-            Some(init::normal(
-                &(path / "embed_out"),
-                "weight",
-                &[v, c],
-                INIT_STD,
-            )?)
-        };
+        let embed_out = init::head(&(path / "embed_out"), config)?;
         let rotary = Rotary::for_model(config, path.device())?;
         Ok(GptNeox {
             embed_in,
