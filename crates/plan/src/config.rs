@@ -55,7 +55,7 @@ pub struct PlanConfig {
 }
 
 /// `[monitor]`: at every evaluation, the final hidden states and MLP activations of the first
-/// `sequences` sequences of the first validation set give RankMe, α-ReQ and the fraction of dormant MLP
+/// `sequences` sequences of one validation set (`set`, by default the first) give RankMe, α-ReQ and the fraction of dormant MLP
 /// units; the weights give per-layer norms and the update since the last evaluation (docs/metrics.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +67,10 @@ pub struct MonitorConfig {
     /// units (Sokar et al. 2023's τ), in [0, 1).
     #[serde(default = "default_dormant_threshold")]
     pub dormant_threshold: f64,
+    /// The validation set measured, e.g. the old data's to watch what forgetting does to the
+    /// representation; `None`: the first evaluated set (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
 }
 
 fn default_monitor_sequences() -> u64 {

@@ -255,12 +255,38 @@ impl Validator {
                 "name tasks with letters, digits, `_`, `-` and `.` (the name goes into metric tags)",
             ));
         }
-        match &config.eval.sets {
+        let sets: Vec<usize> = match &config.eval.sets {
             Some(names) => names
                 .iter()
                 .map(|n| self.source_index(sources, "eval.sets".into(), n))
-                .collect(),
-            None => Ok((0..sources.len()).collect()),
+                .collect::<Result<_, _>>()?,
+            None => (0..sources.len()).collect(),
+        };
+        self.monitored_set(config, sources, &sets)?;
+        Ok(sets)
+    }
+
+    /// `monitor.set`, when given, is one of the evaluated sets.
+    fn monitored_set(
+        &self,
+        config: &PlanConfig,
+        sources: &[SourcePlan],
+        sets: &[usize],
+    ) -> Result<(), PlanError> {
+        let Some(name) = config.monitor.as_ref().and_then(|m| m.set.as_ref()) else {
+            return Ok(());
+        };
+        if sets.iter().any(|&k| &sources[k].name == name) {
+            return Ok(());
         }
+        let evaluated: Vec<&str> = sets.iter().map(|&k| sources[k].name.as_str()).collect();
+        Err(self.err(
+            "monitor.set",
+            format!(
+                "`{name}` is not evaluated (eval sets: {})",
+                evaluated.join(", ")
+            ),
+            "name one of the evaluated sets, or add it to eval.sets",
+        ))
     }
 }

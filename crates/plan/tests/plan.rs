@@ -423,6 +423,30 @@ fn unknown_source_errors_name_the_source_and_list_the_known_ones() {
 }
 
 #[test]
+fn the_monitor_measures_an_evaluated_set_and_its_default_keeps_plan_json() {
+    let chosen = ok(&format!("{BASE}\n[monitor]\nset = \"en\"\n"));
+    assert_eq!(
+        chosen.config.monitor.and_then(|m| m.set).as_deref(),
+        Some("en")
+    );
+    let e = plan(
+        &with(
+            "every_steps = 10\n",
+            "every_steps = 10\nsets = [\"de\", \"code\"]\n",
+        )
+        .replace("[checkpoint]", "[monitor]\nset = \"en\"\n\n[checkpoint]"),
+    )
+    .expect_err("en is not evaluated");
+    assert_eq!(e.field, "monitor.set");
+    assert!(e.why.contains("`en`") && e.why.contains("de, code"), "{e}");
+    // Without `set` the monitor's serialized form is what it was before the option existed.
+    let default = ok(&format!("{BASE}\n[monitor]\n"));
+    assert!(!serde_json::to_string(&default.config.monitor)
+        .expect("serializes")
+        .contains("set"));
+}
+
+#[test]
 fn replay_of_zero_is_no_replay_and_later_stages_replay_earlier_sources() {
     let p = ok(&with("fraction = 0.25", "fraction = 0.0"));
     assert_eq!(p.stages[1].replay, None);

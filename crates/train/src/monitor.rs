@@ -1,5 +1,5 @@
 //! `[monitor]`: the representation at every evaluation, to see how a continued model's capacity changes
-//! (plasticity). On the first `sequences` sequences of the first validation set:
+//! (plasticity). On the first `sequences` sequences of one validation set (`set`, default the first):
 //!
 //! - **RankMe** (Garrido et al. 2023) of the final hidden states Z (N·T × C): exp of the entropy of
 //!   p_k = σ_k / Σσ + 1e-7, σ the singular values of Z;

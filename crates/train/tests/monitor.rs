@@ -46,4 +46,17 @@ fn the_monitor_measures_at_every_evaluation_and_changes_no_bit_of_training() {
     // Training moves the representation: RankMe at the end differs from at initialisation.
     let rank = |r: &serde_json::Value| r["rank_me"].as_f64().unwrap();
     assert!((rank(&reps[0]) - rank(&reps[8])).abs() > 1e-3);
+
+    // `set` picks the validation set measured: other sequences, so other values from the same weights.
+    let on_b = setup("[monitor]\nsequences = 8\nset = \"b\"", "");
+    let c = run(&on_b);
+    assert_eq!(
+        train_losses(&c),
+        train_losses(&a),
+        "measuring b changed training"
+    );
+    let reps_b = records(&c, "representation");
+    assert_eq!(reps_b.len(), reps.len());
+    assert!(reps_b.iter().all(|r| r["set"] == "b"));
+    assert!((rank(&reps_b[0]) - rank(&reps[0])).abs() > 1e-6);
 }

@@ -24,15 +24,20 @@ pub(crate) fn representation_section(ctx: &Ctx, figs: &mut Figures) -> Option<Se
         return None;
     }
     let mut sec = Section::new("Representation", true);
-    sec.text.push(
-        "Measured with `[monitor]` on the first sequences of the first validation set at every \
+    let sets: std::collections::BTreeSet<String> = ctx
+        .runs
+        .iter()
+        .flat_map(|r| r.representation.iter().map(|x| format!("`{}`", x.set)))
+        .collect();
+    let sets = sets.into_iter().collect::<Vec<_>>().join(", ");
+    sec.text.push(format!(
+        "Measured with `[monitor]` on the first sequences of validation set {sets} at every \
          evaluation: RankMe (effective rank of the final hidden states; higher = more directions used), \
          α-ReQ (decay of their covariance spectrum; higher = fewer dominant directions) and the fraction \
          of dormant MLP units. Each at the latest boundary (step 0 of an `init_from` run) → at the end, \
          beside the method's mean forgetting of old sets (nats): whether the representation's change \
          goes with forgetting is for the reader to judge across methods; no causal claim is made here."
-            .into(),
-    );
+    ));
     let mut header = vec![ctx.who(), "boundary"];
     header.extend(MEASURES.iter().map(|m| m.0));
     header.push("forgetting");
