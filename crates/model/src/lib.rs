@@ -32,7 +32,7 @@
 //!
 //! The shapes (`ModelConfig`, presets, counts, Hugging Face config.json) are data in `rewarm-arch`,
 //! re-exported here. Files: `neox` and `llama` (one architecture each, a struct per
-//! block; `llama` serves the Llama-like families too), `stack` (the walk over the blocks, once for both), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
+//! block; `llama` serves the Llama-like families too), `stack` (the decoder both families are: embedding, blocks, norm, head), `rope` (rotary tables), `init` (initialization), `params` (weight-decay mask), `decoder` (the
 //! common entry), `generate` (sampling), `weights` (tensors ↔ safetensors), `pretrained` (weights from
 //! outside a run: `init_from`, inference loading, Hugging Face export).
 
@@ -56,5 +56,6 @@ pub mod weights;
 pub use decoder::{Arch, Model};
 pub use error::ModelError;
 pub use kv_cache::KvCache;
+pub use stack::Decoder;
 pub use params::decay_mask;
 pub use rewarm_arch::{Family, ModelConfig, ModelTable, RopeScaling, PRESETS};

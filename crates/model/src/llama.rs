@@ -23,7 +23,7 @@ use tch::{nn, Tensor};
 use crate::init::{self, Linear, INIT_STD};
 use crate::kv_cache::{causal_attention, LayerCache};
 use crate::rope::Rotary;
-use crate::stack::Stack;
+use crate::stack::{Block, Decoder, Norm};
 use crate::{ModelConfig, ModelError};
 
 /// RMSNorm: x / √(mean(x²) + ε) · weight, over the last axis (computed in f32 for low-precision inputs).
@@ -41,9 +41,10 @@ impl RmsNorm {
             eps,
         })
     }
+}
 
-    /// (…, C) → (…, C)
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+impl Norm for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
         x.rms_norm(self.weight.size(), Some(&self.weight), self.eps)
     }
 }
@@ -222,9 +223,10 @@ impl Layer {
             mlp: Mlp::new(&(path / "mlp"), config)?,
         })
     }
+}
 
-    /// (B, T, C) → (B, T, C); `seen` is shown the MLP's activation.
-    pub fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
+impl Block for Layer {
+    fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         let x = x + self
             .self_attn
             .forward(&self.input_layernorm.forward(x), rotary);
@@ -234,8 +236,7 @@ impl Layer {
         x + mlp
     }
 
-    /// [`Self::forward`] of the positions after those `cache` holds ([`Attention::forward_cached`]).
-    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+    fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
         let x = x + self
             .self_attn
             .forward_cached(&self.input_layernorm.forward(x), rotary, cache);
@@ -244,19 +245,8 @@ impl Layer {
     }
 }
 
-/// The whole Llama causal LM (HF `LlamaForCausalLM`).
-#[derive(Debug)]
-pub struct Llama {
-    /// `model.embed_tokens.weight`: (V, C).
-    pub embed_tokens: Tensor,
-    /// `model.layers.{i}`.
-    pub layers: Vec<Layer>,
-    /// `model.norm`.
-    pub norm: RmsNorm,
-    /// `lm_head.weight`: (V, C); `None` when tied to `embed_tokens`.
-    pub lm_head: Option<Tensor>,
-    rotary: Rotary,
-}
+/// The whole Llama causal LM (HF `LlamaForCausalLM`): `model.embed_tokens`, `model.layers.{i}`, `model.norm`, `lm_head`.
+pub type Llama = Decoder<Layer, RmsNorm>;
 
 impl Llama {
     /// Creates the parameters under `path` with their HF names; `config` must be valid.
@@ -270,38 +260,12 @@ impl Llama {
         let norm = RmsNorm::new(&(&base / "norm"), c, config.norm_eps)?;
         let lm_head = init::head(&(path / "lm_head"), config)?;
         let rotary = Rotary::for_model(config, path.device())?;
-        Ok(Llama {
-            embed_tokens,
+        Ok(Decoder {
+            embedding: embed_tokens,
             layers,
             norm,
-            lm_head,
+            head: lm_head,
             rotary,
         })
-    }
-}
-
-impl Stack for Llama {
-    fn embedding(&self) -> &Tensor {
-        &self.embed_tokens
-    }
-
-    fn head(&self) -> Option<&Tensor> {
-        self.lm_head.as_ref()
-    }
-
-    fn blocks(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn block_seen(&self, i: usize, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
-        self.layers[i].forward(x, &self.rotary, seen)
-    }
-
-    fn block_cached(&self, i: usize, x: &Tensor, cache: &mut LayerCache) -> Tensor {
-        self.layers[i].forward_cached(x, &self.rotary, cache)
-    }
-
-    fn final_norm(&self, x: &Tensor) -> Tensor {
-        self.norm.forward(x)
     }
 }

@@ -18,7 +18,7 @@ use tch::{nn, Tensor};
 use crate::init::{self, Linear, INIT_STD};
 use crate::kv_cache::{causal_attention, LayerCache};
 use crate::rope::Rotary;
-use crate::stack::Stack;
+use crate::stack::{Block, Decoder, Norm};
 use crate::{ModelConfig, ModelError};
 
 /// LayerNorm over the last axis with weight and bias.
@@ -37,9 +37,10 @@ impl LayerNorm {
         let bias = init::constant(path, "bias", &[size], 0.0)?;
         Ok(LayerNorm { weight, bias, eps })
     }
+}
 
-    /// (…, C) → (…, C)
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+impl Norm for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
         x.layer_norm(
             self.weight.size(),
             Some(&self.weight),
@@ -184,22 +185,6 @@ impl Layer {
         })
     }
 
-    /// (B, T, C) → (B, T, C); `seen` is shown the MLP's activation.
-    pub fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
-        let attention = self
-            .attention
-            .forward(&self.input_layernorm.forward(x), rotary);
-        self.finish(x, attention, seen)
-    }
-
-    /// [`Self::forward`] of the positions after those `cache` holds ([`Attention::forward_cached`]).
-    pub fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
-        let attention =
-            self.attention
-                .forward_cached(&self.input_layernorm.forward(x), rotary, cache);
-        self.finish(x, attention, &mut |_| {})
-    }
-
     /// The residual stream after the attention output `attention`: plus the MLP, in parallel or after.
     fn finish(&self, x: &Tensor, attention: Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
         if self.use_parallel_residual {
@@ -218,19 +203,24 @@ impl Layer {
     }
 }
 
-/// The whole GPT-NeoX causal LM (HF `GPTNeoXForCausalLM`).
-#[derive(Debug)]
-pub struct GptNeox {
-    /// `gpt_neox.embed_in.weight`: (V, C).
-    pub embed_in: Tensor,
-    /// `gpt_neox.layers.{i}`.
-    pub layers: Vec<Layer>,
-    /// `gpt_neox.final_layer_norm`.
-    pub final_layer_norm: LayerNorm,
-    /// `embed_out.weight`: (V, C); `None` when tied to `embed_in`.
-    pub embed_out: Option<Tensor>,
-    rotary: Rotary,
+impl Block for Layer {
+    fn forward(&self, x: &Tensor, rotary: &Rotary, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
+        let attention = self
+            .attention
+            .forward(&self.input_layernorm.forward(x), rotary);
+        self.finish(x, attention, seen)
+    }
+
+    fn forward_cached(&self, x: &Tensor, rotary: &Rotary, cache: &mut LayerCache) -> Tensor {
+        let attention =
+            self.attention
+                .forward_cached(&self.input_layernorm.forward(x), rotary, cache);
+        self.finish(x, attention, &mut |_| {})
+    }
 }
+
+/// The whole GPT-NeoX causal LM (HF `GPTNeoXForCausalLM`): `gpt_neox.embed_in`, `gpt_neox.layers.{i}`, `gpt_neox.final_layer_norm`, `embed_out`.
+pub type GptNeox = Decoder<Layer, LayerNorm>;
 
 impl GptNeox {
     /// Creates the parameters under `path` with their HF names; `config` must be valid.
@@ -244,38 +234,12 @@ impl GptNeox {
         let final_layer_norm = LayerNorm::new(&(&base / "final_layer_norm"), c, config.norm_eps)?;
         let embed_out = init::head(&(path / "embed_out"), config)?;
         let rotary = Rotary::for_model(config, path.device())?;
-        Ok(GptNeox {
-            embed_in,
+        Ok(Decoder {
+            embedding: embed_in,
             layers,
-            final_layer_norm,
-            embed_out,
+            norm: final_layer_norm,
+            head: embed_out,
             rotary,
         })
-    }
-}
-
-impl Stack for GptNeox {
-    fn embedding(&self) -> &Tensor {
-        &self.embed_in
-    }
-
-    fn head(&self) -> Option<&Tensor> {
-        self.embed_out.as_ref()
-    }
-
-    fn blocks(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn block_seen(&self, i: usize, x: &Tensor, seen: &mut dyn FnMut(&Tensor)) -> Tensor {
-        self.layers[i].forward(x, &self.rotary, seen)
-    }
-
-    fn block_cached(&self, i: usize, x: &Tensor, cache: &mut LayerCache) -> Tensor {
-        self.layers[i].forward_cached(x, &self.rotary, cache)
-    }
-
-    fn final_norm(&self, x: &Tensor) -> Tensor {
-        self.final_layer_norm.forward(x)
     }
 }

@@ -426,9 +426,9 @@ fn decay_mask_on_every_parameter() {
 #[test]
 fn arch_matches_family() {
     let (_vs, neox) = build(&ModelConfig::tiny(), 0);
-    assert!(matches!(neox.arch(), Arch::Neox(m) if m.layers.len() == 2 && m.embed_out.is_some()));
+    assert!(matches!(neox.arch(), Arch::Neox(m) if m.layers.len() == 2 && m.head.is_some()));
     let (_vs, llama) = build(&ModelConfig::tiny_llama(), 0);
-    assert!(matches!(llama.arch(), Arch::Llama(m) if m.lm_head.is_none()));
+    assert!(matches!(llama.arch(), Arch::Llama(m) if m.head.is_none()));
     assert_eq!(llama.config().family, Family::Llama);
 }
 
