@@ -56,6 +56,6 @@ pub mod weights;
 pub use decoder::{Arch, Model};
 pub use error::ModelError;
 pub use kv_cache::KvCache;
-pub use stack::Decoder;
 pub use params::decay_mask;
 pub use rewarm_arch::{Family, ModelConfig, ModelTable, RopeScaling, PRESETS};
+pub use stack::Decoder;
