@@ -43,6 +43,14 @@ impl Monitor {
         }
     }
 
+    /// The set it measures among `sets`: `monitor.set`, else the first.
+    pub fn pick<'a>(&self, sets: &'a [EvalSet]) -> Option<&'a EvalSet> {
+        match &self.config.set {
+            Some(name) => sets.iter().find(|s| &s.name == name),
+            None => sets.first(),
+        }
+    }
+
     /// Measures `model` (whose parameters are `slots`) on the first sequences of `set`.
     pub fn measure(
         &mut self,

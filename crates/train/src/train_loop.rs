@@ -560,18 +560,10 @@ impl<'a> Trainer<'a> {
     /// `[monitor]`: measures the representation on its validation set (`monitor.set`, else the first)
     /// and logs it.
     fn measure_representation(&mut self, step: u64, stage: String, tokens: u64) -> TrainResult<()> {
-        let chosen = self
-            .plan
-            .config
-            .monitor
-            .as_ref()
-            .and_then(|m| m.set.as_ref());
-        let sets = &self.data.eval_sets;
-        let set = match chosen {
-            Some(name) => sets.iter().find(|s| &s.name == name),
-            None => sets.first(),
+        let Some(monitor) = &mut self.monitor else {
+            return Ok(());
         };
-        let (Some(monitor), Some(set)) = (&mut self.monitor, set) else {
+        let Some(set) = monitor.pick(&self.data.eval_sets) else {
             return Ok(());
         };
         let m = monitor.measure(&self.model, &self.opt.slots, set, self.opts.device);
